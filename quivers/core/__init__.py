@@ -1,0 +1,1 @@
+"""Shared, torch-free vocabulary of the language: families, roles, options, algebras."""

@@ -1,0 +1,269 @@
+"""The lowered, fully resolved form of a checked QVR module.
+
+The compiler turns the checked AST into these plain dataclasses (every name resolved,
+every type known, no source spans), and :func:`quivers.runtime.build.build_module`
+turns them into ``torch.nn.Module``s. Keeping this boundary plain data means the
+runtime can be driven from Python without the front end, and the front end can be
+tested without torch. Nothing here imports torch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Union
+
+# ---------------------------------------------------------------- objects (types)
+
+
+@dataclass(frozen=True)
+class FinSetT:
+    """The finite set {0, ..., size-1}; values are int64 indices."""
+
+    size: int
+    elements: tuple[str, ...] | None = None  # named elements, in index order
+    name: str | None = None
+
+
+@dataclass(frozen=True)
+class SpaceT:
+    """A continuous space of dimension ``dim``; ``kind`` is its support."""
+
+    kind: str  # "real" | "positive" | "unit" | "simplex"
+    dim: int
+    name: str | None = None
+
+
+@dataclass(frozen=True)
+class ProductT:
+    """A product; continuous values concatenate along the last axis."""
+
+    factors: tuple[ObjT, ...]
+    name: str | None = None
+
+
+ObjT = Union[FinSetT, SpaceT, ProductT]
+
+
+def flat_dim(t: ObjT) -> int:
+    """Width of a continuous value of type ``t`` along its last axis."""
+    if isinstance(t, SpaceT):
+        return t.dim
+    if isinstance(t, FinSetT):
+        return 1
+    return sum(flat_dim(f) for f in t.factors)
+
+
+# ------------------------------------------------------------------ morphisms
+
+
+@dataclass(frozen=True)
+class ParamSource:
+    """How a kernel on a continuous domain computes its family's parameters."""
+
+    kind: str  # "linear" | "mlp"
+    hidden: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class MorphismDecl:
+    """A declared learnable (or fixed) arrow ``dom -> cod``.
+
+    ``fixed`` maps family parameter names to constants (``scale=0.1``).
+    ``observed_family``/``observed_args``/``observed_matrix`` describe the fixed
+    relation of ``role=observed``.
+    """
+
+    name: str
+    dom: ObjT
+    cod: ObjT
+    role: str  # embed | kernel | latent | observed
+    family: str | None = None
+    fixed: tuple[tuple[str, float], ...] = ()
+    param_source: ParamSource = ParamSource("mlp", (64,))
+    replicate: int | None = None
+    init: float | str | None = None
+    observed_args: tuple[float, ...] = ()
+    observed_matrix: tuple[tuple[float, ...], ...] | None = None
+
+
+# ---------------------------------------------------------------- expressions
+
+
+@dataclass(frozen=True)
+class Ref:
+    """A declared morphism, a named ``let`` expression, or a program, by name."""
+
+    name: str
+    dom: ObjT
+    cod: ObjT
+
+
+@dataclass(frozen=True)
+class Compose:
+    first: Expr
+    second: Expr
+
+
+@dataclass(frozen=True)
+class Tensor:
+    """``left @ right``: side by side on the split input."""
+
+    left: Expr
+    right: Expr
+
+
+@dataclass(frozen=True)
+class Fan:
+    """Same input to each part; outputs form a product.
+
+    ``replicated`` is set for ``fan(name)`` of a morphism with ``replicate=N``.
+    """
+
+    parts: tuple[Expr, ...]
+    replicated: str | None = None
+
+
+@dataclass(frozen=True)
+class Repeat:
+    body: Expr
+    count: int | None  # None: given at call time as n_steps
+
+
+@dataclass(frozen=True)
+class Stack:
+    body: Expr
+    count: int
+
+
+@dataclass(frozen=True)
+class Scan:
+    cell: Expr
+    input_type: ObjT
+    state_type: ObjT
+
+
+@dataclass(frozen=True)
+class Identity:
+    obj: ObjT
+
+
+Expr = Union[Ref, Compose, Tensor, Fan, Repeat, Stack, Scan, Identity]
+
+# ----------------------------------------------------------- program steps
+
+
+@dataclass(frozen=True)
+class Num:
+    value: float
+
+
+@dataclass(frozen=True)
+class Var:
+    """A program variable, a parameter, or (when ``host``) host data."""
+
+    name: str
+    host: bool = False
+
+
+@dataclass(frozen=True)
+class BinOp:
+    op: str  # + - * /
+    left: Arith
+    right: Arith
+
+
+@dataclass(frozen=True)
+class Neg:
+    operand: Arith
+
+
+@dataclass(frozen=True)
+class Call:
+    fn: str  # one of quivers.core.vocabulary.ARITH_FUNCTIONS
+    args: tuple[Arith, ...]
+
+
+Arith = Union[Num, Var, BinOp, Neg, Call]
+
+
+@dataclass(frozen=True)
+class KernelSource:
+    """``m`` or ``m(a, b)``: a morphism expression applied to the program input
+    (``args`` is None) or to the concatenation of the named values."""
+
+    expr: Expr
+    args: tuple[str, ...] | None
+
+
+@dataclass(frozen=True)
+class FamilySource:
+    """``Family(arg, ...)``: an inline family; arguments are names or numbers."""
+
+    family: str
+    args: tuple[Arith, ...]  # each a Num or a Var
+
+
+@dataclass(frozen=True)
+class SampleStep:
+    var: str
+    source: KernelSource | FamilySource
+    value_type: ObjT
+    observed: bool  # True for `observe`
+    is_global: bool  # reads neither the program input nor any local value
+
+
+@dataclass(frozen=True)
+class LetStep:
+    var: str
+    value: Arith
+    value_type: ObjT
+
+
+@dataclass(frozen=True)
+class ScoreStep:
+    var: str
+    value: Arith
+
+
+@dataclass(frozen=True)
+class ReturnStep:
+    vars: tuple[str, ...]  # one name, or several for a tuple
+
+
+Step = Union[SampleStep, LetStep, ScoreStep, ReturnStep]
+
+
+@dataclass(frozen=True)
+class ProgramDecl:
+    name: str
+    dom: ObjT
+    cod: ObjT
+    params: tuple[str, ...]  # names of the domain's factors; () when unnamed
+    steps: tuple[Step, ...]
+    host_names: tuple[str, ...] = ()  # free names read from the observations dict
+
+
+@dataclass(frozen=True)
+class LetDecl:
+    name: str
+    expr: Expr
+
+
+# ------------------------------------------------------------------ a module
+
+
+@dataclass(frozen=True)
+class ModuleIR:
+    """Declarations in source order, the active algebra, and the exports.
+
+    ``exports`` lists exported expressions; the first is the loaded program's
+    ``morphism``; later ones that are bare names become attributes.
+    """
+
+    morphisms: tuple[MorphismDecl, ...] = ()
+    lets: tuple[LetDecl, ...] = ()
+    programs: tuple[ProgramDecl, ...] = ()
+    exports: tuple[tuple[str | None, Expr], ...] = ()
+    algebra: str = "product_fuzzy"
+    source_name: str = "<qvr>"
+    objects: dict[str, ObjT] = field(default_factory=dict)
