@@ -63,26 +63,60 @@ R, P, U, S = Domain.REAL, Domain.POSITIVE, Domain.UNIT, Domain.SIMPLEX
 FAMILIES: dict[str, Family] = {
     f.name: f
     for f in (
-        _f("Normal", R, "Gaussian with mean loc and standard deviation scale.",
-           Param("loc", R), Param("scale", P)),
-        _f("LogNormal", P, "exp of a Normal(loc, scale) variable.",
-           Param("loc", R), Param("scale", P)),
+        _f(
+            "Normal",
+            R,
+            "Gaussian with mean loc and standard deviation scale.",
+            Param("loc", R),
+            Param("scale", P),
+        ),
+        _f(
+            "LogNormal",
+            P,
+            "exp of a Normal(loc, scale) variable.",
+            Param("loc", R),
+            Param("scale", P),
+        ),
         _f("HalfNormal", P, "|Normal(0, scale)|.", Param("scale", P)),
         _f("Exponential", P, "Exponential with the given rate.", Param("rate", P)),
-        _f("Gamma", P, "Gamma with shape concentration and inverse scale rate.",
-           Param("concentration", P), Param("rate", P)),
-        _f("Beta", U, "Beta on (0, 1).",
-           Param("concentration1", P), Param("concentration0", P)),
-        _f("LogitNormal", U, "sigmoid of a Normal(loc, scale) variable.",
-           Param("loc", R), Param("scale", P)),
-        _f("Bernoulli", Domain.BINARY, "One coin flip with success probability probs.",
-           Param("probs", U)),
-        _f("Categorical", Domain.FINITE, "One draw from a finite set with probabilities probs.",
-           Param("probs", S, vector=True)),
+        _f(
+            "Gamma",
+            P,
+            "Gamma with shape concentration and inverse scale rate.",
+            Param("concentration", P),
+            Param("rate", P),
+        ),
+        _f("Beta", U, "Beta on (0, 1).", Param("concentration1", P), Param("concentration0", P)),
+        _f(
+            "LogitNormal",
+            U,
+            "sigmoid of a Normal(loc, scale) variable.",
+            Param("loc", R),
+            Param("scale", P),
+        ),
+        _f(
+            "Bernoulli",
+            Domain.BINARY,
+            "One coin flip with success probability probs.",
+            Param("probs", U),
+        ),
+        _f(
+            "Categorical",
+            Domain.FINITE,
+            "One draw from a finite set with probabilities probs.",
+            Param("probs", S, vector=True),
+        ),
         _f("Poisson", Domain.COUNT, "Counts with the given rate.", Param("rate", P)),
-        _f("Dirichlet", S, "Distribution over the simplex.",
-           Param("concentration", P, vector=True)),
-        _f("StudentT", R, "Student's t with df degrees of freedom.",
-           Param("df", P), Param("loc", R), Param("scale", P)),
+        _f(
+            "Dirichlet", S, "Distribution over the simplex.", Param("concentration", P, vector=True)
+        ),
+        _f(
+            "StudentT",
+            R,
+            "Student's t with df degrees of freedom.",
+            Param("df", P),
+            Param("loc", R),
+            Param("scale", P),
+        ),
     )
 }

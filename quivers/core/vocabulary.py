@@ -31,15 +31,23 @@ OPTIONS: dict[str, OptionSpec] = {
     o.name: o
     for o in (
         OptionSpec("role", "what the morphism is (embed, kernel, latent, observed)", _ALL),
-        OptionSpec("replicate", "N independent copies, used side by side with fan(name)",
-                   frozenset({"embed", "kernel", "latent"})),
-        OptionSpec("param_source",
-                   "how a kernel computes its family's parameters from a continuous input: "
-                   "linear or mlp(h1, h2, ...); default mlp(64)",
-                   frozenset({"kernel"})),
-        OptionSpec("init", "standard deviation of the normal initialiser of the parameters, "
-                   "or one of zeros, normal, xavier",
-                   frozenset({"embed", "kernel", "latent"})),
+        OptionSpec(
+            "replicate",
+            "N independent copies, used side by side with fan(name)",
+            frozenset({"embed", "kernel", "latent"}),
+        ),
+        OptionSpec(
+            "param_source",
+            "how a kernel computes its family's parameters from a continuous input: "
+            "linear or mlp(h1, h2, ...); default mlp(64)",
+            frozenset({"kernel"}),
+        ),
+        OptionSpec(
+            "init",
+            "standard deviation of the normal initialiser of the parameters, "
+            "or one of zeros, normal, xavier",
+            frozenset({"embed", "kernel", "latent"}),
+        ),
     )
 }
 

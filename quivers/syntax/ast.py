@@ -1,0 +1,397 @@
+"""The QVR syntax tree.
+
+A file is parsed one *unit* at a time (a declaration, a program header, or one
+program step; see ``layout``). Node spans are relative to their unit: lines count
+from the unit's first line and offsets from its first character, while columns are
+absolute (a unit's text starts at column 0 of its first line). A unit that did not
+change keeps its nodes across edits even when lines above it are inserted, which is
+what makes re-parsing and re-checking incremental. ``Unit.absolute`` turns a node's
+span into a file position.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Union
+
+from quivers.core.diagnostics import Diagnostic, Range
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    """A node's extent, relative to its unit (see the module docstring)."""
+
+    line: int
+    col: int
+    end_line: int
+    end_col: int
+    offset: int
+    end_offset: int
+
+
+NO_SPAN = Span(0, 0, 0, 0, 0, 0)
+
+
+@dataclass(slots=True, eq=False)
+class Node:
+    span: Span
+
+
+@dataclass(slots=True, eq=False)
+class Name(Node):
+    text: str  # "" when inserted by error recovery
+
+    @property
+    def missing(self) -> bool:
+        return not self.text
+
+
+# ------------------------------------------------------------------------- types
+
+
+@dataclass(slots=True, eq=False)
+class FinSetType(Node):
+    size: int
+
+
+@dataclass(slots=True, eq=False)
+class EnumType(Node):
+    elements: list[Name]
+
+
+@dataclass(slots=True, eq=False)
+class SpaceType(Node):
+    kind: str  # Real | Positive | UnitInterval | Simplex
+    dim: int
+
+
+@dataclass(slots=True, eq=False)
+class TypeRef(Node):
+    name: Name
+
+
+@dataclass(slots=True, eq=False)
+class ProductType(Node):
+    factors: list[TypeExpr]
+
+
+TypeExpr = Union[FinSetType, EnumType, SpaceType, TypeRef, ProductType]
+
+# ------------------------------------------------------------------- expressions
+
+
+@dataclass(slots=True, eq=False)
+class NumberLit(Node):
+    value: float
+    text: str
+
+
+@dataclass(slots=True, eq=False)
+class Ref(Node):
+    name: Name
+
+
+@dataclass(slots=True, eq=False)
+class Compose(Node):
+    first: Expr
+    second: Expr
+
+
+@dataclass(slots=True, eq=False)
+class TensorExpr(Node):
+    left: Expr
+    right: Expr
+
+
+@dataclass(slots=True, eq=False)
+class Fan(Node):
+    parts: list[Expr]
+
+
+@dataclass(slots=True, eq=False)
+class Repeat(Node):
+    body: Expr
+    count: NumberLit | None
+
+
+@dataclass(slots=True, eq=False)
+class Stack(Node):
+    body: Expr
+    count: NumberLit
+
+
+@dataclass(slots=True, eq=False)
+class Scan(Node):
+    cell: Expr
+
+
+@dataclass(slots=True, eq=False)
+class IdentityExpr(Node):
+    type: TypeExpr
+
+
+@dataclass(slots=True, eq=False)
+class Apply(Node):
+    """``callee(a, b)``: a morphism applied to bound values, or an inline family."""
+
+    callee: Expr
+    args: list[Name | NumberLit]
+
+
+Expr = Union[Ref, Compose, TensorExpr, Fan, Repeat, Stack, Scan, IdentityExpr, Apply]
+
+# ---------------------------------------------------------------------- options
+
+
+@dataclass(slots=True, eq=False)
+class NumberOpt(Node):
+    value: NumberLit
+
+
+@dataclass(slots=True, eq=False)
+class NameOpt(Node):
+    name: Name
+
+
+@dataclass(slots=True, eq=False)
+class CallOpt(Node):
+    fn: Name
+    args: list[NumberLit]
+
+
+@dataclass(slots=True, eq=False)
+class StringOpt(Node):
+    text: str
+
+
+OptionValue = Union[NumberOpt, NameOpt, CallOpt, StringOpt]
+
+
+@dataclass(slots=True, eq=False)
+class Option(Node):
+    name: Name
+    value: OptionValue
+
+
+@dataclass(slots=True, eq=False)
+class FamilyRef(Node):
+    """``~ Normal`` or ``~ Normal(0.0, 1.0)`` (``args`` is None without parentheses)."""
+
+    name: Name
+    args: list[NumberLit] | None
+
+
+@dataclass(slots=True, eq=False)
+class MatrixLit(Node):
+    rows: list[list[NumberLit]]
+
+
+FamilyClause = Union[FamilyRef, MatrixLit]
+
+# ------------------------------------------------------------------ declarations
+
+
+@dataclass(slots=True, eq=False)
+class ObjectDecl(Node):
+    name: Name
+    type: TypeExpr
+
+
+@dataclass(slots=True, eq=False)
+class MorphismDecl(Node):
+    name: Name
+    dom: TypeExpr
+    cod: TypeExpr
+    options: list[Option]
+    options_span: Span | None
+    family: FamilyClause | None
+
+
+@dataclass(slots=True, eq=False)
+class LetDecl(Node):
+    name: Name
+    expr: Expr
+
+
+@dataclass(slots=True, eq=False)
+class ExportDecl(Node):
+    expr: Expr
+
+
+@dataclass(slots=True, eq=False)
+class CompositionDecl(Node):
+    algebra: Name
+
+
+@dataclass(slots=True, eq=False)
+class ProgramHeader(Node):
+    name: Name
+    params: list[Name] | None
+    dom: TypeExpr
+    cod: TypeExpr
+
+
+@dataclass(slots=True, eq=False)
+class ErrorNode(Node):
+    """A unit that did not parse: what could still be read of it."""
+
+    keyword: str | None
+    name: Name | None
+
+
+Declaration = Union[ObjectDecl, MorphismDecl, LetDecl, ExportDecl, CompositionDecl]
+
+# ------------------------------------------------------------------------- steps
+
+
+@dataclass(slots=True, eq=False)
+class Num(Node):
+    value: float
+
+
+@dataclass(slots=True, eq=False)
+class Var(Node):
+    name: Name
+
+
+@dataclass(slots=True, eq=False)
+class BinOp(Node):
+    op: str
+    left: Arith
+    right: Arith
+
+
+@dataclass(slots=True, eq=False)
+class Neg(Node):
+    operand: Arith
+
+
+@dataclass(slots=True, eq=False)
+class Call(Node):
+    fn: Name
+    args: list[Arith]
+
+
+Arith = Union[Num, Var, BinOp, Neg, Call]
+
+
+@dataclass(slots=True, eq=False)
+class SampleStep(Node):
+    var: Name
+    annotation: TypeExpr | None
+    source: Expr
+    observed: bool  # `observe` rather than `sample`
+
+
+@dataclass(slots=True, eq=False)
+class LetStep(Node):
+    var: Name
+    value: Arith
+
+
+@dataclass(slots=True, eq=False)
+class ScoreStep(Node):
+    var: Name
+    value: Arith
+
+
+@dataclass(slots=True, eq=False)
+class ReturnStep(Node):
+    vars: list[Name]
+    is_tuple: bool
+
+
+Step = Union[SampleStep, LetStep, ScoreStep, ReturnStep]
+
+# ---------------------------------------------------------------- units and files
+
+
+@dataclass(slots=True, eq=False)
+class Unit:
+    """One parsed statement of a file, placed at its absolute position.
+
+    ``node`` and ``diagnostics`` (relative spans) may be shared with an earlier parse
+    of the same text; ``line``/``offset`` say where the unit is in this file.
+    """
+
+    kind: str  # "declaration" | "program_header" | "step"
+    node: Node
+    line: int
+    offset: int
+    text: str
+    doc: str | None = None
+    syntax_errors: tuple[RelDiagnostic, ...] = ()
+
+    def absolute(self, span: Span) -> Range:
+        return Range(
+            self.line + span.line,
+            span.col,
+            self.line + span.end_line,
+            span.end_col,
+            self.offset + span.offset,
+            self.offset + span.end_offset,
+        )
+
+    @property
+    def end_line(self) -> int:
+        return self.line + self.text.count("\n")
+
+    @property
+    def ok(self) -> bool:
+        return not isinstance(self.node, ErrorNode)
+
+
+@dataclass(frozen=True, slots=True)
+class RelDiagnostic:
+    """A syntax diagnostic relative to its unit (so it can be cached with it)."""
+
+    code: str
+    message: str
+    span: Span
+    suggestion: str | None = None
+
+
+@dataclass(slots=True, eq=False)
+class Program:
+    """A program: its header unit and one unit per step."""
+
+    header: Unit
+    steps: list[Unit]
+
+    @property
+    def node(self) -> ProgramHeader | ErrorNode:
+        return self.header.node  # type: ignore[return-value]
+
+
+Item = Union[Unit, Program]
+
+
+@dataclass(frozen=True, slots=True)
+class Comment:
+    kind: str  # "line" | "doc" | "block"
+    text: str
+    line: int
+    col: int
+    offset: int
+    end_offset: int
+
+
+@dataclass(eq=False)
+class SourceFile:
+    """A parsed file: its top-level items in source order, comments and syntax errors."""
+
+    text: str
+    items: list[Item]
+    comments: list[Comment]
+    diagnostics: list[Diagnostic]
+    line_starts: list[int] = field(default_factory=list)
+
+    def units(self) -> list[Unit]:
+        out: list[Unit] = []
+        for item in self.items:
+            if isinstance(item, Program):
+                out.append(item.header)
+                out.extend(item.steps)
+            else:
+                out.append(item)
+        return out

@@ -1,0 +1,264 @@
+"""The error-tolerant, incremental QVR parser.
+
+``parse(text)`` never raises on user input. The file is cut into units by its
+layout; each unit is parsed on its own with the LALR parser, so an error in one
+statement or program step cannot hide any other. Inside a unit, recovery inserts a
+missing token (a closing bracket, a name) or drops an unexpected one and goes on;
+a unit that still does not parse becomes an ``ErrorNode`` that keeps its keyword
+and name for outlines and navigation. Parsed units are cached by their text, so
+after an edit only the changed units are parsed again.
+"""
+
+from __future__ import annotations
+
+import re
+
+from lark import Token
+from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
+from lark.lexer import PatternStr
+
+from quivers.core.diagnostics import Diagnostic, Range
+from quivers.syntax import ast, grammar, layout
+from quivers.syntax.lower import LOWER, span_of
+
+MAX_REPAIRS = 6
+_CACHE_LIMIT = 50_000
+_cache: dict[tuple[str, str], tuple[ast.Node, tuple[ast.RelDiagnostic, ...]]] = {}
+_stats = {"parsed": 0, "reused": 0}
+
+_CLOSERS = ("RPAR", "RSQB", "RBRACE")
+_HEAD = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)(?:\s+([A-Za-z_][A-Za-z0-9_]*))?")
+
+
+def parse(text: str) -> ast.SourceFile:
+    """Parse a whole file. Never raises."""
+    lay = layout.split(text)
+    masked = lay.masked
+    diagnostics: list[Diagnostic] = []
+    items: list[ast.Item] = []
+    program: ast.Program | None = None
+
+    for raw in lay.units:
+        unit_text = masked[raw.offset : raw.end_offset]
+        unit = parse_unit(raw.kind, unit_text, raw.first_line, raw.offset)
+        unit.doc = raw.doc
+        diagnostics.extend(
+            Diagnostic(d.code, d.message, unit.absolute(d.span), suggestion=d.suggestion)
+            for d in unit.syntax_errors
+        )
+        if raw.orphan:
+            diagnostics.append(
+                Diagnostic(
+                    "E0004",
+                    "a program step outside any program",
+                    unit.absolute(_first_word_span(unit_text)),
+                    suggestion="indent it under a `program` header",
+                )
+            )
+            items.append(unit)
+            program = None
+        elif raw.kind == "program_header":
+            program = ast.Program(unit, [])
+            items.append(program)
+        elif raw.kind == "step" and program is not None:
+            program.steps.append(unit)
+        else:
+            items.append(unit)
+            program = None
+
+    if lay.unterminated_block is not None:
+        off = lay.unterminated_block
+        line = layout._line_of(lay.line_starts, off)
+        col = off - lay.line_starts[line]
+        diagnostics.append(
+            Diagnostic(
+                "E0003",
+                "block comment '#{' is never closed",
+                Range(line, col, line, col + 2, off, off + 2),
+                suggestion="close it with '}#'",
+            )
+        )
+    return ast.SourceFile(text, items, lay.comments, diagnostics, lay.line_starts)
+
+
+def parse_unit(kind: str, text: str, line: int = 0, offset: int = 0) -> ast.Unit:
+    """Parse one unit's text (starting at column 0 of its first line)."""
+    key = (kind, text)
+    hit = _cache.get(key)
+    if hit is None:
+        hit = _parse_fresh(kind, text)
+        if len(_cache) >= _CACHE_LIMIT:
+            _cache.clear()
+        _cache[key] = hit
+        _stats["parsed"] += 1
+    else:
+        _stats["reused"] += 1
+    node, errors = hit
+    return ast.Unit(kind, node, line, offset, text, None, errors)
+
+
+def cache_stats() -> dict[str, int]:
+    return dict(_stats)
+
+
+# ------------------------------------------------------------------ internals
+
+
+def _parse_fresh(kind: str, text: str) -> tuple[ast.Node, tuple[ast.RelDiagnostic, ...]]:
+    errors: list[ast.RelDiagnostic] = []
+    handler = _Recovery(text, errors)
+    try:
+        tree = grammar.parser().parse(text, start=kind, on_error=handler)
+        node = LOWER[kind](tree)
+    except (UnexpectedInput, ValueError, IndexError, AttributeError, TypeError):
+        if not errors:
+            errors.append(_generic_error(text))
+        return _error_node(text), tuple(errors[:1])
+    # After a repair, report only the first error: the rest are usually its echoes.
+    return node, tuple(errors[:1])
+
+
+class _Recovery:
+    """``on_error`` callback: repair by inserting or dropping one token at a time."""
+
+    def __init__(self, text: str, errors: list[ast.RelDiagnostic]) -> None:
+        self.text = text
+        self.errors = errors
+        self.repairs = 0
+
+    def __call__(self, e: UnexpectedInput) -> bool:
+        self.repairs += 1
+        if self.repairs > MAX_REPAIRS:
+            return False
+        if isinstance(e, UnexpectedCharacters):
+            self.errors.append(_char_error(self.text, e))
+            return True
+        if not isinstance(e, UnexpectedToken):
+            return False
+        self.errors.append(_token_error(self.text, e))
+        ip = e.interactive_parser
+        accepted = ip.accepts()
+        for candidate in _insertion_candidates(accepted):
+            trial = ip.copy()
+            synthetic = _synthetic(candidate, e.token)
+            try:
+                trial.feed_token(synthetic)
+            except UnexpectedInput:
+                continue
+            if e.token.type in trial.accepts():
+                ip.feed_token(synthetic)
+                if e.token.type != "$END":
+                    ip.feed_token(e.token)
+                return True
+        return e.token.type != "$END"  # drop the unexpected token and go on
+
+
+def _insertion_candidates(accepted: set[str]) -> list[str]:
+    first = [t for t in _CLOSERS if t in accepted]
+    punct = sorted(t for t in accepted if t not in _CLOSERS and _is_punctuation(t))
+    tail = [t for t in ("NAME", "INT", "NUMBER") if t in accepted]
+    return first + punct + tail
+
+
+def _is_punctuation(terminal: str) -> bool:
+    if terminal == "$END":
+        return False
+    pattern = _terminal_pattern(terminal)
+    return pattern is not None and not pattern[:1].isalpha()
+
+
+def _terminal_pattern(terminal: str) -> str | None:
+    try:
+        term = grammar.parser().get_terminal(terminal)
+    except KeyError:
+        return None
+    return term.pattern.value if isinstance(term.pattern, PatternStr) else None
+
+
+_SYNTHETIC_VALUES = {"NAME": "", "INT": "1", "NUMBER": "0"}
+
+
+def _synthetic(terminal: str, near: Token) -> Token:
+    value = _SYNTHETIC_VALUES.get(terminal) or _terminal_pattern(terminal) or ""
+    if near.line is None:
+        return Token(terminal, value, 0, 1, 1, 1, 1, 0)
+    return Token.new_borrow_pos(terminal, value, near)
+
+
+def _describe(terminal: str) -> str:
+    if terminal == "$END":
+        return "end of line"
+    pattern = _terminal_pattern(terminal)
+    if pattern is not None:
+        return f"'{pattern}'"
+    return {"NAME": "a name", "INT": "an integer", "NUMBER": "a number", "STRING": "a string"}.get(
+        terminal, terminal.lower()
+    )
+
+
+def _expected(accepted: set[str]) -> str:
+    words = sorted({_describe(t) for t in accepted})
+    if len(words) > 6:
+        words = words[:6] + ["..."]
+    return ", ".join(words)
+
+
+def _token_error(text: str, e: UnexpectedToken) -> ast.RelDiagnostic:
+    token = e.token
+    accepted = e.interactive_parser.accepts() if e.interactive_parser else set(e.expected)
+    if token.type == "$END" or token.line is None:
+        span = _end_span(text)
+        what = "the statement ends too early"
+    else:
+        span = span_of(token)
+        what = f"unexpected '{token}'"
+    return ast.RelDiagnostic("E0001", f"syntax error: {what}; expected {_expected(accepted)}", span)
+
+
+def _char_error(text: str, e: UnexpectedCharacters) -> ast.RelDiagnostic:
+    pos = e.pos_in_stream
+    line = text.count("\n", 0, pos)
+    col = pos - (text.rfind("\n", 0, pos) + 1)
+    char = text[pos] if pos < len(text) else ""
+    span = ast.Span(line, col, line, col + 1, pos, pos + 1)
+    return ast.RelDiagnostic("E0002", f"unexpected character {char!r}", span)
+
+
+def _generic_error(text: str) -> ast.RelDiagnostic:
+    return ast.RelDiagnostic(
+        "E0001", "syntax error: this statement could not be read", _all_span(text)
+    )
+
+
+def _end_span(text: str) -> ast.Span:
+    stripped = text.rstrip()
+    end = len(stripped)
+    line = stripped.count("\n")
+    col = end - (stripped.rfind("\n") + 1)
+    return ast.Span(line, max(col - 1, 0), line, col, max(end - 1, 0), end)
+
+
+def _all_span(text: str) -> ast.Span:
+    stripped = text.rstrip()
+    lead = len(stripped) - len(stripped.lstrip())
+    lines = stripped.count("\n")
+    end_col = len(stripped) - (stripped.rfind("\n") + 1)
+    return ast.Span(0, lead, lines, end_col, lead, len(stripped))
+
+
+def _first_word_span(text: str) -> ast.Span:
+    m = re.search(r"\S+", text)
+    if m is None:
+        return ast.NO_SPAN
+    return ast.Span(0, m.start(), 0, m.end(), m.start(), m.end())
+
+
+def _error_node(text: str) -> ast.ErrorNode:
+    m = _HEAD.match(text)
+    keyword = name = None
+    if m:
+        keyword = m.group(1)
+        if m.group(2) and keyword in grammar.keywords():
+            start, end = m.span(2)
+            name = ast.Name(ast.Span(0, start, 0, end, start, end), m.group(2))
+    return ast.ErrorNode(_all_span(text), keyword, name)
