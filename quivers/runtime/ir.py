@@ -10,7 +10,6 @@ tested without torch. Nothing here imports torch.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Union
 
 # ---------------------------------------------------------------- objects (types)
 
@@ -41,7 +40,7 @@ class ProductT:
     name: str | None = None
 
 
-ObjT = Union[FinSetT, SpaceT, ProductT]
+ObjT = FinSetT | SpaceT | ProductT
 
 
 def flat_dim(t: ObjT) -> int:
@@ -82,6 +81,7 @@ class MorphismDecl:
     param_source: ParamSource = ParamSource("mlp", (64,))
     replicate: int | None = None
     init: float | str | None = None
+    observed_family: str | None = None
     observed_args: tuple[float, ...] = ()
     observed_matrix: tuple[tuple[float, ...], ...] | None = None
 
@@ -147,7 +147,7 @@ class Identity:
     obj: ObjT
 
 
-Expr = Union[Ref, Compose, Tensor, Fan, Repeat, Stack, Scan, Identity]
+Expr = Ref | Compose | Tensor | Fan | Repeat | Stack | Scan | Identity
 
 # ----------------------------------------------------------- program steps
 
@@ -183,7 +183,7 @@ class Call:
     args: tuple[Arith, ...]
 
 
-Arith = Union[Num, Var, BinOp, Neg, Call]
+Arith = Num | Var | BinOp | Neg | Call
 
 
 @dataclass(frozen=True)
@@ -230,7 +230,7 @@ class ReturnStep:
     vars: tuple[str, ...]  # one name, or several for a tuple
 
 
-Step = Union[SampleStep, LetStep, ScoreStep, ReturnStep]
+Step = SampleStep | LetStep | ScoreStep | ReturnStep
 
 
 @dataclass(frozen=True)

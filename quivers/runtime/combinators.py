@@ -1,0 +1,347 @@
+"""Combinators: Kleisli composition, ``@``, ``fan``, ``repeat``, ``stack``, ``scan``,
+``identity``; and their finite-set (relation) counterparts under the active algebra.
+
+Kleisli composition follows Giry's monad (Giry, 1982): ``f >> g`` samples f then g on
+f's value; the composite's trace is the tuple of its stochastic parts' traces (one
+trace as itself), so its density is exactly the sum of the parts' densities.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from quivers.runtime.algebras import Algebra
+from quivers.runtime.errors import QvrDataError, describe
+from quivers.runtime.ir import FinSetT, ObjT, ProductT, flat_dim
+from quivers.runtime.kernels import Relation
+from quivers.runtime.node import (
+    Node,
+    RelationMixin,
+    RunOut,
+    TraceSpec,
+    add_lp,
+    pack,
+    unpack,
+)
+from quivers.runtime.objects import (
+    check_value,
+    finite_size,
+    is_finite,
+    lead_shape,
+    split_value,
+    type_name,
+)
+from quivers.runtime.objects import join_values as join
+from quivers.runtime.trace import leaves, unflatten
+
+
+def is_relation(node: nn.Module) -> bool:
+    return isinstance(node, RelationMixin) and isinstance(node, Relation)
+
+
+class Chain(Node):
+    """Kleisli composition of parts in order (also ``stack`` and counted ``repeat``)."""
+
+    def __init__(self, parts: list[Node]) -> None:
+        super().__init__(parts[0].dom, parts[-1].cod)
+        self.parts = nn.ModuleList(parts)
+        self.stochastic = any(p.stochastic for p in parts)
+
+    def _sequence(self, **run: Any) -> list[Node]:
+        return list(self.parts)
+
+    def run(self, x, trace=None, want_lp=True, **run) -> RunOut:
+        seq = self._sequence(**run)
+        n = sum(p.stochastic for p in seq)
+        given = unpack(trace, n, "trace") if trace is not None else None
+        traces, lp, k = [], None, 0
+        for part in seq:
+            if part.stochastic:
+                tr, x, step_lp = part.run(x, given[k] if given else None, want_lp, **run)
+                traces.append(tr)
+                lp = add_lp(lp, step_lp)
+                k += 1
+            else:
+                x = part.run(x, None, False, **run)[1]
+        return pack(traces), x, lp
+
+    def support(self):
+        return pack([p.support() for p in self.parts if p.stochastic])
+
+    def _spec_sequence(self) -> list[Node] | None:
+        return list(self.parts)
+
+    def trace_spec(self, lead):
+        seq = self._spec_sequence()
+        if seq is None:
+            return None  # known only at call time
+        specs = []
+        for part in seq:
+            if part.stochastic:
+                specs.append(part.trace_spec(lead))
+            lead = part.out_lead(lead)
+        return specs[0] if len(specs) == 1 else tuple(specs)
+
+    def out_lead(self, lead):
+        for part in self.parts:
+            lead = part.out_lead(lead)
+        return lead
+
+    def check_input(self, x, where="input"):
+        self.parts[0].check_input(x, where)
+
+
+class RepeatChain(Chain):
+    """``repeat(f)`` / ``repeat(f, n)`` on kernels: the one body applied n times."""
+
+    def __init__(self, body: Node, count: int | None) -> None:
+        super().__init__([body])
+        self.count = count
+
+    def steps(self, **run: Any) -> int:
+        return resolve_count(self.count, run)
+
+    def _sequence(self, **run):
+        return [self.parts[0]] * self.steps(**run)
+
+    def _spec_sequence(self):
+        return None if self.count is None else [self.parts[0]] * self.count
+
+    def support(self):
+        return self.parts[0].support()  # per step; the trace is a tuple of these
+
+    def out_lead(self, lead):
+        return lead
+
+
+def resolve_count(count: int | None, run: dict[str, Any]) -> int:
+    n = count if count is not None else run.get("n_steps")
+    if n is None:
+        raise QvrDataError("repeat(f) without a count needs n_steps=N at call time")
+    if not isinstance(n, int) or n < 0:
+        raise QvrDataError(f"n_steps: expected a non-negative int, got {n!r}")
+    return n
+
+
+class Parallel(Node):
+    """``f @ g`` (split input) or ``fan(f, ...)`` (shared input); outputs concatenate."""
+
+    def __init__(self, parts: list[Node], split: bool) -> None:
+        dom = ProductT(tuple(p.dom for p in parts)) if split else parts[0].dom
+        super().__init__(dom, ProductT(tuple(p.cod for p in parts)))
+        self.parts = nn.ModuleList(parts)
+        self.split = split
+        self.stochastic = any(p.stochastic for p in parts)
+
+    def run(self, x, trace=None, want_lp=True, **run) -> RunOut:
+        n = sum(p.stochastic for p in self.parts)
+        given = unpack(trace, n, "trace") if trace is not None else None
+        inputs = split_value(x, self.dom) if self.split else [x] * len(self.parts)
+        traces, values, lp, k = [], [], None, 0
+        for part, xi in zip(self.parts, inputs, strict=True):
+            if part.stochastic:
+                tr, v, step_lp = part.run(xi, given[k] if given else None, want_lp, **run)
+                traces.append(tr)
+                lp = add_lp(lp, step_lp)
+                k += 1
+            else:
+                v = part.run(xi, None, False, **run)[1]
+            values.append(v)
+        return pack(traces), join(values, [p.cod for p in self.parts]), lp
+
+    def support(self):
+        return pack([p.support() for p in self.parts if p.stochastic])
+
+    def trace_spec(self, lead):
+        specs = [p.trace_spec(lead) for p in self.parts if p.stochastic]
+        return specs[0] if len(specs) == 1 else tuple(specs)
+
+
+class Passthrough(Node):
+    """``identity(A)`` on a continuous object."""
+
+    stochastic = False
+
+    def __init__(self, obj: ObjT) -> None:
+        super().__init__(obj, obj)
+
+    def run(self, x, trace=None, want_lp=True, **run) -> RunOut:
+        return (), x, None
+
+
+# ------------------------------------------------------------ finite relations
+
+
+class RelChain(Relation):
+    """Composition of finite relations: the algebra's matrix product, left to right."""
+
+    def __init__(self, parts: list[Relation], algebra: Algebra) -> None:
+        super().__init__(parts[0].dom, parts[-1].cod, algebra)
+        self.parts = nn.ModuleList(parts)
+
+    def relation(self, **run):
+        m = self.parts[0].relation(**run)
+        for part in self.parts[1:]:
+            m = self.algebra.compose(m, part.relation(**run))
+        return m
+
+
+class RelRepeat(Relation):
+    """``repeat`` of a finite relation: its n-th power by repeated squaring."""
+
+    def __init__(self, body: Relation, count: int | None, algebra: Algebra) -> None:
+        super().__init__(body.dom, body.cod, algebra)
+        self.body, self.count = body, count
+
+    def relation(self, **run):
+        return self.algebra.power(self.body.relation(**run), resolve_count(self.count, run))
+
+
+class RelParallel(Relation):
+    """``f @ g`` / ``fan`` of finite relations: entries combine with the algebra's times."""
+
+    def __init__(self, parts: list[Relation], split: bool, algebra: Algebra) -> None:
+        dom = ProductT(tuple(p.dom for p in parts)) if split else parts[0].dom
+        super().__init__(dom, ProductT(tuple(p.cod for p in parts)), algebra)
+        self.parts, self.split = nn.ModuleList(parts), split
+
+    def relation(self, **run):
+        m = self.parts[0].relation(**run)
+        for part in self.parts[1:]:
+            r = part.relation(**run)
+            if self.split:  # [(a, c), (b, d)] = m[a, b] * r[c, d]
+                a, b = m.shape
+                c, d = r.shape
+                m = self.algebra.times(m[:, None, :, None], r[None, :, None, :]).reshape(
+                    a * c, b * d
+                )
+            else:  # [a, (b1, b2)] = m[a, b1] * r[a, b2]
+                m = self.algebra.times(m[:, :, None], r[:, None, :]).reshape(m.shape[0], -1)
+        return m
+
+
+class RelIdentity(Relation):
+    """``identity(A)`` on a finite set: the algebra's unit matrix."""
+
+    def __init__(self, obj: ObjT, algebra: Algebra) -> None:
+        super().__init__(obj, obj, algebra)
+
+    def relation(self, **run):
+        return self.algebra.unit(finite_size(self.dom), self._ref)
+
+
+# ------------------------------------------------------------------- scan
+
+
+class Scan(Node):
+    """``scan(cell)``: h_0 = 0, h_t ~ cell(x_t, h_{t-1}); trace = the trajectory.
+
+    The trace is the whole state trajectory (batch, T, ...) (stacked leaf by leaf when
+    the cell's own trace is a tuple); the bound value is h_T; the log density sums over
+    t. Scoring a given trajectory of a cell whose value is its trace needs no loop:
+    every h_{t-1} is known, so all T steps are scored in one batched call.
+    """
+
+    def __init__(self, cell: Node, input_type: ObjT, state_type: ObjT) -> None:
+        super().__init__(input_type, state_type)
+        self.cell = cell
+        self.input_type, self.state_type = input_type, state_type
+        self.stochastic = cell.stochastic
+        self.value_is_trace = False
+        self._types = [input_type, state_type]
+        self._plain_cat = not is_finite(input_type) and not is_finite(state_type)
+        self._finite_state = is_finite(state_type)
+
+    def _h0(self, batch: int) -> torch.Tensor:
+        if self._finite_state:
+            shape = (
+                (batch,)
+                if isinstance(self.state_type, FinSetT)
+                else (batch, flat_dim(self.state_type))
+            )
+            return torch.zeros(shape, dtype=torch.long, device=self._ref.device)
+        return self._ref.new_zeros(batch, flat_dim(self.state_type))
+
+    def _cat(self, x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+        if self._plain_cat:
+            return torch.cat((x, h), dim=-1)
+        return join([x, h], self._types)
+
+    def _check_rank(self, x: Any) -> None:
+        if not isinstance(x, torch.Tensor) or len(lead_shape(x, self.input_type)) != 2:
+            ids = is_finite(self.input_type) and isinstance(self.input_type, FinSetT)
+            want = "(batch, T) ids" if ids else f"(batch, T, {flat_dim(self.input_type)})"
+            raise QvrDataError(
+                f"scan input: expected a sequence {want} of {type_name(self.input_type)}, "
+                f"got {describe(x)}"
+            )
+
+    def check_input(self, x, where="input"):
+        self._check_rank(x)
+        check_value(x, self.input_type, where)
+
+    def run(self, x, trace=None, want_lp=True, **run) -> RunOut:
+        self._check_rank(x)
+        batch, steps = x.shape[0], x.shape[1]
+        h0 = self._h0(batch)
+        cell = self.cell
+        if trace is not None and cell.value_is_trace and isinstance(trace, torch.Tensor):
+            if steps == 0:
+                return trace, h0, (self._ref.new_zeros(batch) if want_lp else None)
+            h_prev = torch.cat((h0.unsqueeze(1), trace[:, :-1]), dim=1)
+            lp = cell.run(self._cat(x, h_prev), trace, want_lp, **run)[2] if want_lp else None
+            return trace, trace[:, -1], lp
+        h, lp, traces = h0, None, []
+        given = leaves(trace) if trace is not None else None
+        for t in range(steps):
+            step_trace = None
+            if given is not None:
+                step_trace = unflatten(trace, [leaf[:, t] for leaf in given])
+            tr, h, step_lp = cell.run(self._cat(x[:, t], h), step_trace, want_lp, **run)
+            traces.append(tr)
+            lp = add_lp(lp, step_lp)
+        if trace is None:
+            trace = self._stack(traces, batch)
+        if want_lp and lp is None:
+            lp = self._ref.new_zeros(batch)
+        return trace, h, lp
+
+    def _stack(self, traces: list[Any], batch: int) -> Any:
+        if not traces:
+            spec = self.trace_spec((batch, 0))
+            return _empty_like_spec(spec, self._ref)
+        first = traces[0]
+        if isinstance(first, torch.Tensor):
+            return torch.stack(traces, dim=1)
+        cols = list(zip(*(leaves(tr) for tr in traces), strict=True))
+        return unflatten(first, [torch.stack(col, dim=1) for col in cols])
+
+    def support(self):
+        return self.cell.support()
+
+    def trace_spec(self, lead):
+        inner = self.cell.trace_spec(tuple(lead[:1]))
+
+        def add_time(spec):
+            if isinstance(spec, TraceSpec):
+                return TraceSpec((*spec.shape[:1], *lead[1:2], *spec.shape[1:]), spec.obj)
+            if spec is None:
+                return None
+            return tuple(add_time(s) for s in spec)
+
+        return add_time(inner)
+
+    def out_lead(self, lead):
+        return tuple(lead[:1])
+
+
+def _empty_like_spec(spec: Any, ref: torch.Tensor) -> Any:
+    if isinstance(spec, TraceSpec):
+        dtype = torch.long if spec.obj is not None else ref.dtype
+        return torch.zeros(spec.shape, dtype=dtype, device=ref.device)
+    if spec is None:
+        return ()
+    return tuple(_empty_like_spec(s, ref) for s in spec)

@@ -1,0 +1,239 @@
+"""Leaf morphisms: family kernels, embeddings, finite relations, inline families."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.distributions import constraints
+
+from quivers.runtime.algebras import Algebra
+from quivers.runtime.errors import QvrBuildError
+from quivers.runtime.families import FamilyLayout, domain_constraint, get_family, make_dist
+from quivers.runtime.ir import FinSetT, MorphismDecl, ObjT, flat_dim
+from quivers.runtime.node import Node, RelationMixin, RunOut, TraceSpec, reduce_rows
+from quivers.runtime.objects import (
+    finite_size,
+    flat_index,
+    is_finite,
+    lead_shape,
+    leaf_factors,
+    unflat_index,
+)
+from quivers.runtime.param_sources import Table, init_tensor, make_source
+
+
+class FamilyKernel(Node):
+    """``kernel ~ Family``: p(y | x) with parameters from a parameter source of x."""
+
+    value_is_trace = True
+
+    def __init__(self, decl: MorphismDecl, algebra: Algebra | None = None) -> None:
+        super().__init__(decl.dom, decl.cod)
+        assert decl.family is not None
+        self.layout = FamilyLayout(decl.family, decl.cod, dict(decl.fixed))
+        self.algebra = algebra
+        self.source = (
+            make_source(decl.dom, self.layout.n_raw, decl.param_source, decl.init)
+            if self.layout.n_raw
+            else None
+        )
+
+    def params(self, x: torch.Tensor) -> dict[str, Any]:
+        """The family's constrained parameters at input ``x``."""
+        if self.source is None:  # all parameters fixed: constants like the model
+            return {k: self._ref.new_tensor(v) for k, v in self.layout.fixed.items()}
+        return self.layout.params(self.source(x))
+
+    def run(self, x, trace=None, want_lp=True, **run) -> RunOut:
+        params = self.params(x)
+        if trace is None:
+            trace = self.layout.sample(params, lead_shape(x, self.dom), self._ref)
+        lp = reduce_rows(self.layout.log_prob(params, trace)) if want_lp else None
+        return trace, trace, lp
+
+    def support(self):
+        return self.layout.support()
+
+    def trace_spec(self, lead):
+        if self.layout.finite_value:
+            return TraceSpec(tuple(lead), self.cod)
+        return TraceSpec((*lead, flat_dim(self.cod)))
+
+    def relation(self, **run: Any) -> torch.Tensor:
+        """For a Categorical between finite sets: its probability matrix in the carrier."""
+        if not (isinstance(self.source, Table) and self.layout.name == "Categorical"):
+            raise QvrBuildError("relation() needs a Categorical kernel between finite sets")
+        logp = torch.log_softmax(self.source.weight, dim=-1)
+        return self.algebra.from_log_prob(logp) if self.algebra else logp.exp()
+
+
+class Embed(Node):
+    """``role=embed``: a deterministic lookup table (|A|, d)."""
+
+    stochastic = False
+
+    def __init__(self, decl: MorphismDecl) -> None:
+        super().__init__(decl.dom, decl.cod)
+        if not is_finite(decl.dom):
+            raise QvrBuildError(f"embed '{decl.name}' needs a finite domain")
+        self.init = decl.init
+        self.weight = nn.Parameter(torch.empty(finite_size(decl.dom), flat_dim(decl.cod)))
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        init_tensor(self.weight, self.init, 1.0)  # as nn.Embedding
+
+    def run(self, x, trace=None, want_lp=True, **run) -> RunOut:
+        return (), F.embedding(flat_index(x, self.dom), self.weight), None
+
+
+class Relation(RelationMixin, Node):
+    """A finite-set arrow given by a matrix over the active algebra.
+
+    Used as a kernel (a program step, a Kleisli part) it draws the successor from its
+    row: weights normalised, or the row as logits in the log-space algebras.
+    """
+
+    value_is_trace = True
+
+    def __init__(self, dom: ObjT, cod: ObjT, algebra: Algebra) -> None:
+        super().__init__(dom, cod)
+        if not (is_finite(dom) and is_finite(cod)):
+            raise QvrBuildError("a relation needs finite domain and codomain")
+        self.algebra = algebra
+
+    def run(self, x, trace=None, want_lp=True, **run) -> RunOut:
+        rows = self.relation(**run)[flat_index(x, self.dom)]
+        logp = torch.log_softmax(self.algebra.row_logits(rows), dim=-1)
+        if trace is None:
+            idx = torch.distributions.Categorical(logits=logp, validate_args=False).sample()
+            trace = unflat_index(idx, self.cod)
+        else:
+            idx = flat_index(trace, self.cod)
+        lp = reduce_rows(logp.gather(-1, idx.unsqueeze(-1)).squeeze(-1)) if want_lp else None
+        return trace, trace, lp
+
+    def support(self):
+        if isinstance(self.cod, FinSetT):
+            return constraints.integer_interval(0, self.cod.size - 1)
+        return constraints.integer_interval(0, max(f.size for f in leaf_factors(self.cod)) - 1)
+
+    def trace_spec(self, lead):
+        if isinstance(self.cod, FinSetT):
+            return TraceSpec(tuple(lead), self.cod)
+        return TraceSpec((*lead, len(leaf_factors(self.cod))), self.cod)
+
+
+class LatentRelation(Relation):
+    """``role=latent``: learnable values sigmoid(logits) in (0, 1)."""
+
+    def __init__(self, decl: MorphismDecl, algebra: Algebra) -> None:
+        super().__init__(decl.dom, decl.cod, algebra)
+        self.init = decl.init
+        self.logits = nn.Parameter(torch.empty(finite_size(decl.dom), finite_size(decl.cod)))
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        init_tensor(self.logits, self.init, 1.0)
+
+    def relation(self, **run):
+        return self.algebra.from_logits(self.logits)
+
+
+class StochasticMatrix(LatentRelation):
+    """``role=kernel`` with no family between finite sets: rows are softmax(logits)."""
+
+    def relation(self, **run):
+        return self.algebra.from_log_prob(torch.log_softmax(self.logits, dim=-1))
+
+
+class ObservedRelation(Relation):
+    """``role=observed`` with a matrix: a fixed relation (a buffer, not a parameter)."""
+
+    def __init__(self, decl: MorphismDecl, algebra: Algebra) -> None:
+        super().__init__(decl.dom, decl.cod, algebra)
+        m = torch.tensor(decl.observed_matrix, dtype=torch.get_default_dtype())
+        want = (finite_size(decl.dom), finite_size(decl.cod))
+        if tuple(m.shape) != want:
+            raise QvrBuildError(f"observed '{decl.name}': matrix {tuple(m.shape)}, expected {want}")
+        self.register_buffer("matrix", m)
+
+    def relation(self, **run):
+        return self.algebra.from_prob(self.matrix)
+
+
+class InlineFamily(Node):
+    """``sample v <- Family(a, b)``: arguments are evaluated by the program.
+
+    Its input is the tuple of argument values (the program builds it); parameters are
+    given in their constrained form, positionally in the family's parameter order.
+    """
+
+    value_is_trace = True
+
+    def __init__(self, family: str, n_args: int, value_type: ObjT, is_global: bool) -> None:
+        super().__init__(value_type, value_type)
+        self.family = get_family(family)
+        if n_args != self.family.arity:
+            raise QvrBuildError(
+                f"{self.family.signature()} takes {self.family.arity} arguments, got {n_args}"
+            )
+        self.name, self.value_type, self.is_global = family, value_type, is_global
+
+    def dist(self, args: tuple[torch.Tensor, ...]):
+        return make_dist(
+            self.name, {p.name: a for p, a in zip(self.family.params, args, strict=True)}
+        )
+
+    def run(self, x, trace=None, want_lp=True, **run) -> RunOut:
+        d = self.dist(tuple(x))
+        if trace is None:
+            trace = d.rsample() if d.has_rsample else d.sample()
+        lp = (
+            d.log_prob(trace.to(self._ref.dtype) if self.name == "Bernoulli" else trace)
+            if want_lp
+            else None
+        )
+        if lp is not None:
+            lp = lp.sum() if self.is_global else reduce_rows(lp)
+        return trace, trace, lp
+
+    def check_input(self, x, where="input") -> None:
+        pass  # arguments are program values, already checked
+
+    def support(self):
+        n = self.value_type.size if isinstance(self.value_type, FinSetT) else None
+        return domain_constraint(self.family.support, n)
+
+    def trace_spec(self, lead):
+        return None  # shape depends on the arguments; checked by dtype in the program
+
+
+def build_leaf(decl: MorphismDecl, algebra: Algebra) -> Node:
+    """The module of one declared morphism."""
+    role = decl.role
+    if role == "embed":
+        return Embed(decl)
+    if role == "latent":
+        return LatentRelation(decl, algebra)
+    if role == "kernel":
+        if decl.family is None:
+            return StochasticMatrix(decl, algebra)
+        return FamilyKernel(decl, algebra)
+    if role == "observed":
+        if decl.observed_matrix is not None:
+            return ObservedRelation(decl, algebra)
+        fam_name = decl.observed_family or decl.family
+        if fam_name is not None:
+            # a fixed family: every parameter a constant, positionally from the arguments
+            fam = get_family(fam_name)
+            fixed = tuple(zip((p.name for p in fam.params), decl.observed_args, strict=False))
+            fixed_decl = MorphismDecl(
+                decl.name, decl.dom, decl.cod, "kernel", fam_name, fixed=fixed
+            )
+            return FamilyKernel(fixed_decl, algebra)
+        raise QvrBuildError(f"observed '{decl.name}' has neither a matrix nor a family")
+    raise QvrBuildError(f"morphism '{decl.name}': unknown role '{role}'")

@@ -1,0 +1,303 @@
+"""Compiled ``program`` declarations: the model protocol of ``docs/dev/model-protocol.md``.
+
+A :class:`ProgramModule` runs its steps in order over an environment of named values.
+Each ``sample``/``observe`` step is a site whose kernel is the ``_step_<name>``
+submodule; a given trace (observations, a guide's draw) is substituted instead of
+sampling, so the same pass both samples and scores (as Pyro's ``poutine.condition``
+does for a model; Bingham et al., JMLR 2019).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from quivers.runtime.errors import QvrBuildError, QvrDataError, describe
+from quivers.runtime.ir import (
+    BinOp,
+    Call,
+    Expr,
+    FinSetT,
+    KernelSource,
+    LetStep,
+    Neg,
+    Num,
+    ObjT,
+    ProgramDecl,
+    ReturnStep,
+    SampleStep,
+    ScoreStep,
+    SpaceT,
+    Var,
+    flat_dim,
+)
+from quivers.runtime.kernels import InlineFamily
+from quivers.runtime.node import Node, RunOut, add_lp, pack, reduce_rows, unpack
+from quivers.runtime.objects import check_value, factors, join_values, split_value
+from quivers.runtime.trace import Site
+
+_FUNCS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+    "sigmoid": torch.sigmoid,
+    "tanh": torch.tanh,
+    "exp": torch.exp,
+    "log": torch.log,
+    "softplus": F.softplus,
+    "sqrt": torch.sqrt,
+    "abs": torch.abs,
+    "sum": lambda t: t.sum(-1),
+    "mean": lambda t: t.mean(-1),
+}
+_OPS: dict[str, Callable[[Any, Any], torch.Tensor]] = {
+    "+": torch.add,
+    "-": torch.sub,
+    "*": torch.mul,
+    "/": torch.div,
+}
+HOST_KEY = "_host"  # run-time keyword carrying host data into nested programs
+
+
+class ProgramModule(Node):
+    """A compiled ``program p : A -> B``; also usable as a kernel (e.g. a scan cell)."""
+
+    value_is_trace = False
+
+    def __init__(self, decl: ProgramDecl, resolve: Callable[[Expr], Node]) -> None:
+        super().__init__(decl.dom, decl.cod)
+        self.name = decl.name
+        self.decl = decl
+        self.types: dict[str, ObjT] = {}
+        if decl.params:
+            fs = factors(decl.dom) if len(decl.params) > 1 else (decl.dom,)
+            if len(fs) != len(decl.params):
+                raise QvrBuildError(
+                    f"program '{decl.name}': {len(decl.params)} parameters for {len(fs)} factors"
+                )
+            self.types.update(zip(decl.params, fs, strict=True))
+        self.site_names: list[str] = []
+        observed: list[str] = []
+        for step in decl.steps:
+            if isinstance(step, SampleStep):
+                if isinstance(step.source, KernelSource):
+                    node = resolve(step.source.expr)
+                else:
+                    src = step.source
+                    node = InlineFamily(src.family, len(src.args), step.value_type, step.is_global)
+                self.add_module(f"_step_{step.var}", node)
+                self.site_names.append(step.var)
+                if step.observed:
+                    observed.append(step.var)
+                self.types[step.var] = step.value_type
+            elif isinstance(step, LetStep):
+                self.types[step.var] = step.value_type
+        self.observed_names = frozenset(observed)
+        self.latent_names = tuple(n for n in self.site_names if n not in self.observed_names)
+        self.host_names = tuple(decl.host_names)
+        self.stochastic = bool(self.site_names)
+
+    def step_module(self, name: str) -> Node:
+        return getattr(self, f"_step_{name}")
+
+    # ------------------------------------------------------------- execution
+    def _execute(
+        self,
+        x: torch.Tensor,
+        given: dict[str, Any],
+        host: dict[str, Any],
+        require_all: bool,
+        want_lp: bool,
+        run: dict[str, Any],
+        sites: dict[str, Site] | None = None,
+    ) -> tuple[list[Any], Any, torch.Tensor | None, torch.Tensor | None]:
+        """Run the steps once.
+
+        Returns (site traces in order, return value, per-row log density of the local
+        sites and scores, log density of the global sites). Sites are recorded into
+        ``sites`` when given.
+        """
+        env: dict[str, Any] = {}
+        if self.decl.params:
+            parts = split_value(x, self.decl.dom) if len(self.decl.params) > 1 else [x]
+            env.update(zip(self.decl.params, parts, strict=True))
+        traces: list[Any] = []
+        rows: torch.Tensor | None = None
+        glob: torch.Tensor | None = None
+        result: Any = None
+        run = {**run, HOST_KEY: host}
+        for step in self.decl.steps:
+            if isinstance(step, SampleStep):
+                name = step.var
+                node = self.step_module(name)
+                where = f"site '{name}'"
+                if isinstance(step.source, KernelSource):
+                    args = step.source.args
+                    if args:
+                        inp = join_values([env[a] for a in args], [self.types[a] for a in args])
+                    else:
+                        inp = x
+                else:
+                    inp = tuple(self._arith(a, env, host, where) for a in step.source.args)
+                t_in = given.get(name)
+                if t_in is None and require_all:
+                    kind = "observation" if step.observed else "trace"
+                    raise QvrDataError(f"{where}: missing {kind}; expected a value for '{name}'")
+                try:
+                    if t_in is not None:
+                        if isinstance(node, InlineFamily):
+                            _check_inline(t_in, step.value_type, where)
+                        else:
+                            node.check_trace(inp, t_in, where)
+                    tr, val, lp = node.run(inp, t_in, want_lp, **run)
+                except QvrDataError as e:
+                    msg = str(e)
+                    raise QvrDataError(
+                        msg if msg.startswith(where) else f"{where}: {msg}"
+                    ) from None
+                if want_lp and lp is None:
+                    lp = self._ref.new_zeros(_batch(inp))
+                env[name] = val
+                traces.append(tr)
+                if want_lp:
+                    if lp.dim() == 0:
+                        glob = add_lp(glob, lp)
+                    else:
+                        rows = add_lp(rows, lp)
+                if sites is not None:
+                    sites[name] = Site(
+                        name, tr, val, lp, node.support(), step.observed, step.is_global
+                    )
+            elif isinstance(step, LetStep):
+                env[step.var] = self._let(step, env, host)
+            elif isinstance(step, ScoreStep):
+                if want_lp:
+                    s = self._arith(step.value, env, host, f"score '{step.var}'")
+                    if s.dim() == 0:
+                        glob = add_lp(glob, s)
+                    else:
+                        rows = add_lp(rows, reduce_rows(s))
+            elif isinstance(step, ReturnStep):
+                vals = [env[v] for v in step.vars]
+                result = (
+                    vals[0]
+                    if len(vals) == 1
+                    else join_values(vals, [self.types[v] for v in step.vars])
+                )
+        return traces, result, rows, glob
+
+    def _let(self, step: LetStep, env: dict[str, Any], host: dict[str, Any]) -> torch.Tensor:
+        if isinstance(step.value, Var):  # an alias keeps the value as it is (ids stay ids)
+            return self._var(step.value, env, host, f"let '{step.var}'")
+        v = self._arith(step.value, env, host, f"let '{step.var}'")
+        t = step.value_type
+        # a reduction leaves (batch,); a one-dimensional space keeps its last axis
+        if isinstance(t, SpaceT) and flat_dim(t) == 1 and v.dim() >= 1 and v.shape[-1] != 1:
+            v = v.unsqueeze(-1)
+        return v
+
+    def _var(self, var: Var, env: dict[str, Any], host: dict[str, Any], where: str) -> torch.Tensor:
+        if not var.host and var.name in env:
+            return env[var.name]
+        if var.name in host:
+            v = host[var.name]
+            if not isinstance(v, torch.Tensor):
+                if isinstance(v, int | float):
+                    return self._ref.new_tensor(float(v))
+                raise QvrDataError(f"host data '{var.name}': expected a tensor, got {describe(v)}")
+            return v
+        if var.host or var.name in self.host_names:
+            raise QvrDataError(
+                f"{where}: missing host data '{var.name}'; pass it in the observations dict"
+            )
+        raise QvrBuildError(f"{where}: unbound name '{var.name}'")
+
+    def _arith(self, e: Any, env: dict[str, Any], host: dict[str, Any], where: str) -> torch.Tensor:
+        if isinstance(e, Num):
+            return self._ref.new_tensor(e.value)
+        if isinstance(e, Var):
+            v = self._var(e, env, host, where)
+            return v if v.is_floating_point() else v.to(self._ref.dtype)
+        if isinstance(e, BinOp):
+            return _OPS[e.op](
+                self._arith(e.left, env, host, where), self._arith(e.right, env, host, where)
+            )
+        if isinstance(e, Neg):
+            return -self._arith(e.operand, env, host, where)
+        if isinstance(e, Call):
+            try:
+                fn = _FUNCS[e.fn]
+            except KeyError:
+                raise QvrBuildError(f"{where}: unknown function '{e.fn}'") from None
+            return fn(*(self._arith(a, env, host, where) for a in e.args))
+        raise QvrBuildError(f"{where}: not an arithmetic expression: {e!r}")
+
+    # ------------------------------------------------------------- protocol
+    def check_input(self, x: Any, where: str = "input") -> None:
+        check_value(x, self.dom, f"program '{self.name}' {where}", min_lead=1)
+
+    def _split_obs(self, observations: dict[str, Any] | None) -> tuple[dict, dict]:
+        obs = dict(observations or {})
+        given = {k: v for k, v in obs.items() if k in self.site_names}
+        return given, obs
+
+    def rsample(
+        self, x: torch.Tensor, observations: dict[str, Any] | None = None, **run: Any
+    ) -> Any:
+        """Run the program (observed sites take supplied values) and return its result."""
+        self.check_input(x)
+        given, host = self._split_obs(observations)
+        return self._execute(x, given, host, False, False, run)[1]
+
+    forward = rsample
+
+    def trace(
+        self, x: torch.Tensor, observations: dict[str, Any] | None = None, **run: Any
+    ) -> dict[str, Site]:
+        """Every site's trace, value and log density, in program order."""
+        self.check_input(x)
+        given, host = self._split_obs(observations)
+        sites: dict[str, Site] = {}
+        self._execute(x, given, host, False, True, run, sites)
+        return sites
+
+    def log_joint(self, x: torch.Tensor, values: dict[str, Any], **run: Any) -> torch.Tensor:
+        """Exact total log density: local sites and scores summed over rows, globals once."""
+        self.check_input(x)
+        given, host = self._split_obs(values)
+        _, _, rows, glob = self._execute(x, given, host, True, True, run)
+        total = self._ref.new_zeros(()) if rows is None else rows.sum()
+        return total if glob is None else total + glob
+
+    # ------------------------------------------------------------- as a kernel
+    def run(self, x, trace=None, want_lp=True, **run) -> RunOut:
+        given: dict[str, Any] = {}
+        if trace is not None:
+            given = dict(
+                zip(self.site_names, unpack(trace, len(self.site_names), "trace"), strict=True)
+            )
+        host = run.pop(HOST_KEY, {})
+        traces, value, rows, glob = self._execute(x, given, host, False, want_lp, run)
+        lp = add_lp(rows, glob) if want_lp else None
+        return pack(traces), value, lp
+
+    def support(self):
+        return pack([self.step_module(n).support() for n in self.site_names])
+
+    def trace_spec(self, lead):
+        return None  # checked site by site when the program runs
+
+
+def _batch(inp: Any) -> tuple[int, ...]:
+    if isinstance(inp, torch.Tensor) and inp.dim() > 0:
+        return (inp.shape[0],)
+    return ()
+
+
+def _check_inline(t: Any, value_type: ObjT, where: str) -> None:
+    if not isinstance(t, torch.Tensor):
+        raise QvrDataError(f"{where}: expected a tensor, got {describe(t)}")
+    if isinstance(value_type, FinSetT):
+        check_value(t, value_type, where)
+    elif not t.is_floating_point():
+        raise QvrDataError(f"{where}: expected floats, got {describe(t)}")
