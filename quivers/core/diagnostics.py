@@ -56,7 +56,7 @@ class Diagnostic:
             f"{self.severity.value}[{self.code}]: {self.message}"
         )
         if self.suggestion:
-            text += f" ({self.suggestion})"
+            text += f"; {self.suggestion}"
         return text
 
     def to_json(self, path: str) -> dict[str, object]:

@@ -1,0 +1,5 @@
+import sys
+
+from quivers.cli import main
+
+sys.exit(main())

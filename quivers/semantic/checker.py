@@ -1,0 +1,220 @@
+"""Checking a parsed file, incrementally.
+
+Declarations are checked in source order against the symbols declared above them
+(names are in scope after their declaration). Each top-level item's result is
+cached with the *signature* of every name it looked up: the looked-up symbol's
+position-free info, "declared later", or "unknown". On the next check an item whose
+nodes are the same objects (the parser reuses unchanged units) and whose looked-up
+names have the same signatures reuses its result, so a one-line edit re-checks that
+line and whatever depends on what it declares. Parts of messages that depend on
+other positions (an earlier declaration's line, a did-you-mean over all names) are
+filled in when the result is placed in the file.
+"""
+
+from __future__ import annotations
+
+from quivers.core.diagnostics import Diagnostic, Severity, TextEdit
+from quivers.core.vocabulary import DEFAULT_ALGEBRA
+from quivers.syntax import ast
+from quivers.syntax.parser import parse
+from quivers.semantic.context import LATER, Ctx, Signature
+from quivers.semantic.decls import check_declaration, did_you_mean
+from quivers.semantic.model import Analysis, RelDiag, Symbol, SymbolInfo, UnitResult
+from quivers.semantic.programs import check_program
+
+_CACHE_LIMIT = 50_000
+_cache: dict[tuple[int, ...], tuple[tuple[ast.Node, ...], dict[str, Signature], UnitResult]] = {}
+_stats = {"checked": 0, "reused": 0}
+
+
+def check_text(text: str) -> Analysis:
+    return check(parse(text))
+
+
+def check(file: ast.SourceFile) -> Analysis:
+    """Check a parsed file. Never raises on user input."""
+    first_line: dict[str, int] = {}
+    for item in file.items:
+        name = _declared_name(item)
+        if name is not None and name not in first_line:
+            first_line[name] = _item_unit(item).line
+
+    visible: dict[str, SymbolInfo] = {}
+    symbols: dict[str, Symbol] = {}
+    results: list[tuple[ast.Item, UnitResult]] = []
+    later = dict(first_line)
+    for index, item in enumerate(file.items):
+        unit = _item_unit(item)
+        if not isinstance(item, ast.Program) and unit.kind == "step":
+            continue  # an orphan step, already reported by the parser
+        result = _check_item(item, visible, later)
+        results.append((item, result))
+        name = result.declares
+        if name is not None:
+            later.pop(name, None)
+            if result.symbol is not None and name not in visible:
+                visible[name] = result.symbol
+                decl = next((r for r in result.refs if r.is_decl and r.target == name), None)
+                symbols[name] = Symbol(
+                    name,
+                    result.symbol,
+                    unit,
+                    decl.node.span if decl is not None else unit.node.span,
+                    unit.doc,
+                    index,
+                )
+
+    diagnostics = list(file.diagnostics)
+    algebra: str | None = None
+    algebra_line = 0
+    exports: list[str | None] = []
+    for item, result in results:
+        units = [item.header, *item.steps] if isinstance(item, ast.Program) else [item]
+        for diag in result.diags:
+            diagnostics.append(_place(diag, units, symbols))
+        if result.algebra is not None:
+            unit = units[0]
+            if algebra is not None:
+                diagnostics.append(
+                    Diagnostic(
+                        "E0702",
+                        f"the algebra was already selected on line {algebra_line + 1}",
+                        unit.absolute(unit.node.span),
+                        suggestion="keep one `composition ... as algebra` line",
+                    )
+                )
+            else:
+                algebra, algebra_line = result.algebra, unit.line
+        for bare in result.exports:
+            if bare is not None and bare in exports:
+                unit = units[0]
+                diagnostics.append(
+                    Diagnostic(
+                        "W0603",
+                        f"'{bare}' is exported twice",
+                        unit.absolute(unit.node.span),
+                        Severity.WARNING,
+                    )
+                )
+            exports.append(bare)
+    if not exports and any(s.kind in ("program", "morphism", "let") for s in symbols.values()):
+        start = file.items[0] if file.items else None
+        if start is not None:
+            unit = _item_unit(start)
+            diagnostics.append(
+                Diagnostic(
+                    "W0601",
+                    "the file exports nothing, so load() has no program to run",
+                    unit.absolute(unit.node.span),
+                    Severity.WARNING,
+                    suggestion="add `export <program>`",
+                )
+            )
+    diagnostics.sort(key=lambda d: (d.range.line, d.range.col))
+    return Analysis(file, symbols, results, diagnostics, algebra or DEFAULT_ALGEBRA, exports)
+
+
+def cache_stats() -> dict[str, int]:
+    return dict(_stats)
+
+
+# ------------------------------------------------------------------ internals
+
+
+def _item_unit(item: ast.Item) -> ast.Unit:
+    return item.header if isinstance(item, ast.Program) else item
+
+
+def _declared_name(item: ast.Item) -> str | None:
+    node = _item_unit(item).node
+    name = getattr(node, "name", None)
+    if isinstance(name, ast.Name) and not name.missing and not isinstance(node, ast.ErrorNode):
+        return name.text
+    if isinstance(node, ast.ErrorNode) and node.name is not None:
+        return node.name.text
+    return None
+
+
+def _check_item(
+    item: ast.Item, visible: dict[str, SymbolInfo], later: dict[str, int]
+) -> UnitResult:
+    nodes = (
+        (item.header.node, *(s.node for s in item.steps))
+        if isinstance(item, ast.Program)
+        else (item.node,)
+    )
+    key = tuple(id(n) for n in nodes)
+    hit = _cache.get(key)
+    if hit is not None:
+        cached_nodes, accessed, result = hit
+        if all(a is b for a, b in zip(cached_nodes, nodes, strict=True)) and all(
+            _signature(name, visible, later) == sig for name, sig in accessed.items()
+        ):
+            _stats["reused"] += 1
+            return result
+    ctx = Ctx(visible, later)
+    if isinstance(item, ast.Program):
+        check_program(ctx, item)
+    elif not isinstance(item.node, ast.ErrorNode):
+        check_declaration(ctx, item.node)
+    else:
+        _declare_error_node(ctx, item.node)
+    if len(_cache) >= _CACHE_LIMIT:
+        _cache.clear()
+    _cache[key] = (nodes, ctx.accessed, ctx.result)
+    _stats["checked"] += 1
+    return ctx.result
+
+
+def _declare_error_node(ctx: Ctx, node: ast.ErrorNode) -> None:
+    """Keep a broken declaration's name visible so other statements still resolve it."""
+    if node.name is None or node.keyword not in ("object", "morphism", "let"):
+        return
+    from quivers.semantic import types as T
+
+    ctx.result.declares = node.name.text
+    ctx.ref(node.name, node.name.text, "global", is_decl=True)
+    kind = node.keyword
+    t = T.UNKNOWN if kind == "object" else T.Arrow(T.UNKNOWN, T.UNKNOWN)
+    ctx.result.symbol = SymbolInfo(kind, t)
+
+
+def _signature(name: str, visible: dict[str, SymbolInfo], later: dict[str, int]) -> Signature:
+    info = visible.get(name)
+    if info is not None:
+        return info
+    return LATER if name in later else None
+
+
+def _place(diag: RelDiag, units: list[ast.Unit], symbols: dict[str, Symbol]) -> Diagnostic:
+    unit = units[diag.unit_index] if diag.unit_index < len(units) else units[0]
+    message, suggestion, replacement = diag.message, diag.suggestion, diag.replacement
+    if diag.deferred is not None:
+        d = diag.deferred
+        target = symbols.get(d.name)
+        if d.what == "line" and target is not None:
+            verb = "declared" if diag.code == "E0102" else "first declared"
+            message = f"{message} ({verb} on line {target.line + 1})"
+            if diag.code == "E0102":
+                suggestion = suggestion or "move the declaration above this line"
+        elif d.what == "suggest":
+            pool = (
+                [n for n, s in symbols.items() if s.kind in d.kinds] if d.kinds else list(symbols)
+            )
+            guess = did_you_mean(d.name, pool)
+            if guess is not None:
+                suggestion, replacement = f"did you mean '{guess}'?", guess
+            elif "object" in d.kinds:
+                suggestion = f"declare it: object {d.name} : Real 1"
+    rng = unit.absolute(diag.span)
+    fix: tuple[TextEdit, ...] = ()
+    title = None
+    if replacement is not None:
+        fix, title = (TextEdit(rng, replacement),), f"Replace with '{replacement}'"
+    elif diag.code == "E0101" and diag.deferred is not None and "object" in diag.deferred.kinds:
+        top = units[0]
+        start = top.absolute(ast.Span(0, 0, 0, 0, 0, 0))
+        fix = (TextEdit(start, f"object {diag.deferred.name} : Real 1\n"),)
+        title = f"Declare object '{diag.deferred.name}'"
+    severity = Severity.WARNING if diag.warning else Severity.ERROR
+    return Diagnostic(diag.code, message, rng, severity, suggestion, fix, title)

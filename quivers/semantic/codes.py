@@ -1,0 +1,72 @@
+"""Every diagnostic code, with a one-line title. Codes are stable: never reuse one.
+
+E0xxx are errors, W0xxx warnings. ``docs/language.md`` lists them, the corpus in
+``tests/data/broken`` has at least one program per code, and a test keeps the three
+in step.
+"""
+
+from __future__ import annotations
+
+CODES: dict[str, str] = {
+    # syntax (reported by quivers.syntax)
+    "E0001": "syntax error",
+    "E0002": "unexpected character",
+    "E0003": "unterminated block comment",
+    "E0004": "program step outside a program",
+    # names
+    "E0101": "unknown name",
+    "E0102": "name used before its declaration",
+    "E0103": "name declared twice",
+    "E0104": "wrong kind of name here",
+    "E0105": "declaration shadows a built-in family",
+    # objects
+    "E0201": "size must be a positive integer",
+    "E0202": "element named twice in a finite set",
+    # morphisms, roles, options, families
+    "E0301": "morphism without a role",
+    "E0302": "unknown role",
+    "E0303": "unknown option",
+    "E0304": "option not read by this role or family",
+    "E0305": "bad option value",
+    "E0306": "unknown family",
+    "E0307": "family not allowed for this role",
+    "E0308": "family support does not match the codomain",
+    "E0309": "domain or codomain not allowed for this role",
+    "E0310": "kernel between non-finite objects needs a family",
+    "E0311": "observed morphism needs a fixed relation",
+    "E0312": "option given twice",
+    "E0313": "fixed family parameter out of its range",
+    "E0314": "matrix does not fit the morphism",
+    # expressions and combinators
+    "E0401": "composition of mismatched types",
+    "E0402": "fan parts with different domains",
+    "E0403": "repeat or stack of a morphism that is not an endomorphism",
+    "E0404": "scan cell is not of the form A * H -> H",
+    "E0405": "count must be a positive integer",
+    "E0406": "fan of one morphism without replicate",
+    "E0407": "application outside a program step",
+    # programs
+    "E0501": "parameter names do not match the domain's factors",
+    "E0502": "unbound variable",
+    "E0503": "arguments do not match the morphism's domain",
+    "E0504": "wrong number of family arguments",
+    "E0505": "annotation does not match the value's type",
+    "E0506": "variable bound twice in a program",
+    "E0507": "program without a return",
+    "E0508": "returned value does not match the codomain",
+    "E0509": "step after return",
+    "E0510": "unknown arithmetic function",
+    "E0511": "arithmetic on values of different dimensions",
+    "E0512": "arithmetic on a finite-set value",
+    "E0513": "step source is not a morphism or family",
+    "E0514": "program input does not match the morphism's domain",
+    "E0515": "inline family argument of the wrong kind",
+    "E0516": "program without steps",
+    # exports
+    "E0602": "export of something that is not a morphism",
+    "W0601": "file has no export",
+    "W0603": "name exported twice",
+    # algebra
+    "E0701": "unknown algebra",
+    "E0702": "algebra selected twice",
+}

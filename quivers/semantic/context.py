@@ -1,0 +1,107 @@
+"""The checking context of one unit: name lookups (recorded for the cache) and reports."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from quivers.syntax import ast
+from quivers.semantic.model import Deferred, Local, NameRef, RelDiag, SymbolInfo, Typed, UnitResult
+
+LATER = "later"
+
+# What a unit's result depends on, per name it looked up: the symbol's info, LATER
+# (declared further down) or None (not declared at all).
+Signature = SymbolInfo | str | None
+
+
+class Ctx:
+    def __init__(
+        self,
+        visible: Mapping[str, SymbolInfo],
+        later: Mapping[str, int],
+    ) -> None:
+        self._visible = visible
+        self._later = later
+        self.accessed: dict[str, Signature] = {}
+        self.result = UnitResult()
+        self.unit_index = 0
+        self.locals: dict[str, Local] = self.result.locals
+
+    # ------------------------------------------------------------- lookups
+
+    def lookup(self, name: str) -> SymbolInfo | str | None:
+        info = self._visible.get(name)
+        sig: Signature = info if info is not None else (LATER if name in self._later else None)
+        self.accessed[name] = sig
+        return sig
+
+    def resolve(self, node: ast.Name, kinds: tuple[str, ...], what: str) -> SymbolInfo | None:
+        """Look up a top-level name of one of ``kinds``, reporting what goes wrong."""
+        if node.missing:
+            return None
+        found = self.lookup(node.text)
+        if isinstance(found, SymbolInfo):
+            self.ref(node, node.text, "global")
+            if found.kind in kinds:
+                return found
+            self.error(
+                "E0104",
+                f"'{node.text}' is {_article(found.kind)}, not {_article(what)}",
+                node.span,
+            )
+            return None
+        if found == LATER:
+            self.error(
+                "E0102",
+                f"{what} '{node.text}' is used before its declaration",
+                node.span,
+                deferred=Deferred("line", node.text),
+            )
+            return None
+        self.error(
+            "E0101",
+            f"unknown {what} '{node.text}'",
+            node.span,
+            deferred=Deferred("suggest", node.text, kinds),
+        )
+        return None
+
+    # ------------------------------------------------------------- reports
+
+    def error(
+        self,
+        code: str,
+        message: str,
+        span: ast.Span,
+        suggestion: str | None = None,
+        replacement: str | None = None,
+        deferred: Deferred | None = None,
+        warning: bool = False,
+    ) -> None:
+        self.result.diags.append(
+            RelDiag(
+                code,
+                message,
+                span,
+                self.unit_index,
+                suggestion,
+                replacement,
+                deferred,
+                warning,
+            )
+        )
+
+    def warn(self, code: str, message: str, span: ast.Span, suggestion: str | None = None) -> None:
+        self.error(code, message, span, suggestion, warning=True)
+
+    def typed(self, node: ast.Node, t: Typed) -> Typed:
+        self.result.types[id(node)] = t
+        return t
+
+    def ref(self, node: ast.Name, target: str, scope: str, is_decl: bool = False) -> None:
+        self.result.refs.append(NameRef(self.unit_index, node, target, scope, is_decl))
+
+
+def _article(kind: str) -> str:
+    word = {"let": "named expression"}.get(kind, kind)
+    return ("an " if word[0] in "aeiou" else "a ") + word

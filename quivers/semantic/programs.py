@@ -1,0 +1,413 @@
+"""Checking programs: parameters, steps, sites, arithmetic and the return (spec section 6)."""
+
+from __future__ import annotations
+
+from quivers.core.families import FAMILIES, Domain, Family
+from quivers.core.vocabulary import ARITH_FUNCTIONS, REDUCTIONS
+from quivers.syntax import ast
+from quivers.semantic import types as T
+from quivers.semantic.context import Ctx
+from quivers.semantic.decls import declare, did_you_mean
+from quivers.semantic.exprs import resolve_type, type_of
+from quivers.semantic.model import Local, SymbolInfo
+
+_SUPPORT_SPACE = {
+    Domain.REAL: "Real",
+    Domain.POSITIVE: "Positive",
+    Domain.UNIT: "UnitInterval",
+    Domain.SIMPLEX: "Simplex",
+    Domain.COUNT: "Real",
+}
+
+
+class _Program:
+    """State while walking one program's steps."""
+
+    def __init__(self, ctx: Ctx, dom: T.Type, cod: T.Type) -> None:
+        self.ctx = ctx
+        self.dom = dom
+        self.cod = cod
+        self.returned_at: int | None = None
+
+
+def check_program(ctx: Ctx, program: ast.Program) -> None:
+    header = program.header.node
+    if not isinstance(header, ast.ProgramHeader):
+        if isinstance(header, ast.ErrorNode) and header.name is not None:
+            ctx.result.declares = header.name.text
+            ctx.ref(header.name, header.name.text, "global", is_decl=True)
+            ctx.result.symbol = SymbolInfo("program", T.Arrow(T.UNKNOWN, T.UNKNOWN))
+        dom = cod = T.UNKNOWN
+    else:
+        declare(ctx, header.name)
+        dom, cod = resolve_type(ctx, header.dom), resolve_type(ctx, header.cod)
+        ctx.result.symbol = SymbolInfo("program", T.Arrow(dom, cod))
+        _bind_params(ctx, header, dom)
+    state = _Program(ctx, dom, cod)
+    for index, unit in enumerate(program.steps, start=1):
+        ctx.unit_index = index
+        node = unit.node
+        if state.returned_at is not None and not isinstance(node, ast.ErrorNode):
+            ctx.error("E0509", "step after the program's return is never run", node.span)
+        if isinstance(node, ast.SampleStep):
+            _sample(state, node)
+        elif isinstance(node, ast.LetStep):
+            t = _arith(state, node.value)
+            _bind(ctx, node.var, "let", t)
+        elif isinstance(node, ast.ScoreStep):
+            _arith(state, node.value)
+            _bind(ctx, node.var, "score", T.Space("Real", 1))
+        elif isinstance(node, ast.ReturnStep):
+            _return(state, node)
+            state.returned_at = index
+        elif (
+            isinstance(node, ast.ErrorNode)
+            and node.name is not None
+            and node.keyword
+            in (
+                "sample",
+                "observe",
+                "let",
+                "score",
+            )
+        ):
+            _bind(ctx, node.name, node.keyword, T.UNKNOWN)
+    ctx.unit_index = 0
+    if isinstance(header, ast.ProgramHeader):
+        if not program.steps:
+            ctx.error("E0516", f"program '{header.name.text}' has no steps", header.name.span)
+        elif state.returned_at is None:
+            ctx.error(
+                "E0507",
+                f"program '{header.name.text}' never returns a value",
+                header.name.span,
+                suggestion="end it with `return <variable>`",
+            )
+
+
+def _bind_params(ctx: Ctx, header: ast.ProgramHeader, dom: T.Type) -> None:
+    if header.params is None:
+        return
+    factors = T.factors(dom)
+    if len(header.params) != len(factors) and not isinstance(dom, T.Unknown):
+        ctx.error(
+            "E0501",
+            f"{len(header.params)} parameter name(s) for a domain {T.describe(dom)} "
+            f"with {len(factors)} factor(s)",
+            header.span,
+        )
+    for i, param in enumerate(header.params):
+        t = factors[i] if i < len(factors) else T.UNKNOWN
+        _bind(ctx, param, "param", t)
+
+
+def _bind(ctx: Ctx, name: ast.Name, kind: str, t: T.Type, is_global: bool = False) -> None:
+    if name.missing:
+        return
+    if name.text in ctx.locals and ctx.locals[name.text].kind != "host":
+        ctx.error("E0506", f"'{name.text}' is already bound in this program", name.span)
+        return
+    ctx.locals[name.text] = Local(name.text, kind, t, ctx.unit_index, name.span, is_global)
+    ctx.ref(name, name.text, "local", is_decl=True)
+    ctx.typed(name, t)
+
+
+def _local(ctx: Ctx, name: ast.Name) -> Local | None:
+    """A bound variable used as a step argument."""
+    if name.missing:
+        return None
+    local = ctx.locals.get(name.text)
+    if local is None or local.kind == "host":
+        guess = did_you_mean(name.text, [n for n, v in ctx.locals.items() if v.kind != "host"])
+        ctx.error(
+            "E0502",
+            f"unknown variable '{name.text}'",
+            name.span,
+            suggestion=f"did you mean '{guess}'?" if guess else "bind it with an earlier step",
+            replacement=guess,
+        )
+        return None
+    ctx.ref(name, name.text, "local")
+    ctx.typed(name, local.type)
+    return local
+
+
+# ------------------------------------------------------------------ sample sites
+
+
+def _sample(state: _Program, node: ast.SampleStep) -> None:
+    ctx = state.ctx
+    annotated = resolve_type(ctx, node.annotation) if node.annotation is not None else None
+    value: T.Type = T.UNKNOWN
+    is_global = False
+    source = node.source
+    family = _inline_family(ctx, source)
+    if family is not None:
+        assert isinstance(source, ast.Apply)
+        value, is_global = _family_value(state, family, source, annotated)
+    elif isinstance(source, ast.Apply):
+        arrow = type_of(ctx, source.callee)
+        locals_ = [_arg_local(ctx, arg) for arg in source.args]
+        if arrow is not None:
+            value = arrow.cod
+            known = [v for v in locals_ if v is not None]
+            if len(known) == len(locals_):
+                given = T.product([v.type for v in known]) if known else T.UNKNOWN
+                if known and not T.same(given, arrow.dom):
+                    shown = ", ".join(f"{v.name}: {T.show(v.type)}" for v in known)
+                    ctx.error(
+                        "E0503",
+                        f"arguments ({shown}) have type {T.describe(given)} but "
+                        f"{_callee(source.callee)} expects {T.describe(arrow.dom)}",
+                        source.span,
+                    )
+                is_global = bool(known) and all(v.is_global for v in known) and not node.observed
+        ctx.typed(source, arrow) if arrow is not None else None
+    else:
+        arrow = _source_arrow(ctx, source)
+        if arrow is not None:
+            value = arrow.cod
+            if not T.same(arrow.dom, state.dom):
+                ctx.error(
+                    "E0514",
+                    f"{_callee(source)} takes {T.describe(arrow.dom)} but the program input "
+                    f"is {T.describe(state.dom)}",
+                    source.span,
+                    suggestion="apply it to bound values: m(a, b)",
+                )
+    if annotated is not None and not T.same(annotated, value):
+        ctx.error(
+            "E0505",
+            f"'{node.var.text}' is annotated {T.describe(annotated)} but its kernel gives "
+            f"{T.describe(value)}",
+            node.annotation.span if node.annotation is not None else node.span,
+        )
+    if annotated is not None and not isinstance(annotated, T.Unknown):
+        value = annotated
+    _bind(ctx, node.var, "observe" if node.observed else "sample", value, is_global)
+
+
+def _source_arrow(ctx: Ctx, source: ast.Expr) -> T.Arrow | None:
+    if isinstance(source, ast.Ref) and not source.name.missing and source.name.text in FAMILIES:
+        found = ctx.lookup(source.name.text)
+        if not isinstance(found, SymbolInfo):
+            family = FAMILIES[source.name.text]
+            ctx.error(
+                "E0504",
+                f"inline family {family.name} needs its arguments",
+                source.span,
+                suggestion=f"write {family.signature()}",
+            )
+            return None
+    return type_of(ctx, source)
+
+
+def _inline_family(ctx: Ctx, source: ast.Expr) -> Family | None:
+    if not isinstance(source, ast.Apply) or not isinstance(source.callee, ast.Ref):
+        return None
+    name = source.callee.name.text
+    if name not in FAMILIES:
+        return None
+    return FAMILIES[name]
+
+
+def _arg_local(ctx: Ctx, arg: ast.Name | ast.NumberLit) -> Local | None:
+    if isinstance(arg, ast.NumberLit):
+        ctx.error(
+            "E0503",
+            f"a morphism is applied to bound values, not to the number {arg.text}",
+            arg.span,
+        )
+        return None
+    return _local(ctx, arg)
+
+
+def _family_value(
+    state: _Program, family: Family, source: ast.Apply, annotated: T.Type | None
+) -> tuple[T.Type, bool]:
+    ctx = state.ctx
+    if len(source.args) != family.arity:
+        ctx.error(
+            "E0504",
+            f"{family.signature()} takes {family.arity} argument(s), {len(source.args)} given",
+            source.span,
+        )
+    dims: list[int] = []
+    is_global = True
+    vector_dim: int | None = None
+    for param, arg in zip(family.params, source.args, strict=False):
+        if isinstance(arg, ast.NumberLit):
+            if param.domain == Domain.POSITIVE and arg.value <= 0:
+                ctx.error(
+                    "E0313", f"{family.name}'s {param.name} must be > 0, not {arg.text}", arg.span
+                )
+            elif param.domain == Domain.UNIT and not 0 < arg.value < 1:
+                ctx.error(
+                    "E0313",
+                    f"{family.name}'s {param.name} must lie in (0, 1), not {arg.text}",
+                    arg.span,
+                )
+            continue
+        local = _local(ctx, arg)
+        if local is None:
+            continue
+        is_global = is_global and local.is_global
+        if isinstance(local.type, T.FinSet):
+            ctx.error(
+                "E0515",
+                f"{family.name}'s {param.name} must be a continuous value, but '{local.name}' "
+                f"is {T.describe(local.type)}",
+                arg.span,
+            )
+            continue
+        width = T.width(local.type)
+        if param.vector:
+            vector_dim = width
+        elif width is not None:
+            dims.append(width)
+    ctx.typed(source, T.Arrow(T.UNKNOWN, T.UNKNOWN))
+    value = _family_support_type(family, dims, vector_dim, annotated)
+    return value, is_global
+
+
+def _family_support_type(
+    family: Family, dims: list[int], vector_dim: int | None, annotated: T.Type | None
+) -> T.Type:
+    if annotated is not None:
+        return annotated
+    if family.support == Domain.FINITE:
+        return T.FinSet(vector_dim) if vector_dim else T.UNKNOWN
+    if family.support == Domain.BINARY:
+        return T.FinSet(2)
+    if family.support == Domain.SIMPLEX:
+        return T.Space("Simplex", vector_dim) if vector_dim else T.UNKNOWN
+    dim = max(dims) if dims else 1
+    return T.Space(_SUPPORT_SPACE[family.support], dim)
+
+
+def _callee(expr: ast.Expr) -> str:
+    if isinstance(expr, ast.Ref):
+        return f"'{expr.name.text}'"
+    return "the morphism"
+
+
+# -------------------------------------------------------------------- arithmetic
+
+
+def _arith(state: _Program, node: ast.Arith) -> T.Type:
+    t = _arith_type(state, node)
+    state.ctx.typed(node, t)
+    return t
+
+
+def _arith_type(state: _Program, node: ast.Arith) -> T.Type:
+    ctx = state.ctx
+    if isinstance(node, ast.Num):
+        return T.Space("Real", 1)
+    if isinstance(node, ast.Var):
+        return _arith_var(ctx, node.name)
+    if isinstance(node, ast.Neg):
+        return _arith(state, node.operand)
+    if isinstance(node, ast.BinOp):
+        left, right = _arith(state, node.left), _arith(state, node.right)
+        return _broadcast(ctx, node, left, right)
+    # a call
+    fn = node.fn.text
+    args = [_arith(state, a) for a in node.args]
+    if fn not in ARITH_FUNCTIONS:
+        guess = did_you_mean(fn, ARITH_FUNCTIONS)
+        ctx.error(
+            "E0510",
+            f"unknown function '{fn}'",
+            node.fn.span,
+            suggestion=f"did you mean '{guess}'?"
+            if guess
+            else f"functions: {', '.join(ARITH_FUNCTIONS)}",
+            replacement=guess,
+        )
+        return T.UNKNOWN
+    if len(args) != ARITH_FUNCTIONS[fn]:
+        ctx.error(
+            "E0510", f"{fn} takes {ARITH_FUNCTIONS[fn]} argument(s), {len(args)} given", node.span
+        )
+        return T.UNKNOWN
+    if fn in REDUCTIONS:
+        return T.Space("Real", 1)
+    return _as_real(args[0])
+
+
+def _arith_var(ctx: Ctx, name: ast.Name) -> T.Type:
+    if name.missing:
+        return T.UNKNOWN
+    local = ctx.locals.get(name.text)
+    if local is not None:
+        ctx.ref(name, name.text, "local", is_decl=local.kind == "host")
+        if isinstance(local.type, T.FinSet):
+            ctx.error(
+                "E0512",
+                f"'{name.text}' is {T.describe(local.type)}, a finite-set value, and cannot be "
+                "used in arithmetic",
+                name.span,
+            )
+            return T.UNKNOWN
+        ctx.typed(name, local.type)
+        return local.type
+    found = ctx.lookup(name.text)
+    if isinstance(found, SymbolInfo):
+        ctx.ref(name, name.text, "global")
+        ctx.error(
+            "E0104",
+            f"'{name.text}' is a {found.kind}, not a value; arithmetic works on bound values",
+            name.span,
+        )
+        return T.UNKNOWN
+    # A free name no step binds is host data, supplied with the observations.
+    host = T.Space("Real", None)
+    ctx.locals[name.text] = Local(name.text, "host", host, ctx.unit_index, name.span)
+    ctx.ref(name, name.text, "local", is_decl=True)
+    ctx.typed(name, host)
+    return host
+
+
+def _as_real(t: T.Type) -> T.Type:
+    if isinstance(t, T.Space):
+        return T.Space("Real", t.dim)
+    w = T.width(t)
+    return T.Space("Real", w) if w is not None else T.UNKNOWN
+
+
+def _broadcast(ctx: Ctx, node: ast.BinOp, left: T.Type, right: T.Type) -> T.Type:
+    if isinstance(left, T.Unknown) or isinstance(right, T.Unknown):
+        return T.UNKNOWN
+    a, b = T.width(left), T.width(right)
+    if a is None or b is None:
+        return T.Space("Real", a if b is None else b)
+    if a == b or b == 1:
+        return T.Space("Real", a)
+    if a == 1:
+        return T.Space("Real", b)
+    ctx.error(
+        "E0511",
+        f"'{node.op}' of {T.describe(left)} and {T.describe(right)}: dimensions {a} and {b} differ",
+        node.span,
+    )
+    return T.UNKNOWN
+
+
+# ------------------------------------------------------------------------ return
+
+
+def _return(state: _Program, node: ast.ReturnStep) -> None:
+    ctx = state.ctx
+    if state.returned_at is not None:
+        return
+    locals_ = [_local(ctx, name) for name in node.vars]
+    if any(v is None for v in locals_):
+        return
+    given = T.product([v.type for v in locals_ if v is not None])
+    if not T.same(given, state.cod):
+        ctx.error(
+            "E0508",
+            f"the program returns {T.describe(given)} but is declared to give {T.describe(state.cod)}",
+            node.span,
+        )

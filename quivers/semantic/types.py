@@ -1,0 +1,158 @@
+"""Semantic types of QVR: objects (finite sets, spaces, products) and arrows.
+
+Named objects are nominal: two objects declared with the same structure are
+different types, which catches an `Obs` passed where a `Latent` is expected.
+Anonymous type expressions (``Real 3``, ``A * B``) are structural and match any
+type of the same shape. ``UNKNOWN`` stands for a type that could not be worked out
+(an error was already reported) and matches everything, so one mistake is
+reported once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Union
+
+SPACE_KINDS = ("Real", "Positive", "UnitInterval", "Simplex")
+
+
+@dataclass(frozen=True, slots=True)
+class FinSet:
+    size: int
+    elements: tuple[str, ...] | None = None
+    name: str | None = None
+
+    def structure(self) -> str:
+        if self.elements is not None:
+            return "{" + ", ".join(self.elements) + "}"
+        return f"FinSet {self.size}"
+
+
+@dataclass(frozen=True, slots=True)
+class Space:
+    kind: str  # one of SPACE_KINDS
+    dim: int | None  # None: not known until run time (host data)
+    name: str | None = None
+
+    def structure(self) -> str:
+        return f"{self.kind} {self.dim if self.dim is not None else '?'}"
+
+
+@dataclass(frozen=True, slots=True)
+class Product:
+    factors: tuple[Type, ...]
+    name: str | None = None
+
+    def structure(self) -> str:
+        return " * ".join(_factor(f) for f in self.factors)
+
+
+@dataclass(frozen=True, slots=True)
+class Unknown:
+    name: str | None = None
+
+    def structure(self) -> str:
+        return "?"
+
+
+Type = Union[FinSet, Space, Product, Unknown]
+UNKNOWN = Unknown()
+
+
+@dataclass(frozen=True, slots=True)
+class Arrow:
+    dom: Type
+    cod: Type
+
+    def show(self) -> str:
+        return f"{show(self.dom)} -> {show(self.cod)}"
+
+
+def _factor(t: Type) -> str:
+    text = show(t)
+    return f"({text})" if isinstance(t, Product) and t.name is None else text
+
+
+def show(t: Type) -> str:
+    """How a type is written in source: its name if it has one."""
+    return t.name if t.name else t.structure()
+
+
+def describe(t: Type) -> str:
+    """For messages: the name and, for a named type, its structure."""
+    if t.name and not isinstance(t, Unknown):
+        return f"{t.name} ({t.structure()})"
+    return show(t)
+
+
+def renamed(t: Type, name: str) -> Type:
+    if isinstance(t, FinSet):
+        return FinSet(t.size, t.elements, name)
+    if isinstance(t, Space):
+        return Space(t.kind, t.dim, name)
+    if isinstance(t, Product):
+        return Product(t.factors, name)
+    return t
+
+
+def product(factors: list[Type]) -> Type:
+    """An anonymous product; anonymous products nested in it are flattened."""
+    flat: list[Type] = []
+    for f in factors:
+        if isinstance(f, Product) and f.name is None:
+            flat.extend(f.factors)
+        else:
+            flat.append(f)
+    return flat[0] if len(flat) == 1 else Product(tuple(flat))
+
+
+def factors(t: Type) -> tuple[Type, ...]:
+    return t.factors if isinstance(t, Product) else (t,)
+
+
+def same(a: Type, b: Type) -> bool:
+    """Type equality: nominal between named types, structural otherwise."""
+    if isinstance(a, Unknown) or isinstance(b, Unknown):
+        return True
+    if a.name and b.name:
+        return a.name == b.name
+    if isinstance(a, FinSet) and isinstance(b, FinSet):
+        return a.size == b.size and (
+            a.elements is None or b.elements is None or a.elements == b.elements
+        )
+    if isinstance(a, Space) and isinstance(b, Space):
+        return a.kind == b.kind and (a.dim is None or b.dim is None or a.dim == b.dim)
+    if isinstance(a, Product) and isinstance(b, Product):
+        return len(a.factors) == len(b.factors) and all(
+            same(x, y) for x, y in zip(a.factors, b.factors, strict=True)
+        )
+    return False
+
+
+def is_finite(t: Type) -> bool:
+    return isinstance(t, FinSet)
+
+
+def is_continuous(t: Type) -> bool:
+    if isinstance(t, Space):
+        return True
+    if isinstance(t, Product):
+        return all(is_continuous(f) for f in t.factors)
+    return False
+
+
+def width(t: Type) -> int | None:
+    """Length of the last axis of a continuous value of this type."""
+    if isinstance(t, Space):
+        return t.dim
+    if isinstance(t, FinSet):
+        return 1
+    if isinstance(t, Product):
+        total = 0
+        for f in t.factors:
+            w = width(f)
+            if w is None:
+                return None
+            total += w
+        return total
+    return None
