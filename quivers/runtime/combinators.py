@@ -288,6 +288,9 @@ class Scan(Node):
         batch, steps = x.shape[0], x.shape[1]
         h0 = self._h0(batch)
         cell = self.cell
+        if trace is None and want_lp and cell.value_is_trace:
+            # draw without densities, then score the whole trajectory in one batched call
+            trace = self.run(x, None, False, **run)[0]
         if trace is not None and cell.value_is_trace and isinstance(trace, torch.Tensor):
             if steps == 0:
                 return trace, h0, (self._ref.new_zeros(batch) if want_lp else None)

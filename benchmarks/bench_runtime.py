@@ -1,0 +1,118 @@
+"""Runtime overhead: the reference program (spec section 1) against plain torch.
+
+One iteration = ``rsample`` of the trajectory and target, ``log_joint`` of both, and
+``backward``, at batch 64 and length 128. The plain-torch model shares the compiled
+model's parameters, so both do the same arithmetic; the ratio is the runtime's
+overhead. Run: ``python benchmarks/bench_runtime.py [--batch 64 --length 128]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import platform
+import sys
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "runtime"))
+from irkit import reference_model  # noqa: E402
+
+_HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
+
+
+class PlainRNN:
+    """The reference model written directly in torch, on the compiled model's weights."""
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        p = dict(model.named_parameters())
+        self.emb = p["_step_h.parts.0.weight"]
+        cell = "_step_h.parts.1.cell.source.net.layers."
+        head = "_step_next_token.source.net.layers."
+        self.w1, self.b1 = p[cell + "0.weight"], p[cell + "0.bias"]
+        self.w2, self.b2 = p[cell + "1.weight"], p[cell + "1.bias"]
+        self.v1, self.c1 = p[head + "0.weight"], p[head + "0.bias"]
+        self.v2, self.c2 = p[head + "1.weight"], p[head + "1.bias"]
+        self.scale = 0.1
+
+    def loc(self, inp: torch.Tensor) -> torch.Tensor:
+        return F.linear(torch.tanh(F.linear(inp, self.w1, self.b1)), self.w2, self.b2)
+
+    def logits(self, h: torch.Tensor) -> torch.Tensor:
+        return F.linear(torch.tanh(F.linear(h, self.v1, self.c1)), self.v2, self.c2)
+
+    def rsample(self, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        x = F.embedding(tokens, self.emb)
+        h = x.new_zeros(x.shape[0], self.w2.shape[0])
+        hs = []
+        for t in range(x.shape[1]):
+            loc = self.loc(torch.cat((x[:, t], h), dim=-1))
+            h = loc + self.scale * torch.randn_like(loc)
+            hs.append(h)
+        traj = torch.stack(hs, dim=1)
+        y = torch.distributions.Categorical(logits=self.logits(h)).sample()
+        return traj, y
+
+    def log_joint(self, tokens, traj, y) -> torch.Tensor:
+        x = F.embedding(tokens, self.emb)
+        h_prev = torch.cat((traj.new_zeros(traj[:, :1].shape), traj[:, :-1]), dim=1)
+        z = (traj - self.loc(torch.cat((x, h_prev), dim=-1))) / self.scale
+        lp_h = (-0.5 * z * z - math.log(self.scale) - _HALF_LOG_2PI).sum()
+        lp_y = torch.log_softmax(self.logits(traj[:, -1]), dim=-1).gather(-1, y[:, None]).sum()
+        return lp_h + lp_y
+
+
+def bench(fn, reps: int) -> float:
+    fn()  # warm-up
+    best = math.inf
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--length", type=int, default=128)
+    ap.add_argument("--reps", type=int, default=15)
+    args = ap.parse_args()
+    torch.manual_seed(0)
+    model = reference_model()
+    plain = PlainRNN(model)
+    tokens = torch.randint(0, 256, (args.batch, args.length))
+
+    def compiled() -> None:
+        model.zero_grad(set_to_none=True)
+        sites = {"h": model._step_h.rsample(tokens)}
+        sites["next_token"] = model.rsample(tokens, {"h": sites["h"]})
+        model.log_joint(tokens, sites).backward()
+
+    def handwritten() -> None:
+        model.zero_grad(set_to_none=True)
+        traj, y = plain.rsample(tokens)
+        plain.log_joint(tokens, traj, y).backward()
+
+    # interleave so that both see the same machine state
+    t_q, t_p = math.inf, math.inf
+    for _ in range(3):
+        t_q = min(t_q, bench(compiled, args.reps // 3 or 1))
+        t_p = min(t_p, bench(handwritten, args.reps // 3 or 1))
+    print(
+        f"machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, "
+        f"torch {torch.__version__}, python {platform.python_version()}"
+    )
+    print(
+        f"batch {args.batch}, length {args.length}: rsample + log_joint + backward (best of {args.reps})"
+    )
+    print(f"compiled QVR runtime: {t_q * 1e3:8.2f} ms")
+    print(f"hand-written torch:   {t_p * 1e3:8.2f} ms")
+    print(f"ratio:                {t_q / t_p:8.2f}x")
+
+
+if __name__ == "__main__":
+    main()
