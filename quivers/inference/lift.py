@@ -1,0 +1,196 @@
+"""Lifting a model's learnable parameters to latent sites (fully Bayesian treatment).
+
+``bayesian_lift_parameters(model, x, observations, prior_scale, additional_latents)``
+returns ``(lifted, lx, lobs)``: ``lifted`` follows the model protocol and has one
+global latent site per learnable parameter of ``model`` (named by its parameter name,
+prior Normal(0, prior_scale) per entry), followed by the model's own latent sites
+listed in ``additional_latents``. Its log density is exactly
+
+    log p(theta) + log p(h, y | x, theta),
+
+the second term being ``model.log_joint`` evaluated with the parameters replaced by
+theta through :func:`torch.func.functional_call` (so gradients reach theta, and a
+parameter shared by several submodules is one site, substituted everywhere).
+``lx`` and ``lobs`` are the inputs to pass to inference with ``lifted``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+from torch import nn
+from torch.distributions import constraints
+
+from quivers.runtime.trace import Site, TraceT, leaves
+
+
+class _Call(nn.Module):
+    """Lets ``functional_call`` run any method of the wrapped model."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        return getattr(self.model, method)(*args, **kwargs)
+
+
+def _shape_of(trace: TraceT) -> Any:
+    if isinstance(trace, tuple | list):
+        return tuple(_shape_of(t) for t in trace)
+    return tuple(trace.shape)
+
+
+def _normalise_shape(shape: Any) -> Any:
+    if isinstance(shape, torch.Size):
+        return tuple(shape)
+    if isinstance(shape, tuple | list) and shape and isinstance(shape[0], tuple | list):
+        return tuple(_normalise_shape(s) for s in shape)
+    return tuple(shape) if isinstance(shape, tuple | list) else shape
+
+
+class LiftedModel(nn.Module):
+    """A protocol-conforming model whose latents are ``base``'s parameters and the
+    lifted local/global latent sites of ``base``. It has no learnable parameters."""
+
+    def __init__(
+        self,
+        base: nn.Module,
+        prior_scale: float,
+        param_names: tuple[str, ...],
+        param_shapes: Mapping[str, torch.Size],
+        lifted_sites: tuple[str, ...],
+    ) -> None:
+        super().__init__()
+        object.__setattr__(self, "_base_call", _Call(base))  # hidden: no parameters
+        self.prior_scale = float(prior_scale)
+        self.param_names = param_names
+        self.param_shapes = dict(param_shapes)
+        self.lifted_sites = lifted_sites
+        self.latent_names: tuple[str, ...] = param_names + lifted_sites
+        self.observed_names: frozenset[str] = frozenset(base.observed_names)
+
+    @property
+    def base(self) -> nn.Module:
+        return self._base_call.model  # type: ignore[no-any-return]
+
+    def _prior_log_prob(self, theta: torch.Tensor) -> torch.Tensor:
+        s = self.prior_scale
+        return (-0.5 * (theta / s).square() - math.log(s) - 0.5 * math.log(2 * math.pi)).sum()
+
+    def _split(self, values: Mapping[str, Any]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+        theta = {n: values[n] for n in self.param_names if n in values}
+        rest = {k: v for k, v in values.items() if k not in self.param_shapes}
+        return theta, rest
+
+    def _call(self, theta: Mapping[str, torch.Tensor], method: str, *args: Any, **kw: Any) -> Any:
+        params = {"model." + n: v for n, v in theta.items()}
+        return torch.func.functional_call(
+            self._base_call, params, (method, *args), kw, strict=False
+        )
+
+    def _draw_theta(self, given: Mapping[str, Any]) -> dict[str, torch.Tensor]:
+        theta = {}
+        for n in self.param_names:
+            if n in given:
+                theta[n] = given[n]
+            else:
+                theta[n] = torch.randn(self.param_shapes[n]) * self.prior_scale
+        return theta
+
+    def trace(
+        self, x: Any, observations: Mapping[str, Any] | None = None, **run: Any
+    ) -> dict[str, Site]:
+        given = dict(observations or {})
+        theta_given, rest = self._split(given)
+        theta = self._draw_theta(theta_given)
+        sites: dict[str, Site] = {}
+        for n in self.param_names:
+            sites[n] = Site(
+                name=n,
+                trace=theta[n],
+                value=theta[n],
+                log_prob=self._prior_log_prob(theta[n]),
+                support=constraints.real,
+                observed=False,
+                is_global=True,
+            )
+        inner = self._call(theta, "trace", x, rest, **run)
+        sites.update(inner)
+        return sites
+
+    def log_joint(self, x: Any, values: Mapping[str, Any], **run: Any) -> torch.Tensor:
+        theta, rest = self._split(values)
+        missing = [n for n in self.param_names if n not in theta]
+        if missing:
+            raise KeyError(f"log_joint needs a value for every lifted parameter; missing {missing}")
+        prior = sum((self._prior_log_prob(theta[n]) for n in self.param_names), torch.zeros(()))
+        return prior + self._call(theta, "log_joint", x, rest, **run)
+
+    def rsample(self, x: Any, observations: Mapping[str, Any] | None = None, **run: Any) -> Any:
+        theta_given, rest = self._split(dict(observations or {}))
+        return self._call(self._draw_theta(theta_given), "rsample", x, rest, **run)
+
+
+def bayesian_lift_parameters(
+    model: nn.Module,
+    x: Any,
+    observations: Mapping[str, Any] | None = None,
+    prior_scale: float = 1.0,
+    additional_latents: Mapping[str, Any] | None = None,
+    **run: Any,
+) -> tuple[LiftedModel, Any, dict[str, Any]]:
+    """Make every learnable parameter of ``model`` a latent site with a
+    Normal(0, ``prior_scale``) prior; ``additional_latents`` maps the model's own
+    latent sites to keep as latents to their trace shapes (checked against a run of
+    the model, ``None`` to skip the check). Every latent site of ``model`` must be
+    either listed there or given in ``observations``.
+
+    Returns ``(lifted, lx, lobs)``; pass ``lifted, lx, lobs`` to ``MCMC.run`` or SVI.
+    """
+    if prior_scale <= 0:
+        raise ValueError(f"prior_scale must be positive, got {prior_scale}")
+    obs = dict(observations or {})
+    extra = dict(additional_latents or {})
+    named = list(model.named_parameters())  # shared parameters appear once
+    names = tuple(n for n, p in named if p.requires_grad)
+    shapes = {n: p.shape for n, p in named if p.requires_grad}
+    clash = sorted(set(names) & (set(obs) | set(extra)))
+    if clash:
+        raise ValueError(f"parameter names {clash} collide with site or data names")
+    with torch.no_grad():
+        trace = model.trace(x, obs, **run)
+    unknown = sorted(set(extra) - set(trace))
+    if unknown:
+        raise ValueError(
+            f"additional_latents names {unknown}, which are not sites of the model "
+            f"(sites: {list(trace)})"
+        )
+    for name, site in trace.items():
+        if site.observed or name in obs:
+            if name in extra:
+                raise ValueError(f"site '{name}' is observed; it cannot also be lifted")
+            continue
+        if name not in extra:
+            raise ValueError(
+                f"latent site '{name}' is neither observed nor lifted: list it in "
+                f"additional_latents (shape {_shape_of(site.trace)}) or give its value "
+                "in observations"
+            )
+        want = extra[name]
+        got = _shape_of(site.trace)
+        if want is not None and _normalise_shape(want) != got:
+            raise ValueError(
+                f"additional_latents['{name}'] has shape {tuple(want)}, but the model's "
+                f"site '{name}' has trace shape {got}"
+            )
+        for leaf in leaves(site.support):
+            if leaf.is_discrete:
+                raise ValueError(f"latent site '{name}' is discrete and cannot be lifted")
+    lifted_sites = tuple(n for n in trace if n in extra)
+    lifted = LiftedModel(model, prior_scale, names, shapes, lifted_sites)
+    lobs = {k: v for k, v in obs.items() if k not in extra}
+    return lifted, x, lobs
