@@ -1,0 +1,227 @@
+"""Lowering a checked module to the runtime IR (``quivers.runtime.ir``).
+
+The checker has already resolved every name and typed every expression; this pass
+only reads its results and rewrites them as plain IR dataclasses. It never runs on
+a module with errors.
+"""
+
+from __future__ import annotations
+
+from quivers.core.vocabulary import DEFAULT_MLP_WIDTH
+from quivers.runtime import ir
+from quivers.semantic import types as T
+from quivers.semantic.model import Analysis, UnitResult
+from quivers.syntax import ast
+
+_SPACE_KIND = {"Real": "real", "Positive": "positive", "UnitInterval": "unit", "Simplex": "simplex"}
+_UNKNOWN_DIM = 0  # a host-data width known only at run time
+
+
+def obj(t: T.Type) -> ir.ObjT:
+    if isinstance(t, T.FinSet):
+        return ir.FinSetT(t.size, t.elements, t.name)
+    if isinstance(t, T.Space):
+        dim = t.dim if t.dim is not None else _UNKNOWN_DIM
+        return ir.SpaceT(_SPACE_KIND[t.kind], dim, t.name)
+    if isinstance(t, T.Product):
+        return ir.ProductT(tuple(obj(f) for f in t.factors), t.name)
+    raise ValueError("cannot lower a type that was not worked out")
+
+
+class _Lowerer:
+    def __init__(self, analysis: Analysis) -> None:
+        self.analysis = analysis
+
+    def types(self, result: UnitResult, node: ast.Node) -> T.Arrow:
+        t = result.types.get(id(node))
+        if not isinstance(t, T.Arrow):
+            raise ValueError("expression was not typed")
+        return t
+
+    # ----------------------------------------------------------- expressions
+
+    def expr(self, result: UnitResult, node: ast.Expr) -> ir.Expr:
+        if isinstance(node, ast.Ref):
+            arrow = self.types(result, node)
+            return ir.Ref(node.name.text, obj(arrow.dom), obj(arrow.cod))
+        if isinstance(node, ast.Compose):
+            return ir.Compose(self.expr(result, node.first), self.expr(result, node.second))
+        if isinstance(node, ast.TensorExpr):
+            return ir.Tensor(self.expr(result, node.left), self.expr(result, node.right))
+        if isinstance(node, ast.Fan):
+            parts = tuple(self.expr(result, p) for p in node.parts)
+            replicated = None
+            if len(node.parts) == 1 and isinstance(node.parts[0], ast.Ref):
+                replicated = node.parts[0].name.text
+            return ir.Fan(parts, replicated)
+        if isinstance(node, ast.Repeat):
+            count = int(node.count.value) if node.count is not None else None
+            return ir.Repeat(self.expr(result, node.body), count)
+        if isinstance(node, ast.Stack):
+            return ir.Stack(self.expr(result, node.body), int(node.count.value))
+        if isinstance(node, ast.Scan):
+            cell = self.types(result, node.cell)
+            parts = T.factors(cell.dom)
+            return ir.Scan(
+                self.expr(result, node.cell), obj(T.product(list(parts[:-1]))), obj(cell.cod)
+            )
+        if isinstance(node, ast.IdentityExpr):
+            arrow = self.types(result, node)
+            return ir.Identity(obj(arrow.dom))
+        raise ValueError(f"cannot lower {type(node).__name__}")
+
+    # ------------------------------------------------------------- morphisms
+
+    def morphism(self, node: ast.MorphismDecl, result: UnitResult) -> ir.MorphismDecl:
+        info = result.symbol
+        assert info is not None and isinstance(info.type, T.Arrow)
+        fixed: list[tuple[str, float]] = []
+        source = ir.ParamSource("mlp", (DEFAULT_MLP_WIDTH,))
+        replicate: int | None = None
+        init: float | str | None = None
+        for option in node.options:
+            key, value = option.name.text, option.value
+            if key == "replicate" and isinstance(value, ast.NumberOpt):
+                replicate = int(value.value.value)
+            elif key == "param_source":
+                if isinstance(value, ast.NameOpt) and value.name.text == "linear":
+                    source = ir.ParamSource("linear", ())
+                elif isinstance(value, ast.CallOpt):
+                    source = ir.ParamSource("mlp", tuple(int(a.value) for a in value.args))
+            elif key == "init":
+                if isinstance(value, ast.NumberOpt):
+                    init = value.value.value
+                elif isinstance(value, ast.NameOpt):
+                    init = value.name.text
+            elif key != "role" and isinstance(value, ast.NumberOpt):
+                fixed.append((key, value.value.value))
+        observed_family = None
+        observed_args: tuple[float, ...] = ()
+        matrix = None
+        family = info.family
+        if info.role == "observed":
+            family = None
+            clause = node.family
+            if isinstance(clause, ast.MatrixLit):
+                matrix = tuple(tuple(c.value for c in row) for row in clause.rows)
+            elif isinstance(clause, ast.FamilyRef):
+                observed_family = clause.name.text
+                observed_args = tuple(a.value for a in clause.args or [])
+        return ir.MorphismDecl(
+            name=node.name.text,
+            dom=obj(info.type.dom),
+            cod=obj(info.type.cod),
+            role=info.role or "kernel",
+            family=family,
+            fixed=tuple(fixed),
+            param_source=source,
+            replicate=replicate,
+            init=init,
+            observed_family=observed_family,
+            observed_args=observed_args,
+            observed_matrix=matrix,
+        )
+
+    # -------------------------------------------------------------- programs
+
+    def program(self, item: ast.Program, result: UnitResult) -> ir.ProgramDecl:
+        header = item.header.node
+        assert isinstance(header, ast.ProgramHeader)
+        info = result.symbol
+        assert info is not None and isinstance(info.type, T.Arrow)
+        locals_ = result.locals
+        steps: list[ir.Step] = []
+        for unit in item.steps:
+            node = unit.node
+            if isinstance(node, ast.SampleStep):
+                local = locals_[node.var.text]
+                steps.append(
+                    ir.SampleStep(
+                        node.var.text,
+                        self.source(result, node.source),
+                        obj(local.type),
+                        node.observed,
+                        local.is_global,
+                    )
+                )
+            elif isinstance(node, ast.LetStep):
+                local = locals_[node.var.text]
+                steps.append(
+                    ir.LetStep(node.var.text, self.arith(result, node.value), obj(local.type))
+                )
+            elif isinstance(node, ast.ScoreStep):
+                steps.append(ir.ScoreStep(node.var.text, self.arith(result, node.value)))
+            elif isinstance(node, ast.ReturnStep):
+                steps.append(ir.ReturnStep(tuple(n.text for n in node.vars)))
+                break
+        hosts = tuple(name for name, v in locals_.items() if v.kind == "host")
+        params = tuple(p.text for p in header.params) if header.params else ()
+        return ir.ProgramDecl(
+            header.name.text,
+            obj(info.type.dom),
+            obj(info.type.cod),
+            params,
+            tuple(steps),
+            hosts,
+        )
+
+    def source(self, result: UnitResult, node: ast.Expr) -> ir.KernelSource | ir.FamilySource:
+        if isinstance(node, ast.Apply):
+            callee = node.callee
+            if isinstance(callee, ast.Ref) and not isinstance(
+                result.types.get(id(callee)), T.Arrow
+            ):
+                args = tuple(
+                    ir.Num(a.value) if isinstance(a, ast.NumberLit) else ir.Var(a.text)
+                    for a in node.args
+                )
+                return ir.FamilySource(callee.name.text, args)
+            names = tuple(a.text for a in node.args if isinstance(a, ast.Name))
+            return ir.KernelSource(self.expr(result, callee), names)
+        return ir.KernelSource(self.expr(result, node), None)
+
+    def arith(self, result: UnitResult, node: ast.Arith) -> ir.Arith:
+        if isinstance(node, ast.Num):
+            return ir.Num(node.value)
+        if isinstance(node, ast.Var):
+            local = result.locals.get(node.name.text)
+            return ir.Var(node.name.text, host=local is not None and local.kind == "host")
+        if isinstance(node, ast.BinOp):
+            return ir.BinOp(node.op, self.arith(result, node.left), self.arith(result, node.right))
+        if isinstance(node, ast.Neg):
+            return ir.Neg(self.arith(result, node.operand))
+        return ir.Call(node.fn.text, tuple(self.arith(result, a) for a in node.args))
+
+
+def lower(analysis: Analysis, source_name: str = "<qvr>") -> ir.ModuleIR:
+    """The IR of a module that checked without errors."""
+    lo = _Lowerer(analysis)
+    morphisms: list[ir.MorphismDecl] = []
+    lets: list[ir.LetDecl] = []
+    programs: list[ir.ProgramDecl] = []
+    exports: list[tuple[str | None, ir.Expr]] = []
+    objects: dict[str, ir.ObjT] = {}
+    for item, result in analysis.results:
+        if isinstance(item, ast.Program):
+            programs.append(lo.program(item, result))
+            continue
+        node = item.node
+        if isinstance(node, ast.ObjectDecl) and result.symbol is not None:
+            assert not isinstance(result.symbol.type, T.Arrow)
+            objects[node.name.text] = obj(result.symbol.type)
+        elif isinstance(node, ast.MorphismDecl):
+            morphisms.append(lo.morphism(node, result))
+        elif isinstance(node, ast.LetDecl):
+            lets.append(ir.LetDecl(node.name.text, lo.expr(result, node.expr)))
+        elif isinstance(node, ast.ExportDecl):
+            bare = node.expr.name.text if isinstance(node.expr, ast.Ref) else None
+            exports.append((bare, lo.expr(result, node.expr)))
+    return ir.ModuleIR(
+        tuple(morphisms),
+        tuple(lets),
+        tuple(programs),
+        tuple(exports),
+        analysis.algebra,
+        source_name,
+        objects,
+    )
