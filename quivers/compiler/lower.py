@@ -61,10 +61,8 @@ class _Lowerer:
             return ir.Stack(self.expr(result, node.body), int(node.count.value))
         if isinstance(node, ast.Scan):
             cell = self.types(result, node.cell)
-            parts = T.factors(cell.dom)
-            return ir.Scan(
-                self.expr(result, node.cell), obj(T.product(list(parts[:-1]))), obj(cell.cod)
-            )
+            inputs = list(T.factors(cell.dom)[:-1])
+            return ir.Scan(self.expr(result, node.cell), obj(T.product(inputs)), obj(cell.cod))
         if isinstance(node, ast.IdentityExpr):
             arrow = self.types(result, node)
             return ir.Identity(obj(arrow.dom))

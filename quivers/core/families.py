@@ -8,10 +8,10 @@ never disagree about a family's parameters. Nothing here imports torch.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 
-class Domain(str, Enum):
+class Domain(StrEnum):
     """Where a parameter or a value lives; names the constraint it satisfies."""
 
     REAL = "real"

@@ -15,12 +15,12 @@ from __future__ import annotations
 
 from quivers.core.diagnostics import Diagnostic, Severity, TextEdit
 from quivers.core.vocabulary import DEFAULT_ALGEBRA
-from quivers.syntax import ast
-from quivers.syntax.parser import parse
 from quivers.semantic.context import LATER, Ctx, Signature
 from quivers.semantic.decls import check_declaration, did_you_mean
 from quivers.semantic.model import Analysis, RelDiag, Symbol, SymbolInfo, UnitResult
 from quivers.semantic.programs import check_program
+from quivers.syntax import ast
+from quivers.syntax.parser import parse
 
 _CACHE_LIMIT = 50_000
 _cache: dict[tuple[int, ...], tuple[tuple[ast.Node, ...], dict[str, Signature], UnitResult]] = {}

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from quivers.syntax import ast
 from quivers.semantic.model import Deferred, Local, NameRef, RelDiag, SymbolInfo, Typed, UnitResult
+from quivers.syntax import ast
 
 LATER = "later"
 

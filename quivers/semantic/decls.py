@@ -7,11 +7,11 @@ import difflib
 
 from quivers.core.families import FAMILIES, Domain, Family
 from quivers.core.vocabulary import ALGEBRAS, INIT_SCHEMES, OPTIONS, ROLES
-from quivers.syntax import ast
 from quivers.semantic import types as T
 from quivers.semantic.context import Ctx
 from quivers.semantic.exprs import resolve_type, type_of
 from quivers.semantic.model import Deferred, SymbolInfo
+from quivers.syntax import ast
 
 # Which codomain kinds each family's support fits.
 SUPPORT_KINDS: dict[Domain, tuple[str, ...]] = {
@@ -278,11 +278,12 @@ def _validate_options(
                     option.name.span,
                 )
             elif not isinstance(value, ast.NumberOpt):
+                owner = family.name if family is not None else "the family"
                 ctx.error(
-                    "E0305", f"'{key}' fixes {family.name}'s {key}: it must be a number", value.span
-                )  # type: ignore[union-attr]
-            else:
-                _check_param_value(ctx, family, key, value.value.value, value.span)  # type: ignore[arg-type]
+                    "E0305", f"'{key}' fixes {owner}'s {key}: it must be a number", value.span
+                )
+            elif family is not None:
+                _check_param_value(ctx, family, key, value.value.value, value.span)
             continue
         assert spec is not None
         if role is not None and role not in spec.roles:

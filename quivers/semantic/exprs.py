@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from quivers.syntax import ast
 from quivers.semantic import types as T
 from quivers.semantic.context import Ctx
 from quivers.semantic.model import SymbolInfo
+from quivers.syntax import ast
 
 ARROW_KINDS = ("morphism", "let", "program")
 

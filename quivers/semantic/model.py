@@ -7,13 +7,12 @@ across edits; ``Analysis`` places them in the file.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Union
 
 from quivers.core.diagnostics import Diagnostic, TextEdit
-from quivers.syntax import ast
 from quivers.semantic.types import Arrow, Type
+from quivers.syntax import ast
 
-Typed = Union[Type, Arrow]
+Typed = Type | Arrow
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from quivers.core.families import FAMILIES, Domain, Family
 from quivers.core.vocabulary import ARITH_FUNCTIONS, REDUCTIONS
-from quivers.syntax import ast
 from quivers.semantic import types as T
 from quivers.semantic.context import Ctx
 from quivers.semantic.decls import declare, did_you_mean
 from quivers.semantic.exprs import resolve_type, type_of
 from quivers.semantic.model import Local, SymbolInfo
+from quivers.syntax import ast
 
 _SUPPORT_SPACE = {
     Domain.REAL: "Real",
@@ -37,7 +37,8 @@ def check_program(ctx: Ctx, program: ast.Program) -> None:
             ctx.result.declares = header.name.text
             ctx.ref(header.name, header.name.text, "global", is_decl=True)
             ctx.result.symbol = SymbolInfo("program", T.Arrow(T.UNKNOWN, T.UNKNOWN))
-        dom = cod = T.UNKNOWN
+        dom: T.Type = T.UNKNOWN
+        cod: T.Type = T.UNKNOWN
     else:
         declare(ctx, header.name)
         dom, cod = resolve_type(ctx, header.dom), resolve_type(ctx, header.cod)

@@ -11,7 +11,6 @@ reported once.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Union
 
 SPACE_KINDS = ("Real", "Positive", "UnitInterval", "Simplex")
 
@@ -55,7 +54,7 @@ class Unknown:
         return "?"
 
 
-Type = Union[FinSet, Space, Product, Unknown]
+Type = FinSet | Space | Product | Unknown
 UNKNOWN = Unknown()
 
 

@@ -12,7 +12,6 @@ span into a file position.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Union
 
 from quivers.core.diagnostics import Diagnostic, Range
 
@@ -75,7 +74,7 @@ class ProductType(Node):
     factors: list[TypeExpr]
 
 
-TypeExpr = Union[FinSetType, EnumType, SpaceType, TypeRef, ProductType]
+TypeExpr = FinSetType | EnumType | SpaceType | TypeRef | ProductType
 
 # ------------------------------------------------------------------- expressions
 
@@ -138,7 +137,7 @@ class Apply(Node):
     args: list[Name | NumberLit]
 
 
-Expr = Union[Ref, Compose, TensorExpr, Fan, Repeat, Stack, Scan, IdentityExpr, Apply]
+Expr = Ref | Compose | TensorExpr | Fan | Repeat | Stack | Scan | IdentityExpr | Apply
 
 # ---------------------------------------------------------------------- options
 
@@ -164,7 +163,7 @@ class StringOpt(Node):
     text: str
 
 
-OptionValue = Union[NumberOpt, NameOpt, CallOpt, StringOpt]
+OptionValue = NumberOpt | NameOpt | CallOpt | StringOpt
 
 
 @dataclass(slots=True, eq=False)
@@ -186,7 +185,7 @@ class MatrixLit(Node):
     rows: list[list[NumberLit]]
 
 
-FamilyClause = Union[FamilyRef, MatrixLit]
+FamilyClause = FamilyRef | MatrixLit
 
 # ------------------------------------------------------------------ declarations
 
@@ -239,7 +238,7 @@ class ErrorNode(Node):
     name: Name | None
 
 
-Declaration = Union[ObjectDecl, MorphismDecl, LetDecl, ExportDecl, CompositionDecl]
+Declaration = ObjectDecl | MorphismDecl | LetDecl | ExportDecl | CompositionDecl
 
 # ------------------------------------------------------------------------- steps
 
@@ -272,7 +271,7 @@ class Call(Node):
     args: list[Arith]
 
 
-Arith = Union[Num, Var, BinOp, Neg, Call]
+Arith = Num | Var | BinOp | Neg | Call
 
 
 @dataclass(slots=True, eq=False)
@@ -301,7 +300,7 @@ class ReturnStep(Node):
     is_tuple: bool
 
 
-Step = Union[SampleStep, LetStep, ScoreStep, ReturnStep]
+Step = SampleStep | LetStep | ScoreStep | ReturnStep
 
 # ---------------------------------------------------------------- units and files
 
@@ -363,7 +362,7 @@ class Program:
         return self.header.node  # type: ignore[return-value]
 
 
-Item = Union[Unit, Program]
+Item = Unit | Program
 
 
 @dataclass(frozen=True, slots=True)

@@ -46,10 +46,14 @@ def name(token: Token) -> ast.Name:
 def number(tree: Tree | Token) -> ast.NumberLit:
     if isinstance(tree, Token):  # a bare INT
         return ast.NumberLit(span_of(tree), float(tree), str(tree))
-    token = tree.children[0]
+    token: Any = tree.children[0]
     sign = -1.0 if tree.data == "neg_number" else 1.0
     text = ("-" if sign < 0 else "") + str(token)
     return ast.NumberLit(span_of(tree), sign * float(token), text)
+
+
+def _kids(tree: Tree) -> list[Any]:
+    return tree.children
 
 
 def _present(children: list[Child]) -> list[Child]:
@@ -60,7 +64,7 @@ def _present(children: list[Child]) -> list[Child]:
 
 
 def type_expr(tree: Tree) -> ast.TypeExpr:
-    kind, sp, ch = tree.data, span_of(tree), tree.children
+    kind, sp, ch = tree.data, span_of(tree), _kids(tree)
     if kind == "finset_type":
         return ast.FinSetType(sp, int(ch[0]))
     if kind == "enum_type":
@@ -78,7 +82,7 @@ def type_expr(tree: Tree) -> ast.TypeExpr:
 
 
 def expr(tree: Tree) -> ast.Expr:
-    kind, sp, ch = tree.data, span_of(tree), tree.children
+    kind, sp, ch = tree.data, span_of(tree), _kids(tree)
     if kind == "ref":
         return ast.Ref(sp, name(ch[0]))
     if kind == "expr":
@@ -110,7 +114,7 @@ def _fold(children: list[Tree], make: Callable[..., ast.Expr]) -> ast.Expr:
 
 def _arg(tree: Tree) -> ast.Name | ast.NumberLit:
     if tree.data == "arg_name":
-        return name(tree.children[0])
+        return name(_kids(tree)[0])
     return number(tree)
 
 
@@ -118,7 +122,7 @@ def _arg(tree: Tree) -> ast.Name | ast.NumberLit:
 
 
 def option_value(tree: Tree) -> ast.OptionValue:
-    kind, sp, ch = tree.data, span_of(tree), tree.children
+    kind, sp, ch = tree.data, span_of(tree), _kids(tree)
     if kind == "number_value":
         return ast.NumberOpt(sp, number(ch[0]))
     if kind == "name_value":
@@ -132,7 +136,7 @@ def option_value(tree: Tree) -> ast.OptionValue:
 
 def family_clause(tree: Tree) -> ast.FamilyClause:
     inner = tree.children[0]
-    kind, sp, ch = inner.data, span_of(inner), inner.children
+    kind, sp, ch = inner.data, span_of(inner), _kids(inner)
     if kind == "family_name":
         return ast.FamilyRef(sp, name(ch[0]), None)
     if kind == "family_call":
@@ -145,7 +149,7 @@ def family_clause(tree: Tree) -> ast.FamilyClause:
 
 
 def declaration(tree: Tree) -> ast.Node:
-    kind, sp, ch = tree.data, span_of(tree), tree.children
+    kind, sp, ch = tree.data, span_of(tree), _kids(tree)
     if kind == "object_decl":
         return ast.ObjectDecl(sp, name(ch[0]), type_expr(ch[1]))
     if kind == "morphism_decl":
@@ -177,7 +181,7 @@ def declaration(tree: Tree) -> ast.Node:
 
 
 def program_header(tree: Tree) -> ast.ProgramHeader:
-    sp, ch = span_of(tree), tree.children
+    sp, ch = span_of(tree), _kids(tree)
     params = [name(t) for t in ch[1].children] if ch[1] is not None else None
     return ast.ProgramHeader(sp, name(ch[0]), params, type_expr(ch[2]), type_expr(ch[3]))
 
@@ -190,7 +194,7 @@ _BINOPS = {"add": "+", "sub": "-", "mul": "*", "div": "/"}
 def arith(tree: Tree | Token) -> ast.Arith:
     if isinstance(tree, Token):
         return ast.Num(span_of(tree), float(tree))
-    kind, sp, ch = tree.data, span_of(tree), tree.children
+    kind, sp, ch = tree.data, span_of(tree), _kids(tree)
     if kind in _BINOPS:
         return ast.BinOp(sp, _BINOPS[kind], arith(ch[0]), arith(ch[1]))
     if kind == "neg":
@@ -205,7 +209,7 @@ def arith(tree: Tree | Token) -> ast.Arith:
 
 
 def step(tree: Tree) -> ast.Step:
-    kind, sp, ch = tree.data, span_of(tree), tree.children
+    kind, sp, ch = tree.data, span_of(tree), _kids(tree)
     if kind in ("sample_step", "observe_step"):
         annotation = type_expr(ch[1].children[0]) if ch[1] is not None else None
         return ast.SampleStep(sp, name(ch[0]), annotation, expr(ch[2]), kind == "observe_step")

@@ -216,7 +216,7 @@ def _token_error(text: str, e: UnexpectedToken) -> ast.RelDiagnostic:
 
 
 def _char_error(text: str, e: UnexpectedCharacters) -> ast.RelDiagnostic:
-    pos = e.pos_in_stream
+    pos = e.pos_in_stream or 0
     line = text.count("\n", 0, pos)
     col = pos - (text.rfind("\n", 0, pos) + 1)
     char = text[pos] if pos < len(text) else ""
