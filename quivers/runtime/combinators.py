@@ -27,7 +27,6 @@ from quivers.runtime.node import (
     unpack,
 )
 from quivers.runtime.objects import (
-    check_value,
     finite_size,
     is_finite,
     lead_shape,
@@ -92,6 +91,12 @@ class Chain(Node):
 
     def check_input(self, x, where="input"):
         self.parts[0].check_input(x, where)
+        self.require_lead(lead_shape(x, self.dom), x, self.dom, where)
+
+    def require_lead(self, lead, x, dom, where):
+        for part in self.parts:
+            part.require_lead(lead, x, dom, where)
+            lead = part.out_lead(lead)
 
 
 class RepeatChain(Chain):
@@ -279,9 +284,13 @@ class Scan(Node):
                 f"got {describe(x)}"
             )
 
-    def check_input(self, x, where="input"):
-        self._check_rank(x)
-        check_value(x, self.input_type, where)
+    def require_lead(self, lead, x, dom, where):
+        if len(lead) != 2:
+            ids = isinstance(dom, FinSetT)
+            want = "(batch, T)" if ids else f"(batch, T, {flat_dim(dom)})"
+            raise QvrDataError(
+                f"{where}: scan needs a sequence {want} of {type_name(dom)}, got {describe(x)}"
+            )
 
     def run(self, x, trace=None, want_lp=True, **run) -> RunOut:
         self._check_rank(x)

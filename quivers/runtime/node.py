@@ -118,9 +118,14 @@ class Node(nn.Module):
         """Leading axes of the value for an input with leading axes ``lead``."""
         return lead
 
+    def require_lead(self, lead: tuple[int, ...], x: Any, dom: ObjT, where: str) -> None:
+        """Raise unless an input ``x`` of type ``dom`` reaching this node with leading
+        axes ``lead`` fits (``scan`` needs exactly (batch, T))."""
+
     # ---------------------------------------------------------------- public API
     def check_input(self, x: Any, where: str = "input") -> None:
         check_value(x, self.dom, where)
+        self.require_lead(lead_shape(x, self.dom), x, self.dom, where)
 
     def check_trace(self, x: Any, trace: Trace, where: str = "trace") -> None:
         check_trace(trace, self.trace_spec(lead_shape(x, self.dom)), where)

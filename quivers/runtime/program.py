@@ -110,6 +110,7 @@ class ProgramModule(Node):
         want_lp: bool,
         run: dict[str, Any],
         sites: dict[str, Site] | None = None,
+        validate: bool = True,
     ) -> tuple[list[Any], Any, torch.Tensor | None, torch.Tensor | None]:
         """Run the steps once.
 
@@ -144,7 +145,9 @@ class ProgramModule(Node):
                     kind = "observation" if step.observed else "trace"
                     raise QvrDataError(f"{where}: missing {kind}; expected a value for '{name}'")
                 try:
-                    if t_in is not None:
+                    if validate and isinstance(step.source, KernelSource):
+                        node.check_input(inp, "input")
+                    if t_in is not None and validate:
                         if isinstance(node, InlineFamily):
                             _check_inline(t_in, step.value_type, where)
                         else:
@@ -277,7 +280,10 @@ class ProgramModule(Node):
                 zip(self.site_names, unpack(trace, len(self.site_names), "trace"), strict=True)
             )
         host = run.pop(HOST_KEY, {})
-        traces, value, rows, glob = self._execute(x, given, host, False, want_lp, run)
+        # inputs were checked where the run started; a cell runs once per step
+        traces, value, rows, glob = self._execute(
+            x, given, host, False, want_lp, run, validate=False
+        )
         lp = add_lp(rows, glob) if want_lp else None
         return pack(traces), value, lp
 
