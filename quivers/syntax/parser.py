@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 
-from lark import Token
+from lark import Token, Tree
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 from lark.lexer import PatternStr
 
@@ -109,6 +109,7 @@ def _parse_fresh(kind: str, text: str) -> tuple[ast.Node, tuple[ast.RelDiagnosti
     handler = _Recovery(text, errors)
     try:
         tree = grammar.parser().parse(text, start=kind, on_error=handler)
+        _keywords_as_names(tree, errors)
         node = LOWER[kind](tree)
     except (UnexpectedInput, ValueError, IndexError, AttributeError, TypeError):
         if not errors:
@@ -116,6 +117,25 @@ def _parse_fresh(kind: str, text: str) -> tuple[ast.Node, tuple[ast.RelDiagnosti
         return _error_node(text), tuple(errors[:1])
     # After a repair, report only the first error: the rest are usually its echoes.
     return node, tuple(errors[:1])
+
+
+def _keywords_as_names(tree: Tree, errors: list[ast.RelDiagnostic]) -> None:
+    """Report a keyword used as a name (spec section 2).
+
+    The contextual lexer reads a keyword as a NAME wherever only a name can follow
+    (``object scan : Real 1``), so the grammar alone does not reject it.
+    """
+    keywords = grammar.keywords()
+    for token in tree.scan_values(lambda v: isinstance(v, Token) and v.type == "NAME"):
+        if token in keywords and token.line is not None:
+            errors.append(
+                ast.RelDiagnostic(
+                    "E0001",
+                    f"syntax error: '{token}' is a keyword and cannot be used as a name",
+                    span_of(token),
+                    suggestion="choose another name",
+                )
+            )
 
 
 class _Recovery:

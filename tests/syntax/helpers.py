@@ -1,0 +1,107 @@
+"""The one entry point the syntax tests use to reach the parser and the layout.
+
+``units(text)`` gives the parsed units of a file, ``parse_one(text)`` the single node
+of a one-unit file, and ``walk``/``check_spans`` check every node's span against the
+text it covers (spans are relative to their unit; ``Unit.absolute`` places them).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+
+from quivers.core.diagnostics import Range
+from quivers.syntax import ast, layout, parse
+from quivers.syntax.parser import cache_stats
+
+__all__ = [
+    "ast",
+    "cache_stats",
+    "check_range",
+    "check_spans",
+    "codes",
+    "layout",
+    "parse",
+    "parse_one",
+    "units",
+    "walk",
+]
+
+
+def units(text: str) -> list[ast.Unit]:
+    return parse(text).units()
+
+
+def parse_one(text: str) -> ast.Node:
+    """The node of a text holding exactly one unit (a declaration, usually)."""
+    found = units(text)
+    assert len(found) == 1, f"expected one unit, got {[u.text for u in found]}"
+    return found[0].node
+
+
+def codes(text: str) -> list[tuple[str, int]]:
+    """The syntax diagnostics of a file as (code, zero-based line)."""
+    return [(d.code, d.range.line) for d in parse(text).diagnostics]
+
+
+def walk(node: object) -> Iterator[ast.Node]:
+    """Every node under ``node`` (itself included), depth first."""
+    if isinstance(node, ast.Node):
+        yield node
+        for f in dataclasses.fields(node):
+            if f.name != "span":
+                yield from walk(getattr(node, f.name))
+    elif isinstance(node, list | tuple):
+        for child in node:
+            yield from walk(child)
+
+
+def check_range(text: str, line_starts: list[int], r: Range) -> None:
+    """A range lies inside the document and its lines, columns and offsets agree."""
+    lines = text.split("\n")
+    assert 0 <= r.offset <= r.end_offset <= len(text), r
+    assert 0 <= r.line <= r.end_line < len(lines), r
+    assert 0 <= r.col <= len(lines[r.line]), r
+    assert 0 <= r.end_col <= len(lines[r.end_line]), r
+    assert line_starts[r.line] + r.col == r.offset, r
+    assert line_starts[r.end_line] + r.end_col == r.end_offset, r
+
+
+def check_spans(text: str) -> int:
+    """Check every node of every unit of ``text``; return how many nodes were checked.
+
+    Each node's absolute range must lie inside its unit and agree with itself; a
+    name must cover exactly its text; a child must lie inside its parent.
+    """
+    file = parse(text)
+    count = 0
+    for unit in file.units():
+        unit_end = unit.offset + len(unit.text)
+        for node in walk(unit.node):
+            if node.span == ast.NO_SPAN:
+                continue  # a node inserted by error recovery has no extent
+            r = unit.absolute(node.span)
+            check_range(text, file.line_starts, r)
+            assert unit.offset <= r.offset <= r.end_offset <= unit_end, (node, unit.text)
+            if isinstance(node, ast.Name) and not node.missing:
+                assert text[r.offset : r.end_offset] == node.text, (node, r)
+            for child in walk_children(node):
+                if child.span == ast.NO_SPAN or (isinstance(child, ast.Name) and child.missing):
+                    continue
+                c = unit.absolute(child.span)
+                assert r.offset <= c.offset and c.end_offset <= r.end_offset, (node, child)
+            count += 1
+    return count
+
+
+def walk_children(node: ast.Node) -> Iterator[ast.Node]:
+    for f in dataclasses.fields(node):
+        if f.name == "span":
+            continue
+        value = getattr(node, f.name)
+        items = value if isinstance(value, list) else [value]
+        for item in items:
+            if isinstance(item, list):
+                yield from (x for x in item if isinstance(x, ast.Node))
+            elif isinstance(item, ast.Node):
+                yield item
