@@ -421,6 +421,8 @@ def _check_role_types(
             )
     elif role == "kernel":
         if family is None:
+            if node.family is not None:
+                return  # a family was written but is unknown or misplaced: reported already
             if not (isinstance(dom, T.FinSet) and isinstance(cod, T.FinSet)):
                 ctx.error(
                     "E0310",
