@@ -306,6 +306,13 @@ class Scan(Node):
             h_prev = torch.cat((h0.unsqueeze(1), trace[:, :-1]), dim=1)
             lp = cell.run(self._cat(x, h_prev), trace, want_lp, **run)[2] if want_lp else None
             return trace, trace[:, -1], lp
+        draw = cell.sampler() if trace is None and not want_lp and self._plain_cat else None
+        if draw is not None and steps:  # the hot path: nothing but the cell's arithmetic
+            h, hs = h0, []
+            for x_t in x.unbind(1):
+                h = draw(torch.cat((x_t, h), dim=-1))
+                hs.append(h)
+            return torch.stack(hs, dim=1), h, None
         h, lp, traces = h0, None, []
         given = leaves(trace) if trace is not None else None
         for t in range(steps):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -22,7 +23,7 @@ from quivers.runtime.objects import (
     leaf_factors,
     unflat_index,
 )
-from quivers.runtime.param_sources import Table, init_tensor, make_source
+from quivers.runtime.param_sources import Table, bound_source, init_tensor, make_source
 
 
 class FamilyKernel(Node):
@@ -45,7 +46,9 @@ class FamilyKernel(Node):
         """The family's constrained parameters at input ``x``."""
         if self.source is None:  # all parameters fixed: constants like the model
             return {k: self._ref.new_tensor(v) for k, v in self.layout.fixed.items()}
-        return self.layout.params(self.source(x))
+        # .forward, not __call__: no hooks are registered on sources, and the saving
+        # is most of a scan step's Python overhead
+        return self.layout.params(self.source.forward(x))
 
     def run(self, x, trace=None, want_lp=True, **run) -> RunOut:
         params = self.params(x)
@@ -53,6 +56,27 @@ class FamilyKernel(Node):
             trace = self.layout.sample(params, lead_shape(x, self.dom), self._ref)
         lp = reduce_rows(self.layout.log_prob(params, trace)) if want_lp else None
         return trace, trace, lp
+
+    def sampler(self) -> Callable[[torch.Tensor], torch.Tensor] | None:
+        """A draw-only ``x -> value`` function for sampling loops (None: use ``run``)."""
+        if self.source is None:
+            return None
+        src, layout, ref = bound_source(self.source), self.layout, self._ref
+        if layout.name == "Normal" and [p.name for p in layout.free] == ["loc"]:
+            scale = layout.fixed["scale"]
+
+            def draw_normal(x: torch.Tensor) -> torch.Tensor:
+                loc = src(x)
+                return loc + scale * torch.randn_like(loc)
+
+            return draw_normal
+        finite_dom = is_finite(self.dom) and isinstance(self.dom, FinSetT)
+
+        def draw(x: torch.Tensor) -> torch.Tensor:
+            lead = tuple(x.shape) if finite_dom else tuple(x.shape[:-1])
+            return layout.sample(layout.params(src(x)), lead, ref)
+
+        return draw
 
     def support(self):
         return self.layout.support()

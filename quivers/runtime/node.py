@@ -106,6 +106,11 @@ class Node(nn.Module):
         """
         raise NotImplementedError
 
+    def sampler(self) -> Any:
+        """Optionally, a draw-only ``x -> value`` function for a value-is-trace kernel,
+        used by sampling loops; None means use :meth:`run`."""
+        return None
+
     def support(self) -> Any:
         """A torch constraint per trace leaf, nested like the trace."""
         return ()

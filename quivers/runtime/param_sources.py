@@ -7,6 +7,8 @@ mixed product domain are one-hot encoded before the map.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -104,10 +106,12 @@ class MLP(nn.Module):
                 nn.init.zeros_(layer.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # F.linear on the layers' weights: the same maps without per-call module hooks,
+        # which matter inside a scan's Python loop
         *hidden, last = self.layers
         for layer in hidden:
-            x = torch.tanh(layer(x))
-        return last(x)
+            x = torch.tanh(F.linear(x, layer.weight, layer.bias))
+        return F.linear(x, last.weight, last.bias)
 
 
 class ContinuousSource(nn.Module):
@@ -131,7 +135,27 @@ class ContinuousSource(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.featurize is not None:
             x = self.featurize(x, self.net.layers[0].weight.dtype)
-        return self.net(x)
+        return self.net.forward(x)
+
+
+def bound_source(source: nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
+    """``source`` as a plain function over its current weights (fetched now, once).
+
+    Scan loops call it once per step; skipping module dispatch and attribute lookups
+    there keeps the loop as cheap as a hand-written one. Fetching the weights at call
+    time (not build time) keeps ``functional_call``/parameter swaps working.
+    """
+    if not isinstance(source, ContinuousSource) or source.featurize is not None:
+        return source.forward
+    *hidden, last = [(layer.weight, layer.bias) for layer in source.net.layers]
+    w_out, b_out = last
+
+    def apply(x: torch.Tensor) -> torch.Tensor:
+        for w, b in hidden:
+            x = torch.tanh(F.linear(x, w, b))
+        return F.linear(x, w_out, b_out)
+
+    return apply
 
 
 def make_source(dom: ObjT, n_out: int, source: ParamSource, init: float | str | None) -> nn.Module:

@@ -193,3 +193,26 @@ def test_program_as_a_scan_cell():
     assert torch.allclose(lp, want, rtol=1e-5)
     assert torch.allclose(rnn.log_prob(x, (z, c)), want, rtol=1e-5)
     assert torch.allclose(rnn.value(x, (z, c)), h, atol=1e-6)
+
+
+def test_scan_fast_sampling_path_draws_what_the_cell_draws():
+    cell = _normal("cell", prod(real(2), real(3)), real(3), fixed={"scale": 0.5})
+    gam = morph("g", prod(real(2), real(3)), real(3), "kernel", "Gamma")
+    built = module(
+        cell,
+        gam,
+        lets=[
+            LetDecl("s", Scan(ref(cell), real(2), real(3))),
+            LetDecl("sg", Scan(ref(gam), real(2), real(3))),
+        ],
+    )
+    x = torch.randn(4, 6, 2)
+    for name, k in (("s", built.morphisms["cell"]), ("sg", built.morphisms["g"])):
+        torch.manual_seed(3)
+        traj = built.lets[name].rsample(x)
+        torch.manual_seed(3)
+        h, hs = torch.zeros(4, 3), []
+        for t in range(6):
+            h = k.run(torch.cat([x[:, t], h], -1), None, False)[0]
+            hs.append(h)
+        assert torch.allclose(traj, torch.stack(hs, 1))
