@@ -147,7 +147,7 @@ def _sample(state: _Program, node: ast.SampleStep) -> None:
         assert isinstance(source, ast.Apply)
         value, is_global = _family_value(state, family, source, annotated)
     elif isinstance(source, ast.Apply):
-        arrow = type_of(ctx, source.callee)
+        arrow = None if _variable_as_source(ctx, source.callee) else type_of(ctx, source.callee)
         locals_ = [_arg_local(ctx, arg) for arg in source.args]
         if arrow is not None:
             value = arrow.cod
@@ -188,7 +188,27 @@ def _sample(state: _Program, node: ast.SampleStep) -> None:
     _bind(ctx, node.var, "observe" if node.observed else "sample", value, is_global)
 
 
+def _variable_as_source(ctx: Ctx, source: ast.Expr) -> bool:
+    """Report a bound variable used where a step needs a morphism or a family."""
+    if not isinstance(source, ast.Ref) or source.name.missing:
+        return False
+    local = ctx.locals.get(source.name.text)
+    if local is None or local.kind == "host" or isinstance(ctx.lookup(source.name.text), SymbolInfo):
+        return False
+    ctx.ref(source.name, source.name.text, "local")
+    ctx.error(
+        "E0513",
+        f"'{source.name.text}' is a variable bound in this program, not a morphism or family "
+        "to sample from",
+        source.span,
+        suggestion=f"pass it as an argument: m({source.name.text})",
+    )
+    return True
+
+
 def _source_arrow(ctx: Ctx, source: ast.Expr) -> T.Arrow | None:
+    if _variable_as_source(ctx, source):
+        return None
     if isinstance(source, ast.Ref) and not source.name.missing and source.name.text in FAMILIES:
         found = ctx.lookup(source.name.text)
         if not isinstance(found, SymbolInfo):
