@@ -271,7 +271,7 @@ def _validate_options(
             )
             continue
         if param is not None:
-            if role != "kernel":
+            if role is not None and role != "kernel":  # no role: E0301 said so already
                 ctx.error(
                     "E0304",
                     f"option '{key}' fixes a family parameter, read only by kernels",

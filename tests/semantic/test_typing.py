@@ -150,7 +150,9 @@ def test_declared_twice():
 
 
 def test_wrong_kind_of_name():
-    d = one("object A : Real 1\nmorphism f : A -> A [role=kernel] ~ Normal\nobject X : f\n", "E0104")
+    d = one(
+        "object A : Real 1\nmorphism f : A -> A [role=kernel] ~ Normal\nobject X : f\n", "E0104"
+    )
     assert "'f' is a morphism, not an object" in d.message
     d = one("object A : Real 1\nlet t = A\n", "E0104")
     assert "'A' is an object" in d.message
@@ -183,9 +185,14 @@ M = "object A : Real 2\nobject C : FinSet 3\nobject P : Positive 2\n"
     ("decl", "code", "words"),
     [
         ("morphism f : A -> A ~ Normal", "E0301", ["no role"]),
+        ("morphism f : A -> A [scale=0.1] ~ Normal", "E0301", ["no role"]),
         ("morphism f : A -> A [role=kernal] ~ Normal", "E0302", ["kernal"]),
         ("morphism f : A -> A [role=kernel, scael=0.1] ~ Normal", "E0303", ["scael"]),
-        ("morphism f : C -> A [role=embed, param_source=linear]", "E0304", ["param_source", "embed"]),
+        (
+            "morphism f : C -> A [role=embed, param_source=linear]",
+            "E0304",
+            ["param_source", "embed"],
+        ),
         ("morphism f : A -> A [role=kernel, rate=1.0] ~ Normal", "E0304", ["rate", "Normal"]),
         ("morphism f : A -> A [role=kernel, replicate=0] ~ Normal", "E0305", ["replicate"]),
         ("morphism f : A -> A [role=kernel, param_source=cubic] ~ Normal", "E0305", ["cubic"]),
@@ -208,7 +215,11 @@ M = "object A : Real 2\nobject C : FinSet 3\nobject P : Positive 2\n"
         ("morphism f : A -> A [role=kernel, scale=0] ~ Normal", "E0313", ["scale", "> 0"]),
         ("morphism f : A -> C [role=observed] ~ [[1, 0, 0]]", "E0314", ["A -> C", "finite sets"]),
         ("morphism f : C -> C [role=observed] ~ [[1, 0, 0]]", "E0314", ["1 x 3", "3 x 3"]),
-        ("morphism f : A -> A [role=observed] ~ Normal(0.0)", "E0504", ["Normal(loc, scale)", "1 given"]),
+        (
+            "morphism f : A -> A [role=observed] ~ Normal(0.0)",
+            "E0504",
+            ["Normal(loc, scale)", "1 given"],
+        ),
     ],
 )
 def test_morphism_rules(decl: str, code: str, words: list[str]):
