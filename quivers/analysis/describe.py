@@ -1,0 +1,155 @@
+"""Human-readable descriptions of symbols, locals and types, shared by hover,
+completion details, inlay hints and signature help."""
+
+from __future__ import annotations
+
+from quivers.core.families import FAMILIES, Family
+from quivers.core.vocabulary import ALGEBRAS, ARITH_FUNCTIONS, COMBINATORS, OPTIONS, ROLES
+from quivers.semantic import types as T
+from quivers.semantic.model import Local, Symbol
+
+KEYWORD_DOCS: dict[str, str] = {
+    "object": "Declares an object: a finite set or a continuous space.",
+    "morphism": "Declares a learnable (or fixed) arrow between objects.",
+    "let": "Names a morphism expression, or (in a program) an arithmetic value.",
+    "program": "A probabilistic program; itself a morphism from its domain to its codomain.",
+    "export": "The first export is the loaded program's `morphism`.",
+    "composition": "Selects the algebra finite-set morphisms compose under.",
+    "sample": "A latent site: draws a value from a kernel or an inline family.",
+    "observe": "An observed site: conditions on the value supplied for it.",
+    "score": "Adds an arithmetic value to the log density (a factor).",
+    "return": "The program's value: one variable or a tuple.",
+    "fan": "fan(f1, ..., fn): the same input to each part; outputs form a product.",
+    "repeat": "repeat(f, n): n-fold composition with shared weights; without n, n_steps at run time.",
+    "stack": "stack(f, n): n independent copies composed.",
+    "scan": "scan(cell): threads a state across a sequence; cell : A * H -> H gives A -> H.",
+    "identity": "identity(A) : A -> A.",
+}
+
+SPACE_DOCS = {
+    "Real": "real vectors",
+    "Positive": "vectors of positive reals",
+    "UnitInterval": "vectors in (0, 1)",
+    "Simplex": "probability vectors (entries > 0, summing to 1)",
+}
+
+
+def value_shape(t: T.Type, per_row: bool = True) -> str:
+    lead = "batch, " if per_row else ""
+    if isinstance(t, T.FinSet):
+        return f"({lead.rstrip(', ')},) int64" if per_row else "() int64"
+    width = T.width(t)
+    shown = "?" if width is None else str(width)
+    return f"({lead}{shown}) float"
+
+
+def type_line(t: T.Type) -> str:
+    if isinstance(t, T.FinSet):
+        if t.elements is not None:
+            return (
+                f"finite set {{{', '.join(t.elements)}}}: values are int64 indices 0..{t.size - 1}"
+            )
+        return f"finite set of {t.size} elements: values are int64 indices 0..{t.size - 1}"
+    if isinstance(t, T.Space):
+        dim = "?" if t.dim is None else t.dim
+        return f"{SPACE_DOCS.get(t.kind, t.kind)} of dimension {dim}"
+    if isinstance(t, T.Product):
+        return f"product of {len(t.factors)} factors; continuous parts concatenate"
+    return "type not known"
+
+
+def symbol_signature(symbol: Symbol) -> str:
+    info = symbol.info
+    if info.kind == "object":
+        assert not isinstance(info.type, T.Arrow)
+        return f"object {symbol.name} : {info.type.structure()}"
+    assert isinstance(info.type, T.Arrow)
+    arrow = info.type.show()
+    if info.kind == "morphism":
+        opts = ", ".join(f"{k}={v}" for k, v in info.options)
+        text = f"morphism {symbol.name} : {arrow}"
+        if opts:
+            text += f" [{opts}]"
+        if info.family:
+            text += f" ~ {info.family}"
+        return text
+    return f"{info.kind} {symbol.name} : {arrow}"
+
+
+def symbol_markdown(symbol: Symbol) -> str:
+    info = symbol.info
+    parts = [f"```qvr\n{symbol_signature(symbol)}\n```"]
+    if info.kind == "object":
+        assert not isinstance(info.type, T.Arrow)
+        parts.append(type_line(info.type))
+    else:
+        assert isinstance(info.type, T.Arrow)
+        dom, cod = info.type.dom, info.type.cod
+        rows = [f"domain: `{T.describe(dom)}` · codomain: `{T.describe(cod)}`"]
+        if info.kind == "morphism":
+            role = info.role or "?"
+            detail = f"role: `{role}`"
+            if info.family:
+                detail += f" · family: `{FAMILIES[info.family].signature()}`"
+            if info.replicate:
+                detail += f" · {info.replicate} replicas"
+            rows.append(detail)
+        rows.append(f"per row: input {value_shape(dom)} → output {value_shape(cod)}")
+        parts.append("\n\n".join(rows))
+    if symbol.doc:
+        parts.append(symbol.doc)
+    return "\n\n---\n\n".join(parts)
+
+
+_LOCAL_WORDS = {
+    "param": "parameter",
+    "sample": "sample site",
+    "observe": "observed site",
+    "let": "value",
+    "score": "score factor",
+    "host": "host data (from the observations dict)",
+}
+
+
+def local_markdown(local: Local, scan_trace: bool = False) -> str:
+    head = f"```qvr\n{local.name} : {T.show(local.type)}\n```"
+    what = _LOCAL_WORDS.get(local.kind, local.kind)
+    scope = "global: drawn once, shared by every row" if local.is_global else "per row"
+    shape = value_shape(local.type, per_row=not local.is_global)
+    lines = [f"{what} · {scope}", f"`{T.describe(local.type)}` · value {shape}"]
+    if scan_trace:
+        width = T.width(local.type)
+        lines.append(
+            f"trace: the whole state trajectory (batch, T, {width}); the value is the last state"
+        )
+    return head + "\n\n" + "\n\n".join(lines)
+
+
+def family_markdown(family: Family) -> str:
+    params = ", ".join(f"{p.name}: {p.domain.value}" for p in family.params)
+    return (
+        f"```qvr\n{family.signature()}\n```\n\n{family.doc}\n\n"
+        f"parameters: {params} · support: {family.support.value}"
+    )
+
+
+def word_markdown(word: str) -> str | None:
+    """Docs for a keyword, role, option, algebra, function or combinator."""
+    if word in KEYWORD_DOCS:
+        return f"**{word}**: {KEYWORD_DOCS[word]}"
+    if word in ROLES:
+        return f"**role={word}**: {ROLES[word]}"
+    if word in OPTIONS:
+        return f"**{word}**: {OPTIONS[word].doc}"
+    if word in ALGEBRAS:
+        return f"**{word}** algebra: {ALGEBRAS[word].doc}"
+    if word in ARITH_FUNCTIONS:
+        reduces = " (reduces the last axis)" if word in ("sum", "mean") else ""
+        return f"**{word}**(x): elementwise{reduces}"
+    if word in SPACE_DOCS:
+        return f"**{word} d**: {SPACE_DOCS[word]} of dimension d"
+    if word == "FinSet":
+        return "**FinSet n**: the finite set {0, ..., n-1}; values are int64 indices"
+    if word in COMBINATORS:
+        return KEYWORD_DOCS.get(word)
+    return None
