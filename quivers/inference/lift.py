@@ -9,15 +9,22 @@ listed in ``additional_latents``. Its log density is exactly
     log p(theta) + log p(h, y | x, theta),
 
 the second term being ``model.log_joint`` evaluated with the parameters replaced by
-theta through :func:`torch.func.functional_call` (so gradients reach theta, and a
-parameter shared by several submodules is one site, substituted everywhere).
+theta, functional-call style: for the duration of the call, every slot of a
+module's parameter dict that holds a lifted parameter holds theta instead, and the
+originals are put back afterwards (so gradients reach theta, the model is unchanged,
+and a parameter shared by several submodules is one site, substituted everywhere).
+We swap the slots ourselves rather than call :func:`torch.func.functional_call`
+because, in torch 2.13, the latter leaves the substituted tensor in place of the
+parameter when one submodule is registered under two names (its tied-weight
+bookkeeping saves the already-substituted value as the "original").
 ``lx`` and ``lobs`` are the inputs to pass to inference with ``lifted``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import torch
@@ -26,16 +33,35 @@ from torch.distributions import constraints
 
 from quivers.runtime.trace import Site, TraceT, leaves
 
+Slots = dict[str, list[tuple[nn.Module, str]]]
 
-class _Call(nn.Module):
-    """Lets ``functional_call`` run any method of the wrapped model."""
 
-    def __init__(self, model: nn.Module) -> None:
-        super().__init__()
-        self.model = model
+def _parameter_slots(model: nn.Module) -> Slots:
+    """For each parameter (by its first name), every (module, attribute) holding it."""
+    canonical = {id(p): n for n, p in model.named_parameters()}
+    slots: Slots = {n: [] for n in canonical.values()}
+    seen: set[tuple[int, str]] = set()
+    for _, module in model.named_modules(remove_duplicate=False):
+        for attr, p in module._parameters.items():
+            if p is None or (id(module), attr) in seen:
+                continue
+            seen.add((id(module), attr))
+            slots[canonical[id(p)]].append((module, attr))
+    return slots
 
-    def forward(self, method: str, *args: Any, **kwargs: Any) -> Any:
-        return getattr(self.model, method)(*args, **kwargs)
+
+@contextlib.contextmanager
+def _substituted(slots: Slots, theta: Mapping[str, torch.Tensor]) -> Iterator[None]:
+    saved: list[tuple[nn.Module, str, Any]] = []
+    try:
+        for name, value in theta.items():
+            for module, attr in slots[name]:
+                saved.append((module, attr, module._parameters[attr]))
+                module._parameters[attr] = value  # type: ignore[assignment]
+        yield
+    finally:
+        for module, attr, original in reversed(saved):
+            module._parameters[attr] = original
 
 
 def _shape_of(trace: TraceT) -> Any:
@@ -62,20 +88,23 @@ class LiftedModel(nn.Module):
         prior_scale: float,
         param_names: tuple[str, ...],
         param_shapes: Mapping[str, torch.Size],
+        param_dtypes: Mapping[str, torch.dtype],
         lifted_sites: tuple[str, ...],
     ) -> None:
         super().__init__()
-        object.__setattr__(self, "_base_call", _Call(base))  # hidden: no parameters
+        object.__setattr__(self, "_base", base)  # hidden: the lifted model has no parameters
+        self._slots = _parameter_slots(base)
         self.prior_scale = float(prior_scale)
         self.param_names = param_names
         self.param_shapes = dict(param_shapes)
+        self.param_dtypes = dict(param_dtypes)
         self.lifted_sites = lifted_sites
         self.latent_names: tuple[str, ...] = param_names + lifted_sites
         self.observed_names: frozenset[str] = frozenset(base.observed_names)
 
     @property
     def base(self) -> nn.Module:
-        return self._base_call.model  # type: ignore[no-any-return]
+        return self._base  # type: ignore[no-any-return]
 
     def _prior_log_prob(self, theta: torch.Tensor) -> torch.Tensor:
         s = self.prior_scale
@@ -87,10 +116,8 @@ class LiftedModel(nn.Module):
         return theta, rest
 
     def _call(self, theta: Mapping[str, torch.Tensor], method: str, *args: Any, **kw: Any) -> Any:
-        params = {"model." + n: v for n, v in theta.items()}
-        return torch.func.functional_call(
-            self._base_call, params, (method, *args), kw, strict=False
-        )
+        with _substituted(self._slots, theta):
+            return getattr(self._base, method)(*args, **kw)
 
     def _draw_theta(self, given: Mapping[str, Any]) -> dict[str, torch.Tensor]:
         theta = {}
@@ -98,7 +125,8 @@ class LiftedModel(nn.Module):
             if n in given:
                 theta[n] = given[n]
             else:
-                theta[n] = torch.randn(self.param_shapes[n]) * self.prior_scale
+                shape, dtype = self.param_shapes[n], self.param_dtypes[n]
+                theta[n] = torch.randn(shape, dtype=dtype) * self.prior_scale
         return theta
 
     def trace(
@@ -158,6 +186,7 @@ def bayesian_lift_parameters(
     named = list(model.named_parameters())  # shared parameters appear once
     names = tuple(n for n, p in named if p.requires_grad)
     shapes = {n: p.shape for n, p in named if p.requires_grad}
+    dtypes = {n: p.dtype for n, p in named if p.requires_grad}
     clash = sorted(set(names) & (set(obs) | set(extra)))
     if clash:
         raise ValueError(f"parameter names {clash} collide with site or data names")
@@ -191,6 +220,6 @@ def bayesian_lift_parameters(
             if leaf.is_discrete:
                 raise ValueError(f"latent site '{name}' is discrete and cannot be lifted")
     lifted_sites = tuple(n for n in trace if n in extra)
-    lifted = LiftedModel(model, prior_scale, names, shapes, lifted_sites)
+    lifted = LiftedModel(model, prior_scale, names, shapes, dtypes, lifted_sites)
     lobs = {k: v for k, v in obs.items() if k not in extra}
     return lifted, x, lobs

@@ -1,0 +1,271 @@
+"""Hand-written models that follow the model protocol (docs/dev/model-protocol.md).
+
+They stand in for compiled QVR programs in the inference tests and benchmarks: each
+is an ``nn.Module`` with ``trace``, ``log_joint``, ``rsample``, ``observed_names`` and
+``latent_names``. Closed-form posteriors are given where they exist.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import distributions as D
+from torch import nn
+
+from quivers.runtime.trace import Site
+
+Env = dict[str, Any]
+
+
+@dataclass
+class Step:
+    name: str
+    make: Callable[[Any, Env], D.Distribution]  # (x, values so far) -> distribution
+    observed: bool = False
+    is_global: bool = False
+
+
+class StepModel(nn.Module):
+    """A straight-line program of ``sample``/``observe`` steps."""
+
+    def steps(self) -> list[Step]:
+        raise NotImplementedError
+
+    @property
+    def observed_names(self) -> frozenset[str]:
+        return frozenset(s.name for s in self.steps() if s.observed)
+
+    @property
+    def latent_names(self) -> tuple[str, ...]:
+        return tuple(s.name for s in self.steps() if not s.observed)
+
+    def trace(self, x: Any, observations: Mapping[str, Any] | None = None, **run: Any) -> dict:
+        given = dict(observations or {})
+        env: Env = dict(given)
+        sites: dict[str, Site] = {}
+        for step in self.steps():
+            dist = step.make(x, env)
+            if step.name in given:
+                value = given[step.name]
+            elif dist.has_rsample:
+                value = dist.rsample()
+            else:
+                value = dist.sample()
+            lp = dist.log_prob(value)
+            lp = lp.sum() if step.is_global else lp.reshape(lp.shape[0], -1).sum(-1)
+            env[step.name] = value
+            sites[step.name] = Site(
+                step.name, value, value, lp, dist.support, step.observed, step.is_global
+            )
+        return sites
+
+    def log_joint(self, x: Any, values: Mapping[str, Any], **run: Any) -> torch.Tensor:
+        missing = [s.name for s in self.steps() if s.name not in values]
+        if missing:
+            raise KeyError(f"log_joint needs every site; missing {missing}")
+        sites = self.trace(x, values, **run)
+        return sum((s.log_prob.sum() for s in sites.values()), torch.zeros(()))
+
+    def rsample(self, x: Any, observations: Mapping[str, Any] | None = None, **run: Any) -> Any:
+        sites = self.trace(x, observations, **run)
+        return list(sites.values())[-1].value
+
+
+class NormalNormal(StepModel):
+    """mu ~ Normal(m0, s0); y_i ~ Normal(mu, sigma), i = 1..len(x)."""
+
+    def __init__(self, m0: float = 0.0, s0: float = 2.0, sigma: float = 1.0) -> None:
+        super().__init__()
+        self.m0, self.s0, self.sigma = m0, s0, sigma
+
+    def steps(self) -> list[Step]:
+        return [
+            Step(
+                "mu",
+                lambda x, e: D.Normal(torch.tensor(self.m0), torch.tensor(self.s0)),
+                is_global=True,
+            ),
+            Step("y", lambda x, e: D.Normal(e["mu"].expand(x.shape[0]), self.sigma), observed=True),
+        ]
+
+    def posterior(self, y: torch.Tensor) -> tuple[float, float]:
+        prec = 1 / self.s0**2 + y.numel() / self.sigma**2
+        mean = (self.m0 / self.s0**2 + float(y.sum()) / self.sigma**2) / prec
+        return mean, math.sqrt(1 / prec)
+
+
+class BetaBernoulli(StepModel):
+    """p ~ Beta(a, b); y_i ~ Bernoulli(p)."""
+
+    def __init__(self, a: float = 2.0, b: float = 3.0) -> None:
+        super().__init__()
+        self.a, self.b = a, b
+
+    def steps(self) -> list[Step]:
+        return [
+            Step(
+                "p", lambda x, e: D.Beta(torch.tensor(self.a), torch.tensor(self.b)), is_global=True
+            ),
+            Step("y", lambda x, e: D.Bernoulli(probs=e["p"].expand(x.shape[0])), observed=True),
+        ]
+
+    def posterior(self, y: torch.Tensor) -> D.Beta:
+        k = float(y.sum())
+        return D.Beta(torch.tensor(self.a + k), torch.tensor(self.b + y.numel() - k))
+
+
+class GammaPoisson(StepModel):
+    """rate ~ Gamma(a, b); y_i ~ Poisson(rate)."""
+
+    def __init__(self, a: float = 3.0, b: float = 1.0) -> None:
+        super().__init__()
+        self.a, self.b = a, b
+
+    def steps(self) -> list[Step]:
+        return [
+            Step(
+                "rate",
+                lambda x, e: D.Gamma(torch.tensor(self.a), torch.tensor(self.b)),
+                is_global=True,
+            ),
+            Step("y", lambda x, e: D.Poisson(e["rate"].expand(x.shape[0])), observed=True),
+        ]
+
+    def posterior(self, y: torch.Tensor) -> D.Gamma:
+        return D.Gamma(torch.tensor(self.a + float(y.sum())), torch.tensor(self.b + y.numel()))
+
+
+class CorrelatedGaussian(StepModel):
+    """z ~ MultivariateNormal(mean, cov): one global site, nothing observed."""
+
+    def __init__(self, mean: torch.Tensor, cov: torch.Tensor) -> None:
+        super().__init__()
+        self.register_buffer("mean", mean)
+        self.register_buffer("scale_tril", torch.linalg.cholesky(cov))
+
+    def steps(self) -> list[Step]:
+        return [
+            Step(
+                "z",
+                lambda x, e: D.MultivariateNormal(self.mean, scale_tril=self.scale_tril),
+                is_global=True,
+            )
+        ]
+
+
+def correlated_2d() -> CorrelatedGaussian:
+    cov = torch.tensor([[1.0, 0.8 * 1.0 * 2.0], [0.8 * 1.0 * 2.0, 4.0]])
+    return CorrelatedGaussian(torch.tensor([1.0, -2.0]), cov)
+
+
+def correlated_100d(dim: int = 100, rho: float = 0.9, seed: int = 0) -> CorrelatedGaussian:
+    """Covariance D R D with R_ij = rho^|i-j| and scales D log-uniform in [0.5, 2]."""
+    g = torch.Generator().manual_seed(seed)
+    idx = torch.arange(dim, dtype=torch.float64)
+    corr = rho ** (idx[:, None] - idx[None, :]).abs()
+    scales = torch.exp(
+        torch.empty(dim, dtype=torch.float64).uniform_(math.log(0.5), math.log(2.0), generator=g)
+    )
+    cov = (scales[:, None] * corr * scales[None, :]).float()
+    return CorrelatedGaussian(torch.zeros(dim), cov)
+
+
+class LinearRegression(StepModel):
+    """slope, intercept ~ Normal(0, s); y_i ~ Normal(slope x_i + intercept, sigma)."""
+
+    def __init__(self, prior_scale: float = 3.0, sigma: float = 0.5) -> None:
+        super().__init__()
+        self.prior_scale, self.sigma = prior_scale, sigma
+
+    def steps(self) -> list[Step]:
+        s = self.prior_scale
+        return [
+            Step(
+                "slope", lambda x, e: D.Normal(torch.tensor(0.0), torch.tensor(s)), is_global=True
+            ),
+            Step(
+                "intercept",
+                lambda x, e: D.Normal(torch.tensor(0.0), torch.tensor(s)),
+                is_global=True,
+            ),
+            Step(
+                "y",
+                lambda x, e: D.Normal(e["slope"] * x + e["intercept"], self.sigma),
+                observed=True,
+            ),
+        ]
+
+    def posterior(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean and covariance of (slope, intercept)."""
+        X = torch.stack([x, torch.ones_like(x)], dim=1).double()
+        prec = X.T @ X / self.sigma**2 + torch.eye(2, dtype=torch.float64) / self.prior_scale**2
+        cov = torch.linalg.inv(prec)
+        mean = cov @ (X.T @ y.double()) / self.sigma**2
+        return mean, cov
+
+
+class TrajectoryModel(nn.Module):
+    """Learnable parameters plus a local latent trajectory (a tiny ``scan``).
+
+    For token ids x of shape (B, T): e_t = embed[x_t];
+    h_t ~ Normal(tanh(W h_{t-1} + proj(e_t)), 0.1) with h_0 = 0, the trace of site
+    ``h`` being the whole trajectory (B, T, H); y ~ Normal(readout(h_T) + aux(h_T),
+    0.5) observed, where ``aux`` is the *same* module as ``readout`` (a shared
+    parameter that must be lifted once).
+    """
+
+    observed_names = frozenset({"y"})
+    latent_names = ("h",)
+
+    def __init__(self, vocab: int = 5, emb: int = 3, hidden: int = 4, scale: float = 0.1) -> None:
+        super().__init__()
+        self.embed = nn.Parameter(torch.randn(vocab, emb) * 0.5)
+        self.W = nn.Parameter(torch.randn(hidden, hidden) * 0.3)
+        self.proj = nn.Linear(emb, hidden)
+        self.readout = nn.Linear(hidden, 1)
+        self.aux = self.readout  # shared submodule
+        self.hidden, self.scale = hidden, scale
+
+    def _h_dist_terms(self, x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+        """Per-row log density of a given trajectory h (B, T, H)."""
+        e = self.embed[x]  # (B, T, E)
+        prev = torch.cat([torch.zeros_like(h[:, :1]), h[:, :-1]], dim=1)
+        loc = torch.tanh(prev @ self.W.T + self.proj(e))
+        return D.Normal(loc, self.scale).log_prob(h).sum((-1, -2))
+
+    def _sample_h(self, x: torch.Tensor) -> torch.Tensor:
+        e = self.embed[x]
+        h = torch.zeros(x.shape[0], self.hidden, dtype=self.W.dtype)
+        states = []
+        for t in range(x.shape[1]):
+            loc = torch.tanh(h @ self.W.T + self.proj(e[:, t]))
+            h = loc + self.scale * torch.randn_like(loc)
+            states.append(h)
+        return torch.stack(states, dim=1)
+
+    def _y_dist(self, h_last: torch.Tensor) -> D.Normal:
+        return D.Normal((self.readout(h_last) + self.aux(h_last)).squeeze(-1), 0.5)
+
+    def trace(
+        self, x: torch.Tensor, observations: Mapping[str, Any] | None = None, **run: Any
+    ) -> dict:
+        given = dict(observations or {})
+        h = given["h"] if "h" in given else self._sample_h(x)
+        h_site = Site("h", h, h[:, -1], self._h_dist_terms(x, h), D.constraints.real, False, False)
+        yd = self._y_dist(h[:, -1])
+        y = given["y"] if "y" in given else yd.sample()
+        y_site = Site("y", y, y, yd.log_prob(y), yd.support, True, False)
+        return {"h": h_site, "y": y_site}
+
+    def log_joint(self, x: torch.Tensor, values: Mapping[str, Any], **run: Any) -> torch.Tensor:
+        sites = self.trace(x, values)
+        return sites["h"].log_prob.sum() + sites["y"].log_prob.sum()
+
+    def rsample(
+        self, x: torch.Tensor, observations: Mapping[str, Any] | None = None, **run: Any
+    ) -> torch.Tensor:
+        return self.trace(x, observations)["y"].value

@@ -1,0 +1,151 @@
+"""HMC/NUTS on models with closed-form posteriors.
+
+Tolerances are stated per test in units of the posterior standard deviation; with
+the fixed seeds the runs are deterministic, and the margins are about four Monte
+Carlo standard errors at the effective sample sizes these short runs give.
+"""
+
+from __future__ import annotations
+
+import torch
+from inference_models import (
+    BetaBernoulli,
+    GammaPoisson,
+    LinearRegression,
+    NormalNormal,
+    correlated_2d,
+)
+from torch import distributions as D
+
+from quivers.inference import MCMC, HMCKernel, NUTSKernel, Predictive
+
+
+def normal_normal_data(n=20):
+    x = torch.zeros(n)
+    y = torch.randn(n, generator=torch.Generator().manual_seed(3)) + 1.5
+    return x, {"y": y}
+
+
+def test_nuts_normal_normal():
+    model = NormalNormal()
+    x, obs = normal_normal_data()
+    mean, sd = model.posterior(obs["y"])
+    result = MCMC(NUTSKernel(), num_warmup=300, num_samples=600, num_chains=2, seed=0).run(
+        model, x, obs
+    )
+    mu = result.samples["mu"]
+    assert mu.shape == (2, 600)
+    assert abs(float(mu.mean()) - mean) < 0.15 * sd
+    assert abs(float(mu.std()) - sd) < 0.1 * sd
+    assert result.acceptance_rates.shape == (2,)
+    assert result.divergence_counts.tolist() == [0, 0]
+    assert float(result.r_hat["mu"]) < 1.02
+    assert float(result.ess["mu"]) > 300
+
+
+def test_hmc_normal_normal():
+    model = NormalNormal()
+    x, obs = normal_normal_data()
+    mean, sd = model.posterior(obs["y"])
+    kernel = HMCKernel(step_size=0.1, trajectory_length=1.5)
+    result = MCMC(kernel, num_warmup=300, num_samples=600, seed=1).run(model, x, obs)
+    mu = result.samples["mu"]
+    assert abs(float(mu.mean()) - mean) < 0.15 * sd
+    assert abs(float(mu.std()) - sd) < 0.1 * sd
+    assert 0.6 < float(result.acceptance_rates[0]) <= 1.0
+
+
+def test_nuts_beta_bernoulli_constrained():
+    model = BetaBernoulli()
+    y = (torch.rand(40, generator=torch.Generator().manual_seed(1)) < 0.3).float()
+    post = model.posterior(y)
+    result = MCMC(NUTSKernel(), num_warmup=300, num_samples=800, seed=2).run(
+        model, torch.zeros(40), {"y": y}
+    )
+    p = result.samples["p"]
+    assert bool(((p > 0) & (p < 1)).all())
+    sd = float(post.stddev)
+    assert abs(float(p.mean()) - float(post.mean)) < 0.15 * sd
+    assert abs(float(p.std()) - sd) < 0.1 * sd
+
+
+def test_nuts_gamma_poisson_constrained():
+    model = GammaPoisson()
+    y = D.Poisson(4.0).sample((30,))
+    post = model.posterior(y)
+    result = MCMC(NUTSKernel(), num_warmup=300, num_samples=800, seed=3).run(
+        model, torch.zeros(30), {"y": y}
+    )
+    rate = result.samples["rate"]
+    assert bool((rate > 0).all())
+    sd = float(post.stddev)
+    assert abs(float(rate.mean()) - float(post.mean)) < 0.15 * sd
+    assert abs(float(rate.std()) - sd) < 0.1 * sd
+
+
+def test_nuts_correlated_2d_gaussian_covariance():
+    model = correlated_2d()
+    result = MCMC(NUTSKernel(), num_warmup=300, num_samples=1000, seed=4).run(model, None, {})
+    z = result.samples["z"].reshape(-1, 2)
+    true_cov = model.scale_tril @ model.scale_tril.T
+    sd = true_cov.diagonal().sqrt()
+    assert torch.allclose(z.mean(0), model.mean, atol=float(0.15 * sd.max()))
+    cov = torch.cov(z.T)
+    assert torch.allclose(cov.diagonal().sqrt(), sd, rtol=0.1)
+    corr = cov[0, 1] / cov.diagonal().sqrt().prod()
+    assert abs(float(corr) - 0.8) < 0.05
+    assert int(result.divergence_counts.sum()) == 0
+
+
+def test_nuts_linear_regression():
+    model = LinearRegression()
+    g = torch.Generator().manual_seed(2)
+    x = torch.randn(50, generator=g)
+    y = 2.0 * x - 1.0 + 0.5 * torch.randn(50, generator=g)
+    mean, cov = model.posterior(x, y)
+    result = MCMC(NUTSKernel(), num_warmup=300, num_samples=800, seed=5).run(model, x, {"y": y})
+    draws = torch.stack([result.samples["slope"], result.samples["intercept"]], -1).reshape(-1, 2)
+    sd = cov.diagonal().sqrt()
+    assert bool(((draws.double().mean(0) - mean).abs() < 0.15 * sd).all())
+    assert torch.allclose(draws.double().std(0), sd, rtol=0.1)
+    # recovers the generating slope and intercept within 3 posterior sd
+    assert abs(float(draws[:, 0].mean()) - 2.0) < 3 * float(sd[0])
+    assert abs(float(draws[:, 1].mean()) + 1.0) < 3 * float(sd[1])
+
+
+def test_seed_makes_runs_reproducible_and_leaves_global_rng_alone():
+    model = NormalNormal()
+    x, obs = normal_normal_data()
+    state = torch.random.get_rng_state()
+    a = MCMC(NUTSKernel(), num_warmup=20, num_samples=30, seed=7).run(model, x, obs)
+    assert torch.equal(torch.random.get_rng_state(), state)
+    b = MCMC(NUTSKernel(), num_warmup=20, num_samples=30, seed=7).run(model, x, obs)
+    assert torch.equal(a.samples["mu"], b.samples["mu"])
+
+
+def test_short_warmup_adapts_step_size_only_and_init_params():
+    model = NormalNormal()
+    x, obs = normal_normal_data()
+    kernel = NUTSKernel(step_size=0.005, max_tree_depth=3, target_accept=0.8)
+    result = MCMC(kernel, num_warmup=10, num_samples=10, seed=0).run(
+        model, x, obs, init_params={"mu": torch.tensor(1.0)}
+    )
+    assert torch.equal(result.inverse_mass, torch.ones(1, 1))  # no metric windows
+    assert float(result.step_sizes[0]) != 0.005  # the step size did adapt
+    assert int(result.tree_depths.max()) <= 3
+    assert result.samples["mu"].shape == (1, 10)
+
+
+def test_summary_table_and_predictive_from_mcmc():
+    model = LinearRegression()
+    x = torch.linspace(-1, 1, 10)
+    obs = {"y": 2 * x}
+    result = MCMC(NUTSKernel(), num_warmup=50, num_samples=60, num_chains=2, seed=6).run(
+        model, x, obs
+    )
+    table = result.summary()
+    for word in ("site", "mean", "sd", "r_hat", "ess", "slope", "intercept"):
+        assert word in table
+    pred = Predictive(model, result, num_samples=25)(x)
+    assert pred["y"].shape == (25, 10) and pred["slope"].shape == (25,)
+    assert Predictive(model, result)(x)["y"].shape == (120, 10)
