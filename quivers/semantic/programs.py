@@ -402,7 +402,10 @@ def _broadcast(ctx: Ctx, node: ast.BinOp, left: T.Type, right: T.Type) -> T.Type
         return T.UNKNOWN
     a, b = T.width(left), T.width(right)
     if a is None or b is None:
-        return T.Space("Real", a if b is None else b)
+        # A width known only at run time (host data) wins over a width of 1, which
+        # broadcasts to anything; any other known width is the result's.
+        known = a if b is None else b
+        return T.Space("Real", None if known == 1 else known)
     if a == b or b == 1:
         return T.Space("Real", a)
     if a == 1:

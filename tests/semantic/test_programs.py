@@ -68,6 +68,24 @@ def test_tuple_return_and_inline_families():
     assert locals_["slope"].is_global and not locals_["y"].is_global
 
 
+def test_host_data_keeps_its_run_time_width():
+    # data's width is unknown until run time: data * 2.0 may well be an H.
+    text = prog(
+        "program p(x, h) : X * H -> Y",
+        "let z = data * 2.0",
+        "let w = 1.0 - data",
+        "sample y <- two(x, z)",
+        "sample v <- two(x, w)",
+        "return y",
+    )
+    assert diagnose(text) == []
+    assert program_locals(text, "p")["z"] == "Real ?"
+    # A known width other than 1 is kept.
+    text = prog("program p(x) : X -> Y", "let z = data + x", "sample y <- lin(z)", "return y")
+    assert diagnose(text) == []
+    assert program_locals(text, "p")["z"] == "Real 2"
+
+
 def test_host_data_is_a_free_name():
     text = prog("program p : X -> Y", "let z = tanh(data) * 2.0", "sample y <- lin", "return y")
     assert diagnose(text) == []
