@@ -21,6 +21,7 @@ __all__ = [
     "messages",
     "one",
     "program_locals",
+    "show",
     "types_of",
 ]
 
