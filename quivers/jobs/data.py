@@ -1,0 +1,175 @@
+"""Data for a run: synthetic corpora drawn from the model, or a user's tensor file.
+
+Synthetic data follows the reference page: fix the model's stochastic weights to a
+draw under one seed (``N(0, 0.3^2)``), forward-sample inputs and observations, and
+let the caller refit from fresh weights under another seed. Files are ``.pt``
+(``torch.save`` of a dict of tensors), ``.npz`` or ``.json`` (a dict of nested lists);
+their keys are ``x`` (the program input) and the names of observed sites and host
+data, each checked against the program.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from quivers.runtime.ir import FinSetT, ObjT, ProductT, SpaceT
+
+
+class DataError(ValueError):
+    """A data file that does not fit the program; the message says how."""
+
+
+@dataclass
+class Dataset:
+    x: torch.Tensor
+    observations: dict[str, torch.Tensor]
+    source: str  # "synthetic" or the file path
+
+    def describe(self) -> str:
+        parts = [f"x {tuple(self.x.shape)} {str(self.x.dtype).removeprefix('torch.')}"]
+        for name, t in self.observations.items():
+            parts.append(f"{name} {tuple(t.shape)}")
+        return ", ".join(parts)
+
+
+def uses_sequences(model: nn.Module) -> bool:
+    from quivers.runtime.combinators import Scan
+
+    return any(isinstance(m, Scan) for m in model.modules())
+
+
+def random_input(dom: ObjT, batch: int, length: int, sequences: bool) -> torch.Tensor:
+    lead = (batch, length) if sequences else (batch,)
+    if isinstance(dom, FinSetT):
+        return torch.randint(0, dom.size, lead)
+    if isinstance(dom, SpaceT):
+        return _continuous(dom, (*lead, max(dom.dim, 1)))
+    assert isinstance(dom, ProductT)
+    parts = [random_input(f, batch, length, sequences) for f in dom.factors]
+    if all(p.dtype == torch.int64 for p in parts):  # ids of a finite product, side by side
+        return torch.stack(parts, dim=-1)
+    parts = [p.unsqueeze(-1).float() if p.dtype == torch.int64 else p for p in parts]
+    return torch.cat(parts, dim=-1)
+
+
+def run_arguments(model: nn.Module, n_steps: int) -> dict[str, int]:
+    """Call-time arguments the model needs: ``n_steps`` for a ``repeat(f)`` without count."""
+    from quivers.runtime.combinators import RelRepeat, RepeatChain
+
+    for m in model.modules():
+        if isinstance(m, RelRepeat | RepeatChain) and m.count is None:
+            return {"n_steps": n_steps}
+    return {}
+
+
+def _continuous(t: SpaceT, shape: tuple[int, ...]) -> torch.Tensor:
+    if t.kind == "positive":
+        return torch.rand(shape) + 0.5
+    if t.kind == "unit":
+        return torch.rand(shape) * 0.8 + 0.1
+    if t.kind == "simplex":
+        return torch.softmax(torch.randn(shape), dim=-1)
+    return torch.randn(shape)
+
+
+def synthetic(
+    model: nn.Module, batch: int = 4, length: int = 8, seed: int = 0, weight_scale: float = 0.3
+) -> Dataset:
+    """A corpus drawn from ``model`` with its weights fixed to a seeded draw.
+
+    The model's parameters are left at that draw (the "true" weights); callers
+    that refit re-initialise them.
+    """
+    torch.manual_seed(seed)
+    with torch.no_grad():
+        for _, p in model.named_parameters():
+            p.copy_(torch.randn_like(p) * weight_scale)
+    decl = model.decl  # type: ignore[attr-defined]
+    x = random_input(decl.dom, batch, length, uses_sequences(model))
+    host = {name: torch.randn(batch, 1) for name in getattr(model, "host_names", ())}
+    with torch.no_grad():
+        trace = model.trace(x, dict(host), **run_arguments(model, length))  # type: ignore[operator]
+    observations = {n: s.trace for n, s in trace.items() if s.observed}
+    return Dataset(x, {**host, **observations}, "synthetic")
+
+
+def load_file(path: str | Path, model: nn.Module) -> Dataset:
+    p = Path(path)
+    if not p.is_file():
+        raise DataError(f"{p}: no such data file")
+    raw = _read(p)
+    if not isinstance(raw, dict):
+        raise DataError(f"{p}: expected a dict of tensors, got {type(raw).__name__}")
+    tensors = {str(k): _tensor(p, str(k), v) for k, v in raw.items()}
+    if "x" not in tensors:
+        raise DataError(f"{p}: missing 'x', the program input")
+    observed = set(getattr(model, "observed_names", ()))
+    hosts = set(getattr(model, "host_names", ()))
+    unknown = sorted(set(tensors) - {"x"} - observed - hosts)
+    if unknown:
+        expected = ", ".join(sorted(observed | hosts)) or "none"
+        raise DataError(
+            f"{p}: unknown key(s) {', '.join(unknown)}; the program expects x and {expected}"
+        )
+    missing = sorted((observed | hosts) - set(tensors))
+    if missing:
+        raise DataError(
+            f"{p}: missing {', '.join(missing)} (observed sites and host data need values)"
+        )
+    x = tensors.pop("x")
+    return Dataset(x, tensors, str(p))
+
+
+def _read(p: Path) -> Any:
+    suffix = p.suffix.lower()
+    try:
+        if suffix == ".pt":
+            return torch.load(p, map_location="cpu", weights_only=True)
+        if suffix == ".npz":
+            import numpy as np
+
+            with np.load(p) as archive:
+                return {k: archive[k] for k in archive.files}
+        if suffix == ".json":
+            return json.loads(p.read_text(encoding="utf-8"))
+    except Exception as exc:  # a corrupt file: report it as data, not a crash
+        raise DataError(f"{p}: cannot read: {exc}") from exc
+    raise DataError(f"{p}: unsupported data file type '{suffix}' (use .pt, .npz or .json)")
+
+
+def _tensor(p: Path, key: str, value: Any) -> torch.Tensor:
+    try:
+        t = torch.as_tensor(value)
+    except Exception as exc:
+        raise DataError(f"{p}: '{key}' is not a tensor: {exc}") from exc
+    if t.dtype in (torch.int32, torch.int16, torch.int8, torch.uint8):
+        t = t.long()
+    elif (
+        t.dtype == torch.float16
+        or t.dtype == torch.bfloat16
+        or t.is_floating_point()
+        and t.dtype != torch.float32
+    ):
+        t = t.float()
+    return t
+
+
+def save_file(path: str | Path, data: dict[str, torch.Tensor]) -> None:
+    p = Path(path)
+    suffix = p.suffix.lower()
+    if suffix == ".pt":
+        torch.save(data, p)
+    elif suffix == ".json":
+        p.write_text(json.dumps({k: v.tolist() for k, v in data.items()}), encoding="utf-8")
+    elif suffix == ".npz":
+        import numpy as np
+
+        np.savez(p, **{k: v.numpy() for k, v in data.items()})
+    else:
+        raise DataError(f"{p}: unsupported output type '{suffix}' (use .pt, .npz or .json)")

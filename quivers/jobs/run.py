@@ -1,0 +1,364 @@
+"""Sampling and fitting a QVR program end to end: what ``qvr sample``/``qvr fit`` and
+the language server's run commands do.
+
+Each run compiles the source, prepares data (synthetic from the model unless a file is
+given), runs, and returns a JSON-ready dict (see ``docs/dev/editor-protocol.md``).
+Progress goes to a callback as ``(fraction, message)``; a ``should_stop`` callable is
+polled between iterations.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from quivers.compiler import QvrCompileError
+from quivers.jobs.data import DataError, Dataset, load_file, run_arguments, synthetic
+from quivers.runtime.errors import QvrDataError
+from quivers.runtime.trace import leaves
+
+Progress = Callable[[float, str], None]
+ShouldStop = Callable[[], bool]
+
+
+@dataclass
+class RunOptions:
+    target: str | None = None
+    seed: int = 0
+    data: str | None = None
+    n: int = 4
+    steps: int = 200
+    lr: float = 0.05
+    warmup: int = 50
+    samples: int = 50
+    chains: int = 1
+    batch: int = 4
+    length: int = 8
+    step_size: float = 0.01
+    max_tree_depth: int = 5
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any] | None) -> RunOptions:
+        known = {k: v for k, v in (raw or {}).items() if k in cls.__dataclass_fields__}
+        return cls(**known)
+
+
+class RunError(Exception):
+    """A run that could not start or failed in the model or data."""
+
+
+def compile_target(text: str, path: str, target: str | None) -> tuple[Any, nn.Module, str]:
+    from quivers.dsl import loads
+
+    prog = loads(text, path)
+    if target is None:
+        model = prog.morphism
+        name = prog.module.exports[0][0] or "export"
+    else:
+        if target not in prog.module.programs:
+            raise RunError(f"no program named '{target}' in {path}")
+        model, name = prog.module.programs[target], target
+    if not hasattr(model, "trace"):
+        raise RunError(f"'{name}' is a morphism expression; sampling and fitting need a program")
+    return prog, model, name
+
+
+def prepare(model: nn.Module, opts: RunOptions) -> Dataset:
+    if opts.data:
+        return load_file(opts.data, model)
+    return synthetic(model, opts.batch, opts.length, seed=opts.seed)
+
+
+def fresh_weights(model: nn.Module, seed: int) -> None:
+    torch.manual_seed(seed)
+    with torch.no_grad():
+        for _, p in model.named_parameters():
+            p.copy_(torch.randn_like(p) * 0.3)
+
+
+# ------------------------------------------------------------------ summaries
+
+
+def tensor_stats(t: Any) -> dict[str, Any]:
+    if isinstance(t, tuple | list):
+        parts = leaves(t)
+        return {"parts": [tensor_stats(p) for p in parts]}
+    t = torch.as_tensor(t).detach()
+    f = t.float()
+    finite = f[torch.isfinite(f)]
+    return {
+        "shape": list(t.shape),
+        "dtype": str(t.dtype).removeprefix("torch."),
+        "mean": _num(finite.mean()) if finite.numel() else None,
+        "sd": _num(finite.std()) if finite.numel() > 1 else 0.0,
+        "min": _num(finite.min()) if finite.numel() else None,
+        "max": _num(finite.max()) if finite.numel() else None,
+    }
+
+
+def _num(t: torch.Tensor) -> float:
+    v = float(t)
+    return v if math.isfinite(v) else float("nan")
+
+
+def _samples_summary(
+    model: nn.Module, x: torch.Tensor, obs: dict[str, torch.Tensor], run: dict[str, int]
+) -> dict:
+    with torch.no_grad():
+        trace = model.trace(x, obs, **run)  # type: ignore[operator]
+    return {name: tensor_stats(site.value) for name, site in trace.items()}
+
+
+def _result(kind: str, target: str, start: float, **fields: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "ok": True,
+        "kind": kind,
+        "target": target,
+        "cancelled": False,
+        "error": None,
+        "elapsed": round(time.perf_counter() - start, 3),
+    }
+    out.update(fields)
+    return out
+
+
+def failure(kind: str, message: str) -> dict[str, Any]:
+    return {"ok": False, "kind": kind, "error": message, "cancelled": False}
+
+
+def guarded(kind: str, fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """Run ``fn``, turning a model or data failure into a result with ``ok`` false."""
+    try:
+        return fn()
+    except QvrCompileError as exc:
+        return failure(kind, str(exc))
+    except (QvrDataError, DataError, RunError) as exc:
+        return failure(kind, str(exc))
+    except Exception as exc:  # a failure inside the model: report it, keep serving
+        return failure(kind, f"{type(exc).__name__}: {exc}")
+
+
+# ----------------------------------------------------------------------- runs
+
+
+def run_sample(
+    text: str,
+    path: str,
+    opts: RunOptions,
+    progress: Progress | None = None,
+    should_stop: ShouldStop | None = None,
+    model_state: dict[str, torch.Tensor] | None = None,
+) -> dict[str, Any]:
+    start = time.perf_counter()
+    _, model, name = compile_target(text, path, opts.target)
+    if model_state is not None:
+        model.load_state_dict(model_state)
+        torch.manual_seed(opts.seed)
+        dom = model.decl.dom  # type: ignore[attr-defined]
+        from quivers.jobs.data import random_input, uses_sequences
+
+        x = random_input(dom, opts.n, opts.length, uses_sequences(model))
+        hosts = {h: torch.randn(opts.n, 1) for h in getattr(model, "host_names", ())}
+        data = Dataset(x, hosts, "synthetic")
+    elif opts.data:
+        data = load_file(opts.data, model)
+    else:
+        data = synthetic(model, opts.n, opts.length, seed=opts.seed)
+    if progress:
+        progress(0.5, f"drawing from {name}")
+    hosts = {k: v for k, v in data.observations.items() if k in getattr(model, "host_names", ())}
+    run = run_arguments(model, opts.length)
+    with torch.no_grad():
+        trace = model.trace(data.x, hosts, **run)  # type: ignore[operator]
+        returned = model.rsample(data.x, hosts, **run)  # type: ignore[operator]
+    if progress:
+        progress(1.0, "done")
+    samples = {n: tensor_stats(s.value) for n, s in trace.items()}
+    log_density = {n: tensor_stats(s.log_prob) for n, s in trace.items()}
+    return _result(
+        "sample",
+        name,
+        start,
+        samples=samples,
+        returned=tensor_stats(returned),
+        log_density=log_density,
+        data=data.describe(),
+        draws={"x": data.x, **{n: s.value for n, s in trace.items()}},
+    )
+
+
+def run_svi(
+    text: str,
+    path: str,
+    opts: RunOptions,
+    progress: Progress | None = None,
+    should_stop: ShouldStop | None = None,
+) -> dict[str, Any]:
+    from quivers.inference import ELBO, SVI, AutoNormalGuide, InferenceCancelled
+
+    start = time.perf_counter()
+    _, model, name = compile_target(text, path, opts.target)
+    data = prepare(model, opts)
+    fresh_weights(model, opts.seed + 1)
+    observed = set(model.observed_names)  # type: ignore[attr-defined]
+    guide = AutoNormalGuide(model, observed_names=observed)
+    run = run_arguments(model, opts.length)
+    guide.setup(data.x, data.observations, **run)
+    optim = torch.optim.Adam(list(model.parameters()) + list(guide.parameters()), lr=opts.lr)
+    svi = SVI(model, guide, optim, ELBO(num_particles=1))
+
+    def report(info: Any) -> None:
+        if progress:
+            loss = info.stats.get("loss", float("nan"))
+            progress(
+                info.iteration / info.total, f"step {info.iteration}/{info.total} · loss {loss:.1f}"
+            )
+
+    cancelled = False
+    try:
+        losses = svi.run(data.x, data.observations, opts.steps, report, should_stop, **run)
+    except InferenceCancelled as stop:
+        losses, cancelled = list(stop.partial or []), True
+    posterior = []
+    for site in getattr(model, "latent_names", ()):
+        try:
+            loc, scale = guide.site_loc_scale(site)
+        except (KeyError, AttributeError):
+            continue
+        posterior.append(
+            {
+                "name": site,
+                "mean": _num(loc.mean()),
+                "sd": _num(scale.mean()),
+                "r_hat": None,
+                "ess": None,
+                "shape": list(loc.shape),
+            }
+        )
+    result = _result(
+        "svi",
+        name,
+        start,
+        losses=[round(v, 4) for v in losses],
+        posterior=posterior,
+        samples=_samples_summary(model, data.x, data.observations, run),
+        data=data.describe(),
+        state={k: v.detach().clone() for k, v in model.state_dict().items()},
+    )
+    result["cancelled"] = cancelled
+    return result
+
+
+def run_nuts(
+    text: str,
+    path: str,
+    opts: RunOptions,
+    progress: Progress | None = None,
+    should_stop: ShouldStop | None = None,
+) -> dict[str, Any]:
+    from quivers.inference import MCMC, InferenceCancelled, NUTSKernel, bayesian_lift_parameters
+
+    start = time.perf_counter()
+    _, model, name = compile_target(text, path, opts.target)
+    data = prepare(model, opts)
+    fresh_weights(model, opts.seed + 1)
+    run = run_arguments(model, opts.length)
+    with torch.no_grad():
+        trace = model.trace(data.x, data.observations, **run)  # type: ignore[operator]
+    latents: dict[str, tuple[int, ...]] = {}
+    for site_name, site in trace.items():
+        if site.observed:
+            continue
+        if any(not leaf.is_floating_point() for leaf in leaves(site.trace)):
+            raise RunError(f"NUTS needs continuous latent sites, but '{site_name}' is discrete")
+        if isinstance(site.trace, tuple):
+            raise RunError(f"site '{site_name}' has a composite trace, which NUTS cannot lift yet")
+        latents[site_name] = tuple(site.trace.shape)
+    lifted, lx, lobs = bayesian_lift_parameters(
+        model, data.x, data.observations, prior_scale=1.0, additional_latents=latents
+    )
+    kernel = NUTSKernel(
+        step_size=opts.step_size, max_tree_depth=opts.max_tree_depth, target_accept=0.8
+    )
+    mc = MCMC(
+        kernel,
+        num_warmup=opts.warmup,
+        num_samples=opts.samples,
+        num_chains=opts.chains,
+        seed=opts.seed,
+    )
+    total = (opts.warmup + opts.samples) * opts.chains
+
+    def report(info: Any) -> None:
+        if not progress:
+            return
+        done = info.chain * (opts.warmup + opts.samples) + info.iteration
+        if info.phase == "sampling":
+            done += opts.warmup
+        accept = info.stats.get("accept_prob", float("nan"))
+        progress(
+            min(done / max(total, 1), 1.0),
+            f"{info.phase} {info.iteration}/{info.total} · chain {info.chain + 1} · accept {accept:.2f}",
+        )
+
+    cancelled = False
+    try:
+        result = mc.run(lifted, lx, lobs, progress=report, should_stop=should_stop, run_kwargs=run)
+    except InferenceCancelled as stop:
+        cancelled = True
+        result = stop.partial
+    if result is None:
+        out = _result("nuts", name, start, posterior=[], samples={}, diagnostics={})
+        out["cancelled"] = True
+        return out
+    posterior = _posterior_table(result)
+    diagnostics = {
+        "acceptance": [round(float(a), 4) for a in result.acceptance_rates],
+        "divergences": [int(d) for d in result.divergence_counts],
+        "step_size": [float(s) for s in result.step_sizes],
+    }
+    samples = {n: tensor_stats(v) for n, v in result.samples.items() if not n.startswith("theta")}
+    out = _result(
+        "nuts",
+        name,
+        start,
+        posterior=posterior,
+        samples=samples,
+        diagnostics=diagnostics,
+        data=data.describe(),
+        mcmc=result,
+    )
+    out["cancelled"] = cancelled
+    return out
+
+
+def _posterior_table(result: Any) -> list[dict[str, Any]]:
+    rows = []
+    r_hat, ess = result.r_hat, result.ess
+    for name, draws in result.samples.items():
+        if isinstance(draws, tuple):
+            continue
+        flat = draws.reshape(draws.shape[0] * draws.shape[1], -1).float()
+        rh = torch.as_tensor(r_hat.get(name)).float() if name in r_hat else None
+        es = torch.as_tensor(ess.get(name)).float() if name in ess else None
+        rows.append(
+            {
+                "name": name,
+                "mean": _num(flat.mean()),
+                "sd": _num(flat.std(dim=0).mean()) if flat.shape[0] > 1 else 0.0,
+                "r_hat": _num(rh.nan_to_num(nan=1.0).max())
+                if rh is not None and rh.numel()
+                else None,
+                "ess": _num(es.nan_to_num(nan=0.0).min())
+                if es is not None and es.numel()
+                else None,
+                "shape": list(draws.shape[2:]),
+            }
+        )
+    return rows
