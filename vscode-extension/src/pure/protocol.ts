@@ -1,0 +1,115 @@
+// The shapes of the server's custom request and command results
+// (docs/dev/editor-protocol.md). Types only.
+
+export interface LspPosition {
+  line: number;
+  character: number;
+}
+
+export interface LspRange {
+  start: LspPosition;
+  end: LspPosition;
+}
+
+export type FlowchartNodeKind = "input" | "morphism" | "combinator" | "site" | "observed" | "value" | "return";
+
+export interface FlowchartNode {
+  id: string;
+  label: string;
+  kind: FlowchartNodeKind | string;
+  range?: LspRange | null;
+}
+
+export interface FlowchartResult {
+  target: string | null;
+  mermaid: string | null;
+  nodes: FlowchartNode[];
+  targets: string[];
+  error: string | null;
+}
+
+export interface PosteriorRow {
+  name: string;
+  mean: number | null;
+  sd: number | null;
+  r_hat?: number | null;
+  ess?: number | null;
+}
+
+export interface SampleStats {
+  shape?: number[];
+  dtype?: string;
+  mean?: number | null;
+  sd?: number | null;
+  min?: number | null;
+  max?: number | null;
+}
+
+export type RunKind = "sample" | "svi" | "nuts";
+
+export interface RunResult {
+  ok: boolean;
+  kind?: RunKind | string;
+  target?: string | null;
+  cancelled?: boolean;
+  error?: string | null;
+  elapsed?: number | null;
+  losses?: number[] | null;
+  posterior?: PosteriorRow[] | null;
+  samples?: Record<string, SampleStats> | null;
+  diagnostics?: Record<string, unknown> | null;
+}
+
+/** The client-side commands (package.json `contributes.commands`). */
+export const CLIENT_COMMANDS = {
+  restartServer: "qvr.client.restartServer",
+  sample: "qvr.client.sample",
+  fitSvi: "qvr.client.fitSvi",
+  runNuts: "qvr.client.runNuts",
+  showFlowchart: "qvr.client.showFlowchart",
+  cancelRun: "qvr.client.cancelRun",
+} as const;
+
+/** The server's commands; vscode-languageclient registers these ids itself. */
+export const SERVER_COMMANDS = {
+  sample: "qvr.sample",
+  fitSvi: "qvr.fitSvi",
+  runNuts: "qvr.runNuts",
+  cancelRun: "qvr.cancelRun",
+} as const;
+
+export const FLOWCHART_REQUEST = "qvr/flowchart";
+
+/** Messages between the flowchart webview and the extension. */
+export type FlowchartToHost =
+  | { type: "ready" }
+  | { type: "reveal"; id: string }
+  | { type: "save"; format: "mmd" | "svg"; svg?: string }
+  | { type: "target"; target: string };
+
+export interface FlowchartViewState {
+  /** Source file name shown in the toolbar. */
+  file: string;
+  result: FlowchartResult | null;
+  /** A message shown instead of (or over) the chart. */
+  error: string | null;
+  /** True while a request is in flight after an edit. */
+  pending?: boolean;
+}
+
+export type FlowchartToWebview = { type: "update"; state: FlowchartViewState };
+
+/** Extracts the flowchart node id from the id mermaid gives a node's SVG group. */
+export function nodeIdFromSvgId(svgId: string, known: readonly string[]): string | null {
+  const m = /^flowchart-(.+)-\d+$/.exec(svgId);
+  const candidate = m ? m[1] : svgId;
+  if (known.includes(candidate)) {
+    return candidate;
+  }
+  // Some mermaid versions prefix the render id: "<renderId>-flowchart-n3-12".
+  const m2 = /flowchart-(.+)-\d+$/.exec(svgId);
+  if (m2 && known.includes(m2[1])) {
+    return m2[1];
+  }
+  return null;
+}

@@ -1,0 +1,257 @@
+// Run results as HTML: the SVG loss curve, the posterior summary table and the
+// sample statistics. Pure string building; the results webview shows the output.
+
+import { escapeHtml } from "./html";
+import type { PosteriorRow, RunResult, SampleStats } from "./protocol";
+
+/** Formats a number for a table cell: 4 significant digits, em dash for missing. */
+export function formatNumber(value: unknown): string {
+  if (typeof value !== "number" || Number.isNaN(value)) {
+    return "—";
+  }
+  if (!Number.isFinite(value)) {
+    return value > 0 ? "∞" : "−∞";
+  }
+  if (Number.isInteger(value) && Math.abs(value) < 1e7) {
+    return String(value);
+  }
+  const abs = Math.abs(value);
+  if (abs !== 0 && (abs < 1e-3 || abs >= 1e7)) {
+    return value.toExponential(2);
+  }
+  return String(Number(value.toPrecision(4)));
+}
+
+export interface CurvePoint {
+  step: number;
+  value: number;
+}
+
+/** Keeps at most `max` points, always including the first and the last. Drops non-finite values. */
+export function downsample(values: readonly number[], max = 600): CurvePoint[] {
+  const points: CurvePoint[] = [];
+  values.forEach((value, i) => {
+    if (typeof value === "number" && Number.isFinite(value)) {
+      points.push({ step: i + 1, value });
+    }
+  });
+  if (points.length <= max) {
+    return points;
+  }
+  const out: CurvePoint[] = [];
+  const stride = (points.length - 1) / (max - 1);
+  for (let k = 0; k < max; k++) {
+    out.push(points[Math.round(k * stride)]);
+  }
+  return out;
+}
+
+export interface LossCurveOptions {
+  width?: number;
+  height?: number;
+  title?: string;
+}
+
+/** "Nice" tick values covering [lo, hi]. */
+export function ticks(lo: number, hi: number, count = 4): number[] {
+  if (!(hi > lo)) {
+    return [lo];
+  }
+  const raw = (hi - lo) / count;
+  const mag = Math.pow(10, Math.floor(Math.log10(raw)));
+  const step = [1, 2, 5, 10].map((m) => m * mag).find((s) => s >= raw) ?? 10 * mag;
+  const out: number[] = [];
+  for (let v = Math.ceil(lo / step) * step; v <= hi + step * 1e-9; v += step) {
+    out.push(Number(v.toPrecision(12)));
+  }
+  return out;
+}
+
+/**
+ * The loss per step as an SVG line chart: a polyline with one vertex per kept step,
+ * axes, and labelled ticks. Returns an "empty" note when there is nothing to draw.
+ */
+export function lossCurveSvg(losses: readonly number[], options: LossCurveOptions = {}): string {
+  const width = options.width ?? 640;
+  const height = options.height ?? 260;
+  const title = options.title ?? "Loss (negative ELBO) per step";
+  const points = downsample(losses);
+  if (points.length === 0) {
+    return `<p class="empty">No loss values were recorded.</p>`;
+  }
+  const left = 64;
+  const right = 16;
+  const top = 16;
+  const bottom = 36;
+  const plotW = width - left - right;
+  const plotH = height - top - bottom;
+  let lo = Math.min(...points.map((p) => p.value));
+  let hi = Math.max(...points.map((p) => p.value));
+  if (hi === lo) {
+    const pad = Math.abs(lo) * 0.05 || 1;
+    lo -= pad;
+    hi += pad;
+  }
+  const firstStep = points[0].step;
+  const lastStep = points[points.length - 1].step;
+  const stepSpan = Math.max(lastStep - firstStep, 1);
+  const x = (step: number) => left + ((step - firstStep) / stepSpan) * plotW;
+  const y = (value: number) => top + (1 - (value - lo) / (hi - lo)) * plotH;
+  const r = (n: number) => n.toFixed(1);
+
+  const vertices = points.map((p) => `${r(x(p.step))},${r(y(p.value))}`).join(" ");
+  const yTicks = ticks(lo, hi).filter((t) => t >= lo && t <= hi);
+  const xTicks = ticks(firstStep, lastStep).filter((t) => Number.isInteger(t) && t >= firstStep && t <= lastStep);
+  const parts: string[] = [];
+  parts.push(
+    `<svg class="loss" xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" ` +
+      `viewBox="0 0 ${width} ${height}" role="img" aria-label="${escapeHtml(title)}">`,
+  );
+  parts.push(`<title>${escapeHtml(title)}</title>`);
+  for (const t of yTicks) {
+    parts.push(`<line class="grid" x1="${left}" x2="${left + plotW}" y1="${r(y(t))}" y2="${r(y(t))}"/>`);
+    parts.push(`<text x="${left - 6}" y="${r(y(t) + 4)}" text-anchor="end">${escapeHtml(formatNumber(t))}</text>`);
+  }
+  for (const t of xTicks) {
+    parts.push(`<text x="${r(x(t))}" y="${top + plotH + 16}" text-anchor="middle">${t}</text>`);
+  }
+  parts.push(`<line class="axis" x1="${left}" x2="${left}" y1="${top}" y2="${top + plotH}"/>`);
+  parts.push(`<line class="axis" x1="${left}" x2="${left + plotW}" y1="${top + plotH}" y2="${top + plotH}"/>`);
+  parts.push(`<text x="${left + plotW / 2}" y="${height - 4}" text-anchor="middle">step</text>`);
+  if (points.length === 1) {
+    parts.push(`<circle class="curve" cx="${r(x(points[0].step))}" cy="${r(y(points[0].value))}" r="3"/>`);
+  }
+  parts.push(`<polyline class="curve" data-points="${points.length}" points="${vertices}"/>`);
+  parts.push(`</svg>`);
+  return parts.join("\n");
+}
+
+const KIND_TITLES: Record<string, string> = {
+  sample: "Samples",
+  svi: "SVI fit",
+  nuts: "NUTS posterior",
+};
+
+export function kindTitle(kind: string | undefined | null): string {
+  return (kind && KIND_TITLES[kind]) || (kind ? String(kind) : "Run");
+}
+
+function warnRhat(value: unknown): boolean {
+  return typeof value === "number" && Number.isFinite(value) && value > 1.05;
+}
+
+export function posteriorTable(rows: readonly PosteriorRow[]): string {
+  if (rows.length === 0) {
+    return `<p class="empty">No posterior summary.</p>`;
+  }
+  const body = rows
+    .map(
+      (row) =>
+        `<tr><td>${escapeHtml(String(row.name))}</td><td>${formatNumber(row.mean)}</td><td>${formatNumber(row.sd)}</td>` +
+        `<td${warnRhat(row.r_hat) ? ' class="warn" title="r_hat above 1.05: the chains disagree"' : ""}>${formatNumber(row.r_hat)}</td>` +
+        `<td>${formatNumber(row.ess)}</td></tr>`,
+    )
+    .join("\n");
+  return `<table class="posterior"><thead><tr><th>name</th><th>mean</th><th>sd</th><th>r_hat</th><th>ess</th></tr></thead>\n<tbody>\n${body}\n</tbody></table>`;
+}
+
+export function samplesTable(samples: Readonly<Record<string, SampleStats>>): string {
+  const names = Object.keys(samples);
+  if (names.length === 0) {
+    return `<p class="empty">No samples.</p>`;
+  }
+  const body = names
+    .map((name) => {
+      const s = samples[name] ?? {};
+      const shape = Array.isArray(s.shape) ? `(${s.shape.join(", ")}${s.shape.length === 1 ? "," : ""})` : "—";
+      return (
+        `<tr><td>${escapeHtml(name)}</td><td>${escapeHtml(shape)}</td><td>${escapeHtml(String(s.dtype ?? "—"))}</td>` +
+        `<td>${formatNumber(s.mean)}</td><td>${formatNumber(s.sd)}</td><td>${formatNumber(s.min)}</td><td>${formatNumber(s.max)}</td></tr>`
+      );
+    })
+    .join("\n");
+  return `<table class="samples"><thead><tr><th>site</th><th>shape</th><th>dtype</th><th>mean</th><th>sd</th><th>min</th><th>max</th></tr></thead>\n<tbody>\n${body}\n</tbody></table>`;
+}
+
+export function diagnosticsTable(diagnostics: Readonly<Record<string, unknown>>): string {
+  const keys = Object.keys(diagnostics);
+  if (keys.length === 0) {
+    return "";
+  }
+  const rows = keys.map((key) => {
+    const value = diagnostics[key];
+    const cells = Array.isArray(value) ? value.map((v) => formatNumber(v)).join(", ") : formatNumber(value);
+    return `<tr><td>${escapeHtml(key)}</td><td>${escapeHtml(cells)}</td></tr>`;
+  });
+  return `<table class="diagnostics"><thead><tr><th>diagnostic</th><th>per chain</th></tr></thead>\n<tbody>\n${rows.join("\n")}\n</tbody></table>`;
+}
+
+export function statusOf(result: RunResult): "ok" | "cancelled" | "failed" {
+  if (!result.ok) {
+    return "failed";
+  }
+  return result.cancelled ? "cancelled" : "ok";
+}
+
+/** The results page body for one run. `file` is the source's display name. */
+export function renderResultsBody(result: RunResult, file?: string): string {
+  const status = statusOf(result);
+  const parts: string[] = [];
+  const target = result.target ? ` · ${escapeHtml(result.target)}` : "";
+  parts.push(`<h1>${escapeHtml(kindTitle(result.kind))}${target}</h1>`);
+  const meta: string[] = [`<span class="status ${status}">${status}</span>`];
+  if (file) {
+    meta.push(escapeHtml(file));
+  }
+  if (typeof result.elapsed === "number") {
+    meta.push(`${formatNumber(result.elapsed)} s`);
+  }
+  parts.push(`<p class="meta">${meta.join(" · ")}</p>`);
+  if (result.error) {
+    parts.push(`<div class="error">${escapeHtml(result.error)}</div>`);
+  }
+  if (Array.isArray(result.losses)) {
+    parts.push(`<h2>Loss</h2>`);
+    const losses = result.losses;
+    const finite = losses.filter((v) => Number.isFinite(v));
+    if (finite.length > 0) {
+      parts.push(
+        `<p class="meta">${losses.length} steps · first ${formatNumber(finite[0])} · last ${formatNumber(finite[finite.length - 1])} · min ${formatNumber(Math.min(...finite))}</p>`,
+      );
+    }
+    parts.push(lossCurveSvg(losses));
+  }
+  if (Array.isArray(result.posterior)) {
+    parts.push(`<h2>Posterior</h2>`);
+    parts.push(posteriorTable(result.posterior));
+  }
+  if (result.diagnostics && typeof result.diagnostics === "object") {
+    const table = diagnosticsTable(result.diagnostics);
+    if (table) {
+      parts.push(`<h2>Diagnostics</h2>`);
+      parts.push(table);
+    }
+  }
+  if (result.samples && typeof result.samples === "object") {
+    parts.push(`<h2>Samples</h2>`);
+    parts.push(samplesTable(result.samples));
+  }
+  return parts.join("\n");
+}
+
+/** A one-line summary for notifications and the output channel. */
+export function summarize(result: RunResult): string {
+  const what = kindTitle(result.kind);
+  const status = statusOf(result);
+  if (status === "failed") {
+    return `${what} failed: ${result.error ?? "unknown error"}`;
+  }
+  const bits: string[] = [];
+  if (Array.isArray(result.losses) && result.losses.length) {
+    bits.push(`final loss ${formatNumber(result.losses[result.losses.length - 1])}`);
+  }
+  if (typeof result.elapsed === "number") {
+    bits.push(`${formatNumber(result.elapsed)} s`);
+  }
+  return `${what} ${status === "cancelled" ? "cancelled" : "finished"}${bits.length ? ` (${bits.join(", ")})` : ""}`;
+}

@@ -1,0 +1,119 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { pure } from "../helpers/paths.mjs";
+
+const { lossCurveSvg, downsample, ticks, formatNumber, posteriorTable, samplesTable, renderResultsBody, summarize, statusOf } =
+  pure("results");
+
+function polyline(svg) {
+  const m = /<polyline class="curve" data-points="(\d+)" points="([^"]*)"/.exec(svg);
+  assert.ok(m, "the SVG has a curve");
+  const pts = m[2].split(" ").map((p) => p.split(",").map(Number));
+  assert.equal(pts.length, Number(m[1]));
+  return pts;
+}
+
+test("loss curve: one vertex per step, inside the plot, higher loss drawn higher up", () => {
+  const losses = [10738.4, 10210.9, 9800, 9900, 9500.5];
+  const svg = lossCurveSvg(losses, { width: 640, height: 260 });
+  assert.match(svg, /^<svg class="loss" xmlns="http:\/\/www.w3.org\/2000\/svg" width="640" height="260"/);
+  const pts = polyline(svg);
+  assert.equal(pts.length, 5);
+  for (const [x, y] of pts) {
+    assert.ok(x >= 64 && x <= 624, `x=${x} inside`);
+    assert.ok(y >= 16 && y <= 224, `y=${y} inside`);
+  }
+  for (let i = 1; i < pts.length; i++) {
+    assert.ok(pts[i][0] > pts[i - 1][0], "steps go left to right");
+  }
+  assert.equal(pts[0][1], 16, "the largest loss is at the top");
+  assert.equal(pts[4][1], 224, "the smallest loss is at the bottom");
+  assert.ok(pts[3][1] < pts[2][1], "9900 is above 9800");
+  assert.match(svg, /<title>Loss \(negative ELBO\) per step<\/title>/);
+});
+
+test("loss curve: long runs are downsampled, non-finite values dropped, flat and empty handled", () => {
+  const long = Array.from({ length: 5000 }, (_, i) => 1000 / (i + 1));
+  const pts = polyline(lossCurveSvg(long));
+  assert.equal(pts.length, 600);
+  const kept = downsample([1, NaN, Infinity, 3]);
+  assert.deepEqual(kept, [
+    { step: 1, value: 1 },
+    { step: 4, value: 3 },
+  ]);
+  const flat = polyline(lossCurveSvg([5, 5, 5]));
+  assert.ok(flat.every(([, y]) => Number.isFinite(y)));
+  assert.match(lossCurveSvg([]), /No loss values/);
+  assert.match(lossCurveSvg([NaN]), /No loss values/);
+  assert.match(lossCurveSvg([42]), /<circle/);
+});
+
+test("ticks are round numbers inside the range", () => {
+  assert.deepEqual(ticks(0, 10), [0, 5, 10]);
+  assert.deepEqual(ticks(9500, 10738), [9500, 10000, 10500]);
+  assert.deepEqual(ticks(3, 3), [3]);
+});
+
+test("numbers: 4 significant digits, integers as is, missing as a dash", () => {
+  assert.equal(formatNumber(0.012345), "0.01235");
+  assert.equal(formatNumber(120.5), "120.5");
+  assert.equal(formatNumber(10738.4), "10740");
+  assert.equal(formatNumber(3), "3");
+  assert.equal(formatNumber(0.00001234), "1.23e-5");
+  assert.equal(formatNumber(null), "—");
+  assert.equal(formatNumber(undefined), "—");
+  assert.equal(formatNumber(NaN), "—");
+});
+
+test("posterior table: mean, sd, r_hat, ess; a high r_hat is flagged", () => {
+  const html = posteriorTable([
+    { name: "h", mean: 0.01, sd: 0.3, r_hat: null, ess: null },
+    { name: "w<1>", mean: -1.5, sd: 0.2, r_hat: 1.2, ess: 35.4 },
+  ]);
+  assert.match(html, /<th>name<\/th><th>mean<\/th><th>sd<\/th><th>r_hat<\/th><th>ess<\/th>/);
+  assert.match(html, /<td>h<\/td><td>0.01<\/td><td>0.3<\/td><td>—<\/td><td>—<\/td>/);
+  assert.match(html, /<td>w&lt;1&gt;<\/td>/);
+  assert.match(html, /class="warn"[^>]*>1.2<\/td><td>35.4<\/td>/);
+});
+
+test("sample statistics table", () => {
+  const html = samplesTable({ next_token: { shape: [4], dtype: "int64", mean: 120.5, sd: 70.1, min: 3, max: 250 } });
+  assert.match(html, /<td>next_token<\/td><td>\(4,\)<\/td><td>int64<\/td><td>120.5<\/td><td>70.1<\/td><td>3<\/td><td>250<\/td>/);
+});
+
+const svi = {
+  ok: true, kind: "svi", target: "vanilla_rnn_lm", cancelled: false, error: null, elapsed: 3.2,
+  losses: [10738.4, 10210.9],
+  posterior: [{ name: "h", mean: 0.01, sd: 0.3, r_hat: null, ess: null }],
+  samples: { next_token: { shape: [4], dtype: "int64", mean: 120.5, sd: 70.1, min: 3, max: 250 } },
+};
+
+test("an SVI result shows loss curve, posterior and samples", () => {
+  const body = renderResultsBody(svi, "vanilla_rnn_lm.qvr");
+  assert.match(body, /<h1>SVI fit · vanilla_rnn_lm<\/h1>/);
+  assert.match(body, /class="status ok">ok</);
+  assert.match(body, /3.2 s/);
+  assert.match(body, /<svg class="loss"/);
+  assert.match(body, /<table class="posterior">/);
+  assert.match(body, /<table class="samples">/);
+  assert.match(summarize(svi), /SVI fit finished \(final loss 10210, 3.2 s\)|SVI fit finished \(final loss 1.021e\+4/);
+});
+
+test("a NUTS result shows diagnostics per chain; a failure shows its error", () => {
+  const nuts = {
+    ok: true, kind: "nuts", cancelled: true, posterior: [{ name: "slope", mean: 1, sd: 0.1, r_hat: 1.01, ess: 200 }],
+    samples: {}, diagnostics: { acceptance: [0.83, 0.79], divergences: [0, 1] },
+  };
+  const body = renderResultsBody(nuts);
+  assert.match(body, /NUTS posterior/);
+  assert.match(body, /class="status cancelled"/);
+  assert.match(body, /<td>acceptance<\/td><td>0.83, 0.79<\/td>/);
+  assert.doesNotMatch(body, /<svg/);
+  assert.equal(statusOf(nuts), "cancelled");
+
+  const failed = { ok: false, kind: "sample", error: "site 'next_token': expected shape (4,), given (3,)" };
+  const html = renderResultsBody(failed);
+  assert.match(html, /class="status failed"/);
+  assert.match(html, /<div class="error">site &#39;next_token&#39;: expected shape \(4,\), given \(3,\)<\/div>/);
+  assert.match(summarize(failed), /^Samples failed: site 'next_token'/);
+});
