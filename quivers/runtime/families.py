@@ -153,10 +153,7 @@ class FamilyLayout:
                 loc = ref.new_full((*lead, self.width), loc)
             return loc + scale * torch.randn_like(loc)
         d = self.dist(params)
-        shape: tuple[int, ...] = ()
-        if not self.free:  # constants only: the batch comes from the input
-            shape = lead if self.finite_value else (*lead, self.width)
-        v = d.rsample(shape) if d.has_rsample else d.sample(shape)
+        v = d.rsample() if d.has_rsample else d.sample()
         return self._to_value(v)
 
     def _to_value(self, v: torch.Tensor) -> torch.Tensor:

@@ -44,8 +44,10 @@ class FamilyKernel(Node):
 
     def params(self, x: torch.Tensor) -> dict[str, Any]:
         """The family's constrained parameters at input ``x``."""
-        if self.source is None:  # all parameters fixed: constants like the model
-            return {k: self._ref.new_tensor(v) for k, v in self.layout.fixed.items()}
+        if self.source is None:  # all parameters fixed: constants shaped like the output
+            lead = lead_shape(x, self.dom)
+            shape = lead if self.layout.finite_value else (*lead, self.layout.width)
+            return {k: self._ref.new_full(shape, v) for k, v in self.layout.fixed.items()}
         # .forward, not __call__: no hooks are registered on sources, and the saving
         # is most of a scan step's Python overhead
         return self.layout.params(self.source.forward(x))

@@ -26,17 +26,16 @@ from quivers.runtime.ir import (
     Neg,
     Num,
     ObjT,
+    ProductT,
     ProgramDecl,
     ReturnStep,
     SampleStep,
     ScoreStep,
-    SpaceT,
     Var,
-    flat_dim,
 )
 from quivers.runtime.kernels import InlineFamily
 from quivers.runtime.node import Node, RunOut, add_lp, pack, reduce_rows, unpack
-from quivers.runtime.objects import check_value, factors, join_values, split_value
+from quivers.runtime.objects import check_value, factors, join_values, leaf_factors, split_value
 from quivers.runtime.trace import Site
 
 _FUNCS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
@@ -47,8 +46,9 @@ _FUNCS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
     "softplus": F.softplus,
     "sqrt": torch.sqrt,
     "abs": torch.abs,
-    "sum": lambda t: t.sum(-1),
-    "mean": lambda t: t.mean(-1),
+    # reductions keep a width-1 last axis: the value convention of a `Real 1`
+    "sum": lambda t: t.sum(-1, keepdim=True),
+    "mean": lambda t: t.mean(-1, keepdim=True),
 }
 _OPS: dict[str, Callable[[Any, Any], torch.Tensor]] = {
     "+": torch.add,
@@ -69,8 +69,12 @@ class ProgramModule(Node):
         self.name = decl.name
         self.decl = decl
         self.types: dict[str, ObjT] = {}
+        self._flat_params = False
         if decl.params:
             fs = factors(decl.dom) if len(decl.params) > 1 else (decl.dom,)
+            if len(fs) != len(decl.params) and len(leaf_factors(decl.dom)) == len(decl.params):
+                # `A * B * C` lowered as a nested product: name its leaves
+                fs, self._flat_params = leaf_factors(decl.dom), True
             if len(fs) != len(decl.params):
                 raise QvrBuildError(
                     f"program '{decl.name}': {len(decl.params)} parameters for {len(fs)} factors"
@@ -120,7 +124,12 @@ class ProgramModule(Node):
         """
         env: dict[str, Any] = {}
         if self.decl.params:
-            parts = split_value(x, self.decl.dom) if len(self.decl.params) > 1 else [x]
+            if len(self.decl.params) == 1:
+                parts = [x]
+            elif self._flat_params:
+                parts = split_value(x, ProductT(leaf_factors(self.decl.dom)))
+            else:
+                parts = split_value(x, self.decl.dom)
             env.update(zip(self.decl.params, parts, strict=True))
         traces: list[Any] = []
         rows: torch.Tensor | None = None
@@ -192,12 +201,7 @@ class ProgramModule(Node):
     def _let(self, step: LetStep, env: dict[str, Any], host: dict[str, Any]) -> torch.Tensor:
         if isinstance(step.value, Var):  # an alias keeps the value as it is (ids stay ids)
             return self._var(step.value, env, host, f"let '{step.var}'")
-        v = self._arith(step.value, env, host, f"let '{step.var}'")
-        t = step.value_type
-        # a reduction leaves (batch,); a one-dimensional space keeps its last axis
-        if isinstance(t, SpaceT) and flat_dim(t) == 1 and v.dim() >= 1 and v.shape[-1] != 1:
-            v = v.unsqueeze(-1)
-        return v
+        return self._arith(step.value, env, host, f"let '{step.var}'")
 
     def _var(self, var: Var, env: dict[str, Any], host: dict[str, Any], where: str) -> torch.Tensor:
         if not var.host and var.name in env:
