@@ -1,0 +1,1 @@
+"""The QVR language server (pygls). Start it with ``python -m quivers_lsp``."""

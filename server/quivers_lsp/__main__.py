@@ -1,0 +1,3 @@
+from quivers_lsp.server import main
+
+main()

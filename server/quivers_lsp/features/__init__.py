@@ -1,0 +1,1 @@
+"""One thin handler per LSP method, grouped by area; each module has ``register``."""

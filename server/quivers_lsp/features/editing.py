@@ -1,0 +1,99 @@
+"""Completion, signature help, semantic tokens, inlay hints, code actions,
+formatting and code lenses."""
+
+from __future__ import annotations
+
+from lsprotocol import types as lsp
+from pygls.lsp.server import LanguageServer
+
+from quivers.analysis.completion import complete, signature_help
+from quivers.analysis.hints import code_actions, code_lenses, inlay_hints
+from quivers.analysis.tokens import semantic_tokens
+from quivers.syntax.formatter import format_source
+from quivers_lsp import convert
+from quivers_lsp.state import State
+
+COMPLETION_TRIGGERS = ["=", "~", "(", "[", ",", " ", ":", "<"]
+
+
+def register(server: LanguageServer, state: State) -> None:
+    def snippets_supported(ls: LanguageServer) -> bool:
+        caps = ls.client_capabilities.text_document
+        item = caps.completion.completion_item if caps and caps.completion else None
+        return bool(item and item.snippet_support)
+
+    @server.feature(
+        lsp.TEXT_DOCUMENT_COMPLETION, lsp.CompletionOptions(trigger_characters=COMPLETION_TRIGGERS)
+    )
+    def completion(ls: LanguageServer, params: lsp.CompletionParams) -> lsp.CompletionList:
+        doc = state.document(ls, params.text_document.uri)
+        line, col = convert.position_in(doc.lines, params.position)
+        snippets = snippets_supported(ls)
+        items = [convert.completion_item(i, snippets) for i in complete(doc, line, col)]
+        return lsp.CompletionList(is_incomplete=False, items=items)
+
+    @server.feature(
+        lsp.TEXT_DOCUMENT_SIGNATURE_HELP,
+        lsp.SignatureHelpOptions(trigger_characters=["(", ","]),
+    )
+    def signature(ls: LanguageServer, params: lsp.SignatureHelpParams) -> lsp.SignatureHelp | None:
+        doc = state.document(ls, params.text_document.uri)
+        line, col = convert.position_in(doc.lines, params.position)
+        sig = signature_help(doc, line, col)
+        return convert.signature(sig) if sig is not None else None
+
+    @server.feature(
+        lsp.TEXT_DOCUMENT_SEMANTIC_TOKENS_FULL,
+        lsp.SemanticTokensRegistrationOptions(
+            legend=convert.SEMANTIC_LEGEND, full=True, range=True
+        ),
+    )
+    def tokens_full(ls: LanguageServer, params: lsp.SemanticTokensParams) -> lsp.SemanticTokens:
+        doc = state.document(ls, params.text_document.uri)
+        return convert.semantic_tokens(doc.lines, semantic_tokens(doc))
+
+    @server.feature(lsp.TEXT_DOCUMENT_SEMANTIC_TOKENS_RANGE)
+    def tokens_range(
+        ls: LanguageServer, params: lsp.SemanticTokensRangeParams
+    ) -> lsp.SemanticTokens:
+        doc = state.document(ls, params.text_document.uri)
+        rng = convert.range_in(doc.lines, params.range)
+        return convert.semantic_tokens(doc.lines, semantic_tokens(doc, rng.line, rng.end_line))
+
+    @server.feature(lsp.TEXT_DOCUMENT_INLAY_HINT)
+    def hints(ls: LanguageServer, params: lsp.InlayHintParams) -> list[lsp.InlayHint]:
+        doc = state.document(ls, params.text_document.uri)
+        rng = convert.range_in(doc.lines, params.range)
+        return [convert.inlay_hint(doc.lines, h) for h in inlay_hints(doc, rng.line, rng.end_line)]
+
+    @server.feature(
+        lsp.TEXT_DOCUMENT_CODE_ACTION,
+        lsp.CodeActionOptions(code_action_kinds=[lsp.CodeActionKind.QuickFix]),
+    )
+    def actions(ls: LanguageServer, params: lsp.CodeActionParams) -> list[lsp.CodeAction]:
+        doc = state.document(ls, params.text_document.uri)
+        rng = convert.range_in(doc.lines, params.range)
+        return [convert.code_action(doc.lines, doc.uri, a) for a in code_actions(doc, rng)]
+
+    @server.feature(lsp.TEXT_DOCUMENT_FORMATTING)
+    def formatting(
+        ls: LanguageServer, params: lsp.DocumentFormattingParams
+    ) -> list[lsp.TextEdit] | None:
+        doc = state.document(ls, params.text_document.uri)
+        formatted = format_source(doc.text)
+        if formatted is None or formatted == doc.text:
+            return None if formatted is None else []
+        end_line = len(doc.lines) - 1
+        whole = lsp.Range(
+            start=lsp.Position(line=0, character=0),
+            end=lsp.Position(
+                line=end_line,
+                character=convert._utf16_col(doc.lines, end_line, len(doc.lines[end_line])),
+            ),
+        )
+        return [lsp.TextEdit(range=whole, new_text=formatted)]
+
+    @server.feature(lsp.TEXT_DOCUMENT_CODE_LENS, lsp.CodeLensOptions(resolve_provider=False))
+    def lenses(ls: LanguageServer, params: lsp.CodeLensParams) -> list[lsp.CodeLens]:
+        doc = state.document(ls, params.text_document.uri)
+        return [convert.code_lens(doc.lines, doc.uri, lens) for lens in code_lenses(doc)]

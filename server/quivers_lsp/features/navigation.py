@@ -1,0 +1,117 @@
+"""Hover, definition, references, highlights, rename, symbols and folding."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lsprotocol import types as lsp
+from pygls.lsp.server import LanguageServer
+
+from quivers.analysis import Document, outline
+from quivers.analysis import navigation as nav
+from quivers.analysis.hover import hover as hover_at
+from quivers_lsp import convert
+from quivers_lsp.state import State
+
+
+def register(server: LanguageServer, state: State) -> None:
+    def at(ls: LanguageServer, params: Any) -> tuple[Document, int, int]:
+        doc = state.document(ls, params.text_document.uri)
+        line, col = convert.position_in(doc.lines, params.position)
+        return doc, line, col
+
+    @server.feature(lsp.TEXT_DOCUMENT_HOVER)
+    def hover(ls: LanguageServer, params: lsp.HoverParams) -> lsp.Hover | None:
+        doc, line, col = at(ls, params)
+        found = hover_at(doc, line, col)
+        if found is None:
+            return None
+        return lsp.Hover(
+            contents=lsp.MarkupContent(kind=lsp.MarkupKind.Markdown, value=found.markdown),
+            range=convert.to_range(doc.lines, found.range),
+        )
+
+    @server.feature(lsp.TEXT_DOCUMENT_DEFINITION)
+    def definition(ls: LanguageServer, params: lsp.DefinitionParams) -> list[lsp.Location]:
+        doc, line, col = at(ls, params)
+        return [
+            lsp.Location(uri=doc.uri, range=convert.to_range(doc.lines, r))
+            for r in nav.definition(doc, line, col)
+        ]
+
+    @server.feature(lsp.TEXT_DOCUMENT_REFERENCES)
+    def references(ls: LanguageServer, params: lsp.ReferenceParams) -> list[lsp.Location]:
+        doc, line, col = at(ls, params)
+        found = nav.references(doc, line, col, params.context.include_declaration)
+        return [lsp.Location(uri=doc.uri, range=convert.to_range(doc.lines, r)) for r in found]
+
+    @server.feature(lsp.TEXT_DOCUMENT_DOCUMENT_HIGHLIGHT)
+    def highlight(
+        ls: LanguageServer, params: lsp.DocumentHighlightParams
+    ) -> list[lsp.DocumentHighlight]:
+        doc, line, col = at(ls, params)
+        return [
+            lsp.DocumentHighlight(
+                range=convert.to_range(doc.lines, r),
+                kind=lsp.DocumentHighlightKind.Write if write else lsp.DocumentHighlightKind.Read,
+            )
+            for r, write in nav.highlights(doc, line, col)
+        ]
+
+    @server.feature(lsp.TEXT_DOCUMENT_PREPARE_RENAME)
+    def prepare_rename(
+        ls: LanguageServer, params: lsp.PrepareRenameParams
+    ) -> lsp.PrepareRenamePlaceholder | None:
+        doc, line, col = at(ls, params)
+        found = nav.prepare_rename(doc, line, col)
+        if found is None:
+            return None
+        rng, name = found
+        return lsp.PrepareRenamePlaceholder(
+            range=convert.to_range(doc.lines, rng), placeholder=name
+        )
+
+    @server.feature(lsp.TEXT_DOCUMENT_RENAME, lsp.RenameOptions(prepare_provider=True))
+    def rename(ls: LanguageServer, params: lsp.RenameParams) -> lsp.WorkspaceEdit | None:
+        doc, line, col = at(ls, params)
+        try:
+            edits = nav.rename(doc, line, col, params.new_name)
+        except nav.RenameError as exc:
+            raise ValueError(str(exc)) from exc
+        return lsp.WorkspaceEdit(
+            changes={doc.uri: [convert.text_edit(doc.lines, e) for e in edits]}
+        )
+
+    @server.feature(lsp.TEXT_DOCUMENT_DOCUMENT_SYMBOL)
+    def symbols(ls: LanguageServer, params: lsp.DocumentSymbolParams) -> list[lsp.DocumentSymbol]:
+        doc = state.document(ls, params.text_document.uri)
+        return [convert.document_symbol(doc.lines, s) for s in outline.document_symbols(doc)]
+
+    @server.feature(lsp.WORKSPACE_SYMBOL)
+    def workspace_symbols(
+        ls: LanguageServer, params: lsp.WorkspaceSymbolParams
+    ) -> list[lsp.WorkspaceSymbol]:
+        for uri in list(ls.workspace.text_documents):
+            state.document(ls, uri)
+        found = outline.workspace_symbols(state.workspace_documents(), params.query)
+        docs = {d.uri: d for d in state.workspace_documents()}
+        return [
+            lsp.WorkspaceSymbol(
+                name=s.name,
+                kind=convert.symbol_kind(s.kind),
+                location=lsp.Location(
+                    uri=uri, range=convert.to_range(docs[uri].lines, s.selection)
+                ),
+                container_name=s.detail or None,
+            )
+            for uri, s in found
+        ]
+
+    @server.feature(lsp.TEXT_DOCUMENT_FOLDING_RANGE)
+    def folding(ls: LanguageServer, params: lsp.FoldingRangeParams) -> list[lsp.FoldingRange]:
+        doc = state.document(ls, params.text_document.uri)
+        kinds = {"region": lsp.FoldingRangeKind.Region, "comment": lsp.FoldingRangeKind.Comment}
+        return [
+            lsp.FoldingRange(start_line=a, end_line=b, kind=kinds[k])
+            for a, b, k in outline.folding_ranges(doc)
+        ]

@@ -1,0 +1,118 @@
+"""Server state: the analysed documents, debounced diagnostics, workspace files."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from lsprotocol import types as lsp
+from pygls.uris import from_fs_path, to_fs_path
+
+from quivers.analysis import Document
+from quivers_lsp import convert
+
+if TYPE_CHECKING:
+    from pygls.lsp.server import LanguageServer
+
+    from quivers_lsp.worker import RunWorker
+
+DEBOUNCE_SECONDS = 0.03
+MAX_WORKSPACE_FILES = 2000
+
+
+class State:
+    def __init__(self) -> None:
+        self.docs: dict[str, Document] = {}
+        self.pending: dict[str, asyncio.Task[None]] = {}
+        self.workspace_roots: list[Path] = []
+        self._disk: dict[Path, tuple[float, Document]] = {}
+        self.worker: RunWorker | None = None
+
+    # ------------------------------------------------------------ documents
+
+    def document(self, ls: LanguageServer, uri: str) -> Document:
+        """The analysis of the document's current text (re-analysed when it changed)."""
+        text_doc = ls.workspace.get_text_document(uri)
+        text = text_doc.source
+        cached = self.docs.get(uri)
+        if cached is not None and cached.text == text:
+            cached.version = text_doc.version
+            return cached
+        doc = Document(text, uri, text_doc.version)
+        self.docs[uri] = doc
+        return doc
+
+    def forget(self, uri: str) -> None:
+        self.docs.pop(uri, None)
+        task = self.pending.pop(uri, None)
+        if task is not None:
+            task.cancel()
+
+    # ---------------------------------------------------------- diagnostics
+
+    def schedule_diagnostics(
+        self, ls: LanguageServer, uri: str, delay: float = DEBOUNCE_SECONDS
+    ) -> None:
+        task = self.pending.get(uri)
+        if task is not None:
+            task.cancel()
+        self.pending[uri] = asyncio.get_running_loop().create_task(
+            self._publish_later(ls, uri, delay)
+        )
+
+    async def _publish_later(self, ls: LanguageServer, uri: str, delay: float) -> None:
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.sleep(delay)
+            self.publish(ls, uri)
+
+    def publish(self, ls: LanguageServer, uri: str) -> None:
+        doc = self.document(ls, uri)
+        lines = doc.lines
+        ls.text_document_publish_diagnostics(
+            lsp.PublishDiagnosticsParams(
+                uri=uri,
+                version=doc.version,
+                diagnostics=[convert.diagnostic(lines, d) for d in doc.analysis.diagnostics],
+            )
+        )
+
+    # ------------------------------------------------------------ workspace
+
+    def workspace_documents(self) -> list[Document]:
+        """Open documents plus the `.qvr` files under the workspace roots."""
+        out = dict(self.docs)
+        count = 0
+        for root in self.workspace_roots:
+            for path in sorted(root.rglob("*.qvr")):
+                count += 1
+                if count > MAX_WORKSPACE_FILES:
+                    break
+                uri = from_fs_path(str(path)) or path.as_uri()
+                if uri in out:
+                    continue
+                doc = self._from_disk(path, uri)
+                if doc is not None:
+                    out[uri] = doc
+        return list(out.values())
+
+    def _from_disk(self, path: Path, uri: str) -> Document | None:
+        try:
+            mtime = path.stat().st_mtime
+            hit = self._disk.get(path)
+            if hit is not None and hit[0] == mtime:
+                return hit[1]
+            doc = Document(path.read_text(encoding="utf-8"), uri)
+        except (OSError, UnicodeDecodeError):
+            return None
+        self._disk[path] = (mtime, doc)
+        return doc
+
+    def set_roots(self, uris: list[str]) -> None:
+        roots = []
+        for uri in uris:
+            path = to_fs_path(uri)
+            if path and Path(path).is_dir():
+                roots.append(Path(path))
+        self.workspace_roots = roots
