@@ -24,3 +24,22 @@ async def test_error_is_published_with_version(client: LanguageClient) -> None:
     diagnostics = await change_doc(client, uri, broken, 2)
     assert [d.code for d in diagnostics] == ["E0101"]
     assert "did you mean 'cell'?" in diagnostics[0].message
+
+
+async def test_flowchart_request(client: LanguageClient) -> None:
+    uri, _ = await open_doc(client, REFERENCE)
+    result = await client.protocol.send_request_async("qvr/flowchart", {"uri": uri})
+    assert result.target == "vanilla_rnn_lm"
+    assert result.mermaid.startswith("flowchart LR")
+    labels = [n.label for n in result.nodes]
+    assert "scan(cell)" in labels and "lm_head" in labels
+
+
+async def test_sample_command_runs_in_worker(client: LanguageClient) -> None:
+    uri, _ = await open_doc(client, REFERENCE)
+    result = await client.workspace_execute_command_async(
+        lsp.ExecuteCommandParams(command="qvr.sample", arguments=[uri, {"n": 3, "seed": 1}])
+    )
+    assert result["ok"], result
+    assert result["samples"]["next_token"]["shape"] == [3]
+    assert result["samples"]["h"]["shape"] == [3, 128]

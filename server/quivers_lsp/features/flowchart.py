@@ -22,3 +22,10 @@ def register(server: LanguageServer, state: State) -> None:
         target = getattr(params, "target", None)
         doc = state.document(ls, uri)
         return convert.flowchart(doc.lines, flowchart(doc, target))
+
+
+def _field(params: Any, name: str) -> Any:
+    """Custom request params arrive as a dict or an attribute-access object."""
+    if isinstance(params, dict):
+        return params.get(name)
+    return getattr(params, name, None)
