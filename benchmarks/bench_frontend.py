@@ -1,0 +1,158 @@
+"""Front-end speed: full parse+check against re-check after a small edit.
+
+Generates realistic QVR files (objects, morphisms with options and families, named
+expressions with combinators, programs with steps and arithmetic, doc comments)
+of about 1,000 and 5,000 lines, then measures, as medians over several runs:
+
+- full: ``check_text`` with the parser and checker caches emptied first;
+- edit: ``check_text`` after a one-character edit in the middle of the file (each
+  run types a different character, so the edited unit is never in the cache);
+- insert: ``check_text`` after a new line is inserted in the middle (every line below
+  it moves, so results must be reused across positions).
+
+Target (docs/benchmarks.md, "Front end"): on a 1,000-line file the re-check after a
+one-line edit is at least 20x faster than a full parse+check and under 10 ms.
+Run: ``python benchmarks/bench_frontend.py [--runs 21] [--profile]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import platform
+import pstats
+import statistics
+import sys
+import time
+
+from quivers.semantic import check_text, checker
+from quivers.syntax import parser
+
+FAMILIES = ["Normal", "LogNormal", "StudentT"]
+
+
+def block(i: int) -> list[str]:
+    """One realistic module of 20 lines (a small sequence model); names end in i."""
+    fam = FAMILIES[i % len(FAMILIES)]
+    pos = "Positive" if fam == "LogNormal" else "Real"
+    return [
+        f"#! Vocabulary of model {i}.",
+        f"object Tok{i} : FinSet {16 + i % 50}",
+        f"object Emb{i} : Real {8 + i % 8}",
+        f"object Hid{i} : Real 16",
+        f"object Out{i} : {pos} 2",
+        f"morphism embed{i} : Tok{i} -> Emb{i} [role=embed, init=0.02]",
+        f"morphism cell{i} : Emb{i} * Hid{i} -> Hid{i} [role=kernel, scale=0.1] ~ Normal",
+        f"morphism head{i} : Hid{i} -> Tok{i} [role=kernel] ~ Categorical",
+        f"morphism emit{i} : Hid{i} -> Out{i} [role=kernel, param_source=mlp(32, 16)] ~ {fam}",
+        f"morphism mix{i} : Hid{i} -> Hid{i} [role=kernel, param_source=linear] ~ Normal",
+        f"let backbone{i} = embed{i} >> scan(cell{i}) >> repeat(mix{i}, 2)",
+        f"let both{i} = fan(head{i}, emit{i})",
+        f"# model {i}: an RNN language model with an emission",
+        f"program model{i} : Tok{i} -> Tok{i}",
+        f"    sample h <- backbone{i}",
+        "    let centred = h - mean(h)",
+        "    score penalty = -0.5 * sum(centred * centred) / 16.0",
+        f"    sample e : Out{i} <- emit{i}(h)",
+        f"    observe next : Tok{i} <- head{i}(h)",
+        "    return next",
+    ]
+
+
+def generate(lines: int) -> str:
+    out: list[str] = []
+    i = 0
+    while len(out) < lines - 1:
+        out.extend(block(i))
+        i += 1
+    out.append("export model0")
+    return "\n".join(out) + "\n"
+
+
+def clear() -> None:
+    parser._cache.clear()
+    checker._cache.clear()
+
+
+def _time(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return (time.perf_counter() - start) * 1000.0
+
+
+def measure(text: str, runs: int) -> dict[str, float]:
+    lines = text.split("\n")
+    mid = len(lines) // 2
+    while "scale=0.1" not in lines[mid]:
+        mid += 1
+    full = []
+    for _ in range(runs):
+        clear()
+        full.append(_time(lambda: check_text(text)))
+    clear()
+    check_text(text)
+    edit = []
+    for k in range(runs):
+        edited = lines[:]
+        # A one-character edit: the scale's last digit becomes another digit.
+        edited[mid] = edited[mid].replace("scale=0.1", f"scale=0.{k % 9 + 1}{k // 9 or ''}", 1)
+        new = "\n".join(edited)
+        edit.append(_time(lambda new=new: check_text(new)))
+    insert = []
+    for k in range(runs):
+        check_text(text)  # back to the file as it was
+        inserted = lines[:mid] + [f"object Inserted{k} : Real 3"] + lines[mid:]
+        new = "\n".join(inserted)
+        insert.append(_time(lambda new=new: check_text(new)))
+    med = statistics.median
+    return {
+        "lines": len(lines) - 1,
+        "full": med(full),
+        "edit": med(edit),
+        "insert": med(insert),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--runs", type=int, default=21)
+    ap.add_argument("--sizes", type=int, nargs="+", default=[1000, 5000])
+    ap.add_argument("--profile", action="store_true", help="cProfile the edit re-check")
+    args = ap.parse_args(argv)
+
+    print(f"python {platform.python_version()} on {platform.machine()}, runs={args.runs}")
+    print(f"{'lines':>6} {'full p50 ms':>12} {'edit p50 ms':>12} {'insert p50 ms':>14} "
+          f"{'full/edit':>10} {'full/insert':>12}")
+    results = []
+    for size in args.sizes:
+        text = generate(size)
+        check = check_text(text)
+        errors = [d for d in check.diagnostics if d.severity.value == "error"]
+        assert not errors, errors[:3]
+        r = measure(text, args.runs)
+        results.append(r)
+        print(
+            f"{r['lines']:>6} {r['full']:>12.2f} {r['edit']:>12.2f} {r['insert']:>14.2f} "
+            f"{r['full'] / r['edit']:>9.1f}x {r['full'] / r['insert']:>11.1f}x"
+        )
+    if args.profile:
+        text = generate(args.sizes[0])
+        lines = text.split("\n")
+        check_text(text)
+
+        def edits() -> None:
+            for k in range(50):
+                edited = lines[:]
+                edited[len(lines) // 2] += " " * (k + 1)
+                check_text("\n".join(edited))
+
+        cProfile.runctx("edits()", globals(), locals(), "/tmp/bench_frontend.prof")
+        pstats.Stats("/tmp/bench_frontend.prof").sort_stats("cumulative").print_stats(20)
+    first = results[0]
+    ok = first["full"] / first["edit"] >= 20 and first["edit"] < 10
+    print("target (1,000 lines: edit >= 20x faster than full, < 10 ms):", "met" if ok else "MISSED")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
