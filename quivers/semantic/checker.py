@@ -44,9 +44,12 @@ def check(file: ast.SourceFile) -> Analysis:
     results: list[tuple[ast.Item, UnitResult]] = []
     later = dict(first_line)
     for index, item in enumerate(file.items):
-        unit = _item_unit(item)
-        if not isinstance(item, ast.Program) and unit.kind == "step":
+        if isinstance(item, ast.Program):
+            unit = item.header
+        elif item.kind == "step":
             continue  # an orphan step, already reported by the parser
+        else:
+            unit = item
         result = _check_item(item, visible, later)
         results.append((item, result))
         name = result.declares
@@ -54,7 +57,11 @@ def check(file: ast.SourceFile) -> Analysis:
             later.pop(name, None)
             if result.symbol is not None and name not in visible:
                 visible[name] = result.symbol
-                decl = next((r for r in result.refs if r.is_decl and r.target == name), None)
+                decl = None
+                for ref in result.refs:
+                    if ref.is_decl and ref.target == name:
+                        decl = ref
+                        break
                 symbols[name] = Symbol(
                     name,
                     result.symbol,
@@ -69,6 +76,8 @@ def check(file: ast.SourceFile) -> Analysis:
     algebra_line = 0
     exports: list[str | None] = []
     for item, result in results:
+        if not (result.diags or result.algebra is not None or result.exports):
+            continue
         units = [item.header, *item.steps] if isinstance(item, ast.Program) else [item]
         for diag in result.diags:
             diagnostics.append(_place(diag, units, symbols))
@@ -138,20 +147,17 @@ def _declared_name(item: ast.Item) -> str | None:
 def _check_item(
     item: ast.Item, visible: dict[str, SymbolInfo], later: dict[str, int]
 ) -> UnitResult:
-    nodes = (
-        (item.header.node, *(s.node for s in item.steps))
-        if isinstance(item, ast.Program)
-        else (item.node,)
-    )
-    key = tuple(id(n) for n in nodes)
+    if isinstance(item, ast.Program):
+        nodes: tuple[ast.Node, ...] = (item.header.node, *[s.node for s in item.steps])
+        key = tuple(map(id, nodes))
+    else:
+        nodes = (item.node,)
+        key = (id(item.node),)
     hit = _cache.get(key)
-    if hit is not None:
-        cached_nodes, accessed, result = hit
-        if all(a is b for a, b in zip(cached_nodes, nodes, strict=True)) and all(
-            _signature(name, visible, later) == sig for name, sig in accessed.items()
-        ):
-            _stats["reused"] += 1
-            return result
+    # The cache keeps its nodes alive, so equal ids mean the very same nodes.
+    if hit is not None and _same_signatures(hit[1], visible, later):
+        _stats["reused"] += 1
+        return hit[2]
     ctx = Ctx(visible, later)
     if isinstance(item, ast.Program):
         check_program(ctx, item)
@@ -179,11 +185,17 @@ def _declare_error_node(ctx: Ctx, node: ast.ErrorNode) -> None:
     ctx.result.symbol = SymbolInfo(kind, t)
 
 
-def _signature(name: str, visible: dict[str, SymbolInfo], later: dict[str, int]) -> Signature:
-    info = visible.get(name)
-    if info is not None:
-        return info
-    return LATER if name in later else None
+def _same_signatures(
+    accessed: dict[str, Signature], visible: dict[str, SymbolInfo], later: dict[str, int]
+) -> bool:
+    for name, sig in accessed.items():
+        info = visible.get(name)
+        if info is None:
+            if sig != (LATER if name in later else None):
+                return False
+        elif info is not sig and info != sig:
+            return False
+    return True
 
 
 def _place(diag: RelDiag, units: list[ast.Unit], symbols: dict[str, Symbol]) -> Diagnostic:

@@ -12,6 +12,7 @@ can use them.
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from dataclasses import dataclass
 
 from quivers.syntax.ast import Comment
@@ -20,10 +21,11 @@ TAB_WIDTH = 8
 
 # Strings are matched first so that a '#' inside one is not taken for a comment.
 _LEXICAL = re.compile(r'"(?:[^"\\\n]|\\.)*"|#\{.*?\}#|#\{|#[^\n]*', re.DOTALL)
-_OPENERS = {"(": 1, "[": 1, "{": 1, ")": -1, "]": -1, "}": -1}
 _STEP_KEYWORDS = ("sample", "observe", "let", "score", "return")
 _DECL_KEYWORDS = ("object", "morphism", "let", "program", "export", "composition")
 _FIRST_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_BRACKET = re.compile(r"[()\[\]{}]")
+_STRING = re.compile(r'"(?:[^"\\\n]|\\.)*"')
 
 
 @dataclass(slots=True)
@@ -69,11 +71,12 @@ def _indent(line: str) -> int:
 
 
 def _bracket_delta(line: str) -> int:
-    if not any(c in line for c in "()[]{}"):
+    if _BRACKET.search(line) is None:
         return 0
     if '"' in line:
-        line = re.sub(r'"(?:[^"\\\n]|\\.)*"', "", line)
-    return sum(_OPENERS.get(c, 0) for c in line)
+        line = _STRING.sub("", line)
+    count = line.count
+    return count("(") + count("[") + count("{") - count(")") - count("]") - count("}")
 
 
 def _mask_comments(text: str, line_starts: list[int]) -> tuple[str, list[Comment], int | None]:
@@ -91,10 +94,10 @@ def _mask_comments(text: str, line_starts: list[int]) -> tuple[str, list[Comment
             end = len(text)
             token = text[start:]
         kind = "block" if token.startswith("#{") else "doc" if token.startswith("#!") else "line"
-        line = _line_of(line_starts, start)
+        line = bisect_right(line_starts, start) - 1
         comments.append(Comment(kind, token, line, start - line_starts[line], start, end))
         pieces.append(text[last:start])
-        pieces.append(re.sub(r"[^\n]", " ", token))
+        pieces.append(_blank(token))
         last = end
         if unterminated is not None:
             break
@@ -104,15 +107,15 @@ def _mask_comments(text: str, line_starts: list[int]) -> tuple[str, list[Comment
     return "".join(pieces), comments, unterminated
 
 
+def _blank(token: str) -> str:
+    """The token with every character but newlines turned into a space."""
+    if "\n" not in token:
+        return " " * len(token)
+    return "\n".join(" " * len(part) for part in token.split("\n"))
+
+
 def _line_of(line_starts: list[int], offset: int) -> int:
-    lo, hi = 0, len(line_starts) - 1
-    while lo < hi:
-        mid = (lo + hi + 1) // 2
-        if line_starts[mid] <= offset:
-            lo = mid
-        else:
-            hi = mid - 1
-    return lo
+    return max(bisect_right(line_starts, offset) - 1, 0)
 
 
 def split(text: str) -> Layout:
@@ -125,18 +128,23 @@ def split(text: str) -> Layout:
     in_program = False
     body_indent: int | None = None
 
+    classify = _LINE_CACHE.get
     for number, line in enumerate(lines):
-        stripped = line.strip()
-        if not stripped:
+        info = classify(line, _UNSEEN)
+        if info is _UNSEEN:
+            info = _classify(line)
+            if len(_LINE_CACHE) >= _LINE_CACHE_LIMIT:
+                _LINE_CACHE.clear()
+            _LINE_CACHE[line] = info
+        if info is None:
             continue
+        indent, length, word, delta = info
         start = line_starts[number]
-        end = start + len(line.rstrip())
-        indent = _indent(line)
-        word_match = _FIRST_WORD.match(stripped)
-        word = word_match.group() if word_match else ""
+        end = start + length
         if current is not None and depth > 0 and not _starts_unit(indent, word, in_program):
             current.last_line, current.end_offset = number, end
-            depth = max(0, depth + _bracket_delta(line))
+            if delta:
+                depth = max(0, depth + delta)
             continue
         depth = 0
         if indent == 0:
@@ -156,10 +164,29 @@ def split(text: str) -> Layout:
             kind = "step" if word in _STEP_KEYWORDS else "declaration"
             current = RawUnit(kind, number, number, start, end, orphan=kind == "step")
             units.append(current)
-        depth = max(0, depth + _bracket_delta(line))
+        if delta:
+            depth = max(0, delta)
 
     _attach_docs(units, comments, lines)
     return Layout(masked, line_starts, units, comments, unterminated)
+
+
+# What the layout needs of a line, by its text: None for a blank line, else
+# (indent, length without trailing blanks, first word, bracket balance). Lines repeat
+# across edits of a file (and within it), so this is cached like the parser's units.
+_LINE_CACHE: dict[str, tuple[int, int, str, int] | None] = {}
+_LINE_CACHE_LIMIT = 200_000
+_UNSEEN = (-1, -1, "", 0)
+
+
+def _classify(line: str) -> tuple[int, int, str, int] | None:
+    stripped = line.strip()
+    if not stripped:
+        return None
+    indent = _indent(line) if line[0] in " \t" else 0
+    word_match = _FIRST_WORD.match(stripped)
+    delta = _bracket_delta(line) if _BRACKET.search(line) is not None else 0
+    return (indent, len(line.rstrip()), word_match.group() if word_match else "", delta)
 
 
 def _starts_unit(indent: int, word: str, in_program: bool) -> bool:

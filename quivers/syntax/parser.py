@@ -38,14 +38,23 @@ def parse(text: str) -> ast.SourceFile:
     items: list[ast.Item] = []
     program: ast.Program | None = None
 
+    cached = _cache.get
+    reused = 0
     for raw in lay.units:
+        kind = raw.kind
         unit_text = masked[raw.offset : raw.end_offset]
-        unit = parse_unit(raw.kind, unit_text, raw.first_line, raw.offset)
-        unit.doc = raw.doc
-        diagnostics.extend(
-            Diagnostic(d.code, d.message, unit.absolute(d.span), suggestion=d.suggestion)
-            for d in unit.syntax_errors
-        )
+        hit = cached((kind, unit_text))
+        if hit is None:
+            unit = parse_unit(kind, unit_text, raw.first_line, raw.offset)
+            unit.doc = raw.doc
+        else:  # parse_unit's cache hit, inlined: this loop runs for every unit
+            reused += 1
+            unit = ast.Unit(kind, hit[0], raw.first_line, raw.offset, unit_text, raw.doc, hit[1])
+        if unit.syntax_errors:
+            diagnostics.extend(
+                Diagnostic(d.code, d.message, unit.absolute(d.span), suggestion=d.suggestion)
+                for d in unit.syntax_errors
+            )
         if raw.orphan:
             diagnostics.append(
                 Diagnostic(
@@ -66,6 +75,7 @@ def parse(text: str) -> ast.SourceFile:
             items.append(unit)
             program = None
 
+    _stats["reused"] += reused
     if lay.unterminated_block is not None:
         off = lay.unterminated_block
         line = layout._line_of(lay.line_starts, off)

@@ -160,3 +160,28 @@ def test_every_seed_is_consistent():
     for text in TEXTS:
         check_everything(text)
         parse(text)
+
+
+def _fingerprint(text: str) -> list[tuple[object, ...]]:
+    analysis = check_text(text)
+    out: list[tuple[object, ...]] = [
+        (d.code, d.message, d.range, d.suggestion, d.fix) for d in analysis.diagnostics
+    ]
+    out += [(n, s.info, s.line, s.doc) for n, s in sorted(analysis.symbols.items())]
+    return out
+
+
+@settings(FUZZ, max_examples=60)
+@given(st.one_of(char_edits(), line_edits()))
+def test_cached_results_equal_fresh_results(text: str):
+    """After any edit, the incremental answer (warm caches) is the from-scratch answer."""
+    from quivers.semantic import checker
+    from quivers.syntax import layout, parser
+
+    for seed in TEXTS[:3]:
+        check_text(seed)  # warm the caches with related text
+    warm = _fingerprint(text)
+    parser._cache.clear()
+    checker._cache.clear()
+    layout._LINE_CACHE.clear()
+    assert _fingerprint(text) == warm
