@@ -62,6 +62,10 @@ def complete(doc: Document, line: int, col: int) -> list[CompletionItem]:
         return contextual
 
     accepted = _accepts(kind, prefix)
+    if kind == "declaration":  # a top-level line may also start a program
+        header = _accepts("program_header", prefix)
+        if header is not None:
+            accepted = header if accepted is None else accepted | header
     items: list[CompletionItem] = []
     if accepted is None:  # the text before the cursor does not parse: offer what is visible
         accepted = {"NAME"}
