@@ -16,12 +16,16 @@ import re
 from lark import Token, Tree
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 from lark.lexer import PatternStr
+from lark.parsers.lalr_interactive_parser import InteractiveParser
 
 from quivers.core.diagnostics import Diagnostic, Range
 from quivers.syntax import ast, grammar, layout
 from quivers.syntax.lower import LOWER, span_of
 
 MAX_REPAIRS = 6
+MAX_END_INSERTIONS = 3
+_MAX_FRONTIER = 8
+_DEEP_CANDIDATES = frozenset({"RPAR", "RSQB", "RBRACE", "NAME", "NUMBER", "INT"})
 _CACHE_LIMIT = 50_000
 _cache: dict[tuple[str, str], tuple[ast.Node, tuple[ast.RelDiagnostic, ...]]] = {}
 _stats = {"parsed": 0, "reused": 0}
@@ -167,20 +171,42 @@ class _Recovery:
             return False
         self.errors.append(_token_error(self.text, e))
         ip = e.interactive_parser
-        accepted = ip.accepts()
-        for candidate in _insertion_candidates(accepted):
-            trial = ip.copy()
-            synthetic = _synthetic(candidate, e.token)
-            try:
-                trial.feed_token(synthetic)
-            except UnexpectedInput:
-                continue
-            if e.token.type in trial.accepts():
+        # At the end of a unit nothing can be dropped, so allow a few insertions in a
+        # row (`let y = (x +` needs a name and a ')'); elsewhere one is enough.
+        path = _repair_path(ip, e.token, MAX_END_INSERTIONS if e.token.type == "$END" else 1)
+        if path is not None:
+            for synthetic in path:
                 ip.feed_token(synthetic)
-                if e.token.type != "$END":
-                    ip.feed_token(e.token)
-                return True
+            if e.token.type != "$END":
+                ip.feed_token(e.token)
+            return True
         return e.token.type != "$END"  # drop the unexpected token and go on
+
+
+def _repair_path(ip: InteractiveParser, token: Token, depth: int) -> list[Token] | None:
+    """The shortest run of synthetic tokens (up to ``depth``) after which ``token`` fits.
+
+    Breadth first: every candidate is tried one level deep before any two-token
+    repair; deeper levels only insert closing brackets and names or numbers.
+    """
+    frontier: list[tuple[InteractiveParser, list[Token]]] = [(ip, [])]
+    for level in range(depth):
+        next_frontier: list[tuple[InteractiveParser, list[Token]]] = []
+        for state, path in frontier:
+            for candidate in _insertion_candidates(state.accepts()):
+                if level > 0 and candidate not in _DEEP_CANDIDATES:
+                    continue
+                trial = state.copy()
+                synthetic = _synthetic(candidate, token)
+                try:
+                    trial.feed_token(synthetic)
+                except UnexpectedInput:
+                    continue
+                if token.type in trial.accepts():
+                    return [*path, synthetic]
+                next_frontier.append((trial, [*path, synthetic]))
+        frontier = next_frontier[:_MAX_FRONTIER]
+    return None
 
 
 def _insertion_candidates(accepted: set[str]) -> list[str]:

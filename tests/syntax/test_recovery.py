@@ -125,3 +125,28 @@ def test_pathological_input_never_raises(text: str):
     for d in file.diagnostics:
         assert d.code in {"E0001", "E0002", "E0003", "E0004"}
     check_spans(text)
+
+
+@pytest.mark.parametrize(
+    ("step", "kind"),
+    [
+        ("let y = (x +", ast.LetStep),  # a name and a ')'
+        ("let z = sum(exp(x", ast.LetStep),  # two ')'
+        ("return (x,", ast.ReturnStep),  # a name and a ')'
+        ("sample h <- fan(f, (g", ast.SampleStep),  # two ')'
+    ],
+)
+def test_several_missing_tokens_at_the_end_are_inserted(step: str, kind: type):
+    text = f"program p : A -> A\n    {step}\n    return x\n"
+    program = parse(text).items[0]
+    assert isinstance(program, ast.Program)
+    node = program.steps[0].node
+    assert isinstance(node, kind), node
+    assert codes(text) == [("E0001", 1)]
+    check_spans(text)
+
+
+def test_unclosed_declaration_keeps_its_parts():
+    node = parse_one("let q = fan(f, (g >> h")
+    assert isinstance(node, ast.LetDecl) and isinstance(node.expr, ast.Fan)
+    assert isinstance(node.expr.parts[1], ast.Compose)
