@@ -28,19 +28,26 @@ def inlay_hints(doc: Document, start_line: int = 0, end_line: int | None = None)
             continue
         if isinstance(node, ast.LetDecl) and result.symbol is not None:
             t = result.symbol.type
-            if isinstance(t, T.Arrow):
+            if isinstance(t, T.Arrow) and not _unknown(t.dom) and not _unknown(t.cod):
                 pos = unit.absolute(node.name.span)
                 out.append(InlayHint(pos.end_line, pos.end_col, f": {t.show()}"))
         elif isinstance(node, ast.SampleStep | ast.LetStep) and not (
             isinstance(node, ast.SampleStep) and node.annotation is not None
         ):
             local = result.locals.get(node.var.text)
-            if local is None or isinstance(local.type, T.Unknown):
+            if local is None or _unknown(local.type):
                 continue
             pos = unit.absolute(node.var.span)
             where = "global" if local.is_global else "per row"
             out.append(InlayHint(pos.end_line, pos.end_col, f": {T.show(local.type)}", where))
     return out
+
+
+def _unknown(t: T.Type) -> bool:
+    """Whether a type is (or holds) an unknown part: a hint would only show '?'."""
+    if isinstance(t, T.Unknown):
+        return True
+    return isinstance(t, T.Product) and any(_unknown(f) for f in t.factors)
 
 
 @dataclass(frozen=True, slots=True)
