@@ -282,6 +282,14 @@ def _validate_options(
                 ctx.error(
                     "E0305", f"'{key}' fixes {owner}'s {key}: it must be a number", value.span
                 )
+            elif family is not None and param.vector:
+                ctx.error(
+                    "E0305",
+                    f"'{key}' is a vector parameter of {family.name}; "
+                    "it cannot be fixed by one number",
+                    value.span,
+                    suggestion="leave it to the parameter source",
+                )
             elif family is not None:
                 _check_param_value(ctx, family, key, value.value.value, value.span)
             continue

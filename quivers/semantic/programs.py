@@ -54,7 +54,7 @@ def check_program(ctx: Ctx, program: ast.Program) -> None:
             _sample(state, node)
         elif isinstance(node, ast.LetStep):
             t = _arith(state, node.value)
-            _bind(ctx, node.var, "let", t)
+            _bind(ctx, node.var, "let", t, _arith_is_global(ctx, node.value))
         elif isinstance(node, ast.ScoreStep):
             _arith(state, node.value)
             _bind(ctx, node.var, "score", T.Space("Real", 1))
@@ -146,6 +146,7 @@ def _sample(state: _Program, node: ast.SampleStep) -> None:
     if family is not None:
         assert isinstance(source, ast.Apply)
         value, is_global = _family_value(state, family, source, annotated)
+        is_global = is_global and not node.observed  # observed sites are always per row
     elif isinstance(source, ast.Apply):
         arrow = None if _variable_as_source(ctx, source.callee) else type_of(ctx, source.callee)
         locals_ = [_arg_local(ctx, arg) for arg in source.args]
@@ -193,7 +194,11 @@ def _variable_as_source(ctx: Ctx, source: ast.Expr) -> bool:
     if not isinstance(source, ast.Ref) or source.name.missing:
         return False
     local = ctx.locals.get(source.name.text)
-    if local is None or local.kind == "host" or isinstance(ctx.lookup(source.name.text), SymbolInfo):
+    if (
+        local is None
+        or local.kind == "host"
+        or isinstance(ctx.lookup(source.name.text), SymbolInfo)
+    ):
         return False
     ctx.ref(source.name, source.name.text, "local")
     ctx.error(
@@ -287,8 +292,33 @@ def _family_value(
         elif width is not None:
             dims.append(width)
     ctx.typed(source, T.Arrow(T.UNKNOWN, T.UNKNOWN))
+    _check_annotation_width(ctx, family, source, annotated, dims, vector_dim)
     value = _family_support_type(family, dims, vector_dim, annotated)
     return value, is_global
+
+
+def _check_annotation_width(
+    ctx: Ctx,
+    family: Family,
+    source: ast.Apply,
+    annotated: T.Type | None,
+    dims: list[int],
+    vector_dim: int | None,
+) -> None:
+    """An annotation must agree with the width the arguments give the draw."""
+    if annotated is None or isinstance(annotated, T.Unknown):
+        return
+    given = T.size_of(annotated) if isinstance(annotated, T.FinSet) else T.width(annotated)
+    implied = vector_dim if vector_dim is not None else (max(dims) if dims else None)
+    if given is None or implied is None or implied == 1 and vector_dim is None:
+        return
+    if given != implied:
+        ctx.error(
+            "E0505",
+            f"the draw is annotated {T.describe(annotated)} but {family.name}'s arguments "
+            f"give it width {implied}",
+            source.span,
+        )
 
 
 def _family_support_type(
@@ -388,6 +418,20 @@ def _arith_var(ctx: Ctx, name: ast.Name) -> T.Type:
     ctx.ref(name, name.text, "local", is_decl=True)
     ctx.typed(name, host)
     return host
+
+
+def _arith_is_global(ctx: Ctx, node: ast.Arith) -> bool:
+    """A value computed only from numbers and global values is itself global."""
+    if isinstance(node, ast.Num):
+        return True
+    if isinstance(node, ast.Var):
+        local = ctx.locals.get(node.name.text)
+        return local is not None and local.is_global
+    if isinstance(node, ast.Neg):
+        return _arith_is_global(ctx, node.operand)
+    if isinstance(node, ast.BinOp):
+        return _arith_is_global(ctx, node.left) and _arith_is_global(ctx, node.right)
+    return all(_arith_is_global(ctx, a) for a in node.args)
 
 
 def _as_real(t: T.Type) -> T.Type:

@@ -140,6 +140,10 @@ def is_continuous(t: Type) -> bool:
     return False
 
 
+def size_of(t: FinSet) -> int:
+    return t.size
+
+
 def width(t: Type) -> int | None:
     """Length of the last axis of a continuous value of this type."""
     if isinstance(t, Space):
