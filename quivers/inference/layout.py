@@ -121,6 +121,11 @@ class LatentLayout:
                 start += size
         self.slots: tuple[LeafSlot, ...] = tuple(slots)
         self.dim = start
+        # u is kept in the widest floating dtype of the leaves (float64 models stay exact)
+        self.dtype = torch.get_default_dtype()
+        for slot in slots:
+            if slot.dtype.is_floating_point:
+                self.dtype = torch.promote_types(self.dtype, slot.dtype)
 
     @classmethod
     def from_trace(cls, trace: Mapping[str, Site], conditioned: Collection[str]) -> LatentLayout:
@@ -138,6 +143,8 @@ class LatentLayout:
         per_site: dict[str, list[torch.Tensor]] = {name: [] for name in self.site_names}
         for slot in self.slots:
             seg = u[..., slot.start : slot.start + slot.size].reshape(batch + slot.ushape)
+            if slot.dtype.is_floating_point and seg.dtype != slot.dtype:
+                seg = seg.to(slot.dtype)
             if slot.transform is None:
                 y = seg
             else:
@@ -169,9 +176,9 @@ class LatentLayout:
             if batch is None:
                 batch = y.shape[:nb]
             seg = y if slot.transform is None else slot.transform.inv(y)
-            parts.append(seg.reshape(batch + (-1,)).to(torch.get_default_dtype()))
+            parts.append(seg.reshape(batch + (-1,)).to(self.dtype))
         if not parts:
-            return torch.zeros(0)
+            return torch.zeros(0, dtype=self.dtype)
         return torch.cat(parts, dim=-1)
 
     def batch_size_of(self, x: Any) -> int | None:
