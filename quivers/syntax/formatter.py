@@ -44,12 +44,16 @@ def format_source(text: str) -> str | None:
     block_lines = _block_comment_lines(text, lay)
 
     role: dict[int, tuple[str, int]] = {}  # line -> (kind, indent)
+    square: dict[int, int] = {}  # line -> '[' depth open at its start (options may wrap)
     for unit in lay.units:
         base = 1 if unit.kind == "step" else 0
+        open_squares = 0
         for number in range(unit.first_line, unit.last_line + 1):
             if masked[number].strip():
                 depth = base if number == unit.first_line else base + 1
                 role.setdefault(number, ("code", depth))
+                square.setdefault(number, open_squares)
+                open_squares = _respace(masked[number], open_squares)[1]
 
     out: list[str] = []
     next_unit_indent = _next_unit_indents(lay, len(original))
@@ -59,7 +63,7 @@ def format_source(text: str) -> str | None:
             continue
         if number in role:
             _, depth = role[number]
-            formatted = INDENT * depth + _respace(masked[number])
+            formatted = INDENT * depth + _respace(masked[number], square[number])[0]
             if number in trailing:
                 formatted += "  " + trailing[number].rstrip()
             out.append(formatted)
@@ -70,10 +74,10 @@ def format_source(text: str) -> str | None:
     return _fold_blank_lines(out)
 
 
-def _respace(code: str) -> str:
+def _respace(code: str, square_depth: int = 0) -> tuple[str, int]:
+    """The line re-spaced, and the '[' depth open at its end."""
     tokens = _TOKEN.findall(code)
     pieces: list[str] = []
-    square_depth = 0
     prev: str | None = None
     for tok in tokens:
         if prev is not None and _space_between(prev, tok, square_depth, pieces):
@@ -84,7 +88,7 @@ def _respace(code: str) -> str:
         elif tok == "]":
             square_depth = max(0, square_depth - 1)
         prev = tok
-    return "".join(pieces)
+    return "".join(pieces), square_depth
 
 
 def _space_between(prev: str, tok: str, square_depth: int, pieces: list[str]) -> bool:
