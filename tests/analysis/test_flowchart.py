@@ -1,0 +1,203 @@
+"""Flowcharts: nodes, edges, observed sites, node ranges, targets and errors."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from quivers.analysis.flowchart import flowchart
+
+from .helpers import REFERENCE, doc, examples, text_of
+
+EXPECTED_EDGES = {
+    "vanilla_rnn_lm": {
+        "input : Token -> tok_embed",
+        "tok_embed -> scan(cell)",
+        "scan(cell) -> h : Hidden",
+        "h : Hidden -> lm_head",
+        "lm_head -> next_token : Token (observed)",
+        "next_token : Token (observed) -> return",
+    },
+    "gaussian_mixture": {
+        "input : Group -> weights",
+        "weights -> z : Cluster",
+        "z : Cluster -> component",
+        "component -> y : Measurement (observed)",
+        "y : Measurement (observed) -> return",
+    },
+    "hmm": {
+        "input : Regime -> emission",
+        "emission -> today : Reading (observed)",
+        "input : Regime -> repeat(transition)",
+        "repeat(transition) -> emission",
+        "emission -> later : Reading (observed)",
+        "today : Reading (observed) -> return",
+        "later : Reading (observed) -> return",
+    },
+    "lstm_lm": {
+        "input : Token -> tok_embed",
+        "tok_embed -> scan(lstm_cell)",
+        "scan(lstm_cell) -> s : State",
+        "s : State -> hidden_of",
+        "hidden_of -> lm_head",
+        "lm_head -> next_token : Token (observed)",
+        "next_token : Token (observed) -> return",
+    },
+    "bayesian_linear_regression": {
+        "Normal(0.0, 3.0) -> slope : Real 1",
+        "Normal(0.0, 3.0) -> intercept : Real 1",
+        "HalfNormal(1.0) -> sigma : Positive 1",
+        "x : Covariate -> let mu = slope * x + intercept",
+        "slope : Real 1 -> let mu = slope * x + intercept",
+        "intercept : Real 1 -> let mu = slope * x + intercept",
+        "sigma : Positive 1 -> let sd = sqrt(sigma * sigma + se * se)",
+        "se (data) -> let sd = sqrt(sigma * sigma + se * se)",
+        "let mu = slope * x + intercept -> Normal(mu, sd)",
+        "let sd = sqrt(sigma * sigma + se * se) -> Normal(mu, sd)",
+        "Normal(mu, sd) -> y : Response (observed)",
+        "y : Response (observed) -> return",
+    },
+    "transformer_lm": {
+        "input : Context -> " + " @ ".join(["tok_embed"] * 8),
+        " @ ".join(["tok_embed"] * 8) + " -> in_proj",
+        "in_proj -> stack(block, 2)",
+        "stack(block, 2) -> z : Stream",
+        "z : Stream -> lm_head",
+        "lm_head -> next_token : Token (observed)",
+        "next_token : Token (observed) -> return",
+    },
+    "vae": {
+        "input : Image -> prior",
+        "prior -> z : Code",
+        "z : Code -> decoder",
+        "decoder -> x_rec : Image (observed)",
+        "x_rec : Image (observed) -> return",
+    },
+}
+
+OBSERVED = {
+    "vanilla_rnn_lm": ["next_token"],
+    "hmm": ["today", "later"],
+    "bayesian_linear_regression": ["y"],
+    "bidirectional_rnn": ["label"],
+    "vae": ["x_rec"],
+}
+
+
+def edges(chart) -> set[str]:  # type: ignore[no-untyped-def]
+    label = {n.id: n.label for n in chart.nodes}
+    return {f"{label[a]} -> {label[b]}" for a, b in chart.edges}
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED_EDGES))
+def test_expected_edges(name: str) -> None:
+    chart = flowchart(doc(examples()[name]))
+    assert chart.error is None and chart.target == name
+    assert edges(chart) == EXPECTED_EDGES[name]
+
+
+@pytest.mark.parametrize("name", sorted(examples()))
+def test_every_example_charts_with_consistent_nodes(name: str) -> None:
+    d = doc(examples()[name])
+    chart = flowchart(d)
+    assert chart.error is None and chart.mermaid is not None
+    ids = [n.id for n in chart.nodes]
+    assert len(set(ids)) == len(ids)
+    assert all(a in ids and b in ids for a, b in chart.edges)
+    kinds = [n.kind for n in chart.nodes]
+    assert kinds.count("return") == 1 and "input" in kinds
+    assert any(k in ("site", "observed") for k in kinds)
+    # every node but the return is connected, and the mermaid text names each node once
+    connected = {x for e in chart.edges for x in e}
+    assert set(ids) <= connected
+    for n in chart.nodes:
+        assert len(re.findall(rf"^    {n.id}[\[\(\{{]", chart.mermaid, re.M)) == 1
+    for a, b in chart.edges:
+        assert f"    {a} --> {b}" in chart.mermaid
+
+
+@pytest.mark.parametrize("name", sorted(OBSERVED))
+def test_observed_nodes_are_marked(name: str) -> None:
+    chart = flowchart(doc(examples()[name]))
+    observed = [n for n in chart.nodes if n.kind == "observed"]
+    assert [n.label.split(" :")[0] for n in observed] == OBSERVED[name]
+    assert f"class {','.join(n.id for n in observed)} observed" in chart.mermaid
+    for n in observed:
+        assert f'{n.id}[/"' in chart.mermaid  # drawn as a parallelogram
+
+
+@pytest.mark.parametrize("name", sorted(examples()))
+def test_node_ranges_point_at_their_source(name: str) -> None:
+    d = doc(examples()[name])
+    for n in flowchart(d).nodes:
+        if n.range is None:
+            assert n.kind == "input" and n.label.endswith("(data)")
+            continue
+        text = " ".join(text_of(d, n.range).split())
+        if n.kind in ("morphism", "combinator", "value"):
+            assert text == n.label
+        elif n.kind in ("site", "observed"):
+            assert n.label.startswith(f"{text} : ")
+        elif n.kind == "input":
+            assert n.label == f"input : {text}" or n.label.startswith(f"{text} : ")
+        elif n.kind == "return":
+            assert text.startswith("return")
+
+
+def test_reference_ranges_exactly() -> None:
+    d = doc(REFERENCE)
+    got = {n.label: (n.range.line, n.range.col) for n in flowchart(d).nodes if n.range}
+    assert got["scan(cell)"] == (6, 28)
+    assert got["tok_embed"] == (6, 15)
+    assert got["h : Hidden"] == (8, 11)
+    assert got["lm_head"] == (9, 34)
+
+
+def test_targets_and_choosing_one() -> None:
+    d = doc(examples()["elman_rnn_lm"])
+    chart = flowchart(d)
+    assert chart.targets == ["elman_rnn_lm", "elman_cell"]
+    cell = flowchart(d, "elman_cell")
+    assert cell.target == "elman_cell" and cell.error is None
+    assert {n.label for n in cell.nodes if n.kind == "input"} == {
+        "x : Embedded",
+        "h : Hidden",
+    }
+    assert "a : Hidden -> let h_next = tanh(a)" in edges(cell)
+
+
+def test_exported_morphism_expression() -> None:
+    d = doc(examples()["vae"])
+    chart = flowchart(d, "encoder")
+    assert chart.error is None
+    assert edges(chart) == {"input : Image -> encoder", "encoder -> output : Code"}
+
+
+def test_errors_stop_the_chart_with_a_one_line_message() -> None:
+    d = doc(REFERENCE.replace("scan(cell)", "scan(cel)"))
+    chart = flowchart(d)
+    assert chart.mermaid is None and chart.nodes == []
+    assert chart.error is not None and chart.error.startswith("line 7: ")
+    assert "\n" not in chart.error and "cel" in chart.error
+    assert chart.targets == ["vanilla_rnn_lm"]
+
+
+def test_unknown_target_and_empty_file() -> None:
+    d = doc(REFERENCE)
+    assert flowchart(d, "Token").error == "'Token' is not a program or morphism"
+    assert flowchart(d, "nope").mermaid is None
+    empty = flowchart(doc("object A : Real 2\n"))
+    assert empty.target is None and empty.error is not None
+
+
+def test_labels_with_quotes_and_angles_are_escaped() -> None:
+    text = (
+        "object R : Real 1\nprogram p(x) : R -> R\n    let m = x\n"
+        "    observe y : R <- Normal(m, 1.0)\n    return y\nexport p\n"
+    )
+    chart = flowchart(doc(text))
+    assert chart.mermaid is not None
+    for line in chart.mermaid.splitlines()[1:]:
+        inner = re.findall(r'"([^"]*)"', line)
+        assert all("<" not in s and ">" not in s for s in inner)
