@@ -205,6 +205,11 @@ class MCMC:
             with torch.no_grad():
                 first_trace = model.trace(x, obs, **run)
             potential = Potential(model, x, obs, first_trace, run)
+            if potential.dim == 0:
+                raise ValueError(
+                    "the model has no latent sites to sample (every site is observed "
+                    f"or given: {sorted(first_trace)})"
+                )
             chains: list[dict[str, Any]] = []
             for c in range(self.num_chains):
                 trace = first_trace if c == 0 else None

@@ -197,3 +197,10 @@ def test_float64_model_stays_float64():
     result = MCMC(NUTSKernel(), num_warmup=20, num_samples=20, seed=0).run(model, x, obs)
     assert result.samples["slope"].dtype == torch.float64
     assert result.unconstrained.dtype == torch.float64
+
+
+def test_nothing_to_sample_is_a_clear_error():
+    model = NormalNormal()
+    x, obs = normal_normal_data()
+    with pytest.raises(ValueError, match="no latent sites"):
+        MCMC(NUTSKernel(), num_warmup=5, num_samples=5).run(model, x, {**obs, "mu": torch.tensor(1.0)})
