@@ -83,8 +83,11 @@ def check_spans(text: str) -> int:
             r = unit.absolute(node.span)
             check_range(text, file.line_starts, r)
             assert unit.offset <= r.offset <= r.end_offset <= unit_end, (node, unit.text)
+            covered = text[r.offset : r.end_offset]
             if isinstance(node, ast.Name) and not node.missing:
-                assert text[r.offset : r.end_offset] == node.text, (node, r)
+                assert covered == node.text, (node, r)
+            if not unit.syntax_errors:
+                _check_covered(node, covered)
             for child in walk_children(node):
                 if child.span == ast.NO_SPAN or (isinstance(child, ast.Name) and child.missing):
                     continue
@@ -92,6 +95,45 @@ def check_spans(text: str) -> int:
                 assert r.offset <= c.offset and c.end_offset <= r.end_offset, (node, child)
             count += 1
     return count
+
+
+# What the text of a node (in a unit without syntax errors) starts with.
+_LEADS: dict[type, tuple[str, ...]] = {
+    ast.ObjectDecl: ("object",),
+    ast.MorphismDecl: ("morphism",),
+    ast.LetDecl: ("let",),
+    ast.ExportDecl: ("export",),
+    ast.CompositionDecl: ("composition",),
+    ast.ProgramHeader: ("program",),
+    ast.SampleStep: ("sample", "observe"),
+    ast.LetStep: ("let",),
+    ast.ScoreStep: ("score",),
+    ast.ReturnStep: ("return",),
+    ast.Fan: ("fan",),
+    ast.Repeat: ("repeat",),
+    ast.Stack: ("stack",),
+    ast.Scan: ("scan",),
+    ast.IdentityExpr: ("identity",),
+    ast.FinSetType: ("FinSet",),
+    ast.SpaceType: ("Real", "Positive", "UnitInterval", "Simplex"),
+    ast.EnumType: ("{",),
+    ast.MatrixLit: ("[",),
+}
+
+
+def _check_covered(node: ast.Node, covered: str) -> None:
+    """The text a node covers is the text it was read from."""
+    lead = _LEADS.get(type(node))
+    if lead is not None:
+        assert covered.startswith(lead), (type(node).__name__, covered)
+    if isinstance(node, ast.NumberLit):
+        assert covered.replace(" ", "") == node.text, (node, covered)
+    if isinstance(node, ast.EnumType):
+        assert covered.endswith("}"), covered
+    if isinstance(node, ast.Fan | ast.Repeat | ast.Stack | ast.Scan | ast.IdentityExpr | ast.Apply):
+        assert covered.endswith(")"), covered
+    if isinstance(node, ast.Call):
+        assert covered.startswith(node.fn.text) and covered.endswith(")"), covered
 
 
 def walk_children(node: ast.Node) -> Iterator[ast.Node]:
