@@ -31,4 +31,9 @@ export default tseslint.config(
     languageOptions: { globals: { ...globals.node } },
     rules: { "@typescript-eslint/no-require-imports": "off" },
   },
+  {
+    // Functions passed to page.evaluate run in the browser.
+    files: ["test/render/**", "test/e2e/**"],
+    languageOptions: { globals: { ...globals.node, ...globals.browser } },
+  },
 );

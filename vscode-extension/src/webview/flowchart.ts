@@ -46,7 +46,7 @@ mermaid.initialize({
   securityLevel: "strict",
   theme: isDark() ? "dark" : "default",
   htmlLabels: false,
-  flowchart: { htmlLabels: false, useMaxWidth: false },
+  flowchart: { htmlLabels: false, useMaxWidth: true },
 });
 
 function showError(message: string | null): void {
