@@ -23,9 +23,7 @@ _FENCE = re.compile(rb"^```(\w*)\n(.*?)^```[ \t]*$", re.MULTILINE | re.DOTALL)
 
 def fenced_blocks(page: Path, language: str) -> list[bytes]:
     """The bodies of the page's fenced blocks in ``language``, exactly as stored."""
-    return [
-        body for lang, body in _FENCE.findall(page.read_bytes()) if lang == language.encode()
-    ]
+    return [body for lang, body in _FENCE.findall(page.read_bytes()) if lang == language.encode()]
 
 
 def test_the_gallery_is_there() -> None:
