@@ -11,6 +11,7 @@ after an edit only the changed units are parsed again.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 
 from lark import Token, Tree
@@ -23,6 +24,7 @@ from quivers.syntax import ast, grammar, layout
 from quivers.syntax.lower import LOWER, span_of
 
 MAX_REPAIRS = 6
+MAX_DEPTH = 100  # of a unit's syntax tree; see _depth
 MAX_END_INSERTIONS = 3
 _MAX_FRONTIER = 8
 _DEEP_CANDIDATES = frozenset({"RPAR", "RSQB", "RBRACE", "NAME", "NUMBER", "INT"})
@@ -125,12 +127,55 @@ def _parse_fresh(kind: str, text: str) -> tuple[ast.Node, tuple[ast.RelDiagnosti
         tree = grammar.parser().parse(text, start=kind, on_error=handler)
         _keywords_as_names(tree, errors)
         node = LOWER[kind](tree)
+    except RecursionError:
+        return _error_node(text), (_too_deep(text, None),)
     except (UnexpectedInput, ValueError, IndexError, AttributeError, TypeError):
         if not errors:
             errors.append(_generic_error(text))
         return _error_node(text), tuple(errors[:1])
+    depth = _depth(node)
+    if depth > MAX_DEPTH:
+        return _error_node(text), (_too_deep(text, depth),)
     # After a repair, report only the first error: the rest are usually its echoes.
     return node, tuple(errors[:1])
+
+
+def _too_deep(text: str, depth: int | None) -> ast.RelDiagnostic:
+    levels = f"{depth} levels" if depth is not None else "too many levels"
+    return ast.RelDiagnostic(
+        "E0001",
+        f"syntax error: this statement nests {levels} deep; at most {MAX_DEPTH} are supported",
+        _all_span(text),
+        suggestion="split it into several `let` declarations or steps",
+    )
+
+
+_CHILD_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def _depth(root: ast.Node) -> int:
+    """How deep the tree under ``root`` is, without recursion.
+
+    The checker and the editor features walk the tree recursively, so the parser
+    refuses a unit deeper than ``MAX_DEPTH`` (a chain of a few hundred ``>>`` or
+    ``+``, say) instead of letting them overflow the stack.
+    """
+    deepest = 0
+    stack: list[tuple[object, int]] = [(root, 1)]
+    while stack:
+        node, d = stack.pop()
+        if isinstance(node, list):
+            stack.extend((child, d) for child in node)
+            continue
+        if not isinstance(node, ast.Node):
+            continue
+        deepest = max(deepest, d)
+        fields = _CHILD_FIELDS.get(type(node))
+        if fields is None:
+            fields = tuple(f.name for f in dataclasses.fields(node) if f.name != "span")
+            _CHILD_FIELDS[type(node)] = fields
+        stack.extend((getattr(node, name), d + 1) for name in fields)
+    return deepest
 
 
 def _keywords_as_names(tree: Tree, errors: list[ast.RelDiagnostic]) -> None:

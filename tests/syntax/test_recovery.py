@@ -150,3 +150,33 @@ def test_unclosed_declaration_keeps_its_parts():
     node = parse_one("let q = fan(f, (g >> h")
     assert isinstance(node, ast.LetDecl) and isinstance(node.expr, ast.Fan)
     assert isinstance(node.expr.parts[1], ast.Compose)
+
+
+DEEP_HEAD = "object A : Real 1\nmorphism f : A -> A [role=kernel] ~ Normal\n"
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda n: "let g = " + " >> ".join(["f"] * n),
+        lambda n: "let g = " + " @ ".join(["f"] * n),
+        lambda n: "let g = " + "repeat(" * n + "f" + ")" * n,
+        lambda n: "program p : A -> A\n    let y = " + "-" * n + "1.0\n    return y",
+        lambda n: "program p : A -> A\n    let y = " + " + ".join(["1.0"] * n) + "\n    return y",
+        lambda n: "program p : A -> A\n    let y = " + "exp(" * n + "1.0" + ")" * n + "\n    return y",
+    ],
+    ids=["compose", "tensor", "repeat", "negation", "sum", "calls"],
+)
+def test_deep_nesting_is_an_error_not_a_crash(make):
+    from quivers.semantic import check_text
+
+    for n in (90, 500, 3000):
+        text = DEEP_HEAD + make(n) + "\n"
+        analysis = check_text(text)  # must not raise RecursionError
+        deep = [d for d in analysis.diagnostics if "levels deep" in d.message]
+        if n == 90:
+            assert deep == []
+        else:
+            lines = text.split("\n")
+            longest = max(range(len(lines)), key=lambda i: len(lines[i]))
+            assert [(d.code, d.range.line) for d in deep] == [("E0001", longest)]
