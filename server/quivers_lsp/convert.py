@@ -137,7 +137,10 @@ _COMPLETION_KINDS = {
 }
 
 
-def completion_item(item: CompletionItem, snippets: bool) -> lsp.CompletionItem:
+def completion_item(
+    item: CompletionItem, snippets: bool, markdown: bool = True
+) -> lsp.CompletionItem:
+    """``markdown``: whether the client renders Markdown documentation (else plain text)."""
     insert = item.insert_text
     fmt = lsp.InsertTextFormat.PlainText
     if item.snippet:
@@ -150,9 +153,11 @@ def completion_item(item: CompletionItem, snippets: bool) -> lsp.CompletionItem:
         kind=_COMPLETION_KINDS.get(item.kind, lsp.CompletionItemKind.Text),
         detail=item.detail or None,
         documentation=(
-            lsp.MarkupContent(kind=lsp.MarkupKind.Markdown, value=item.documentation)
-            if item.documentation
-            else None
+            None
+            if not item.documentation
+            else lsp.MarkupContent(kind=lsp.MarkupKind.Markdown, value=item.documentation)
+            if markdown
+            else item.documentation
         ),
         insert_text=insert,
         insert_text_format=fmt,

@@ -17,10 +17,14 @@ COMPLETION_TRIGGERS = ["=", "~", "(", "[", ",", " ", ":", "<"]
 
 
 def register(server: LanguageServer, state: State) -> None:
-    def snippets_supported(ls: LanguageServer) -> bool:
+    def completion_support(ls: LanguageServer) -> tuple[bool, bool]:
+        """(snippets, Markdown documentation) as the client declared them."""
         caps = ls.client_capabilities.text_document
         item = caps.completion.completion_item if caps and caps.completion else None
-        return bool(item and item.snippet_support)
+        if item is None:
+            return False, False
+        formats = item.documentation_format or []
+        return bool(item.snippet_support), lsp.MarkupKind.Markdown in formats
 
     @server.feature(
         lsp.TEXT_DOCUMENT_COMPLETION, lsp.CompletionOptions(trigger_characters=COMPLETION_TRIGGERS)
@@ -28,8 +32,8 @@ def register(server: LanguageServer, state: State) -> None:
     def completion(ls: LanguageServer, params: lsp.CompletionParams) -> lsp.CompletionList:
         doc = state.document(ls, params.text_document.uri)
         line, col = convert.position_in(doc.lines, params.position)
-        snippets = snippets_supported(ls)
-        items = [convert.completion_item(i, snippets) for i in complete(doc, line, col)]
+        snippets, markdown = completion_support(ls)
+        items = [convert.completion_item(i, snippets, markdown) for i in complete(doc, line, col)]
         return lsp.CompletionList(is_incomplete=False, items=items)
 
     @server.feature(

@@ -1,0 +1,36 @@
+"""The conversion layer on its own: UTF-16 columns and capability-dependent shapes."""
+
+from __future__ import annotations
+
+from lsprotocol import types as lsp
+from quivers_lsp import convert
+
+from quivers.analysis.completion import CompletionItem
+from quivers.core.diagnostics import Range
+
+
+def test_utf16_round_trip_with_astral_characters() -> None:
+    lines = ["a😀b𝔘c", "plain"]
+    for col in range(len(lines[0]) + 1):
+        pos = convert.to_range(lines, Range(0, col, 0, col)).start
+        assert convert.position_in(lines, pos) == (0, col)
+    assert convert.to_range(lines, Range(0, 2, 0, 3)).start.character == 3
+    # a position inside a surrogate pair or past the end clamps to a real column
+    assert convert.position_in(lines, lsp.Position(line=0, character=2)) == (0, 2)
+    assert convert.position_in(lines, lsp.Position(line=0, character=99)) == (0, 5)
+    assert convert.position_in(lines, lsp.Position(line=1, character=99)) == (1, 5)
+
+
+def test_completion_documentation_follows_the_client_formats() -> None:
+    item = CompletionItem("Normal", "family", "Normal(loc, scale)", documentation="**Normal**")
+    rich = convert.completion_item(item, snippets=True, markdown=True)
+    assert isinstance(rich.documentation, lsp.MarkupContent)
+    plain = convert.completion_item(item, snippets=True, markdown=False)
+    assert plain.documentation == "**Normal**"
+
+
+def test_snippets_fall_back_to_the_label() -> None:
+    item = CompletionItem("scan", "keyword", "combinator", "scan(${1:cell})", snippet=True)
+    assert convert.completion_item(item, snippets=False).insert_text == "scan"
+    with_snippets = convert.completion_item(item, snippets=True)
+    assert with_snippets.insert_text_format == lsp.InsertTextFormat.Snippet
