@@ -49,8 +49,10 @@ def test_type_keywords_after_colon() -> None:
 
 
 def test_only_names_declared_above_are_in_scope() -> None:
-    got = labels("object A : Real 2\nmorphism f : A -> A [role=kernel] ~ Normal\nlet e = |\n"
-                 "morphism later : A -> A [role=kernel] ~ Normal\n")
+    got = labels(
+        "object A : Real 2\nmorphism f : A -> A [role=kernel] ~ Normal\nlet e = |\n"
+        "morphism later : A -> A [role=kernel] ~ Normal\n"
+    )
     assert "f" in got and "later" not in got
     assert {"scan", "fan", "repeat", "stack", "identity"} <= set(got)
 
@@ -133,7 +135,9 @@ def test_completion_survives_broken_neighbours(
 
 
 def test_completion_on_a_broken_line_itself_still_offers_names() -> None:
-    got = labels("object A : Real 2\nmorphism f : A -> A [role=kernel] ~ Normal\nlet e = f >> ) |\n")
+    got = labels(
+        "object A : Real 2\nmorphism f : A -> A [role=kernel] ~ Normal\nlet e = f >> ) |\n"
+    )
     assert isinstance(got, list)
 
 

@@ -137,7 +137,10 @@ def test_declines_on_every_broken_corpus_file_with_a_syntax_error() -> None:
 
 
 def test_type_errors_do_not_stop_formatting() -> None:
-    assert format_source("object A:Real 2\nlet e=nope>>A\n") == "object A : Real 2\nlet e = nope >> A\n"
+    assert (
+        format_source("object A:Real 2\nlet e=nope>>A\n")
+        == "object A : Real 2\nlet e = nope >> A\n"
+    )
 
 
 def test_empty_and_whitespace_only() -> None:

@@ -103,7 +103,9 @@ def test_global_site_is_marked_global() -> None:
 def test_doc_comment_is_shown() -> None:
     md = hover_text("#! The token alphabet.\nobject Tok|en : FinSet 3\n")
     assert "The token alphabet." in md
-    text = "#! Mixing weights.\nobject A : FinSet 2\nmorphism w : A -> A [role=kernel] ~ Categorical\n"
+    text = (
+        "#! Mixing weights.\nobject A : FinSet 2\nmorphism w : A -> A [role=kernel] ~ Categorical\n"
+    )
     assert "Mixing weights." in hover_text(text.replace("object A", "object |A"))
     # a doc comment attaches to the next declaration only
     assert "Mixing weights." not in hover_text(text.replace("morphism w", "morphism |w"))

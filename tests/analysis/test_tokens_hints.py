@@ -53,7 +53,9 @@ def test_parameters_host_data_and_functions() -> None:
 def test_comments_and_doc_comments() -> None:
     text = "# plain\n#! documented\nobject A : FinSet 2  # trailing\n#{ block\nstill }#\n"
     d = doc(text)
-    comments = [(t.line, t.col, t.length, t.modifiers) for t in semantic_tokens(d) if t.type == "comment"]
+    comments = [
+        (t.line, t.col, t.length, t.modifiers) for t in semantic_tokens(d) if t.type == "comment"
+    ]
     assert comments == [
         (0, 0, 7, ()),
         (1, 0, 13, ("documentation",)),
