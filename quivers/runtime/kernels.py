@@ -11,11 +11,12 @@ from torch import nn
 from torch.distributions import constraints
 
 from quivers.runtime.algebras import Algebra
-from quivers.runtime.errors import QvrBuildError
+from quivers.runtime.errors import QvrBuildError, QvrDataError, describe
 from quivers.runtime.families import FamilyLayout, domain_constraint, get_family, make_dist
 from quivers.runtime.ir import FinSetT, MorphismDecl, ObjT, flat_dim
 from quivers.runtime.node import Node, RelationMixin, RunOut, TraceSpec, reduce_rows
 from quivers.runtime.objects import (
+    check_value,
     finite_size,
     flat_index,
     is_finite,
@@ -229,6 +230,20 @@ class InlineFamily(Node):
 
     def check_input(self, x, where="input") -> None:
         pass  # arguments are program values, already checked
+
+    def check_given(self, args: tuple[torch.Tensor, ...], trace: Any, where: str) -> None:
+        """A given draw must have the dtype of the value type and the arguments' shape."""
+        if not isinstance(trace, torch.Tensor):
+            raise QvrDataError(f"{where}: expected a tensor, got {describe(trace)}")
+        if isinstance(self.value_type, FinSetT):
+            check_value(trace, self.value_type, where)
+        elif not trace.is_floating_point():
+            raise QvrDataError(f"{where}: expected floats, got {describe(trace)}")
+        d = self.dist(args)
+        want = (*d.batch_shape, *d.event_shape)
+        if tuple(trace.shape) != want:
+            kind = "ids" if isinstance(self.value_type, FinSetT) else "floats"
+            raise QvrDataError(f"{where}: expected {kind} of shape {want}, got {describe(trace)}")
 
     def support(self):
         n = self.value_type.size if isinstance(self.value_type, FinSetT) else None

@@ -59,7 +59,8 @@ def lead_shape(x: torch.Tensor, t: ObjT) -> tuple[int, ...]:
 def flat_index(x: torch.Tensor, t: ObjT) -> torch.Tensor:
     """Ids of a finite type as one mixed-radix index into ``finite_size(t)``."""
     if isinstance(t, FinSetT):
-        return x
+        return x if x.dtype == torch.long else x.long()  # int32 ids are accepted too
+    x = x.long()
     idx = torch.zeros_like(x[..., 0])
     for i, f in enumerate(leaf_factors(t)):
         idx = idx * f.size + x[..., i]  # type: ignore[union-attr]

@@ -20,7 +20,6 @@ from quivers.runtime.ir import (
     BinOp,
     Call,
     Expr,
-    FinSetT,
     KernelSource,
     LetStep,
     Neg,
@@ -158,7 +157,7 @@ class ProgramModule(Node):
                         node.check_input(inp, "input")
                     if t_in is not None and validate:
                         if isinstance(node, InlineFamily):
-                            _check_inline(t_in, step.value_type, where)
+                            node.check_given(inp, t_in, where)
                         else:
                             node.check_trace(inp, t_in, where)
                     tr, val, lp = node.run(inp, t_in, want_lp, **run)
@@ -302,12 +301,3 @@ def _batch(inp: Any) -> tuple[int, ...]:
     if isinstance(inp, torch.Tensor) and inp.dim() > 0:
         return (inp.shape[0],)
     return ()
-
-
-def _check_inline(t: Any, value_type: ObjT, where: str) -> None:
-    if not isinstance(t, torch.Tensor):
-        raise QvrDataError(f"{where}: expected a tensor, got {describe(t)}")
-    if isinstance(value_type, FinSetT):
-        check_value(t, value_type, where)
-    elif not t.is_floating_point():
-        raise QvrDataError(f"{where}: expected floats, got {describe(t)}")

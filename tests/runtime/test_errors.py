@@ -91,3 +91,12 @@ def test_kernel_entry_points_validate(model):
         model._step_next_token.log_prob(torch.zeros(3, 5), torch.zeros(3, dtype=torch.long))
     with pytest.raises(QvrDataError, match=r"scan needs a sequence \(batch, T, 8\)"):
         model._step_h.parts[1].rsample(torch.zeros(3, 8))
+
+
+def test_int32_ids_are_accepted(model):
+    x = torch.randint(0, 16, (3, 5))
+    h = model._step_h.rsample(x)
+    y = model.rsample(x)
+    a = model.log_joint(x, {"h": h, "next_token": y})
+    b = model.log_joint(x.int(), {"h": h, "next_token": y.int()})
+    assert torch.allclose(a, b)

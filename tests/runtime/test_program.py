@@ -146,3 +146,20 @@ def test_program_float64_with_globals():
     sites = m.trace(x, {"w": torch.zeros(3, 1, dtype=torch.float64)})
     assert sites["slope"].trace.dtype == torch.float64
     assert sites["y"].trace.dtype == torch.float64
+
+
+def test_inline_site_given_the_wrong_shape():
+    m = _linreg()
+    x = torch.randn(3, 1)
+    with pytest.raises(QvrDataError, match=r"site 'y': expected floats of shape \(3, 1\)"):
+        m.log_joint(
+            x,
+            {
+                "slope": torch.tensor(1.0),
+                "noise": torch.tensor(1.0),
+                "y": torch.zeros(2, 1),
+                "w": x,
+            },
+        )
+    with pytest.raises(QvrDataError, match=r"site 'slope': expected floats of shape \(\)"):
+        m.log_joint(x, {"slope": torch.zeros(3), "noise": torch.tensor(1.0), "y": x, "w": x})

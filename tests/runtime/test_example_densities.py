@@ -1,0 +1,147 @@
+"""Every gallery example's ``log_joint`` equals its density written out by hand.
+
+For each ``docs/examples/source/*.qvr``: load it, draw every site with ``trace``, move
+each trace a little (so the runtime scores values it did not draw itself: no cached
+sample can stand in), and compare the runtime's ``log_joint`` and per-site
+densities with ``densities.py``, which recomputes them from the model's parameters
+with plain torch arithmetic. Every example in the directory must have an entry there,
+so a new example cannot go untested.
+
+Models run in float64: several kernels have a fixed scale of 0.01 or 0.05, which
+multiplies the round-off of ``value - loc`` by up to 100, and the totals reach 1e4,
+so float32 would need looser tolerances than the 1e-5 used here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from densities import DENSITIES, Params, vae_encoder
+from torch.distributions import constraints, transform_to
+
+from quivers.dsl import load
+
+SOURCE = Path(__file__).resolve().parents[2] / "docs" / "examples" / "source"
+EXAMPLES = sorted(SOURCE.glob("*.qvr"))
+TOL = {"atol": 1e-5, "rtol": 1e-5}
+B, T = 3, 5  # rows; sequence length (>= 3, so h_{t-1} and h_{t-2} differ)
+
+Inputs = tuple[torch.Tensor, dict[str, torch.Tensor]]
+
+
+def _ids(n: int, *shape: int) -> Inputs:
+    return torch.randint(0, n, shape), {}
+
+
+def _bidirectional() -> Inputs:
+    ids = torch.randint(0, 128, (B, T))
+    return torch.stack([ids, ids.flip(1)], -1), {}  # as the example's page builds it
+
+
+def _regression() -> Inputs:
+    x = torch.linspace(-2.0, 2.0, 6, dtype=torch.float64).unsqueeze(-1)
+    return x, {"se": 0.1 + 0.4 * torch.rand(6, 1, dtype=torch.float64)}
+
+
+# example -> (program input and host data, the run keywords to try)
+INPUTS: dict[str, tuple[Callable[[], Inputs], list[dict[str, Any]]]] = {
+    "vanilla_rnn_lm": (lambda: _ids(256, B, T), [{}]),
+    "elman_rnn_lm": (lambda: _ids(128, B, T), [{}]),
+    "gru_lm": (lambda: _ids(128, B, T), [{}]),
+    "lstm_lm": (lambda: _ids(128, B, T), [{}]),
+    "bidirectional_rnn": (_bidirectional, [{}]),
+    "transformer_lm": (lambda: _ids(128, B, 8), [{}]),
+    "state_space": (lambda: (torch.randn(B, T, 2, dtype=torch.float64), {}), [{}]),
+    "gaussian_mixture": (lambda: _ids(4, 8), [{}]),
+    # 0: the unit; 1; 5 = 101b and 6 = 110b take both branches of repeated squaring
+    "hmm": (lambda: _ids(3, 8), [{"n_steps": n} for n in (0, 1, 5, 6)]),
+    "bayesian_linear_regression": (_regression, [{}]),
+    "vae": (lambda: (torch.randn(B, 64, dtype=torch.float64), {}), [{}]),
+}
+
+
+def _jitter(trace: Any, support: Any) -> Any:
+    """A nearby trace: continuous leaves moved in unconstrained space, ids redrawn."""
+    if isinstance(trace, tuple):
+        assert isinstance(support, tuple) and len(support) == len(trace)
+        return tuple(_jitter(t, s) for t, s in zip(trace, support, strict=True))
+    if isinstance(support, constraints.integer_interval):
+        return torch.randint(support.lower_bound, support.upper_bound + 1, trace.shape)
+    assert trace.is_floating_point() and not support.is_discrete
+    to = transform_to(support)
+    return to(to.inv(trace.detach()) + 0.05 * torch.randn_like(trace))
+
+
+def _model(path: Path) -> torch.nn.Module:
+    model = load(path).morphism.to(torch.float64)
+    with torch.no_grad():  # move every parameter off its initial value
+        for p in model.parameters():
+            p.add_(0.1 * torch.randn_like(p))
+    return model
+
+
+def _close(got: torch.Tensor, want: torch.Tensor) -> bool:
+    return got.shape == want.shape and torch.allclose(got, want, **TOL)
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=[p.stem for p in EXAMPLES])
+def test_log_joint_matches_hand_written_density(path: Path) -> None:
+    if path.stem not in DENSITIES or path.stem not in INPUTS:
+        pytest.fail(f"{path.name}: no hand-written density (tests/runtime/densities.py) or input")
+    density, (make_input, runs) = DENSITIES[path.stem], INPUTS[path.stem]
+    torch.manual_seed(1234)
+    model = _model(path)
+    x, host = make_input()
+    for run in runs:
+        P = Params(model)
+        sites = model.trace(x, host, **run)
+        assert set(sites) == set(model.latent_names) | model.observed_names
+
+        # the densities trace() reports for its own draws
+        drawn = density(P, x, host, {n: s.trace for n, s in sites.items()}, run)
+        assert set(drawn) == set(sites), f"hand density covers {sorted(drawn)}, sites {sorted(sites)}"
+        for name, site in sites.items():
+            assert _close(site.log_prob, drawn[name]), (name, run, site.log_prob, drawn[name])
+
+        # log_joint of traces the runtime did not draw
+        values = {n: _jitter(s.trace, s.support) for n, s in sites.items()}
+        hand = density(P, x, host, values, run)
+        total = sum(lp.sum() for lp in hand.values())
+        got = model.log_joint(x, {**values, **host}, **run)
+        assert got.dim() == 0
+        assert torch.allclose(got, total, **TOL), (run, float(got), float(total))
+        rescored = model.trace(x, {**values, **host}, **run)
+        for name, lp in hand.items():
+            assert _close(rescored[name].log_prob, lp), (name, run, rescored[name].log_prob, lp)
+            # each site weighs more than the tolerance: dropping one would fail above
+            assert abs(float(lp.sum())) > TOL["atol"] + TOL["rtol"] * abs(float(total)), name
+
+        assert not P.unused(), f"parameters the hand density does not read: {P.unused()}"
+
+
+def test_every_hand_written_density_has_its_example() -> None:
+    assert EXAMPLES, f"no examples found in {SOURCE}"
+    stems = {p.stem for p in EXAMPLES}
+    assert set(DENSITIES) <= stems and set(INPUTS) <= stems, sorted(
+        (set(DENSITIES) | set(INPUTS)) - stems
+    )
+
+
+def test_vae_exported_encoder_and_elbo() -> None:
+    """The VAE page's ELBO: log_joint(x, {z, x_rec: x}) - encoder.log_prob(x, z)."""
+    torch.manual_seed(1234)
+    prog = load(SOURCE / "vae.qvr")
+    model, encoder = prog.morphism.to(torch.float64), prog.encoder.to(torch.float64)
+    x = torch.randn(B, 64, dtype=torch.float64)
+    z = encoder.rsample(x)
+    P = Params(encoder)
+    log_q = vae_encoder(P, x, z)
+    assert not P.unused()
+    assert _close(encoder.log_prob(x, z), log_q)
+    log_p = DENSITIES["vae"](Params(model), x, {}, {"z": z, "x_rec": x}, {})
+    elbo = model.log_joint(x, {"z": z, "x_rec": x}) - encoder.log_prob(x, z).sum()
+    assert torch.allclose(elbo, log_p["z"].sum() + log_p["x_rec"].sum() - log_q.sum(), **TOL)
