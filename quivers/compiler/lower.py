@@ -61,8 +61,9 @@ class _Lowerer:
             return ir.Stack(self.expr(result, node.body), int(node.count.value))
         if isinstance(node, ast.Scan):
             cell = self.types(result, node.cell)
-            inputs = list(T.factors(cell.dom)[:-1])
-            return ir.Scan(self.expr(result, node.cell), obj(T.product(inputs)), obj(cell.cod))
+            split = T.scan_split(cell.dom, cell.cod)
+            assert split is not None, "the checker accepted this scan"
+            return ir.Scan(self.expr(result, node.cell), obj(split[0]), obj(split[1]))
         if isinstance(node, ast.IdentityExpr):
             arrow = self.types(result, node)
             return ir.Identity(obj(arrow.dom))

@@ -368,8 +368,13 @@ def _check_support(ctx: Ctx, family: Family, cod: T.Type, span: ast.Span) -> Non
         fits = isinstance(cod, T.FinSet)
     elif support == Domain.BINARY:
         fits = isinstance(cod, T.FinSet) and cod.size == 2
-    else:
-        fits = isinstance(cod, T.Space) and cod.kind in SUPPORT_KINDS[support]
+    elif support == Domain.SIMPLEX:
+        fits = isinstance(cod, T.Space) and cod.kind == "Simplex"
+    else:  # elementwise supports also fit a product of such spaces (values concatenate)
+        fits = all(
+            isinstance(leaf, T.Space) and leaf.kind in SUPPORT_KINDS[support]
+            for leaf in T.leaves(cod)
+        )
     if fits:
         return
     ctx.error(

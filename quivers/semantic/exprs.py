@@ -154,8 +154,8 @@ def _scan(ctx: Ctx, node: ast.Scan) -> T.Arrow | None:
     arrow = type_of(ctx, node.cell)
     if arrow is None:
         return None
-    parts = T.factors(arrow.dom)
-    if len(parts) < 2 or not T.same(parts[-1], arrow.cod):
+    split = T.scan_split(arrow.dom, arrow.cod)
+    if split is None:
         ctx.error(
             "E0404",
             f"scan needs a cell of type A * H -> H, but {_label(node.cell)} is {arrow.show()}",
@@ -163,7 +163,7 @@ def _scan(ctx: Ctx, node: ast.Scan) -> T.Arrow | None:
             suggestion=f"declare it as X * {T.show(arrow.cod)} -> {T.show(arrow.cod)}",
         )
         return None
-    return T.Arrow(T.product(list(parts[:-1])), arrow.cod)
+    return T.Arrow(split[0], arrow.cod)
 
 
 def _symbol_of(ctx: Ctx, node: ast.Expr) -> SymbolInfo | None:

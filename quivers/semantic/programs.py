@@ -87,18 +87,27 @@ def check_program(ctx: Ctx, program: ast.Program) -> None:
 
 
 def _bind_params(ctx: Ctx, header: ast.ProgramHeader, dom: T.Type) -> None:
+    """Parameters name the whole input (one name), its factors, or its leaves."""
     if header.params is None:
         return
-    factors = T.factors(dom)
-    if len(header.params) != len(factors) and not isinstance(dom, T.Unknown):
+    count = len(header.params)
+    parts: tuple[T.Type, ...]
+    if count == 1:
+        parts = (dom,)
+    elif count == len(T.factors(dom)) or isinstance(dom, T.Unknown):
+        parts = T.factors(dom)
+    elif count == len(T.leaves(dom)):
+        parts = T.leaves(dom)
+    else:
         ctx.error(
             "E0501",
-            f"{len(header.params)} parameter name(s) for a domain {T.describe(dom)} "
-            f"with {len(factors)} factor(s)",
+            f"{count} parameter names for a domain {T.describe(dom)} with "
+            f"{len(T.factors(dom))} factors ({len(T.leaves(dom))} when flattened)",
             header.span,
         )
+        parts = T.factors(dom)
     for i, param in enumerate(header.params):
-        t = factors[i] if i < len(factors) else T.UNKNOWN
+        t = parts[i] if i < len(parts) else T.UNKNOWN
         _bind(ctx, param, "param", t)
 
 

@@ -121,11 +121,34 @@ def same(a: Type, b: Type) -> bool:
         )
     if isinstance(a, Space) and isinstance(b, Space):
         return a.kind == b.kind and (a.dim is None or b.dim is None or a.dim == b.dim)
-    if isinstance(a, Product) and isinstance(b, Product):
-        return len(a.factors) == len(b.factors) and all(
-            same(x, y) for x, y in zip(a.factors, b.factors, strict=True)
-        )
+    if isinstance(a, Product) or isinstance(b, Product):
+        # Products compare by their leaves: `E * State` and `E * Cell * Hidden`
+        # (with `State : Cell * Hidden`) have the same values.
+        xs, ys = leaves(a), leaves(b)
+        return len(xs) == len(ys) and all(same(x, y) for x, y in zip(xs, ys, strict=True))
     return False
+
+
+def leaves(t: Type) -> tuple[Type, ...]:
+    """The non-product factors of ``t``, nested products flattened, in order."""
+    if isinstance(t, Product):
+        return tuple(leaf for f in t.factors for leaf in leaves(f))
+    return (t,)
+
+
+def scan_split(dom: Type, cod: Type) -> tuple[Type, Type] | None:
+    """For a cell ``dom -> cod`` of the form ``A * H -> H``: (A, H), else None.
+
+    The state may be one factor of ``dom`` (kept with its name) or the trailing
+    leaves of ``dom`` when the state is itself a product.
+    """
+    top = factors(dom)
+    if len(top) >= 2 and same(top[-1], cod):
+        return product(list(top[:-1])), cod
+    xs, hs = leaves(dom), leaves(cod)
+    if len(xs) > len(hs) and all(same(x, h) for x, h in zip(xs[-len(hs) :], hs, strict=True)):
+        return product(list(xs[: -len(hs)])), cod
+    return None
 
 
 def is_finite(t: Type) -> bool:

@@ -96,11 +96,12 @@ def test_host_data_is_a_free_name():
     ("header", "steps", "code", "step", "words"),
     [
         (
-            "program p(x) : X * H -> Y",
+            # one name binds the whole input; three names fit neither 2 factors nor 2 leaves
+            "program p(x, h, z) : X * H -> Y",
             ["sample y <- lin(x)", "return y"],
             "E0501",
             -1,
-            ["1 parameter", "2 factor"],
+            ["3 parameter", "2 factors"],
         ),
         ("program p : X -> Y", ["sample y <- lin", "return z"], "E0502", 1, ["'z'"]),
         ("program p : X -> Y", ["sample y <- lin", "return yy"], "E0502", 1, ["'yy'"]),
@@ -316,3 +317,24 @@ def test_later_declaration_invalidates_a_use():
     assert [c for c, _ in diagnose(text) if c != "W0601"] == ["E0101"]
     text2 = text + "morphism later_f : A -> A [role=kernel] ~ Normal\n"
     assert [c for c, _ in diagnose(text2) if c != "W0601"] == ["E0102"]
+
+
+def test_parameters_may_name_the_whole_input_or_its_leaves() -> None:
+    base = (
+        "object E : Real 4\nobject C : Real 3\nobject H : Real 3\n"
+        "object State : C * H\nobject Stream : E * E\n"
+    )
+    whole = base + "program block(x) : Stream -> Stream\n    return x\nexport block\n"
+    assert diagnose(whole) == []
+    leaves = (
+        base
+        + "morphism step : E * C * H -> State [role=kernel, scale=0.1] ~ Normal\n"
+        + "program cell(x, c, h) : E * State -> State\n"
+        + "    sample s <- step(x, c, h)\n"
+        + "    return s\n"
+        + "let run = scan(cell)\n"
+        + "let run2 = scan(step)\n"
+        + "export run\n"
+    )
+    assert diagnose(leaves) == []
+    assert types_of(leaves)["run2"] == "E -> State"
