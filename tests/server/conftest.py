@@ -33,6 +33,7 @@ async def client(lsp_client: LanguageClient):  # type: ignore[no-untyped-def]
     yield
     server = lsp_client._server
     children = child_pids(server.pid) if server is not None else set()
+    assert children, "the server should have started its run worker"
     await lsp_client.shutdown_session()
     # the worker (and multiprocessing's helpers) must go with the server
     for _ in range(100):
