@@ -70,6 +70,7 @@ export function flowchartHtml(o: FlowchartPageOptions): string {
   <span id="title">QVR flowchart</span>
   <select id="target" title="Program or export to chart" hidden></select>
   <span class="spacer"></span>
+  <button id="fit" type="button" title="Fit the chart to the panel's width" aria-pressed="false">Fit</button>
   <button id="save-mmd" type="button" title="Save the Mermaid source (.mmd)" disabled>Save .mmd</button>
   <button id="save-svg" type="button" title="Save the rendered chart (.svg)" disabled>Save SVG</button>
 </header>

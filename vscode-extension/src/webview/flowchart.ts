@@ -27,6 +27,7 @@ const title = document.getElementById("title") as HTMLElement;
 const targetSelect = document.getElementById("target") as HTMLSelectElement;
 const saveMmd = document.getElementById("save-mmd") as HTMLButtonElement;
 const saveSvg = document.getElementById("save-svg") as HTMLButtonElement;
+const fit = document.getElementById("fit") as HTMLButtonElement;
 
 let renderSeq = 0;
 let lastMermaid: string | null = null;
@@ -46,7 +47,7 @@ mermaid.initialize({
   securityLevel: "strict",
   theme: isDark() ? "dark" : "default",
   htmlLabels: false,
-  flowchart: { htmlLabels: false, useMaxWidth: true },
+  flowchart: { htmlLabels: false, useMaxWidth: false },
 });
 
 function showError(message: string | null): void {
@@ -188,6 +189,10 @@ saveSvg.addEventListener("click", () => {
     copy.setAttribute("xmlns", "http://www.w3.org/2000/svg");
     post({ type: "save", format: "svg", svg: new XMLSerializer().serializeToString(copy) });
   }
+});
+fit.addEventListener("click", () => {
+  const on = chart.classList.toggle("fit");
+  fit.setAttribute("aria-pressed", String(on));
 });
 targetSelect.addEventListener("change", () => post({ type: "target", target: targetSelect.value }));
 

@@ -1,0 +1,199 @@
+// End to end in code-server (a real VS Code) with the packaged extension: open the
+// reference program, see it highlighted, break it and see the error in Problems, hover
+// `cell` for its type, open the flowchart preview. Every wait polls for UI state.
+// Run by scripts/e2e.sh, which starts code-server and sets QVR_E2E_URL.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import fs from "node:fs";
+import path from "node:path";
+import { artifactsDir } from "../helpers/paths.mjs";
+import { launch } from "../helpers/browser.mjs";
+
+const url = process.env.QVR_E2E_URL;
+const workspace = process.env.QVR_E2E_WORKSPACE;
+const skip = url && workspace ? false : "run through scripts/e2e.sh (QVR_E2E_URL, QVR_E2E_WORKSPACE)";
+const MOD = "Control";
+let browser;
+let page;
+
+const shot = (name) => page.screenshot({ path: path.join(artifactsDir, `e2e-${name}.png`) });
+
+/** Polls `fn` until it returns a truthy value; fails with `what` after `timeout` ms. */
+async function until(what, fn, timeout = 60000, interval = 250) {
+  const deadline = Date.now() + timeout;
+  let last;
+  for (;;) {
+    try {
+      last = await fn();
+      if (last) {
+        return last;
+      }
+    } catch (e) {
+      last = e;
+    }
+    if (Date.now() > deadline) {
+      throw new Error(`timed out waiting for ${what} (last: ${last instanceof Error ? last.message : JSON.stringify(last)})`);
+    }
+    await new Promise((r) => setTimeout(r, interval));
+  }
+}
+
+async function runCommand(title) {
+  await page.keyboard.press("F1");
+  const input = page.locator(".quick-input-widget input");
+  await input.waitFor({ state: "visible" });
+  await input.fill(`>${title}`);
+  const row = page.locator(".quick-input-list .monaco-list-row", { hasText: title }).first();
+  await row.waitFor({ state: "visible", timeout: 20000 });
+  await input.press("Enter");
+  await page.locator(".quick-input-widget").waitFor({ state: "hidden" });
+}
+
+/** The token span with exactly `text` on the first editor line containing `lineText`. */
+function token(lineText, text) {
+  return page
+    .locator(".monaco-editor .view-lines .view-line", { hasText: lineText })
+    .first()
+    .locator("span > span", { hasText: new RegExp(`^${text.replace(/[()]/g, "\\$&")}$`) })
+    .first();
+}
+
+before(async () => {
+  if (skip) {
+    return;
+  }
+  fs.mkdirSync(artifactsDir, { recursive: true });
+  browser = await launch();
+  page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+  await page.goto(`${url}/?folder=${encodeURIComponent(workspace)}`);
+  await page.locator(".monaco-workbench").waitFor({ state: "visible", timeout: 120000 });
+});
+
+after(async () => {
+  if (page) {
+    await shot("final").catch(() => {});
+  }
+  await browser?.close();
+});
+
+test("the reference program opens as QVR and is highlighted", { skip }, async () => {
+  await until("the explorer to list the file", () => page.locator(".explorer-folders-view .monaco-list-row", { hasText: "vanilla_rnn_lm.qvr" }).count());
+  await page.locator(".explorer-folders-view .monaco-list-row", { hasText: "vanilla_rnn_lm.qvr" }).first().click();
+  await until("the editor to show the program", () => token("program vanilla_rnn_lm", "program").count());
+  await until("the language mode to be QVR", async () =>
+    ((await page.locator("#status\\.editor\\.mode").textContent().catch(() => "")) ?? "").includes("QVR"),
+  );
+  // Keywords, types, families and plain names get different token colours.
+  const color = async (line, text) => token(line, text).evaluate((e) => getComputedStyle(e).color);
+  const colors = await until("token colours", async () => {
+    const c = {
+      keyword: await color("morphism cell", "morphism"),
+      family: await color("morphism cell", "Normal"),
+      builtin: await color("object Token", "FinSet"),
+      operator: await color("let backbone", ">>"),
+      plain: await color("export vanilla_rnn_lm", "vanilla_rnn_lm"),
+    };
+    return new Set(Object.values(c)).size >= 3 ? c : false;
+  });
+  assert.notEqual(colors.keyword, colors.plain);
+  await shot("highlighted");
+});
+
+test("hovering `cell` shows its type", { skip }, async () => {
+  const cell = token("morphism cell", "cell");
+  const hover = page.locator(".monaco-hover", { hasText: "codomain" });
+  // Re-hover until the server has answered (it may still be starting); each try waits
+  // for the hover widget to show.
+  await until("the hover with cell's type", async () => {
+    await page.mouse.move(5, 5);
+    await cell.hover();
+    try {
+      await hover.first().waitFor({ state: "visible", timeout: 5000 });
+      return true;
+    } catch {
+      return false;
+    }
+  }, 90000, 100);
+  const text = await hover.first().innerText();
+  assert.match(text, /Embedded \* Hidden/);
+  assert.match(text, /Hidden/);
+  await shot("hover");
+  await page.keyboard.press("Escape");
+});
+
+test("an error shows in the Problems panel, and goes away when fixed", { skip }, async () => {
+  // Go to `scan(cell)` on line 7 and make it `scan(cel)`.
+  await token("let backbone", "cell").click();
+  await page.keyboard.press("End");
+  await page.keyboard.press("ArrowLeft");
+  await page.keyboard.press("Backspace");
+  await until("the edit", () => page.locator(".view-line", { hasText: "scan(cel)" }).count());
+  await page.keyboard.press(`${MOD}+Shift+M`);
+  const problem = page.locator(".markers-panel .monaco-list-row", { hasText: "cel" });
+  await until("the error in Problems", () => problem.count());
+  const text = await problem.first().innerText();
+  assert.match(text, /cel/);
+  await shot("problems");
+  await page.keyboard.press(`${MOD}+Z`);
+  await until("the error to clear", async () => (await problem.count()) === 0);
+});
+
+async function chartFrame() {
+  return until("the flowchart page", async () => {
+    for (const f of page.frames()) {
+      if ((await f.locator("#chart").count().catch(() => 0)) > 0) {
+        return f;
+      }
+    }
+    return false;
+  });
+}
+
+test("the flowchart preview opens beside the editor and draws the chart", { skip }, async () => {
+  await token("program vanilla_rnn_lm", "program").click();
+  await runCommand("QVR: Show Flowchart");
+  const frame = await chartFrame();
+  await until("the chart's nodes", async () => (await frame.locator("#chart svg g.node").count()) >= 6, 60000);
+  const labels = await frame.locator("#chart svg").innerText().catch(async () => frame.locator("#chart svg").textContent());
+  for (const label of ["tok_embed", "scan(cell)", "lm_head"]) {
+    assert.ok(labels.includes(label), `${label} in the chart`);
+  }
+  await shot("flowchart");
+  // A click on a node reveals its source.
+  await frame.locator("#chart g.node", { hasText: "lm_head" }).first().click();
+  await until("the editor selection on lm_head", async () =>
+    (await page.locator(".monaco-editor .selected-text").count()) > 0,
+  );
+  // The preview follows edits: replacing the selected `lm_head` breaks the file.
+  await page.keyboard.type("lm_hed");
+  await until("the preview's error state", async () =>
+    (await frame.locator('body[data-state="error"]').count()) > 0 && (await frame.locator("#error").isVisible()),
+  );
+  const error = await frame.locator("#error").innerText();
+  assert.match(error, /lm_hed/);
+  assert.equal(await frame.locator("#chart.stale svg g.node").count() >= 6, true, "the last chart stays, dimmed");
+  await shot("flowchart-error");
+  await page.keyboard.press(`${MOD}+Z`);
+  await until("the preview to recover", async () => (await frame.locator('body[data-state="ok"]').count()) > 0);
+});
+
+async function pageWith(selector) {
+  return until(`a webview with ${selector}`, async () => {
+    for (const f of page.frames()) {
+      if ((await f.locator(selector).count().catch(() => 0)) > 0) {
+        return f;
+      }
+    }
+    return false;
+  }, 120000);
+}
+
+test("QVR: Sample runs in the server and shows the results panel", { skip }, async () => {
+  await token("program vanilla_rnn_lm", "program").click();
+  await runCommand("QVR: Sample");
+  const frame = await pageWith("table.samples");
+  const heading = await frame.locator("h1").innerText();
+  assert.match(heading, /Samples · vanilla_rnn_lm/);
+  assert.ok((await frame.locator("table.samples tbody tr", { hasText: "next_token" }).count()) === 1);
+  await shot("sample-results");
+});
