@@ -163,7 +163,9 @@ DEEP_HEAD = "object A : Real 1\nmorphism f : A -> A [role=kernel] ~ Normal\n"
         lambda n: "let g = " + "repeat(" * n + "f" + ")" * n,
         lambda n: "program p : A -> A\n    let y = " + "-" * n + "1.0\n    return y",
         lambda n: "program p : A -> A\n    let y = " + " + ".join(["1.0"] * n) + "\n    return y",
-        lambda n: "program p : A -> A\n    let y = " + "exp(" * n + "1.0" + ")" * n + "\n    return y",
+        lambda n: (
+            "program p : A -> A\n    let y = " + "exp(" * n + "1.0" + ")" * n + "\n    return y"
+        ),
     ],
     ids=["compose", "tensor", "repeat", "negation", "sum", "calls"],
 )
