@@ -33,9 +33,12 @@ step "package (vsce)"
 rm -f qvr.vsix
 npx vsce package --no-dependencies --allow-missing-repository --out qvr.vsix </dev/null
 
-step "tests: unit, VSIX smoke, pages in headless Chromium (node --test)"
+step "tests: unit, VSIX smoke, pages in headless Chromium, server contract (node --test)"
+# The contract and page tests talk to the real server when \$QVR_PYTHON (default python3)
+# can import quivers_lsp; the contract tests skip, and the pages use the committed
+# flowchart fixture, when it cannot.
 mkdir -p artifacts
-node --test --test-concurrency=1 test/unit/ test/smoke/ test/render/
+node --test --test-concurrency=1 test/unit/ test/smoke/ test/render/ test/contract/
 
 step "done"
 echo "artifacts: $(ls artifacts | tr '\n' ' ')"

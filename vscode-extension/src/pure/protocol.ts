@@ -34,6 +34,8 @@ export interface PosteriorRow {
   sd: number | null;
   r_hat?: number | null;
   ess?: number | null;
+  /** Shape of the summarised tensor, when the server gives it (the numbers are averages over it). */
+  shape?: number[] | null;
 }
 
 export interface SampleStats {
@@ -57,6 +59,8 @@ export interface RunResult {
   losses?: number[] | null;
   posterior?: PosteriorRow[] | null;
   samples?: Record<string, SampleStats> | null;
+  /** Statistics of the program's return value (sample runs). */
+  returned?: SampleStats | null;
   diagnostics?: Record<string, unknown> | null;
 }
 

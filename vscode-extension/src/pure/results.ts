@@ -140,19 +140,27 @@ function warnRhat(value: unknown): boolean {
   return typeof value === "number" && Number.isFinite(value) && value > 1.05;
 }
 
+export function shapeText(shape: unknown): string {
+  return Array.isArray(shape) ? `(${shape.join(", ")}${shape.length === 1 ? "," : ""})` : "—";
+}
+
 export function posteriorTable(rows: readonly PosteriorRow[]): string {
   if (rows.length === 0) {
     return `<p class="empty">No posterior summary.</p>`;
   }
+  const withShape = rows.some((r) => Array.isArray(r.shape));
   const body = rows
     .map(
       (row) =>
-        `<tr><td>${escapeHtml(String(row.name))}</td><td>${formatNumber(row.mean)}</td><td>${formatNumber(row.sd)}</td>` +
+        `<tr><td>${escapeHtml(String(row.name))}</td>` +
+        (withShape ? `<td>${escapeHtml(shapeText(row.shape))}</td>` : "") +
+        `<td>${formatNumber(row.mean)}</td><td>${formatNumber(row.sd)}</td>` +
         `<td${warnRhat(row.r_hat) ? ' class="warn" title="r_hat above 1.05: the chains disagree"' : ""}>${formatNumber(row.r_hat)}</td>` +
         `<td>${formatNumber(row.ess)}</td></tr>`,
     )
     .join("\n");
-  return `<table class="posterior"><thead><tr><th>name</th><th>mean</th><th>sd</th><th>r_hat</th><th>ess</th></tr></thead>\n<tbody>\n${body}\n</tbody></table>`;
+  const shapeHead = withShape ? "<th>shape</th>" : "";
+  return `<table class="posterior"><thead><tr><th>name</th>${shapeHead}<th>mean</th><th>sd</th><th>r_hat</th><th>ess</th></tr></thead>\n<tbody>\n${body}\n</tbody></table>`;
 }
 
 export function samplesTable(samples: Readonly<Record<string, SampleStats>>): string {
@@ -163,7 +171,7 @@ export function samplesTable(samples: Readonly<Record<string, SampleStats>>): st
   const body = names
     .map((name) => {
       const s = samples[name] ?? {};
-      const shape = Array.isArray(s.shape) ? `(${s.shape.join(", ")}${s.shape.length === 1 ? "," : ""})` : "—";
+      const shape = shapeText(s.shape);
       return (
         `<tr><td>${escapeHtml(name)}</td><td>${escapeHtml(shape)}</td><td>${escapeHtml(String(s.dtype ?? "—"))}</td>` +
         `<td>${formatNumber(s.mean)}</td><td>${formatNumber(s.sd)}</td><td>${formatNumber(s.min)}</td><td>${formatNumber(s.max)}</td></tr>`
@@ -235,6 +243,10 @@ export function renderResultsBody(result: RunResult, file?: string): string {
   if (result.samples && typeof result.samples === "object") {
     parts.push(`<h2>Samples</h2>`);
     parts.push(samplesTable(result.samples));
+  }
+  if (result.returned && typeof result.returned === "object") {
+    parts.push(`<h2>Returned value</h2>`);
+    parts.push(samplesTable({ return: result.returned }));
   }
   return parts.join("\n");
 }

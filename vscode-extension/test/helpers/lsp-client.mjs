@@ -5,7 +5,7 @@ import { spawn } from "node:child_process";
 export class LspClient {
   static async start(command, args, { cwd, env, timeoutMs = 30000 } = {}) {
     const client = new LspClient(spawn(command, args, { cwd, env: env ?? process.env, stdio: ["pipe", "pipe", "pipe"] }));
-    await client.request(
+    client.initializeResult = await client.request(
       "initialize",
       {
         processId: process.pid,

@@ -117,3 +117,12 @@ test("a NUTS result shows diagnostics per chain; a failure shows its error", () 
   assert.match(html, /<div class="error">site &#39;next_token&#39;: expected shape \(4,\), given \(3,\)<\/div>/);
   assert.match(summarize(failed), /^Samples failed: site 'next_token'/);
 });
+
+test("posterior rows with a shape get a shape column; a sample's return value is shown", () => {
+  const html = posteriorTable([{ name: "_step_h.weight", mean: 0.1, sd: 0.6, r_hat: 3.75, ess: 0, shape: [256, 64] }]);
+  assert.match(html, /<th>name<\/th><th>shape<\/th><th>mean<\/th>/);
+  assert.match(html, /<td>_step_h.weight<\/td><td>\(256, 64\)<\/td><td>0.1<\/td>/);
+  const body = renderResultsBody({ ok: true, kind: "sample", samples: {}, returned: { shape: [4], dtype: "int64", mean: 44.75, sd: 1, min: 1, max: 90 } });
+  assert.match(body, /<h2>Returned value<\/h2>/);
+  assert.match(body, /<td>return<\/td><td>\(4,\)<\/td><td>int64<\/td><td>44.75<\/td>/);
+});
