@@ -190,7 +190,7 @@ def bench_svi_reference(batch: int, length: int, reps: int) -> dict[str, float] 
         loss = -(hand.log_joint(x, h, y) - log_q)
         loss.backward()
         hand_optim.step()
-        return float(loss)
+        return loss.item()
 
     hand_step()
     q_times, h_times = [], []
