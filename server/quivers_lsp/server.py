@@ -9,7 +9,7 @@ from pygls.lsp.server import LanguageServer
 
 from quivers import __version__
 from quivers_lsp.features import documents, editing, flowchart, navigation, runs
-from quivers_lsp.state import State
+from quivers_lsp.state import State, use_qvr_documents
 from quivers_lsp.worker import RunWorker
 
 
@@ -20,6 +20,7 @@ def build_server() -> LanguageServer:
 
     @server.feature(lsp.INITIALIZED)
     def initialized(ls: LanguageServer, params: lsp.InitializedParams) -> None:
+        use_qvr_documents(ls.workspace)
         roots = [f.uri for f in ls.workspace.folders.values()]
         if not roots and ls.workspace.root_uri:
             roots = [ls.workspace.root_uri]

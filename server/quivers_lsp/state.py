@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from lsprotocol import types as lsp
 from pygls.uris import from_fs_path, to_fs_path
+from pygls.workspace import TextDocument, Workspace
 
 from quivers.analysis import Document
 from quivers_lsp import convert
@@ -20,6 +21,46 @@ if TYPE_CHECKING:
 
 DEBOUNCE_SECONDS = 0.03
 MAX_WORKSPACE_FILES = 2000
+
+
+class QvrTextDocument(TextDocument):
+    """A text document whose lines end only at '\n' (so also at '\r\n').
+
+    pygls splits with ``str.splitlines``, which also breaks at '\x0b', '\x0c',
+    '\x1c'-'\x1e', '\x85', '\u2028' and '\u2029': none of them ends a line for an LSP
+    client or for the analysis, so an incremental edit after such a character (pasted
+    text, a form feed) landed on the wrong line and the server's text drifted from the
+    client's.
+    """
+
+    @property
+    def lines(self) -> tuple[str, ...]:
+        parts = self.source.split("\n")
+        out = [part + "\n" for part in parts[:-1]]
+        if parts[-1]:
+            out.append(parts[-1])
+        return tuple(out)
+
+
+def use_qvr_documents(workspace: Workspace) -> None:
+    """Make ``workspace`` create ``QvrTextDocument``s (call before any didOpen)."""
+
+    def create(
+        doc_uri: str,
+        source: str | None = None,
+        version: int | None = None,
+        language_id: str | None = None,
+    ) -> TextDocument:
+        return QvrTextDocument(
+            doc_uri,
+            source=source,
+            version=version,
+            language_id=language_id,
+            sync_kind=workspace._sync_kind,
+            position_codec=workspace.position_codec,
+        )
+
+    workspace._create_text_document = create  # type: ignore[method-assign]
 
 
 class State:

@@ -469,3 +469,23 @@ async def test_features_on_a_document_with_errors_elsewhere(client: LanguageClie
         lsp.CompletionParams(text_document=doc_id(uri), position=at(text, "lm_head(h)", offset=8))
     )
     assert "h" in {i.label for i in result.items}
+
+
+async def test_incremental_edit_after_a_form_feed_lands_on_the_right_line(
+    client: LanguageClient,
+) -> None:
+    # '\x0c' and '\u2028' do not end lines (LSP, analysis); str.splitlines thinks they do
+    text = "object A : Real 2  # page\x0c break \u2028 here\nobject B : Real 3\n"
+    uri, diagnostics = await open_doc(client, text)
+    assert list(diagnostics) == []
+    edit = lsp.TextDocumentContentChangePartial(
+        range=lsp.Range(
+            start=lsp.Position(line=1, character=7), end=lsp.Position(line=1, character=8)
+        ),
+        text="Nope : FinSet",
+    )
+    after = await edit_doc(client, uri, 2, [edit])
+    # 'object Nope : FinSet : Real 3' is a syntax error on line 1; line 0 is untouched
+    assert [(d.code, d.range.start.line, d.range.start.character) for d in after] == [
+        ("E0001", 1, 21)
+    ]
