@@ -197,12 +197,22 @@ class InlineFamily(Node):
 
     Its input is the tuple of argument values (the program builds it); parameters are
     given in their constrained form, positionally in the family's parameter order.
+    When every argument is a number (a prior), ``constants`` holds them and the input
+    may be omitted: ``_step_slope.rsample()``.
     """
 
     value_is_trace = True
 
-    def __init__(self, family: str, n_args: int, value_type: ObjT, is_global: bool) -> None:
+    def __init__(
+        self,
+        family: str,
+        n_args: int,
+        value_type: ObjT,
+        is_global: bool,
+        constants: tuple[float, ...] | None = None,
+    ) -> None:
         super().__init__(value_type, value_type)
+        self.constants = constants
         self.family = get_family(family)
         if n_args != self.family.arity:
             raise QvrBuildError(
@@ -215,8 +225,13 @@ class InlineFamily(Node):
             self.name, {p.name: a for p, a in zip(self.family.params, args, strict=True)}
         )
 
+    def _args(self, x: Any) -> tuple[torch.Tensor, ...]:
+        if (x is None or len(x) == 0) and self.constants is not None:
+            return tuple(self._ref.new_tensor(v) for v in self.constants)
+        return tuple(x)
+
     def run(self, x, trace=None, want_lp=True, **run) -> RunOut:
-        d = self.dist(tuple(x))
+        d = self.dist(self._args(x))
         if trace is None:
             trace = d.rsample() if d.has_rsample else d.sample()
         lp = (
@@ -231,6 +246,18 @@ class InlineFamily(Node):
     def check_input(self, x, where="input") -> None:
         pass  # arguments are program values, already checked
 
+    def _rows(self, x, lp):
+        return lp  # never None: an inline family always has a density
+
+    def rsample(self, x: Any = None, **run: Any) -> torch.Tensor:
+        return self.run(x, None, False, **run)[0]
+
+    def log_prob(self, x: Any, trace: Any = None, **run: Any) -> torch.Tensor:
+        if trace is None:  # log_prob(trace) for a prior with constant arguments
+            x, trace = None, x
+        self.check_given(x, trace, "trace")
+        return self.run(x, trace, True, **run)[2]
+
     def check_given(self, args: tuple[torch.Tensor, ...], trace: Any, where: str) -> None:
         """A given draw must have the dtype of the value type and the arguments' shape."""
         if not isinstance(trace, torch.Tensor):
@@ -239,7 +266,7 @@ class InlineFamily(Node):
             check_value(trace, self.value_type, where)
         elif not trace.is_floating_point():
             raise QvrDataError(f"{where}: expected floats, got {describe(trace)}")
-        d = self.dist(args)
+        d = self.dist(self._args(args))
         want = (*d.batch_shape, *d.event_shape)
         if tuple(trace.shape) != want:
             kind = "ids" if isinstance(self.value_type, FinSetT) else "floats"

@@ -87,7 +87,11 @@ class ProgramModule(Node):
                     node = resolve(step.source.expr)
                 else:
                     src = step.source
-                    node = InlineFamily(src.family, len(src.args), step.value_type, step.is_global)
+                    nums = tuple(a.value for a in src.args if isinstance(a, Num))
+                    consts = nums if len(nums) == len(src.args) else None
+                    node = InlineFamily(
+                        src.family, len(src.args), step.value_type, step.is_global, consts
+                    )
                 self.add_module(f"_step_{step.var}", node)
                 self.site_names.append(step.var)
                 if step.observed:

@@ -163,3 +163,16 @@ def test_inline_site_given_the_wrong_shape():
         )
     with pytest.raises(QvrDataError, match=r"site 'slope': expected floats of shape \(\)"):
         m.log_joint(x, {"slope": torch.zeros(3), "noise": torch.tensor(1.0), "y": x, "w": x})
+
+
+def test_prior_step_module_without_input():
+    m = _linreg()
+    slope = m._step_slope.rsample()
+    assert slope.shape == ()
+    assert torch.allclose(m._step_slope.log_prob(slope), D.Normal(0.0, 3.0).log_prob(slope))
+    mu = torch.randn(4, 1)
+    y = m._step_y.rsample((mu, torch.tensor(0.5)))
+    assert y.shape == (4, 1)
+    assert torch.allclose(
+        m._step_y.log_prob((mu, torch.tensor(0.5)), y), D.Normal(mu, 0.5).log_prob(y)[:, 0]
+    )
