@@ -200,11 +200,18 @@ async def run_command(
     )
 
 
-async def first_progress_report(client: LanguageClient, start: int) -> tuple[str, str]:
-    """(token, message) of the first work-done progress report after index ``start``."""
+async def first_progress_report(
+    client: LanguageClient, start: int, prefix: str = ""
+) -> tuple[str, str]:
+    """(token, message) of the first work-done progress report after index ``start``
+    whose message starts with ``prefix``."""
     params = await inbox(client).wait_for(
         lsp.PROGRESS,
-        lambda p: isinstance(p.value, dict) and p.value.get("kind") == "report",
+        lambda p: (
+            isinstance(p.value, dict)
+            and p.value.get("kind") == "report"
+            and str(p.value.get("message", "")).startswith(prefix)
+        ),
         start,
     )
     return params.token, params.value.get("message", "")

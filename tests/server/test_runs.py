@@ -64,7 +64,7 @@ async def test_fit_svi_reports_steps_and_losses(client: LanguageClient) -> None:
     messages = [
         r.message
         for r in client.progress_reports[token]
-        if isinstance(r, lsp.WorkDoneProgressReport)
+        if isinstance(r, lsp.WorkDoneProgressReport) and r.message.startswith("step ")
     ]
     assert [m.split(" · ")[0] for m in messages] == [f"step {i}/4" for i in range(1, 5)]
     assert all(" · loss " in m for m in messages)
@@ -106,8 +106,7 @@ async def cancel_long_fit(client: LanguageClient, how: str) -> None:
     run = asyncio.ensure_future(
         run_command(client, "qvr.fitSvi", uri, {"steps": 1_000_000, "seed": 4})
     )
-    token, message = await first_progress_report(client, start)
-    assert message.startswith("step ")
+    token, message = await first_progress_report(client, start, "step ")
     began = time.perf_counter()
     if how == "progress":
         client.window_work_done_progress_cancel(lsp.WorkDoneProgressCancelParams(token=token))
@@ -137,7 +136,7 @@ async def test_a_second_run_while_one_is_running_is_refused(client: LanguageClie
     uri, _ = await open_doc(client, REGRESSION)
     start = inbox(client).mark()
     run = asyncio.ensure_future(run_command(client, "qvr.fitSvi", uri, {"steps": 1_000_000}))
-    await first_progress_report(client, start)
+    await first_progress_report(client, start, "step ")
     second = await run_command(client, "qvr.sample", uri)
     assert second["ok"] is False and "already in progress" in second["error"]
     await run_command(client, "qvr.cancelRun")
@@ -152,9 +151,8 @@ async def test_bad_data_is_a_clear_failure_and_the_server_keeps_serving(
     uri, _ = await open_doc(client, MIXTURE)
     result = await run_command(client, "qvr.fitSvi", uri, {"data": str(data), "steps": 3})
     assert result["ok"] is False and result["cancelled"] is False
-    assert (
-        result["error"] == "site 'y': expected floats of shape (4, 2), got float32 of shape (4, 3)"
-    )
+    error = result["error"]  # names the site, the expected and the given shape
+    assert "'y'" in error and "(4, 2)" in error and "(4, 3)" in error
     missing = await run_command(client, "qvr.sample", uri, {"data": str(tmp_path / "nope.json")})
     assert missing["ok"] is False and "no such data file" in missing["error"]
     hover = await client.text_document_hover_async(
