@@ -489,3 +489,8 @@ async def test_incremental_edit_after_a_form_feed_lands_on_the_right_line(
     assert [(d.code, d.range.start.line, d.range.start.character) for d in after] == [
         ("E0001", 1, 21)
     ]
+
+
+async def test_flowchart_without_a_uri_is_an_answer_not_a_crash(client: LanguageClient) -> None:
+    result = await client.protocol.send_request_async("qvr/flowchart", {"target": "x"})
+    assert result.mermaid is None and "uri" in result.error

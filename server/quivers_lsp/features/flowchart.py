@@ -16,10 +16,16 @@ FLOWCHART = "qvr/flowchart"
 def register(server: LanguageServer, state: State) -> None:
     @server.feature(FLOWCHART)
     def chart(ls: LanguageServer, params: Any) -> dict[str, object]:
-        uri = getattr(params, "uri", None) or (
-            params.get("uri") if isinstance(params, dict) else None
-        )
-        target = getattr(params, "target", None)
+        uri = _field(params, "uri")
+        target = _field(params, "target")
+        if not isinstance(uri, str):
+            return {
+                "target": None,
+                "mermaid": None,
+                "nodes": [],
+                "targets": [],
+                "error": "qvr/flowchart needs a document uri",
+            }
         doc = state.document(ls, uri)
         return convert.flowchart(doc.lines, flowchart(doc, target))
 
