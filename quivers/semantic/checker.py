@@ -23,7 +23,8 @@ from quivers.syntax import ast
 from quivers.syntax.parser import parse
 
 _CACHE_LIMIT = 50_000
-_cache: dict[tuple[int, ...], tuple[tuple[ast.Node, ...], dict[str, Signature], UnitResult]] = {}
+# Keyed by id() of an item's nodes: an int for a declaration, a tuple for a program.
+_cache: dict[object, tuple[tuple[ast.Node, ...], dict[str, Signature], UnitResult]] = {}
 _stats = {"checked": 0, "reused": 0}
 
 
@@ -33,24 +34,39 @@ def check_text(text: str) -> Analysis:
 
 def check(file: ast.SourceFile) -> Analysis:
     """Check a parsed file. Never raises on user input."""
+    # Every declared name, with the line of its first declaration (an ErrorNode keeps
+    # the name it could read). Written out rather than calling _declared_name: this
+    # and the loop below run for every item on every keystroke.
     first_line: dict[str, int] = {}
+    Program, Name = ast.Program, ast.Name
     for item in file.items:
-        name = _declared_name(item)
-        if name is not None and name not in first_line:
-            first_line[name] = _item_unit(item).line
+        unit = item.header if type(item) is Program else item
+        name = getattr(unit.node, "name", None)
+        if type(name) is Name and name.text and name.text not in first_line:
+            first_line[name.text] = unit.line
 
     visible: dict[str, SymbolInfo] = {}
     symbols: dict[str, Symbol] = {}
     results: list[tuple[ast.Item, UnitResult]] = []
     later = dict(first_line)
+    cached = _cache.get
+    reused = 0
     for index, item in enumerate(file.items):
-        if isinstance(item, ast.Program):
+        if type(item) is Program:
             unit = item.header
+            key: object = (id(unit.node), *[id(s.node) for s in item.steps])
         elif item.kind == "step":
             continue  # an orphan step, already reported by the parser
         else:
             unit = item
-        result = _check_item(item, visible, later)
+            key = id(item.node)
+        # The cache keeps its nodes alive, so equal ids mean the very same nodes.
+        hit = cached(key)
+        if hit is not None and _same_signatures(hit[1], visible, later):
+            result = hit[2]
+            reused += 1
+        else:
+            result = _check_item(item, visible, later)
         results.append((item, result))
         name = result.declares
         if name is not None:
@@ -71,6 +87,7 @@ def check(file: ast.SourceFile) -> Analysis:
                     index,
                 )
 
+    _stats["reused"] += reused
     diagnostics = list(file.diagnostics)
     algebra: str | None = None
     algebra_line = 0
@@ -147,12 +164,13 @@ def _declared_name(item: ast.Item) -> str | None:
 def _check_item(
     item: ast.Item, visible: dict[str, SymbolInfo], later: dict[str, int]
 ) -> UnitResult:
+    key: object
     if isinstance(item, ast.Program):
         nodes: tuple[ast.Node, ...] = (item.header.node, *[s.node for s in item.steps])
         key = tuple(map(id, nodes))
     else:
         nodes = (item.node,)
-        key = (id(item.node),)
+        key = id(item.node)  # check() builds the same keys
     hit = _cache.get(key)
     # The cache keeps its nodes alive, so equal ids mean the very same nodes.
     if hit is not None and _same_signatures(hit[1], visible, later):
