@@ -59,6 +59,7 @@ cat > "$DATA/User/settings.json" <<JSON
   "window.commandCenter": false,
   "chat.disableAIFeatures": true,
   "workbench.secondarySideBar.defaultVisibility": "hidden",
+  "qvr.run.options": { "steps": 100000, "warmup": 100000 },
   "qvr.pythonPath": "$PY"
 }
 JSON

@@ -9,6 +9,7 @@ import { ExecuteCommandRequest } from "vscode-languageclient/node";
 import { makeNonce, resultsHtml } from "./pure/html";
 import { CLIENT_COMMANDS, type RunResult, SERVER_COMMANDS } from "./pure/protocol";
 import { kindTitle, renderResultsBody, summarize } from "./pure/results";
+import { runOptions } from "./pure/runOptions";
 import type { ServerManager } from "./server";
 
 export type RunCommand = typeof SERVER_COMMANDS.sample | typeof SERVER_COMMANDS.fitSvi | typeof SERVER_COMMANDS.runNuts;
@@ -31,7 +32,15 @@ export class RunController implements vscode.Disposable {
     this.status = vscode.window.createStatusBarItem("qvr.run", vscode.StatusBarAlignment.Left, 100);
     this.status.name = "QVR run";
     this.status.command = CLIENT_COMMANDS.cancelRun;
+    // Show the latest progress message (`step 40/200 · loss 1234.5`) in the status bar.
+    this.progressListener = server.progress.onDidReport((e) => {
+      if (this.running && !e.done && e.message) {
+        this.status.text = `$(loading~spin) QVR: ${e.message}`;
+      }
+    });
   }
+
+  private readonly progressListener: vscode.Disposable;
 
   get isRunning(): boolean {
     return this.running !== undefined;
@@ -53,16 +62,22 @@ export class RunController implements vscode.Disposable {
       void vscode.window.showErrorMessage("QVR: the language server is not running (see the QVR output).");
       return undefined;
     }
-    const options: Record<string, unknown> = {};
-    if (target) {
-      options.target = target;
+    const folder = vscode.workspace.getWorkspaceFolder(uri)?.uri.fsPath ?? vscode.workspace.workspaceFolders?.[0]?.uri.fsPath;
+    const { options, ignored } = runOptions(
+      kindOf(command),
+      vscode.workspace.getConfiguration("qvr", uri).get("run.options"),
+      target,
+      folder,
+    );
+    for (const why of ignored) {
+      this.log.appendLine(`qvr.run.options ignored: ${why}`);
     }
     const file = path.basename(uri.path);
     this.running = { command, uri };
     this.status.text = `$(loading~spin) QVR: ${LABELS[command]} ${file}`;
     this.status.tooltip = "A QVR run is in progress. Click to cancel it.";
     this.status.show();
-    this.log.appendLine(`${command} ${uri.toString()}${target ? ` (${target})` : ""}`);
+    this.log.appendLine(`${command} ${uri.toString()} ${JSON.stringify(options)}`);
     let result: RunResult | undefined;
     try {
       result = (await client.sendRequest(ExecuteCommandRequest.type, {
@@ -122,11 +137,12 @@ export class RunController implements vscode.Disposable {
   }
 
   dispose(): void {
+    this.progressListener.dispose();
     this.status.dispose();
     this.results?.dispose();
   }
 }
 
-function kindOf(command: RunCommand): string {
+function kindOf(command: RunCommand): "sample" | "svi" | "nuts" {
   return command === "qvr.sample" ? "sample" : command === "qvr.fitSvi" ? "svi" : "nuts";
 }

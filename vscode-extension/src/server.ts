@@ -4,6 +4,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import * as vscode from "vscode";
 import { LanguageClient, type LanguageClientOptions, type ServerOptions, TransportKind } from "vscode-languageclient/node";
+import { ServerProgress } from "./progress";
 import {
   describeSource,
   isQuiversPyproject,
@@ -67,6 +68,8 @@ export class ServerManager implements vscode.Disposable {
   private client: LanguageClient | undefined;
   private starting: Promise<LanguageClient | undefined> | undefined;
   private readonly changed = new vscode.EventEmitter<LanguageClient | undefined>();
+  /** Progress of the server's runs, shown as cancellable notifications. */
+  readonly progress = new ServerProgress();
   /** Fires with the new client after a (re)start, or undefined after a stop. */
   readonly onDidChangeClient = this.changed.event;
 
@@ -148,6 +151,7 @@ export class ServerManager implements vscode.Disposable {
       this.client = undefined;
       return undefined;
     }
+    this.progress.attach(client);
     this.changed.fire(client);
     return client;
   }
@@ -176,5 +180,6 @@ export class ServerManager implements vscode.Disposable {
   dispose(): void {
     void this.stop();
     this.changed.dispose();
+    this.progress.dispose();
   }
 }

@@ -197,3 +197,33 @@ test("QVR: Sample runs in the server and shows the results panel", { skip }, asy
   assert.ok((await frame.locator("table.samples tbody tr", { hasText: "next_token" }).count()) === 1);
   await shot("sample-results");
 });
+
+test("Fit with SVI shows cancellable progress; Cancel stops it and the results say so", { skip }, async () => {
+  await token("program vanilla_rnn_lm", "program").click();
+  await runCommand("QVR: Fit with SVI");
+  const toast = page.locator(".notification-toast", { hasText: "fitting with SVI" });
+  await until("the progress notification with a step, and the status-bar item", async () =>
+    /step \d+/.test((await toast.first().innerText().catch(() => "")) ?? "") &&
+    (await page.locator(".statusbar-item", { hasText: "QVR: step" }).count()) > 0,
+  120000);
+  await shot("svi-progress");
+  // The toast re-renders on every progress report, so click without waiting for it to be stable.
+  await until("a click on Cancel", async () => {
+    await toast.first().locator(".monaco-button", { hasText: "Cancel" }).click({ force: true, timeout: 2000 });
+    return true;
+  }, 20000, 100);
+  const frame = await pageWith("h1:has-text('SVI fit') ~ p .status.cancelled");
+  assert.ok((await frame.locator("svg.loss polyline.curve").count()) === 1, "the loss so far is drawn");
+  await until("the status-bar item to go", async () => (await page.locator(".statusbar-item", { hasText: "QVR: step" }).count()) === 0);
+  await shot("svi-cancelled");
+});
+
+test("QVR: Cancel Run stops a NUTS run", { skip }, async () => {
+  await token("program vanilla_rnn_lm", "program").click();
+  await runCommand("QVR: Run NUTS");
+  const toast = page.locator(".notification-toast", { hasText: "NUTS" });
+  await until("the NUTS progress", () => toast.count(), 120000);
+  await runCommand("QVR: Cancel Run");
+  await pageWith("h1:has-text('NUTS posterior') ~ p .status.cancelled");
+  await shot("nuts-cancelled");
+});

@@ -85,7 +85,7 @@ test("manifest: language, grammar, settings and client-side commands", () => {
   assert.equal(c.languages[0].id, "qvr");
   assert.equal(c.grammars[0].scopeName, grammar.scopeName);
   assert.equal(c.grammars[0].path, "./syntaxes/qvr.tmLanguage.json");
-  for (const key of ["qvr.pythonPath", "qvr.server.args", "qvr.trace.server"]) {
+  for (const key of ["qvr.pythonPath", "qvr.server.args", "qvr.trace.server", "qvr.run.options"]) {
     assert.ok(c.configuration.properties[key], key);
   }
   const ids = c.commands.map((x) => x.command).sort();
