@@ -1,74 +1,150 @@
 """The ``qvr`` command line.
 
-Each subcommand lives in its own function; heavy imports (torch) happen inside the
-subcommands that need them, so ``qvr check`` starts fast.
+This module only builds the argument parser and dispatches: each subcommand lives in
+its own module under ``quivers.commands`` and is imported when it runs, so heavy
+imports (torch, matplotlib) happen only in ``sample`` and ``fit``, and ``qvr check``
+and ``qvr fmt`` start fast.
+
+Exit codes: 0 success; 1 errors in the program, the data or the files (one line per
+problem on stderr, no traceback), ``qvr fmt --check`` finding files to reformat;
+2 bad command-line usage; 130 interrupted by Ctrl-C (``qvr fit`` still saves).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import importlib
+import os
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 
-from quivers.core.diagnostics import Severity
-
-
-def _read(path: str) -> str | None:
-    try:
-        return Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        print(f"{path}: error: cannot read file: {exc}", file=sys.stderr)
-        return None
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
 
 
-def cmd_check(args: argparse.Namespace) -> int:
-    from quivers.semantic import check_text
-
-    errors = warnings = 0
-    unreadable = False
-    report: list[dict[str, object]] = []
-    for path in args.files:
-        text = _read(path)
-        if text is None:
-            unreadable = True
-            continue
-        analysis = check_text(text)
-        for diag in analysis.diagnostics:
-            if diag.severity == Severity.ERROR:
-                errors += 1
-            elif diag.severity == Severity.WARNING:
-                warnings += 1
-            if args.format == "json":
-                report.append(diag.to_json(path))
-            else:
-                print(diag.render(path))
-    if args.format == "json":
-        summary = {"files": len(args.files), "errors": errors, "warnings": warnings}
-        print(json.dumps({"diagnostics": report, "summary": summary}, indent=2))
-    else:
-        files = len(args.files)
-        noun = "file" if files == 1 else "files"
-        print(f"checked {files} {noun}: {errors} error(s), {warnings} warning(s)")
-    return 1 if errors or unreadable else 0
+def _add_run_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("file", metavar="FILE", help="a .qvr program")
+    p.add_argument("--target", metavar="NAME", help="program to run (default: the first export)")
+    p.add_argument("--seed", type=int, default=0, metavar="S", help="random seed (default 0)")
+    p.add_argument(
+        "--data",
+        metavar="FILE",
+        help="inputs and observations: .pt (torch.save of a dict of tensors), .npz or .json "
+        "with keys x, the observed sites and host data (default: synthetic from the model)",
+    )
+    p.add_argument(
+        "--length",
+        type=int,
+        default=8,
+        metavar="T",
+        help="sequence length of synthetic prompts (default 8)",
+    )
+    p.add_argument(
+        "--format", choices=("text", "json"), default="text", help="summary format on stdout"
+    )
+    p.add_argument(
+        "--threads", type=int, default=1, metavar="N", help="torch CPU threads (default 1)"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="qvr", description="The QVR language tools.")
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = argparse.ArgumentParser(
+        prog="qvr",
+        description="The QVR language tools: check, format, chart, sample and fit .qvr programs.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     check = sub.add_parser("check", help="type-check .qvr files and print diagnostics")
     check.add_argument("files", nargs="+", metavar="FILE")
     check.add_argument("--format", choices=("text", "json"), default="text")
-    check.set_defaults(run=cmd_check)
+
+    fmt = sub.add_parser("fmt", help="format .qvr files in place (canonical layout)")
+    fmt.add_argument("files", nargs="+", metavar="FILE")
+    fmt.add_argument(
+        "--check", action="store_true", help="write nothing; exit 1 listing files that would change"
+    )
+
+    graph = sub.add_parser("graph", help="flowchart of a program (Mermaid or SVG)")
+    graph.add_argument("file", metavar="FILE")
+    graph.add_argument(
+        "--format",
+        choices=("mermaid", "svg"),
+        help="output format (default: svg when --out ends in .svg, else mermaid)",
+    )
+    graph.add_argument("--target", metavar="NAME", help="program or export to chart")
+    graph.add_argument("--out", metavar="FILE", help="write to FILE instead of stdout")
+
+    sample = sub.add_parser("sample", help="draw from a program and summarise every site")
+    _add_run_options(sample)
+    sample.add_argument("--n", type=int, default=4, metavar="N", help="number of draws (rows)")
+    sample.add_argument(
+        "--out", metavar="FILE", help="write x and every site's value (.pt, .npz or .json)"
+    )
+    sample.add_argument(
+        "--from",
+        dest="from_state",
+        metavar="STATE",
+        help="use the fitted weights of a state file written by `qvr fit`",
+    )
+
+    fit = sub.add_parser("fit", help="fit a program with SVI or NUTS; plot and save the state")
+    _add_run_options(fit)
+    fit.add_argument("--method", choices=("svi", "nuts"), default="svi")
+    fit.add_argument("--steps", type=int, default=300, metavar="N", help="SVI steps (300)")
+    fit.add_argument("--lr", type=float, default=0.005, help="SVI Adam learning rate (0.005)")
+    fit.add_argument("--warmup", type=int, default=100, metavar="N", help="NUTS warmup (100)")
+    fit.add_argument("--samples", type=int, default=100, metavar="N", help="NUTS draws (100)")
+    fit.add_argument("--chains", type=int, default=2, metavar="N", help="NUTS chains (2)")
+    fit.add_argument("--step-size", type=float, default=0.01, help="NUTS initial step size (0.01)")
+    fit.add_argument("--max-tree-depth", type=int, default=5, help="NUTS tree depth (5)")
+    fit.add_argument(
+        "--batch", type=int, default=4, metavar="N", help="rows of the synthetic corpus (4)"
+    )
+    fit.add_argument(
+        "--plot",
+        metavar="FILE",
+        help="plot file (.png/.svg/.pdf; default: FILE's name with .loss.png or .nuts.png)",
+    )
+    fit.add_argument(
+        "--state",
+        metavar="FILE",
+        help="fitted-state file (default: <FILE stem>.state.pt next to the plot)",
+    )
+    fit.add_argument(
+        "--progress",
+        choices=("auto", "bar", "plain", "none"),
+        default="auto",
+        help="progress on stderr: a bar on a terminal, plain lines otherwise (auto)",
+    )
+
+    sub.add_parser("lsp", help="start the language server (LSP over stdio)")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from quivers.commands import CliError
+
     parser = build_parser()
-    args = parser.parse_args(argv)
-    return int(args.run(args))
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help or a usage error; argparse has printed it
+        return int(exc.code) if isinstance(exc.code, int) else EXIT_USAGE
+    module = importlib.import_module(f"quivers.commands.{args.command}")
+    try:
+        return int(module.run(args))
+    except CliError as exc:
+        if exc.raw:
+            print(str(exc), file=sys.stderr)
+        else:
+            print(f"qvr {args.command}: error: {exc}", file=sys.stderr)
+        return exc.code
+    except KeyboardInterrupt:
+        print(f"\nqvr {args.command}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:  # `qvr graph FILE | head`
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
 
 
 if __name__ == "__main__":

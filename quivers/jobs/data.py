@@ -90,7 +90,7 @@ def synthetic(
     with torch.no_grad():
         for _, p in model.named_parameters():
             p.copy_(torch.randn_like(p) * weight_scale)
-    decl = model.decl  # type: ignore[attr-defined]
+    decl: Any = getattr(model, "decl", None)
     x = random_input(decl.dom, batch, length, uses_sequences(model))
     host = {name: torch.randn(batch, 1) for name in getattr(model, "host_names", ())}
     with torch.no_grad():
@@ -99,7 +99,16 @@ def synthetic(
     return Dataset(x, {**host, **observations}, "synthetic")
 
 
-def load_file(path: str | Path, model: nn.Module) -> Dataset:
+def load_file(path: str | Path, model: nn.Module, run: dict[str, int] | None = None) -> Dataset:
+    """Read a data file and check it against ``model``: keys, dtypes and shapes.
+
+    Keys are ``x``, the observed sites and the host data; latent site names (as in a
+    file written by ``qvr sample --out``) are accepted and ignored. Integer values for
+    continuous inputs are converted to floats (JSON has no float type for ``1``).
+    Every mismatch is a :class:`DataError` naming the key, the expected and the given
+    dtype or shape; mismatches found by the runtime keep its message (which names the
+    site), without the file name.
+    """
     p = Path(path)
     if not p.is_file():
         raise DataError(f"{p}: no such data file")
@@ -111,7 +120,8 @@ def load_file(path: str | Path, model: nn.Module) -> Dataset:
         raise DataError(f"{p}: missing 'x', the program input")
     observed = set(getattr(model, "observed_names", ()))
     hosts = set(getattr(model, "host_names", ()))
-    unknown = sorted(set(tensors) - {"x"} - observed - hosts)
+    latents = set(getattr(model, "latent_names", ()))
+    unknown = sorted(set(tensors) - {"x"} - observed - hosts - latents)
     if unknown:
         expected = ", ".join(sorted(observed | hosts)) or "none"
         raise DataError(
@@ -122,8 +132,97 @@ def load_file(path: str | Path, model: nn.Module) -> Dataset:
         raise DataError(
             f"{p}: missing {', '.join(missing)} (observed sites and host data need values)"
         )
-    x = tensors.pop("x")
-    return Dataset(x, tensors, str(p))
+    x = _check_input(p, model, tensors.pop("x"))
+    given = {k: v for k, v in tensors.items() if k in observed | hosts}
+    observations = _check_values(p, model, x, given, hosts, run or {})
+    return Dataset(x, observations, str(p))
+
+
+def _shape(t: torch.Tensor) -> str:
+    return str(tuple(t.shape))
+
+
+def _check_input(p: Path, model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    decl = getattr(model, "decl", None)
+    dom = getattr(decl, "dom", None)
+    if x.dim() == 0:
+        raise DataError(f"{p}: 'x' is a scalar; expected one row per data point, shape (N, ...)")
+    if dom is None:
+        return x
+    if _all_finite_sets(dom):
+        if x.is_floating_point():
+            if not bool(torch.all(x == x.round())):
+                raise DataError(
+                    f"{p}: 'x' must hold integer ids of {_name(dom)}, "
+                    f"got non-integer floats of shape {_shape(x)}"
+                )
+            x = x.long()
+    elif not x.is_floating_point():
+        x = x.float()
+    return x
+
+
+def _check_values(
+    p: Path,
+    model: nn.Module,
+    x: torch.Tensor,
+    given: dict[str, torch.Tensor],
+    hosts: set[str],
+    run: dict[str, int],
+) -> dict[str, torch.Tensor]:
+    from quivers.runtime.errors import QvrDataError
+
+    rows = int(x.shape[0])
+    values: dict[str, torch.Tensor] = {}
+    for name in sorted(hosts):
+        t = given[name]
+        if not t.is_floating_point():
+            t = t.float()
+        if t.dim() == 0 or int(t.shape[0]) != rows:
+            raise DataError(
+                f"{p}: host data '{name}' has shape {_shape(t)}, expected ({rows}, ...): "
+                f"one row per row of x ({rows})"
+            )
+        values[name] = t
+    try:
+        with torch.no_grad():
+            reference = model.trace(x, dict(values), **run)  # type: ignore[operator]
+    except QvrDataError as exc:
+        raise DataError(str(exc)) from exc
+    except RuntimeError as exc:  # a shape clash inside arithmetic on host data
+        raise DataError(f"{p}: the data does not fit the program: {exc}") from exc
+    for name, t in given.items():
+        if name in hosts:
+            continue
+        site = reference.get(name) if hasattr(reference, "get") else None
+        expected = getattr(site, "trace", None)
+        if (
+            isinstance(expected, torch.Tensor)
+            and expected.is_floating_point()
+            and not t.is_floating_point()
+        ):
+            t = t.float()
+        values[name] = t
+    try:  # the runtime names the site, the expected and the given shape
+        with torch.no_grad():
+            model.trace(x, dict(values), **run)  # type: ignore[operator]
+    except QvrDataError as exc:
+        raise DataError(str(exc)) from exc
+    except RuntimeError as exc:
+        raise DataError(f"{p}: the data does not fit the program: {exc}") from exc
+    return values
+
+
+def _all_finite_sets(t: ObjT) -> bool:
+    if isinstance(t, FinSetT):
+        return True
+    if isinstance(t, ProductT):
+        return all(_all_finite_sets(f) for f in t.factors)
+    return False
+
+
+def _name(t: ObjT) -> str:
+    return getattr(t, "name", None) or type(t).__name__
 
 
 def _read(p: Path) -> Any:
@@ -170,6 +269,7 @@ def save_file(path: str | Path, data: dict[str, torch.Tensor]) -> None:
     elif suffix == ".npz":
         import numpy as np
 
-        np.savez(p, **{k: v.numpy() for k, v in data.items()})
+        arrays: dict[str, Any] = {k: v.numpy() for k, v in data.items()}
+        np.savez(p, **arrays)
     else:
         raise DataError(f"{p}: unsupported output type '{suffix}' (use .pt, .npz or .json)")

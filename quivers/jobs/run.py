@@ -13,7 +13,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -71,8 +71,31 @@ def compile_target(text: str, path: str, target: str | None) -> tuple[Any, nn.Mo
 
 def prepare(model: nn.Module, opts: RunOptions) -> Dataset:
     if opts.data:
-        return load_file(opts.data, model)
+        return load_file(opts.data, model, run_arguments(model, opts.length))
     return synthetic(model, opts.batch, opts.length, seed=opts.seed)
+
+
+def load_state(model: nn.Module, state: dict[str, torch.Tensor]) -> None:
+    """Load fitted weights, or raise a RunError naming what does not match."""
+    own = model.state_dict()
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    if missing or unexpected:
+        parts = []
+        if missing:
+            parts.append(f"missing {', '.join(missing[:3])}{' ...' if len(missing) > 3 else ''}")
+        if unexpected:
+            parts.append(
+                f"unknown {', '.join(unexpected[:3])}{' ...' if len(unexpected) > 3 else ''}"
+            )
+        raise RunError(f"the saved state does not fit this program: {'; '.join(parts)}")
+    for key, value in state.items():
+        if tuple(value.shape) != tuple(own[key].shape):
+            raise RunError(
+                f"the saved state does not fit this program: '{key}' has shape "
+                f"{tuple(value.shape)}, the program expects {tuple(own[key].shape)}"
+            )
+    model.load_state_dict(state)
 
 
 def fresh_weights(model: nn.Module, seed: int) -> None:
@@ -157,25 +180,30 @@ def run_sample(
 ) -> dict[str, Any]:
     start = time.perf_counter()
     _, model, name = compile_target(text, path, opts.target)
+    run = run_arguments(model, opts.length)
     if model_state is not None:
-        model.load_state_dict(model_state)
-        torch.manual_seed(opts.seed)
-        dom = model.decl.dom  # type: ignore[attr-defined]
-        from quivers.jobs.data import random_input, uses_sequences
+        load_state(model, model_state)
+        if opts.data:
+            data = load_file(opts.data, model, run)
+        else:
+            torch.manual_seed(opts.seed)
+            from quivers.jobs.data import random_input, uses_sequences
 
-        x = random_input(dom, opts.n, opts.length, uses_sequences(model))
-        hosts = {h: torch.randn(opts.n, 1) for h in getattr(model, "host_names", ())}
-        data = Dataset(x, hosts, "synthetic")
+            dom = cast(Any, model).decl.dom
+            x = random_input(dom, opts.n, opts.length, uses_sequences(model))
+            hosts = {h: torch.randn(opts.n, 1) for h in getattr(model, "host_names", ())}
+            data = Dataset(x, hosts, "synthetic")
     elif opts.data:
-        data = load_file(opts.data, model)
+        data = load_file(opts.data, model, run)
     else:
         data = synthetic(model, opts.n, opts.length, seed=opts.seed)
     if progress:
         progress(0.5, f"drawing from {name}")
     hosts = {k: v for k, v in data.observations.items() if k in getattr(model, "host_names", ())}
-    run = run_arguments(model, opts.length)
-    with torch.no_grad():
+    with torch.no_grad():  # the same seed twice: the returned value is the traced draw
+        torch.manual_seed(opts.seed)
         trace = model.trace(data.x, hosts, **run)  # type: ignore[operator]
+        torch.manual_seed(opts.seed)
         returned = model.rsample(data.x, hosts, **run)  # type: ignore[operator]
     if progress:
         progress(1.0, "done")
@@ -189,7 +217,8 @@ def run_sample(
         returned=tensor_stats(returned),
         log_density=log_density,
         data=data.describe(),
-        draws={"x": data.x, **{n: s.value for n, s in trace.items()}},
+        observed=sorted(getattr(model, "observed_names", ())),
+        draws={"x": data.x, **hosts, **{n: s.value for n, s in trace.items()}},
     )
 
 
@@ -205,8 +234,10 @@ def run_svi(
     start = time.perf_counter()
     _, model, name = compile_target(text, path, opts.target)
     data = prepare(model, opts)
+    if progress:
+        progress(0.0, f"data: {data.describe()}")
     fresh_weights(model, opts.seed + 1)
-    observed = set(model.observed_names)  # type: ignore[attr-defined]
+    observed = set(getattr(model, "observed_names", ()))
     guide = AutoNormalGuide(model, observed_names=observed)
     run = run_arguments(model, opts.length)
     guide.setup(data.x, data.observations, **run)
@@ -267,6 +298,8 @@ def run_nuts(
     start = time.perf_counter()
     _, model, name = compile_target(text, path, opts.target)
     data = prepare(model, opts)
+    if progress:
+        progress(0.0, f"data: {data.describe()}")
     fresh_weights(model, opts.seed + 1)
     run = run_arguments(model, opts.length)
     with torch.no_grad():
@@ -333,9 +366,21 @@ def run_nuts(
         diagnostics=diagnostics,
         data=data.describe(),
         mcmc=result,
+        state=_posterior_mean_state(model, result),
     )
     out["cancelled"] = cancelled
     return out
+
+
+def _posterior_mean_state(model: nn.Module, result: Any) -> dict[str, torch.Tensor]:
+    """The model's state with every lifted parameter at its posterior mean."""
+    state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    for name, draws in result.samples.items():
+        if name in state and isinstance(draws, torch.Tensor) and draws.shape[1] > 0:
+            mean = draws.float().mean(dim=(0, 1))
+            if tuple(mean.shape) == tuple(state[name].shape):
+                state[name] = mean.to(state[name].dtype)
+    return state
 
 
 def _posterior_table(result: Any) -> list[dict[str, Any]]:

@@ -1,0 +1,264 @@
+"""``qvr fit FILE``: fit a program with SVI or NUTS, as on the reference page.
+
+Without ``--data`` the corpus is synthetic: the model's weights are fixed to a draw
+under ``--seed`` and a corpus is forward-sampled, then the fit starts again from
+fresh weights drawn under ``--seed + 1``. Progress goes to stderr (one updating line
+on a terminal, plain lines otherwise), the summary to stdout. The fit writes a plot
+(``--plot``; loss curve for SVI, trace and rank plots for NUTS) and the fitted state
+(``--state``; default: ``<FILE stem>.state.pt`` next to the plot) that
+``qvr sample --from`` reads.
+
+Ctrl-C stops the fit between two steps: the partial result is summarised, the plot
+and the state of the last completed step are written, and the exit code is 130.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from quivers.commands import CliError, read_source, require_valid, run_failure
+from quivers.commands.report import jsonable, num, shape, table
+
+PLOT_SUFFIXES = (".png", ".svg", ".pdf", ".jpg", ".jpeg")
+EXIT_INTERRUPTED = 130
+
+
+def output_paths(args: argparse.Namespace) -> tuple[Path, Path]:
+    source = Path(args.file)
+    stem = source.stem
+    kind = "loss" if args.method == "svi" else "nuts"
+    plot = Path(args.plot) if args.plot else source.with_name(f"{stem}.{kind}.png")
+    state = Path(args.state) if args.state else plot.with_name(f"{stem}.state.pt")
+    if plot.suffix.lower() not in PLOT_SUFFIXES:
+        raise CliError(f"{plot}: unsupported plot type (use {', '.join(PLOT_SUFFIXES)})")
+    for p in (plot, state):
+        if p.is_dir():
+            raise CliError(f"{p}: is a directory, expected a file name")
+    return plot, state
+
+
+def _check_numbers(args: argparse.Namespace) -> None:
+    if args.method == "svi":
+        if args.steps < 1:
+            raise CliError("--steps must be at least 1")
+        if not args.lr > 0:
+            raise CliError("--lr must be positive")
+    else:
+        if args.warmup < 0 or args.samples < 1 or args.chains < 1:
+            raise CliError("--warmup must be >= 0, --samples and --chains >= 1")
+    if args.batch < 1 or args.length < 1:
+        raise CliError("--batch and --length must be at least 1")
+
+
+def run(args: argparse.Namespace) -> int:
+    text = read_source(args.file)
+    _check_numbers(args)
+    plot, state_path = output_paths(args)
+    require_valid(text, args.file)
+
+    import torch
+
+    from quivers.commands.progress import ProgressBar, StopOnInterrupt
+    from quivers.jobs.run import RunOptions, run_nuts, run_svi
+
+    torch.set_num_threads(args.threads)
+    opts = RunOptions(
+        target=args.target,
+        seed=args.seed,
+        data=args.data,
+        steps=args.steps,
+        lr=args.lr,
+        warmup=args.warmup,
+        samples=args.samples,
+        chains=args.chains,
+        batch=args.batch,
+        length=args.length,
+        step_size=args.step_size,
+        max_tree_depth=args.max_tree_depth,
+    )
+    runner = run_svi if args.method == "svi" else run_nuts
+    bar = ProgressBar(f"fit {args.method}", tty={"bar": True, "plain": False}.get(args.progress))
+    with StopOnInterrupt() as stop:
+        try:
+            result = runner(
+                text, args.file, opts, bar.update if args.progress != "none" else None, stop
+            )
+        except Exception as exc:
+            bar.close()
+            raise _failure(exc, args) from None
+    bar.close()
+    cancelled = bool(result.get("cancelled"))
+    saved = _save_outputs(result, args, plot, state_path)
+    if args.format == "json":
+        out = jsonable(result)
+        out.update(
+            plot=str(saved["plot"]) if saved["plot"] else None,
+            state_file=str(saved["state"]) if saved["state"] else None,
+        )
+        print(json.dumps(out, indent=2))
+    else:
+        print(summary(result, args, saved))
+    return EXIT_INTERRUPTED if cancelled else 0
+
+
+def _failure(exc: BaseException, args: argparse.Namespace) -> CliError:
+    from quivers.compiler import QvrCompileError
+    from quivers.jobs.data import DataError
+    from quivers.jobs.run import RunError
+    from quivers.runtime.errors import QvrDataError
+
+    if isinstance(exc, QvrCompileError):
+        return CliError("\n".join(d.render(args.file) for d in exc.diagnostics), raw=True)
+    if isinstance(exc, DataError | QvrDataError):
+        return run_failure(exc, args.data)
+    if isinstance(exc, RunError):
+        return CliError(f"{args.file}: {exc}")
+    if isinstance(exc, FloatingPointError):
+        return CliError(f"the fit diverged: {exc} (try a smaller --lr or --step-size)")
+    return CliError(f"the fit failed in the model: {type(exc).__name__}: {exc}")
+
+
+def steps_done(result: dict[str, Any]) -> int:
+    if result["kind"] == "svi":
+        return len(result.get("losses", []))
+    mcmc = result.get("mcmc")
+    return int(mcmc.num_samples) if mcmc is not None else 0
+
+
+def _save_outputs(
+    result: dict[str, Any], args: argparse.Namespace, plot: Path, state_path: Path
+) -> dict[str, Path | None]:
+    from quivers.commands.plots import loss_plot, nuts_plot
+    from quivers.commands.state import save_state
+
+    done = steps_done(result)
+    saved: dict[str, Path | None] = {"plot": None, "state": None}
+    if done == 0:
+        return saved  # nothing fitted: keep any earlier state and plot
+    title = f"{result['target']} ({Path(args.file).name})"
+    if result["kind"] == "svi":
+        loss_plot(plot, result["losses"], f"{title}: SVI")
+    else:
+        nuts_plot(plot, result["mcmc"].samples, f"{title}: NUTS")
+    saved["plot"] = plot
+    state = result.get("state")
+    if state is not None:
+        save_state(
+            state_path,
+            state,
+            source=str(args.file),
+            target=result["target"],
+            method=result["kind"],
+            seed=args.seed,
+            steps_done=done,
+            cancelled=bool(result.get("cancelled")),
+        )
+        saved["state"] = state_path
+    return saved
+
+
+# ------------------------------------------------------------------- summary
+
+
+def summary(result: dict[str, Any], args: argparse.Namespace, saved: dict[str, Path | None]) -> str:
+    kind = result["kind"]
+    done = steps_done(result)
+    lines = []
+    if kind == "svi":
+        what = f"SVI, {done}/{args.steps} steps (Adam, lr {args.lr})"
+    else:
+        what = (
+            f"NUTS, {args.chains} chain(s) x ({args.warmup} warmup + {args.samples} draws); "
+            f"{done} draws kept per chain"
+        )
+    lines.append(f"{result['target']}: {what} in {result.get('elapsed', 0):.1f} s")
+    if args.data:
+        lines.append(f"data: {args.data} ({result.get('data', '-')})")
+    else:
+        lines.append(
+            f"data: synthetic, weights drawn under seed {args.seed} "
+            f"({result.get('data', '-')}); refit from fresh weights (seed {args.seed + 1})"
+        )
+    if result.get("cancelled"):
+        lines.append(
+            f"stopped by Ctrl-C after {done} "
+            + ("steps" if kind == "svi" else "draws")
+            + (
+                "; the outputs below are from the last completed step"
+                if done
+                else "; nothing saved"
+            )
+        )
+    if kind == "svi":
+        lines.extend(_svi_lines(result))
+    else:
+        lines.extend(_nuts_lines(result))
+    if saved["plot"]:
+        lines.append(f"plot: {saved['plot']}")
+    if saved["state"]:
+        lines.append(
+            f"state: {saved['state']}  (reuse: qvr sample {args.file} --from {saved['state']})"
+        )
+    return "\n".join(lines)
+
+
+def _svi_lines(result: dict[str, Any]) -> list[str]:
+    losses = result.get("losses", [])
+    lines = []
+    if losses:
+        first = losses[0]
+        tail = losses[-min(10, len(losses)) :]
+        last = sum(tail) / len(tail)
+        change = (last - first) / abs(first) * 100 if first else float("nan")
+        best = min(range(len(losses)), key=lambda i: losses[i])
+        lines.append(
+            f"loss (negative ELBO): {num(first, 6)} -> {num(last, 6)} "
+            f"(mean of the last {len(tail)} steps; {change:+.1f}%), "
+            f"lowest {num(losses[best], 6)} at step {best + 1}"
+        )
+    posterior = result.get("posterior", [])
+    if posterior:
+        lines.append("posterior (guide, unconstrained; mean and sd over each block's entries):")
+        lines.append(_posterior_table(posterior))
+    state = result.get("state") or {}
+    if state:
+        count = sum(int(v.numel()) for v in state.values())
+        lines.append(f"weights: {len(state)} block(s), {count:,} numbers (point estimates)")
+    return lines
+
+
+def _nuts_lines(result: dict[str, Any]) -> list[str]:
+    diag = result.get("diagnostics", {})
+    lines = []
+    if diag:
+        accept = ", ".join(num(a, 3) for a in diag.get("acceptance", []))
+        divergences = sum(diag.get("divergences", []))
+        steps = ", ".join(num(s, 3) for s in diag.get("step_size", []))
+        lines.append(
+            f"acceptance per chain: {accept}; divergences: {divergences}; step size: {steps}"
+        )
+    posterior = result.get("posterior", [])
+    if posterior:
+        lines.append(
+            "posterior (mean, sd; r_hat is the worst and ess the lowest entry of a block):"
+        )
+        lines.append(_posterior_table(posterior))
+    return lines
+
+
+def _posterior_table(rows: list[dict[str, Any]]) -> str:
+    cells = [
+        [
+            r["name"],
+            shape(r.get("shape")),
+            num(r.get("mean")),
+            num(r.get("sd")),
+            num(r.get("r_hat"), 3),
+            num(r.get("ess"), 3),
+        ]
+        for r in rows
+    ]
+    return table(["block", "shape", "mean", "sd", "r_hat", "ess"], cells)
