@@ -131,6 +131,7 @@ svg.loss .axis { stroke: currentColor; stroke-opacity: 0.5; stroke-width: 1; }
 svg.loss .grid { stroke: currentColor; stroke-opacity: 0.12; stroke-width: 1; }
 svg.loss .curve { fill: none; stroke: var(--vscode-charts-blue, #1a73e8); stroke-width: 1.8; stroke-linejoin: round; }
 svg.loss text { fill: currentColor; font-size: 11px; }
+svg.loss text.scale { font-style: italic; opacity: 0.7; }
 .empty { opacity: 0.7; font-style: italic; }
 `;
 

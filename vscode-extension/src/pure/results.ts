@@ -50,6 +50,19 @@ export interface LossCurveOptions {
   width?: number;
   height?: number;
   title?: string;
+  /** "auto" (the default) uses a log axis when every loss is positive and they span more than two decades. */
+  scale?: "auto" | "linear" | "log";
+}
+
+/** Whether "auto" picks a log axis for these values. */
+export function wantsLogScale(values: readonly number[]): boolean {
+  const finite = values.filter((v) => Number.isFinite(v));
+  if (finite.length < 2) {
+    return false;
+  }
+  const lo = Math.min(...finite);
+  const hi = Math.max(...finite);
+  return lo > 0 && hi / lo > 100;
 }
 
 /** "Nice" tick values covering [lo, hi]. */
@@ -79,14 +92,17 @@ export function lossCurveSvg(losses: readonly number[], options: LossCurveOption
   if (points.length === 0) {
     return `<p class="empty">No loss values were recorded.</p>`;
   }
+  const log =
+    options.scale === "log" ? points.every((p) => p.value > 0) : options.scale === "linear" ? false : wantsLogScale(points.map((p) => p.value));
+  const tv = (v: number) => (log ? Math.log10(v) : v);
   const left = 64;
   const right = 16;
   const top = 16;
   const bottom = 36;
   const plotW = width - left - right;
   const plotH = height - top - bottom;
-  let lo = Math.min(...points.map((p) => p.value));
-  let hi = Math.max(...points.map((p) => p.value));
+  let lo = Math.min(...points.map((p) => tv(p.value)));
+  let hi = Math.max(...points.map((p) => tv(p.value)));
   if (hi === lo) {
     const pad = Math.abs(lo) * 0.05 || 1;
     lo -= pad;
@@ -96,11 +112,14 @@ export function lossCurveSvg(losses: readonly number[], options: LossCurveOption
   const lastStep = points[points.length - 1].step;
   const stepSpan = Math.max(lastStep - firstStep, 1);
   const x = (step: number) => left + ((step - firstStep) / stepSpan) * plotW;
+  // `y` takes a transformed value (log10 on a log axis).
   const y = (value: number) => top + (1 - (value - lo) / (hi - lo)) * plotH;
   const r = (n: number) => n.toFixed(1);
 
-  const vertices = points.map((p) => `${r(x(p.step))},${r(y(p.value))}`).join(" ");
-  const yTicks = ticks(lo, hi).filter((t) => t >= lo && t <= hi);
+  const vertices = points.map((p) => `${r(x(p.step))},${r(y(tv(p.value)))}`).join(" ");
+  // Tick positions in transformed units; on a log axis, whole decades (or nice steps of them).
+  const yTicks = (log ? ticks(lo, hi).filter((t) => Number.isInteger(t)) : ticks(lo, hi)).filter((t) => t >= lo && t <= hi);
+  const tickLabel = (t: number) => formatNumber(log ? Math.pow(10, t) : t);
   const xTicks = ticks(firstStep, lastStep).filter((t) => Number.isInteger(t) && t >= firstStep && t <= lastStep);
   const parts: string[] = [];
   parts.push(
@@ -110,7 +129,7 @@ export function lossCurveSvg(losses: readonly number[], options: LossCurveOption
   parts.push(`<title>${escapeHtml(title)}</title>`);
   for (const t of yTicks) {
     parts.push(`<line class="grid" x1="${left}" x2="${left + plotW}" y1="${r(y(t))}" y2="${r(y(t))}"/>`);
-    parts.push(`<text x="${left - 6}" y="${r(y(t) + 4)}" text-anchor="end">${escapeHtml(formatNumber(t))}</text>`);
+    parts.push(`<text x="${left - 6}" y="${r(y(t) + 4)}" text-anchor="end">${escapeHtml(tickLabel(t))}</text>`);
   }
   for (const t of xTicks) {
     parts.push(`<text x="${r(x(t))}" y="${top + plotH + 16}" text-anchor="middle">${t}</text>`);
@@ -118,10 +137,13 @@ export function lossCurveSvg(losses: readonly number[], options: LossCurveOption
   parts.push(`<line class="axis" x1="${left}" x2="${left}" y1="${top}" y2="${top + plotH}"/>`);
   parts.push(`<line class="axis" x1="${left}" x2="${left + plotW}" y1="${top + plotH}" y2="${top + plotH}"/>`);
   parts.push(`<text x="${left + plotW / 2}" y="${height - 4}" text-anchor="middle">step</text>`);
-  if (points.length === 1) {
-    parts.push(`<circle class="curve" cx="${r(x(points[0].step))}" cy="${r(y(points[0].value))}" r="3"/>`);
+  if (log) {
+    parts.push(`<text class="scale" x="${left + 4}" y="${top + 10}">log scale</text>`);
   }
-  parts.push(`<polyline class="curve" data-points="${points.length}" points="${vertices}"/>`);
+  if (points.length === 1) {
+    parts.push(`<circle class="curve" cx="${r(x(points[0].step))}" cy="${r(y(tv(points[0].value)))}" r="3"/>`);
+  }
+  parts.push(`<polyline class="curve" data-points="${points.length}" data-scale="${log ? "log" : "linear"}" points="${vertices}"/>`);
   parts.push(`</svg>`);
   return parts.join("\n");
 }

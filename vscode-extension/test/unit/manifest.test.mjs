@@ -116,6 +116,10 @@ test("language configuration: comments, block comments, brackets, indentation af
   assert.ok(increase.test("program vanilla_rnn_lm : Token -> Token"));
   assert.ok(!increase.test("    sample h <- backbone"));
   assert.ok(!increase.test("object Token : FinSet 256"));
+  const decrease = new RegExp(conf.indentationRules.decreaseIndentPattern);
+  assert.ok(decrease.test("    object Foo : FinSet 2"), "a declaration typed in a body goes back to column 0");
+  assert.ok(!decrease.test("    let mu = slope * x"), "`let` is also a step: it stays in the body");
+  assert.ok(!decrease.test("    sample h <- backbone"));
   const onEnter = new RegExp(conf.onEnterRules[0].beforeText);
   assert.ok(onEnter.test("program p(x, h) : A * H -> H"));
   assert.ok(conf.autoClosingPairs.some((p) => p.open === "#{" && p.close === "}#"));

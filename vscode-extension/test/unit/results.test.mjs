@@ -6,7 +6,7 @@ const { lossCurveSvg, downsample, ticks, formatNumber, posteriorTable, samplesTa
   pure("results");
 
 function polyline(svg) {
-  const m = /<polyline class="curve" data-points="(\d+)" points="([^"]*)"/.exec(svg);
+  const m = /<polyline class="curve" data-points="(\d+)" data-scale="(?:log|linear)" points="([^"]*)"/.exec(svg);
   assert.ok(m, "the SVG has a curve");
   const pts = m[2].split(" ").map((p) => p.split(",").map(Number));
   assert.equal(pts.length, Number(m[1]));
@@ -125,4 +125,22 @@ test("posterior rows with a shape get a shape column; a sample's return value is
   const body = renderResultsBody({ ok: true, kind: "sample", samples: {}, returned: { shape: [4], dtype: "int64", mean: 44.75, sd: 1, min: 1, max: 90 } });
   assert.match(body, /<h2>Returned value<\/h2>/);
   assert.match(body, /<td>return<\/td><td>\(4,\)<\/td><td>int64<\/td><td>44.75<\/td>/);
+});
+
+test("losses spanning decades get a log axis with decade ticks; a linear axis otherwise", () => {
+  const losses = [423569, 252444, 10391, 5000, 2451, 1743];
+  const svg = lossCurveSvg(losses);
+  assert.match(svg, /data-scale="log"/);
+  assert.match(svg, />log scale</);
+  assert.match(svg, />10000</);
+  assert.match(svg, />100000</);
+  const pts = polyline(svg);
+  assert.equal(pts[0][1], 16, "largest on top");
+  assert.equal(pts[5][1], 224, "smallest at the bottom");
+  // On a log axis 10391 sits near the middle, not squashed at the bottom as on a linear one.
+  assert.ok(pts[2][1] < 180, `y=${pts[2][1]}`);
+  assert.ok(polyline(lossCurveSvg(losses, { scale: "linear" }))[2][1] > 215, "linear squashes it");
+  assert.match(lossCurveSvg(losses, { scale: "linear" }), /data-scale="linear"/);
+  assert.match(lossCurveSvg([-5, 1000]), /data-scale="linear"/, "negative losses stay linear");
+  assert.match(lossCurveSvg([10738.4, 10210.9]), /data-scale="linear"/);
 });
