@@ -14,7 +14,7 @@ from quivers.analysis.completion import CompletionItem, Signature
 from quivers.analysis.flowchart import Flowchart
 from quivers.analysis.hints import CodeAction, CodeLens, InlayHint
 from quivers.analysis.outline import OutlineSymbol
-from quivers.analysis.tokens import TOKEN_MODIFIERS, TOKEN_TYPES, SemanticToken
+from quivers.analysis.tokens import TOKEN_MODIFIERS, TOKEN_TYPES, RawToken, SemanticToken
 from quivers.core.diagnostics import Diagnostic, Range, Severity, TextEdit
 
 Lines = Sequence[str]
@@ -184,6 +184,28 @@ def signature(sig: Signature) -> lsp.SignatureHelp:
 SEMANTIC_LEGEND = lsp.SemanticTokensLegend(
     token_types=list(TOKEN_TYPES), token_modifiers=list(TOKEN_MODIFIERS)
 )
+
+
+def semantic_tokens_raw(lines: Lines, tokens: list[RawToken]) -> lsp.SemanticTokens:
+    """Relative encoding of raw (line, col, length, type, bits) tokens, in UTF-16 units."""
+    data: list[int] = []
+    push = data.extend
+    prev_line = prev_col = 0
+    ascii_line = -1  # the last line known to be ASCII (columns need no conversion)
+    for line, col, length, kind, bits in tokens:
+        if line != ascii_line:
+            if line < len(lines) and not lines[line].isascii():
+                end = _utf16_col(lines, line, col + length)
+                col = _utf16_col(lines, line, col)
+                length = end - col
+            else:
+                ascii_line = line
+        if line == prev_line:
+            push((0, col - prev_col, length, kind, bits))
+        else:
+            push((line - prev_line, col, length, kind, bits))
+        prev_line, prev_col = line, col
+    return lsp.SemanticTokens(data=data)
 
 
 def semantic_tokens(lines: Lines, tokens: list[SemanticToken]) -> lsp.SemanticTokens:

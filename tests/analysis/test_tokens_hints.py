@@ -194,3 +194,22 @@ def test_code_lenses_above_programs_and_exports() -> None:
 def test_code_lenses_survive_broken_neighbours() -> None:
     lenses = code_lenses(doc(with_broken_neighbours(REFERENCE)))
     assert {x.target for x in lenses} == {"vanilla_rnn_lm"} and len(lenses) == 8
+
+
+def test_cached_tokens_equal_fresh_tokens_across_edits() -> None:
+    """Tokens of unchanged statements are reused across edits (a per-statement cache);
+    moving lines, re-indenting and editing must give what a cold computation gives."""
+    import random
+
+    from quivers.analysis import tokens as tk
+
+    rng = random.Random(5)
+    text = with_broken_neighbours(REFERENCE) + "\n" + REFERENCE.replace("export", "#export")
+    edits = ["\n", "  ", "x", "# c", "#! d\n", "", "    sample q <- cell\n", "\t"]
+    for _ in range(120):
+        a = rng.randrange(len(text) + 1)
+        b = min(len(text), a + rng.choice([0, 0, 1, 5]))
+        text = text[:a] + rng.choice(edits) + text[b:]
+        warm = semantic_tokens(doc(text))
+        tk._unit_cache.clear()
+        assert warm == semantic_tokens(doc(text))

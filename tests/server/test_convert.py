@@ -34,3 +34,23 @@ def test_snippets_fall_back_to_the_label() -> None:
     assert convert.completion_item(item, snippets=False).insert_text == "scan"
     with_snippets = convert.completion_item(item, snippets=True)
     assert with_snippets.insert_text_format == lsp.InsertTextFormat.Snippet
+
+
+def test_raw_token_encoding_equals_the_dataclass_encoding() -> None:
+    from quivers.analysis import Document
+    from quivers.analysis.tokens import raw_tokens, semantic_tokens
+
+    text = (
+        "#! doc 😀\nobject Tok : #{ 😀𝔘 }# FinSet 4  # 𝔘 😀 here\n"
+        "morphism f : Tok -> #{😀}# Tok [role=kernel]\nexport f\n"
+    )
+    doc = Document(text)
+    lines = doc.lines
+    assert (
+        convert.semantic_tokens_raw(lines, raw_tokens(doc)).data
+        == convert.semantic_tokens(lines, semantic_tokens(doc)).data
+    )
+    assert (
+        convert.semantic_tokens_raw(lines, raw_tokens(doc, 1, 1)).data
+        == convert.semantic_tokens(lines, semantic_tokens(doc, 1, 1)).data
+    )

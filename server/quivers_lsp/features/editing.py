@@ -8,7 +8,7 @@ from pygls.lsp.server import LanguageServer
 
 from quivers.analysis.completion import complete, signature_help
 from quivers.analysis.hints import code_actions, code_lenses, inlay_hints
-from quivers.analysis.tokens import semantic_tokens
+from quivers.analysis.tokens import raw_tokens
 from quivers.syntax.formatter import format_source
 from quivers_lsp import convert
 from quivers_lsp.state import State
@@ -54,7 +54,7 @@ def register(server: LanguageServer, state: State) -> None:
     )
     def tokens_full(ls: LanguageServer, params: lsp.SemanticTokensParams) -> lsp.SemanticTokens:
         doc = state.document(ls, params.text_document.uri)
-        return convert.semantic_tokens(doc.lines, semantic_tokens(doc))
+        return convert.semantic_tokens_raw(doc.lines, raw_tokens(doc))
 
     @server.feature(lsp.TEXT_DOCUMENT_SEMANTIC_TOKENS_RANGE)
     def tokens_range(
@@ -62,7 +62,7 @@ def register(server: LanguageServer, state: State) -> None:
     ) -> lsp.SemanticTokens:
         doc = state.document(ls, params.text_document.uri)
         rng = convert.range_in(doc.lines, params.range)
-        return convert.semantic_tokens(doc.lines, semantic_tokens(doc, rng.line, rng.end_line))
+        return convert.semantic_tokens_raw(doc.lines, raw_tokens(doc, rng.line, rng.end_line))
 
     @server.feature(lsp.TEXT_DOCUMENT_INLAY_HINT)
     def hints(ls: LanguageServer, params: lsp.InlayHintParams) -> list[lsp.InlayHint]:
