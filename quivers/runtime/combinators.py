@@ -48,6 +48,7 @@ class Chain(Node):
         super().__init__(parts[0].dom, parts[-1].cod)
         self.parts = nn.ModuleList(parts)
         self.stochastic = any(p.stochastic for p in parts)
+        self.position_batchable = all(p.position_batchable for p in parts)
 
     def _sequence(self, **run: Any) -> list[Node]:
         return list(self.parts)
@@ -140,6 +141,7 @@ class Parallel(Node):
         self.parts = nn.ModuleList(parts)
         self.split = split
         self.stochastic = any(p.stochastic for p in parts)
+        self.position_batchable = all(p.position_batchable for p in parts)
 
     def run(self, x, trace=None, want_lp=True, **run) -> RunOut:
         n = sum(p.stochastic for p in self.parts)
@@ -256,6 +258,7 @@ class Scan(Node):
         self.input_type, self.state_type = input_type, state_type
         self.stochastic = cell.stochastic
         self.value_is_trace = False
+        self.position_batchable = False  # needs exactly (batch, T)
         self._types = [input_type, state_type]
         self._plain_cat = not is_finite(input_type) and not is_finite(state_type)
         self._finite_state = is_finite(state_type)
@@ -297,7 +300,7 @@ class Scan(Node):
         batch, steps = x.shape[0], x.shape[1]
         h0 = self._h0(batch)
         cell = self.cell
-        if trace is None and want_lp and cell.value_is_trace:
+        if trace is None and want_lp and (cell.value_is_trace or cell.position_batchable):
             # draw without densities, then score the whole trajectory in one batched call
             trace = self.run(x, None, False, **run)[0]
         if trace is not None and cell.value_is_trace and isinstance(trace, torch.Tensor):
@@ -306,6 +309,8 @@ class Scan(Node):
             h_prev = torch.cat((h0.unsqueeze(1), trace[:, :-1]), dim=1)
             lp = cell.run(self._cat(x, h_prev), trace, want_lp, **run)[2] if want_lp else None
             return trace, trace[:, -1], lp
+        if trace is not None and cell.position_batchable and steps:
+            return self._score_batched(x, trace, h0, want_lp, run)
         draw = cell.sampler() if trace is None and not want_lp and self._plain_cat else None
         if draw is not None and steps:  # the hot path: nothing but the cell's arithmetic
             h, hs = h0, []
@@ -326,6 +331,25 @@ class Scan(Node):
             trace = self._stack(traces, batch)
         if want_lp and lp is None:
             lp = self._ref.new_zeros(batch)
+        return trace, h, lp
+
+    def _score_batched(self, x, trace, h0, want_lp: bool, run: dict[str, Any]) -> RunOut:
+        """A given trajectory of a cell with a general value (e.g. a program).
+
+        First the states along it: with every random choice given, a step only runs
+        the cell's deterministic parts (its lets), as its kernels' values are their
+        traces. Then all T steps are scored in one call on (batch, T, ...) inputs.
+        """
+        given = leaves(trace)
+        h, hs = h0, []
+        for t in range(x.shape[1]):
+            step_trace = unflatten(trace, [leaf[:, t] for leaf in given])
+            h = self.cell.run(self._cat(x[:, t], h), step_trace, False, **run)[1]
+            hs.append(h)
+        lp = None
+        if want_lp:
+            h_prev = torch.stack([h0, *hs[:-1]], dim=1)
+            lp = self.cell.run(self._cat(x, h_prev), trace, True, **run)[2]
         return trace, h, lp
 
     def _stack(self, traces: list[Any], batch: int) -> Any:

@@ -54,6 +54,8 @@ class FamilyKernel(Node):
         return self.layout.params(self.source.forward(x))
 
     def run(self, x, trace=None, want_lp=True, **run) -> RunOut:
+        if trace is not None and not want_lp:
+            return trace, trace, None  # the value is the trace: nothing to compute
         params = self.params(x)
         if trace is None:
             trace = self.layout.sample(params, lead_shape(x, self.dom), self._ref)
@@ -133,6 +135,8 @@ class Relation(RelationMixin, Node):
         self.algebra = algebra
 
     def run(self, x, trace=None, want_lp=True, **run) -> RunOut:
+        if trace is not None and not want_lp:
+            return trace, trace, None
         rows = self.relation(**run)[flat_index(x, self.dom)]
         logp = torch.log_softmax(self.algebra.row_logits(rows), dim=-1)
         if trace is None:
@@ -231,6 +235,8 @@ class InlineFamily(Node):
         return tuple(x)
 
     def run(self, x, trace=None, want_lp=True, **run) -> RunOut:
+        if trace is not None and not want_lp:
+            return trace, trace, None
         d = self.dist(self._args(x))
         if trace is None:
             trace = d.rsample() if d.has_rsample else d.sample()

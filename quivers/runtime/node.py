@@ -90,6 +90,10 @@ class Node(nn.Module):
 
     stochastic: bool = True
     value_is_trace: bool = False  # the bound value is the trace itself (plain kernels)
+    # runs unchanged on extra leading (position) axes, scoring each position: lets a
+    # scan score all its steps in one call (false for scan itself and for programs
+    # with global sites or host data, whose shapes are tied to the rows)
+    position_batchable: bool = True
 
     def __init__(self, dom: ObjT, cod: ObjT) -> None:
         super().__init__()

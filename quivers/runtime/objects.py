@@ -110,8 +110,10 @@ def join_values(values: list[torch.Tensor], types: list[ObjT]) -> torch.Tensor:
         v.unsqueeze(-1) if isinstance(t, FinSetT) else v for v, t in zip(values, types, strict=True)
     ]
     cols = [c.reshape(1) if c.dim() == 0 else c for c in cols]
-    lead = torch.broadcast_shapes(*(c.shape[:-1] for c in cols))
-    cols = [c.expand(*lead, c.shape[-1]) for c in cols]
+    leads = {c.shape[:-1] for c in cols}
+    if len(leads) > 1:  # a global (or a row constant) among per-row values
+        lead = torch.broadcast_shapes(*leads)
+        cols = [c.expand(*lead, c.shape[-1]) for c in cols]
     if all(is_finite(t) for t in types):
         return torch.cat(cols, dim=-1)
     dtype = next((c.dtype for c in cols if c.is_floating_point()), torch.get_default_dtype())

@@ -103,6 +103,12 @@ class ProgramModule(Node):
         self.latent_names = tuple(n for n in self.site_names if n not in self.observed_names)
         self.host_names = tuple(decl.host_names)
         self.stochastic = bool(self.site_names)
+        steps = [s for s in decl.steps if isinstance(s, SampleStep)]
+        self.position_batchable = (
+            not decl.host_names
+            and not any(s.is_global for s in steps)
+            and all(self.step_module(s.var).position_batchable for s in steps)
+        )
 
     def step_module(self, name: str) -> Node:
         return getattr(self, f"_step_{name}")

@@ -216,3 +216,15 @@ def test_scan_fast_sampling_path_draws_what_the_cell_draws():
             h = k.run(torch.cat([x[:, t], h], -1), None, False)[0]
             hs.append(h)
         assert torch.allclose(traj, torch.stack(hs, 1))
+
+
+def test_program_cell_batched_scoring_equals_the_step_loop():
+    built = _gru_cell_module()
+    rnn = built.lets["rnn"]
+    x = torch.randn(3, 6, 2)
+    tr = rnn.rsample(x)
+    batched = rnn.log_prob(x, tr)
+    value = rnn.value(x, tr)
+    rnn.cell.position_batchable = False  # force the general per-step loop
+    assert torch.allclose(batched, rnn.log_prob(x, tr), rtol=1e-6)
+    assert torch.allclose(value, rnn.value(x, tr))
