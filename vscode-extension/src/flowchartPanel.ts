@@ -21,6 +21,8 @@ export class FlowchartPanel implements vscode.Disposable {
   private uri: vscode.Uri | undefined;
   private target: string | undefined;
   private last: FlowchartResult | null = null;
+  /** The error of the latest answer (null when it charted). */
+  private lastError: string | null = null;
   private requestSeq = 0;
   private readonly refresh: Debounced;
   private readonly disposables: vscode.Disposable[] = [];
@@ -50,7 +52,8 @@ export class FlowchartPanel implements vscode.Disposable {
           this.uri = editor.document.uri;
           this.target = undefined;
           this.last = null;
-          this.refresh.flush();
+          this.lastError = null;
+          this.refresh.cancel();
           void this.update();
         }
       }),
@@ -66,6 +69,7 @@ export class FlowchartPanel implements vscode.Disposable {
   async show(uri: vscode.Uri, target?: string): Promise<void> {
     if (this.uri?.toString() !== uri.toString()) {
       this.last = null;
+      this.lastError = null;
     }
     this.uri = uri;
     this.target = target;
@@ -109,9 +113,17 @@ export class FlowchartPanel implements vscode.Disposable {
     if (!this.panel) {
       return;
     }
-    const state: FlowchartViewState = { file: this.fileName(), result: this.last, error: this.last?.error ?? null, ...partial };
+    const state: FlowchartViewState = { file: this.fileName(), result: this.chartedResult(), error: this.lastError, ...partial };
     const message: FlowchartToWebview = { type: "update", state };
     void this.panel.webview.postMessage(message);
+  }
+
+  /** The last good chart, marked as not current while the file has errors (the page dims it). */
+  private chartedResult(): FlowchartResult | null {
+    if (!this.last) {
+      return null;
+    }
+    return this.lastError ? { ...this.last, mermaid: null, error: this.lastError } : this.last;
   }
 
   /** Requests the chart for the current document and sends it to the page. */
@@ -122,7 +134,8 @@ export class FlowchartPanel implements vscode.Disposable {
     this.panel.title = `Flowchart: ${this.fileName()}`;
     const client = this.server.current ?? (await this.server.ensure());
     if (!client) {
-      this.post({ error: "The QVR language server is not running (see the QVR output).", pending: false });
+      this.lastError = "The QVR language server is not running (see the QVR output; QVR: Restart Language Server retries).";
+      this.post({ pending: false });
       return;
     }
     const seq = ++this.requestSeq;
@@ -135,32 +148,31 @@ export class FlowchartPanel implements vscode.Disposable {
       if (seq !== this.requestSeq) {
         return;
       }
-      if (!result) {
-        this.post({ error: "The server has no flowchart for this file.", pending: false });
-        return;
-      }
-      if (result.mermaid) {
+      if (result?.mermaid) {
         this.last = result;
-        this.post({ result, error: result.error ?? null, pending: false });
+        this.lastError = null;
       } else {
-        // Keep the last good chart (the page dims it) and show why it is stale.
-        const merged: FlowchartResult | null = this.last ? { ...this.last, targets: result.targets ?? this.last.targets } : null;
-        this.post({ result: merged ? { ...merged, mermaid: null } : result, error: result.error ?? "The file does not check.", pending: false });
-        // the page keeps drawing the previous SVG; `last` stays for saving and reveals
+        // Keep the last good chart (for the page to dim, for saving and reveals) and say why it is stale.
+        this.lastError = result?.error ?? "The server has no flowchart for this file.";
+        if (this.last && result?.targets) {
+          this.last = { ...this.last, targets: result.targets };
+        }
       }
+      this.post({ pending: false });
     } catch (e) {
       if (seq !== this.requestSeq) {
         return;
       }
       this.log.appendLine(`qvr/flowchart failed: ${String(e)}`);
-      this.post({ error: `The flowchart request failed: ${e instanceof Error ? e.message : String(e)}`, pending: false });
+      this.lastError = `The flowchart request failed: ${e instanceof Error ? e.message : String(e)}`;
+      this.post({ pending: false });
     }
   }
 
   private async onMessage(message: FlowchartToHost): Promise<void> {
     switch (message.type) {
       case "ready":
-        if (this.last) {
+        if (this.last || this.lastError) {
           this.post({});
         }
         return;

@@ -67,6 +67,8 @@ function inQuiversSourceTree(folder: string | undefined): boolean {
 export class ServerManager implements vscode.Disposable {
   private client: LanguageClient | undefined;
   private starting: Promise<LanguageClient | undefined> | undefined;
+  /** Set when the last start failed: ensure() then does not retry (and re-notify) on every edit. */
+  private startFailed = false;
   private readonly changed = new vscode.EventEmitter<LanguageClient | undefined>();
   /** Progress of the server's runs, shown as cancellable notifications. */
   readonly progress = new ServerProgress();
@@ -84,14 +86,27 @@ export class ServerManager implements vscode.Disposable {
     if (this.current) {
       return this.current;
     }
+    if (this.startFailed && !this.starting) {
+      return undefined;
+    }
     return this.start();
+  }
+
+  /** True after a failed start, until the next restart. */
+  get failed(): boolean {
+    return this.startFailed;
   }
 
   start(): Promise<LanguageClient | undefined> {
     if (!this.starting) {
-      this.starting = this.doStart().finally(() => {
-        this.starting = undefined;
-      });
+      this.starting = this.doStart()
+        .then((client) => {
+          this.startFailed = client === undefined;
+          return client;
+        })
+        .finally(() => {
+          this.starting = undefined;
+        });
     }
     return this.starting;
   }
