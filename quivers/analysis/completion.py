@@ -78,6 +78,48 @@ def complete(doc: Document, line: int, col: int) -> list[CompletionItem]:
     return items
 
 
+MAX_ITEMS = 200
+_SYMBOL_KINDS = ("object", "morphism", "let", "program")
+
+
+def complete_limited(
+    doc: Document, line: int, col: int, limit: int = MAX_ITEMS
+) -> tuple[list[CompletionItem], bool]:
+    """``complete``, at most ``limit`` items, and whether the list was cut (the client
+    should ask again as the word grows: LSP's ``isIncomplete``).
+
+    A long file offers every earlier declaration; serialising thousands of items made
+    completion slow in 5,000-line files. When cut, only items matching the word
+    typed so far (as a subsequence) are kept, then keywords, contextual items and
+    program variables first and, of the top-level names, those declared nearest above
+    the cursor.
+    """
+    items = complete(doc, line, col)
+    if len(items) <= limit:
+        return items, False
+    before = doc.lines[line][:col] if line < len(doc.lines) else ""
+    partial = _PARTIAL.search(before)
+    word = partial.group().lower() if partial else ""
+    if word:
+        items = [i for i in items if _subsequence(word, i.label.lower())]
+        if len(items) <= limit:
+            return items, True
+    others = [i for i in items if i.kind not in _SYMBOL_KINDS]
+    names = [i for i in items if i.kind in _SYMBOL_KINDS]  # in declaration order
+    room = max(limit - len(others), 0)
+    # prefix matches first, then the nearest declarations (the last ones above)
+    ranked = sorted(
+        range(len(names)),
+        key=lambda k: (bool(word) and not names[k].label.lower().startswith(word), -k),
+    )
+    return others[:limit] + [names[k] for k in sorted(ranked[:room])], True
+
+
+def _subsequence(word: str, label: str) -> bool:
+    it = iter(label)
+    return all(ch in it for ch in word)
+
+
 # ------------------------------------------------------------------- context
 
 

@@ -179,3 +179,32 @@ def test_signature_of_a_program_with_parameters() -> None:
 def test_no_signature_outside_a_call() -> None:
     assert sig("object A : Real 2|\n") is None
     assert sig("object R : Real 1\nprogram p : R -> R\n    sample s <- Normal(0.0, 1.0)|\n") is None
+
+
+def test_long_files_cut_the_list_and_say_so() -> None:
+    from quivers.analysis.completion import complete_limited
+
+    decls = "".join(f"object O{i} : Real 2\n" for i in range(400))
+    text = decls + "object Target : Real 2\nlet e = |\n"
+    d, line, col = at(text)
+    everything = complete(d, line, col)
+    assert len(everything) > 400
+    items, cut = complete_limited(d, line, col, limit=50)
+    assert cut and len(items) == 50
+    labels = [i.label for i in items]
+    assert {"scan", "fan"} <= set(labels)  # keywords are kept
+    assert "Target" in labels and "O399" in labels and "O0" not in labels  # nearest first
+    # with a word typed, only matching names are kept
+    d, line, col = at(decls + "let e = O39|\n")
+    items, cut = complete_limited(d, line, col, limit=12)
+    assert cut and len(items) == 12
+    assert all(_fuzzy("o39", i.label.lower()) for i in items)
+    assert {"O39", *(f"O39{k}" for k in range(10))} <= {i.label for i in items}
+    # short lists are complete
+    d, line, col = at("object A : Real 2\nlet e = |\n")
+    assert complete_limited(d, line, col)[1] is False
+
+
+def _fuzzy(word: str, label: str) -> bool:
+    it = iter(label)
+    return all(ch in it for ch in word)

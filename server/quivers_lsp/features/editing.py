@@ -6,7 +6,7 @@ from __future__ import annotations
 from lsprotocol import types as lsp
 from pygls.lsp.server import LanguageServer
 
-from quivers.analysis.completion import complete, signature_help
+from quivers.analysis.completion import complete_limited, signature_help
 from quivers.analysis.hints import code_actions, code_lenses, inlay_hints
 from quivers.analysis.tokens import raw_tokens
 from quivers.syntax.formatter import format_source
@@ -33,8 +33,9 @@ def register(server: LanguageServer, state: State) -> None:
         doc = state.document(ls, params.text_document.uri)
         line, col = convert.position_in(doc.lines, params.position)
         snippets, markdown = completion_support(ls)
-        items = [convert.completion_item(i, snippets, markdown) for i in complete(doc, line, col)]
-        return lsp.CompletionList(is_incomplete=False, items=items)
+        found, cut = complete_limited(doc, line, col)
+        items = [convert.completion_item(i, snippets, markdown) for i in found]
+        return lsp.CompletionList(is_incomplete=cut, items=items)
 
     @server.feature(
         lsp.TEXT_DOCUMENT_SIGNATURE_HELP,
