@@ -208,3 +208,11 @@ def test_long_files_cut_the_list_and_say_so() -> None:
 def _fuzzy(word: str, label: str) -> bool:
     it = iter(label)
     return all(ch in it for ch in word)
+
+
+def test_signature_help_survives_broken_neighbours() -> None:
+    text = with_broken_neighbours(REFERENCE)
+    d = doc(text)
+    line, col = where(text, "lm_head(h)", offset=8)
+    s = signature_help(d, line, col)
+    assert s is not None and s.label == "lm_head(x1: Hidden) -> Token"
