@@ -63,7 +63,7 @@ class AutoGuide(nn.Module):
 
     def __init__(
         self,
-        model: nn.Module,
+        model: Any,
         observed_names: Collection[str] | None = None,
         init_loc: Mapping[str, TraceT] | None = None,
     ) -> None:
@@ -77,8 +77,9 @@ class AutoGuide(nn.Module):
         self._batch: int | None = None
 
     @property
-    def model(self) -> nn.Module:
-        return self._model  # type: ignore[no-any-return]
+    def model(self) -> Any:
+        """The model (any module following the model protocol)."""
+        return self._model
 
     @property
     def is_setup(self) -> bool:
@@ -164,7 +165,7 @@ class AutoNormalGuide(AutoGuide):
 
     def __init__(
         self,
-        model: nn.Module,
+        model: Any,
         observed_names: Collection[str] | None = None,
         init_scale: float = 0.1,
         init_loc: Mapping[str, TraceT] | None = None,
@@ -216,7 +217,7 @@ class AutoDeltaGuide(AutoGuide):
 
     def __init__(
         self,
-        model: nn.Module,
+        model: Any,
         observed_names: Collection[str] | None = None,
         init_loc: Mapping[str, TraceT] | None = None,
     ) -> None:
@@ -245,7 +246,7 @@ class AutoMultivariateNormalGuide(AutoGuide):
 
     def __init__(
         self,
-        model: nn.Module,
+        model: Any,
         observed_names: Collection[str] | None = None,
         init_scale: float = 0.1,
         init_loc: Mapping[str, TraceT] | None = None,

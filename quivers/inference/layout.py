@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch.distributions import biject_to, constraints
@@ -66,7 +66,7 @@ def latent_sites(trace: Mapping[str, Site], conditioned: Collection[str]) -> lis
     for name, site in trace.items():
         if site.observed or name in conditioned:
             continue
-        for support in leaves(site.support):
+        for support in cast(list[constraints.Constraint], leaves(site.support)):
             if support.is_discrete:
                 raise ValueError(
                     f"latent site '{name}' has discrete support {support}; guides and "
@@ -103,7 +103,7 @@ class LatentLayout:
         start = 0
         for site in sites:
             trace_leaves = leaves(site.trace)
-            supports = leaves(site.support)
+            supports = cast(list[constraints.Constraint], leaves(site.support))
             if len(supports) == 1 and len(trace_leaves) > 1:
                 supports = supports * len(trace_leaves)
             if len(supports) != len(trace_leaves):

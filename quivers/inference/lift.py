@@ -25,7 +25,7 @@ from __future__ import annotations
 import contextlib
 import math
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -84,7 +84,7 @@ class LiftedModel(nn.Module):
 
     def __init__(
         self,
-        base: nn.Module,
+        base: Any,
         prior_scale: float,
         param_names: tuple[str, ...],
         param_shapes: Mapping[str, torch.Size],
@@ -103,8 +103,8 @@ class LiftedModel(nn.Module):
         self.observed_names: frozenset[str] = frozenset(base.observed_names)
 
     @property
-    def base(self) -> nn.Module:
-        return self._base  # type: ignore[no-any-return]
+    def base(self) -> Any:
+        return self._base
 
     def _prior_log_prob(self, theta: torch.Tensor) -> torch.Tensor:
         s = self.prior_scale
@@ -164,7 +164,7 @@ class LiftedModel(nn.Module):
 
 
 def bayesian_lift_parameters(
-    model: nn.Module,
+    model: Any,
     x: Any,
     observations: Mapping[str, Any] | None = None,
     prior_scale: float = 1.0,
@@ -216,7 +216,7 @@ def bayesian_lift_parameters(
                 f"additional_latents['{name}'] has shape {tuple(want)}, but the model's "
                 f"site '{name}' has trace shape {got}"
             )
-        for leaf in leaves(site.support):
+        for leaf in cast(list[constraints.Constraint], leaves(site.support)):
             if leaf.is_discrete:
                 raise ValueError(f"latent site '{name}' is discrete and cannot be lifted")
     lifted_sites = tuple(n for n in trace if n in extra)

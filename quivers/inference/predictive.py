@@ -15,7 +15,6 @@ from collections.abc import Collection, Mapping
 from typing import Any
 
 import torch
-from torch import nn
 
 from quivers.inference.guides import AutoGuide
 from quivers.inference.mcmc import MCMCResult
@@ -37,7 +36,7 @@ class Predictive:
 
     def __init__(
         self,
-        model: nn.Module,
+        model: Any,
         posterior: AutoGuide | MCMCResult | None = None,
         num_samples: int | None = None,
         return_sites: Collection[str] | None = None,

@@ -32,7 +32,7 @@ class SVI:
 
     def __init__(
         self,
-        model: nn.Module,
+        model: Any,
         guide: nn.Module,
         optim: torch.optim.Optimizer | OptimFactory,
         objective: Callable[..., torch.Tensor],
