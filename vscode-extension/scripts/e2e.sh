@@ -59,11 +59,24 @@ cat > "$DATA/User/settings.json" <<JSON
   "window.commandCenter": false,
   "chat.disableAIFeatures": true,
   "workbench.secondarySideBar.defaultVisibility": "hidden",
-  "qvr.run.options": { "steps": 100000, "warmup": 100000 },
+  "qvr.run.options": { "steps": 100000, "warmup": 100000 }
+}
+JSON
+# qvr.pythonPath is machine-overridable: in code-server (a remote window) it is read from
+# the machine settings, not the browser user's.
+mkdir -p "$DATA/Machine"
+cat > "$DATA/Machine/settings.json" <<JSON
+{
   "qvr.pythonPath": "$PY"
 }
 JSON
 printf 'bind-addr: 127.0.0.1:0\nauth: none\ncert: false\n' > "$WORK/config.yaml"
+# A real interpreter without quivers, for the missing-package message.
+"$PY" -m venv --without-pip "$WORK/empty-venv"
+if "$WORK/empty-venv/bin/python" -c "import quivers_lsp" 2>/dev/null; then
+  echo "e2e: the empty venv can import quivers_lsp" >&2
+  exit 1
+fi
 
 step "install the VSIX into code-server"
 "$NODE24" "$ENTRY" --config "$WORK/config.yaml" --user-data-dir "$DATA" --extensions-dir "$EXTS" \
@@ -96,5 +109,6 @@ curl -fsS "http://127.0.0.1:$PORT/healthz"; echo
 step "Playwright: highlight, Problems, hover, flowchart"
 mkdir -p artifacts
 QVR_E2E_URL="http://127.0.0.1:$PORT" QVR_E2E_WORKSPACE="$WS" \
+  QVR_E2E_SETTINGS="$DATA/Machine/settings.json" QVR_E2E_EMPTY_PYTHON="$WORK/empty-venv/bin/python" \
   node --test --test-concurrency=1 test/e2e/
 step "done"

@@ -227,3 +227,38 @@ test("QVR: Cancel Run stops a NUTS run", { skip }, async () => {
   await pageWith("h1:has-text('NUTS posterior') ~ p .status.cancelled");
   await shot("nuts-cancelled");
 });
+
+test("changing qvr.pythonPath restarts the server; an interpreter without quivers gets the fix", { skip }, async () => {
+  const settingsFile = process.env.QVR_E2E_SETTINGS;
+  const empty = process.env.QVR_E2E_EMPTY_PYTHON;
+  assert.ok(settingsFile && empty, "QVR_E2E_SETTINGS and QVR_E2E_EMPTY_PYTHON are set");
+  const original = fs.readFileSync(settingsFile, "utf8");
+  const settings = JSON.parse(original);
+  try {
+    fs.writeFileSync(settingsFile, JSON.stringify({ ...settings, "qvr.pythonPath": empty }, null, 2));
+    const toast = page.locator(".notification-toast", { hasText: "the language server is not installed" });
+    await until("the missing-package message", () => toast.count(), 60000);
+    const text = await toast.first().innerText();
+    assert.ok(text.includes(empty), "names the interpreter");
+    assert.match(text, /pip install quivers/);
+    assert.match(text, /qvr\.pythonPath/);
+    assert.ok((await toast.first().locator(".monaco-button", { hasText: "Open Settings" }).count()) === 1);
+    await shot("missing-package");
+  } finally {
+    fs.writeFileSync(settingsFile, original);
+  }
+  // Back on the configured interpreter, the server answers again (hover works).
+  await page.keyboard.press("Escape");
+  const cell = token("morphism cell", "cell");
+  const hover = page.locator(".monaco-hover", { hasText: "codomain" });
+  await until("the hover after the restart", async () => {
+    await page.mouse.move(5, 5);
+    await cell.hover();
+    try {
+      await hover.first().waitFor({ state: "visible", timeout: 5000 });
+      return true;
+    } catch {
+      return false;
+    }
+  }, 90000, 100);
+});
