@@ -263,7 +263,8 @@ class MCMC:
                 break
         raise RuntimeError(
             f"could not find a starting point with finite log density after "
-            f"{self.max_init_attempts} attempts (last potential {last}); pass init_params"
+            f"{self.max_init_attempts} attempts (last potential {last}: "
+            f"{potential.last_error}); pass init_params"
         )
 
     def _run_chain(

@@ -38,6 +38,7 @@ class Potential:
         self.run = dict(run or {})
         self.layout = LatentLayout.from_trace(trace, set(self.observations))
         self.num_evals = 0
+        self.last_error: str | None = None  # why the last infinite energy happened
 
     @property
     def dim(self) -> int:
@@ -55,14 +56,17 @@ class Potential:
             u = u.detach().requires_grad_(True)
             try:
                 energy = self(u)
-            except ValueError:
+            except ValueError as err:
                 # out-of-support values after under/overflow of a transform
+                self.last_error = f"{type(err).__name__}: {err}"
                 return float("inf"), torch.zeros_like(u)
             value = float(energy.detach())
             if not math.isfinite(value):
+                self.last_error = f"log density is {-value}"
                 return float("inf"), torch.zeros_like(u)
             (grad,) = torch.autograd.grad(energy, u)
         if not bool(torch.isfinite(grad).all()):
+            self.last_error = "non-finite gradient"
             return float("inf"), torch.zeros_like(grad)
         return value, grad
 

@@ -203,4 +203,14 @@ def test_nothing_to_sample_is_a_clear_error():
     model = NormalNormal()
     x, obs = normal_normal_data()
     with pytest.raises(ValueError, match="no latent sites"):
-        MCMC(NUTSKernel(), num_warmup=5, num_samples=5).run(model, x, {**obs, "mu": torch.tensor(1.0)})
+        MCMC(NUTSKernel(), num_warmup=5, num_samples=5).run(
+            model, x, {**obs, "mu": torch.tensor(1.0)}
+        )
+
+
+def test_impossible_start_names_the_reason():
+    model = NormalNormal()
+    x, obs = normal_normal_data()
+    bad = {"mu": torch.tensor(float("inf"))}
+    with pytest.raises(RuntimeError, match="starting point.*(ValueError|log density)"):
+        MCMC(NUTSKernel(), num_warmup=5, num_samples=5).run(model, x, obs, init_params=bad)
