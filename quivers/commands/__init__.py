@@ -8,6 +8,8 @@ raises :class:`CliError`; ``quivers.cli.main`` prints it as one line on stderr.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 
 
@@ -55,3 +57,18 @@ def run_failure(exc: BaseException, data: str | None = None) -> CliError:
     if data and not message.startswith(data):
         message = f"{data}: {message}"
     return CliError(message.splitlines()[0] if message else message)
+
+
+@contextlib.contextmanager
+def torch_threads(count: int) -> Iterator[None]:
+    """Run with ``count`` torch CPU threads, restoring the previous number after."""
+    import torch
+
+    if count < 1:
+        raise CliError("--threads must be at least 1")
+    previous = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)

@@ -19,7 +19,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from quivers.commands import CliError, read_source, require_valid, run_failure
+from quivers.commands import CliError, read_source, require_valid, run_failure, torch_threads
 from quivers.commands.report import jsonable, num, shape, table
 
 PLOT_SUFFIXES = (".png", ".svg", ".pdf", ".jpg", ".jpeg")
@@ -59,12 +59,9 @@ def run(args: argparse.Namespace) -> int:
     plot, state_path = output_paths(args)
     require_valid(text, args.file)
 
-    import torch
-
     from quivers.commands.progress import ProgressBar, StopOnInterrupt
     from quivers.jobs.run import RunOptions, run_nuts, run_svi
 
-    torch.set_num_threads(args.threads)
     opts = RunOptions(
         target=args.target,
         seed=args.seed,
@@ -81,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
     )
     runner = run_svi if args.method == "svi" else run_nuts
     bar = ProgressBar(f"fit {args.method}", tty={"bar": True, "plain": False}.get(args.progress))
-    with StopOnInterrupt() as stop:
+    with StopOnInterrupt() as stop, torch_threads(args.threads):
         try:
             result = runner(
                 text, args.file, opts, bar.update if args.progress != "none" else None, stop

@@ -37,6 +37,7 @@ class ProgressBar:
         self.tty = bool(isatty()) if tty is None and isatty is not None else bool(tty)
         self.start = time.perf_counter()
         self.first: float | None = None  # when the first real step was reported
+        self.first_fraction = 0.0
         self.last_draw = 0.0
         self.last_bucket = -1
         self.line_open = False
@@ -52,9 +53,9 @@ class ProgressBar:
             self.note(message)
             return
         now = time.perf_counter()
-        if self.first is None:
-            self.first = now
-            self.start = now - 1e-9
+        if self.first is None:  # time from the first step: compiling is not part of the rate
+            self.first, self.first_fraction = now, fraction
+            self.start = now
         self.fraction, self.message = min(max(fraction, 0.0), 1.0), message
         if self.tty:
             if now - self.last_draw >= _REDRAW_SECONDS or self.fraction >= 1.0:
@@ -80,11 +81,11 @@ class ProgressBar:
         percent = f"{self.fraction * 100:3.0f}%"
         if self.fraction >= 1.0:
             timing = f"{clock(elapsed)} elapsed"
-        elif self.fraction > 0:
-            eta = elapsed * (1.0 - self.fraction) / self.fraction
+        elif self.fraction > self.first_fraction:
+            eta = elapsed * (1.0 - self.fraction) / (self.fraction - self.first_fraction)
             timing = f"{clock(elapsed)} elapsed, ETA {clock(eta)}"
         else:
-            timing = f"{clock(elapsed)} elapsed"
+            timing = f"{clock(elapsed)} elapsed, ETA --:--"
         head = f"{self.label} {percent}"
         if bar:
             width = 24

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from quivers.commands import CliError, read_source, require_valid, run_failure
+from quivers.commands import CliError, read_source, require_valid, run_failure, torch_threads
 from quivers.commands.report import jsonable, num, shape, table
 
 DATA_SUFFIXES = (".pt", ".npz", ".json")
@@ -29,21 +29,21 @@ def run(args: argparse.Namespace) -> int:
     if args.n < 1:
         raise CliError("--n must be at least 1")
 
-    import torch
-
     from quivers.commands.state import load_state
     from quivers.jobs.run import RunOptions, run_sample
 
-    torch.set_num_threads(args.threads)
     saved = load_state(args.from_state) if args.from_state else None
     target = args.target or (saved.get("target") if saved else None)
     opts = RunOptions(target=target, seed=args.seed, data=args.data, n=args.n, length=args.length)
     try:
-        result = run_sample(
-            text, args.file, opts, model_state=saved["state_dict"] if saved else None
-        )
+        with torch_threads(args.threads):
+            result = run_sample(
+                text, args.file, opts, model_state=saved["state_dict"] if saved else None
+            )
+    except CliError:
+        raise
     except Exception as exc:
-        raise _failure(exc, args) from None
+        raise _failure(exc, args, saved) from None
     if args.out:
         _write(args.out, result["draws"])
     if args.format == "json":
@@ -55,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _failure(exc: BaseException, args: argparse.Namespace) -> CliError:
+def _failure(exc: BaseException, args: argparse.Namespace, saved: dict | None) -> CliError:
     from quivers.compiler import QvrCompileError
     from quivers.jobs.data import DataError
     from quivers.jobs.run import RunError
@@ -65,6 +65,11 @@ def _failure(exc: BaseException, args: argparse.Namespace) -> CliError:
         return CliError("\n".join(d.render(args.file) for d in exc.diagnostics), raw=True)
     if isinstance(exc, DataError | QvrDataError):
         return run_failure(exc, args.data)
+    if isinstance(exc, RunError) and saved and not args.target and "no program named" in str(exc):
+        return CliError(
+            f"{args.from_state}: fitted for '{saved.get('target')}' ({saved.get('source')}), "
+            f"but {args.file} has no program of that name"
+        )
     if isinstance(exc, RunError):
         where = args.from_state or args.file
         message = str(exc)

@@ -1,0 +1,168 @@
+"""qvr fit: summaries, plots, the fitted state and its round trip through qvr sample."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from .helpers import REFERENCE, REGRESSION, installed, one_clear_error, qvr, regression_data
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def fit(tmp_path: Path, *args: str | Path, program: Path = REFERENCE):
+    return qvr(
+        "fit", program, "--plot", tmp_path / "fit.png", "--progress", "plain", *args
+    )  # fmt: skip
+
+
+def test_svi_fit_prints_progress_summary_plot_and_state(tmp_path: Path) -> None:
+    result = fit(tmp_path, "--steps", "40", "--lr", "0.005")
+    assert result.code == 0, result.err
+    progress = [ln for ln in result.err_lines if ln.startswith("fit svi ")]
+    assert progress[0].startswith("fit svi   2% step 1/40 · loss ")
+    assert progress[-1].startswith("fit svi 100% step 40/40 · loss ")
+    assert all("elapsed" in ln for ln in progress) and "ETA" in progress[1]
+    assert len(progress) <= 22  # plain lines: one per 5%, not one per step
+    out = result.out.splitlines()
+    assert out[0].startswith("vanilla_rnn_lm: SVI, 40/40 steps (Adam, lr 0.005) in ")
+    assert out[1].startswith("data: synthetic, weights drawn under seed 0 (x (4, 8) int64")
+    loss = next(ln for ln in out if ln.startswith("loss (negative ELBO): "))
+    first, last = (float(v) for v in loss.split(": ")[1].split(" (")[0].split(" -> "))
+    assert last < first  # the loss drops
+    assert any(ln.split()[:2] == ["h", "(4096,)"] for ln in out)  # the guide's site h
+    assert (tmp_path / "fit.png").read_bytes().startswith(PNG_MAGIC)
+    state = tmp_path / "vanilla_rnn_lm.state.pt"  # default: next to the plot
+    assert f"state: {state}" in result.out
+    saved = torch.load(state, weights_only=True)
+    assert saved["format"] == "qvr-state" and saved["method"] == "svi"
+    assert saved["target"] == "vanilla_rnn_lm" and saved["steps_done"] == 40
+    assert not saved["cancelled"]
+
+
+def test_fit_json_summary(tmp_path: Path) -> None:
+    result = fit(tmp_path, "--steps", "3", "--format", "json", "--state", tmp_path / "s.pt")
+    assert result.code == 0, result.err
+    data = json.loads(result.out)
+    assert data["ok"] and data["kind"] == "svi" and len(data["losses"]) == 3
+    assert data["state_file"] == str(tmp_path / "s.pt") and data["plot"] == str(
+        tmp_path / "fit.png"
+    )
+    assert (tmp_path / "s.pt").is_file()
+
+
+def test_fitted_state_round_trips_through_sample(tmp_path: Path) -> None:
+    state = tmp_path / "rnn.state.pt"
+    assert fit(tmp_path, "--steps", "5", "--state", state).code == 0
+    out = tmp_path / "draws.pt"
+    result = qvr("sample", REFERENCE, "--from", state, "--seed", "7", "--n", "3", "--out", out)
+    assert result.code == 0, result.err
+    assert f"with the fitted weights of {state} (svi, 5 steps)" in result.out
+    drawn = torch.load(out, weights_only=True)
+    # the same draw by hand: the fitted weights, the same seed, the same prompts
+    from quivers.dsl import load
+    from quivers.jobs.data import random_input
+
+    model = load(REFERENCE).morphism
+    weights = torch.load(state, weights_only=True)["state_dict"]
+    model.load_state_dict(weights)
+    torch.manual_seed(7)
+    x = random_input(model.decl.dom, 3, 8, True)
+    torch.manual_seed(7)
+    with torch.no_grad():
+        trace = model.trace(x)
+    assert torch.equal(drawn["x"], x)
+    assert torch.equal(drawn["h"], trace["h"].value)
+    assert torch.equal(drawn["next_token"], trace["next_token"].value)
+    # and not the weights a plain `qvr sample` draws
+    plain = tmp_path / "plain.pt"
+    assert qvr("sample", REFERENCE, "--seed", "7", "--n", "3", "--out", plain).code == 0
+    assert not torch.equal(torch.load(plain, weights_only=True)["h"], drawn["h"])
+
+
+def test_state_that_does_not_fit_the_program(tmp_path: Path) -> None:
+    state = tmp_path / "rnn.state.pt"
+    assert fit(tmp_path, "--steps", "1", "--state", state).code == 0
+    smaller = tmp_path / "small.qvr"
+    smaller.write_text(REFERENCE.read_text().replace("Real 128", "Real 32"))
+    one_clear_error(qvr("sample", smaller, "--from", state), "does not fit this program", "shape")
+    regression = tmp_path / "regression.qvr"
+    regression.write_text(REGRESSION)
+    one_clear_error(qvr("sample", regression, "--from", state), "fitted for 'vanilla_rnn_lm'")
+    junk = tmp_path / "junk.pt"
+    torch.save({"a": torch.zeros(1)}, junk)
+    one_clear_error(qvr("sample", REFERENCE, "--from", junk), "not a state file")
+
+
+def test_fit_refuses_bad_options_before_running(tmp_path: Path) -> None:
+    one_clear_error(fit(tmp_path, "--steps", "0"), "--steps must be at least 1")
+    one_clear_error(
+        qvr("fit", REFERENCE, "--plot", tmp_path / "p.txt"), "unsupported plot type"
+    )  # fmt: skip
+    bad = tmp_path / "bad.qvr"
+    bad.write_text(REFERENCE.read_text().replace("scan(cell)", "scan(cel)"))
+    one_clear_error(fit(tmp_path, program=bad), f"{bad}:7:34: error[E0101]")
+
+
+def test_nuts_fit_summary_and_trace_plot(tmp_path: Path) -> None:
+    program = tmp_path / "regression.qvr"
+    program.write_text(REGRESSION)
+    data = tmp_path / "line.pt"
+    regression_data(data, slope=1.5, intercept=-0.7, n=20)
+    result = fit(
+        tmp_path, "--method", "nuts", "--data", data, "--warmup", "30", "--samples", "30",
+        program=program,
+    )  # fmt: skip
+    assert result.code == 0, result.err
+    assert any(ln.startswith("fit nuts ") and "warmup 1/30" in ln for ln in result.err_lines)
+    out = result.out
+    assert "NUTS, 2 chain(s) x (30 warmup + 30 draws)" in out
+    assert "acceptance per chain: " in out and "divergences: " in out
+    header = next(ln for ln in out.splitlines() if ln.split()[:1] == ["block"])
+    assert header.split() == ["block", "shape", "mean", "sd", "r_hat", "ess"]
+    assert (tmp_path / "fit.png").read_bytes().startswith(PNG_MAGIC)
+    assert torch.load(tmp_path / "regression.state.pt", weights_only=True)["method"] == "nuts"
+
+
+def test_fit_nuts_on_discrete_latents_is_a_clear_error(tmp_path: Path) -> None:
+    mixture = REFERENCE.parent / "gaussian_mixture.qvr"
+    one_clear_error(fit(tmp_path, "--method", "nuts", program=mixture), "discrete")
+
+
+@pytest.mark.parametrize("method", ["svi", "nuts"])
+def test_recovers_slope_and_intercept(tmp_path: Path, method: str) -> None:
+    """Known line y = 1.5 x - 0.7 with noise 0.3 at 60 points: the posterior sd of
+    each coefficient is about 0.04, so a fit within 0.15 (about 4 sd) has recovered it."""
+    program = tmp_path / "regression.qvr"
+    program.write_text(REGRESSION)
+    data = tmp_path / "line.pt"
+    regression_data(data, slope=1.5, intercept=-0.7, n=60, seed=0)
+    extra = ["--steps", "400", "--lr", "0.05"] if method == "svi" else ["--warmup", "150"]
+    result = fit(
+        tmp_path, "--method", method, "--data", data, "--seed", "1", "--format", "json", *extra,
+        program=program,
+    )  # fmt: skip
+    assert result.code == 0, result.err
+    rows = {row["name"]: row for row in json.loads(result.out)["posterior"]}
+    assert abs(rows["slope"]["mean"] - 1.5) < 0.15, rows["slope"]
+    assert abs(rows["intercept"]["mean"] - (-0.7)) < 0.15, rows["intercept"]
+    for name in ("slope", "intercept"):
+        assert 0.01 < rows[name]["sd"] < 0.15, rows[name]  # a posterior, not a point
+        if method == "nuts":
+            assert rows[name]["r_hat"] < 1.1 and rows[name]["ess"] > 20, rows[name]
+
+
+@pytest.mark.slow
+def test_readme_main_job_with_defaults(tmp_path: Path) -> None:
+    """The README's command with its default steps: the loss drops by more than half."""
+    result = installed("fit", REFERENCE, "--plot", tmp_path / "loss.png", timeout=600)
+    assert result.code == 0, result.err
+    loss = next(ln for ln in result.out.splitlines() if ln.startswith("loss (negative ELBO): "))
+    first, last = (float(v) for v in loss.split(": ")[1].split(" (")[0].split(" -> "))
+    assert last < 0.5 * first, loss
+    assert "SVI, 300/300 steps" in result.out
+    assert (tmp_path / "loss.png").read_bytes().startswith(PNG_MAGIC)
+    assert (tmp_path / "vanilla_rnn_lm.state.pt").is_file()
