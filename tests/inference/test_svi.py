@@ -210,3 +210,17 @@ def test_predictive_from_guide_and_prior():
     assert abs(float(post["y"][:, 0].std()) - math.sqrt(sd**2 + 1.0)) < 0.1
     prior = Predictive(model, None, num_samples=4000)(x)
     assert abs(float(prior["mu"].std()) - 2.0) < 0.1
+
+
+def test_init_loc_and_return_sites():
+    model = GammaPoisson()
+    x = torch.zeros(5)
+    obs = {"y": torch.tensor([1.0, 2.0, 3.0, 4.0, 5.0])}
+    guide = AutoNormalGuide(model, init_loc={"rate": torch.tensor(2.5)}, init_scale=0.05)
+    guide.setup(x, obs)
+    assert float(guide.median()["rate"]) == pytest.approx(2.5, rel=1e-6)
+    assert float(guide.site_loc_scale("rate")[1]) == pytest.approx(0.05, rel=1e-5)
+    with pytest.raises(KeyError, match="not a latent site"):
+        AutoNormalGuide(model, init_loc={"y": torch.zeros(5)}).setup(x, obs)
+    pred = Predictive(model, guide, num_samples=7, return_sites={"y"})(x, obs)
+    assert set(pred) == {"y"} and pred["y"].shape == (7, 5)
