@@ -1,7 +1,7 @@
 """Plots of a fit, written with matplotlib (Agg backend: no display needed).
 
-SVI: the loss (negative ELBO) per step, on a log axis when it spans more than two
-decades, with a moving average. NUTS: for up to six blocks (sites first, then
+SVI: the loss (negative ELBO) per step, on a log axis when its largest value is
+more than 20 times its smallest, with a moving average. NUTS: for up to six blocks (sites first, then
 weights; the first coordinate of each) a trace plot per chain and a rank plot (the
 histogram of each chain's ranks among all draws: flat when the chains agree).
 """
@@ -50,7 +50,7 @@ def loss_plot(path: str | Path, losses: list[float], title: str) -> None:
         ]
         ax.plot(steps, smooth, color="#1d4ed8", linewidth=2.0, label=f"mean of {window} steps")
     positive = [v for v in losses if v > 0]
-    if positive and len(positive) == len(losses) and max(positive) / min(positive) > 100:
+    if positive and len(positive) == len(losses) and max(positive) / min(positive) > 20:
         ax.set_yscale("log")
     ax.set_xlabel("step")
     ax.set_ylabel("loss (negative ELBO)")
