@@ -46,7 +46,9 @@ _COMBINATOR_SNIPPETS = {
 }
 
 
-def complete(doc: Document, line: int, col: int) -> list[CompletionItem]:
+def complete(doc: Document, line: int, col: int, limit: int | None = None) -> list[CompletionItem]:
+    """Everything that fits at the cursor; with ``limit``, top-level names beyond it are
+    left out before their details are computed (see ``complete_limited``)."""
     if line >= len(doc.lines):
         return []
     line_text = doc.lines[line]
@@ -74,7 +76,8 @@ def complete(doc: Document, line: int, col: int) -> list[CompletionItem]:
     if "NAME" in accepted:
         if kind == "step" and re.search(r"<-\s*$", stem):
             items.extend(_family_items(snippets=True))
-        items.extend(_visible_names(doc, line, program, step_index, kind))
+        word = partial.group().lower() if partial else ""
+        items.extend(_visible_names(doc, line, program, step_index, kind, word, limit))
     return items
 
 
@@ -94,8 +97,9 @@ def complete_limited(
     program variables first and, of the top-level names, those declared nearest above
     the cursor.
     """
-    items = complete(doc, line, col)
-    if len(items) <= limit:
+    items = complete(doc, line, col, limit)
+    visible = sum(1 for symbol in doc.symbols.values() if symbol.line < line)
+    if len(items) <= limit and visible <= limit:
         return items, False
     before = doc.lines[line][:col] if line < len(doc.lines) else ""
     partial = _PARTIAL.search(before)
@@ -283,15 +287,29 @@ def _keyword_item(word: str) -> CompletionItem:
 
 
 def _visible_names(
-    doc: Document, line: int, program: ast.Program | None, step_index: int, kind: str
+    doc: Document,
+    line: int,
+    program: ast.Program | None,
+    step_index: int,
+    kind: str,
+    word: str = "",
+    limit: int | None = None,
 ) -> list[CompletionItem]:
-    items: list[CompletionItem] = []
-    for name, symbol in doc.symbols.items():
-        if symbol.line >= line:
-            continue  # names are in scope after their declaration
-        items.append(
-            CompletionItem(name, symbol.kind, symbol_signature(symbol), documentation=symbol.doc)
+    # names are in scope after their declaration
+    visible = [(name, symbol) for name, symbol in doc.symbols.items() if symbol.line < line]
+    if limit is not None and len(visible) > limit:
+        if word:
+            visible = [v for v in visible if _subsequence(word, v[0].lower())]
+        # prefix matches first, then the nearest declarations (the last ones above)
+        ranked = sorted(
+            range(len(visible)),
+            key=lambda k: (bool(word) and not visible[k][0].lower().startswith(word), -k),
         )
+        visible = [visible[k] for k in sorted(ranked[:limit])]
+    items = [
+        CompletionItem(name, symbol.kind, symbol_signature(symbol), documentation=symbol.doc)
+        for name, symbol in visible
+    ]
     if program is not None and kind == "step":
         items.extend(_locals(doc, program, step_index))
     return items
