@@ -185,3 +185,209 @@ def test_cached_results_equal_fresh_results(text: str):
     checker._cache.clear()
     layout._LINE_CACHE.clear()
     assert _fingerprint(text) == warm
+
+
+# ------------------------------------------------- structured random programs
+# Character edits rarely produce a well-formed program with a new combination of
+# types; these pieces (good and bad) make statements that parse and exercise the
+# checker's rules in random combinations.
+
+G_NAMES = ["A", "B", "C", "D", "f", "g", "h", "p", "x", "y", "Normal", "Categorical"]
+G_TYPES = [
+    "FinSet 3",
+    "FinSet 2",
+    "FinSet 0",
+    "Real 2",
+    "Real 1",
+    "Positive 2",
+    "UnitInterval 1",
+    "Simplex 3",
+    "{a, b}",
+    "{a, a}",
+    "A",
+    "B",
+    "A * B",
+    "(A * C)",
+    "Real 2 * FinSet 3",
+    "f",
+]
+G_FAMS = [
+    "Normal",
+    "LogNormal",
+    "HalfNormal",
+    "Exponential",
+    "Gamma",
+    "Beta",
+    "LogitNormal",
+    "Bernoulli",
+    "Categorical",
+    "Poisson",
+    "Dirichlet",
+    "StudentT",
+    "Normal(0.0, 1.0)",
+    "Normal(1.0)",
+    "Bernoulli(0.5)",
+    "Bernoulli(2.0)",
+    "[[1, 0], [0, 1]]",
+    "[[0.5, -1]]",
+    "Nope",
+]
+G_OPTS = [
+    "role=kernel",
+    "role=embed",
+    "role=latent",
+    "role=observed",
+    "role=bogus",
+    "scale=0.1",
+    "scale=-1",
+    "scale=x",
+    "replicate=3",
+    "replicate=0",
+    "replicate=1.5",
+    "param_source=linear",
+    "param_source=mlp(8, 4)",
+    "param_source=mlp()",
+    "param_source=mlp(0)",
+    "init=0.02",
+    "init=xavier",
+    'init="s"',
+    "rate=2.0",
+    "loc=0.0",
+    "df=3",
+    "probs=0.3",
+    "concentration=1.0",
+    "bogus=1",
+]
+G_EXPRS = [
+    "f",
+    "g",
+    "h",
+    "f >> g",
+    "f @ g",
+    "fan(f, g)",
+    "fan(f)",
+    "repeat(f, 2)",
+    "repeat(f)",
+    "stack(f, 0)",
+    "scan(f)",
+    "identity(A)",
+    "identity(A * B)",
+    "f(x)",
+    "(f >> g) @ h",
+    "A",
+    "p",
+]
+G_ARITH = [
+    "x",
+    "y",
+    "1.0",
+    "-x",
+    "x + y",
+    "x * 2.0",
+    "sum(x)",
+    "mean(y)",
+    "exp(x, y)",
+    "nope(x)",
+    "f",
+    "data",
+    "x / (y - 1.0)",
+    "tanh(data) * x",
+]
+
+
+@st.composite
+def programs(draw):
+    lines = []
+    for _ in range(draw(st.integers(0, 12))):
+        kind = draw(
+            st.sampled_from(["object", "morphism", "let", "program", "export", "composition"])
+        )
+        name = draw(st.sampled_from(G_NAMES))
+        if kind == "object":
+            lines.append(f"object {name} : {draw(st.sampled_from(G_TYPES))}")
+        elif kind == "morphism":
+            opts = draw(st.lists(st.sampled_from(G_OPTS), max_size=4))
+            fam = draw(st.one_of(st.none(), st.sampled_from(G_FAMS)))
+            text = f"morphism {name} : {draw(st.sampled_from(G_TYPES))} -> {draw(st.sampled_from(G_TYPES))}"
+            if opts or draw(st.booleans()):
+                text += " [" + ", ".join(opts) + "]"
+            if fam:
+                text += f" ~ {fam}"
+            lines.append(text)
+        elif kind == "let":
+            lines.append(f"let {name} = {draw(st.sampled_from(G_EXPRS))}")
+        elif kind == "export":
+            lines.append(f"export {draw(st.sampled_from(G_EXPRS))}")
+        elif kind == "composition":
+            lines.append(
+                f"composition {draw(st.sampled_from(['markov', 'tropical', 'bogus']))} as algebra"
+            )
+        else:
+            params = draw(st.sampled_from(["", "(x)", "(x, y)", "(x, y, z)"]))
+            lines.append(
+                f"program {name}{params} : {draw(st.sampled_from(G_TYPES))} -> {draw(st.sampled_from(G_TYPES))}"
+            )
+            for _ in range(draw(st.integers(0, 6))):
+                v = draw(st.sampled_from(["x", "y", "z", "w"]))
+                step = draw(
+                    st.sampled_from(["sample", "observe", "let", "score", "return", "returns"])
+                )
+                ann = draw(st.sampled_from(["", " : A", " : Real 2", " : FinSet 3"]))
+                src = draw(
+                    st.sampled_from(
+                        G_EXPRS
+                        + [
+                            "Normal(x, 1.0)",
+                            "Normal(0.0, 3.0)",
+                            "Categorical(x)",
+                            "Dirichlet(y)",
+                            "Bernoulli(x)",
+                            "Normal",
+                            "x",
+                            "f(x, y)",
+                            "f(1.0)",
+                        ]
+                    )
+                )
+                if step in ("sample", "observe"):
+                    lines.append(f"    {step} {v}{ann} <- {src}")
+                elif step in ("let", "score"):
+                    lines.append(f"    {step} {v} = {draw(st.sampled_from(G_ARITH))}")
+                elif step == "return":
+                    lines.append(f"    return {v}")
+                else:
+                    lines.append("    return (x, y)")
+    return "\n".join(lines) + "\n"
+
+
+@settings(FUZZ, max_examples=200)
+@given(programs())
+def test_random_programs_never_crash(text: str):
+    check_everything(text)
+
+
+@settings(FUZZ, max_examples=60)
+@given(programs(), st.data())
+def test_random_programs_incremental_equals_fresh(text: str, data: st.DataObject):
+    """A sequence of line edits, each checked warm (after the previous text) and cold."""
+    from quivers.semantic import checker
+    from quivers.syntax import layout, parser
+
+    lines = text.split("\n")
+    check_text(text)
+    for _ in range(3):
+        i = data.draw(st.integers(0, len(lines) - 1))
+        j = data.draw(st.integers(0, len(lines) - 1))
+        op = data.draw(st.sampled_from(["delete", "duplicate", "swap"]))
+        if op == "delete" and len(lines) > 1:
+            del lines[i]
+        elif op == "duplicate":
+            lines.insert(j, lines[i])
+        else:
+            lines[i], lines[j] = lines[j], lines[i]
+        new = "\n".join(lines)
+        warm = _fingerprint(new)
+        parser._cache.clear()
+        checker._cache.clear()
+        layout._LINE_CACHE.clear()
+        assert _fingerprint(new) == warm
