@@ -231,10 +231,25 @@ class RelParallel(Relation):
 
 
 class RelIdentity(Relation):
-    """``identity(A)`` on a finite set: the algebra's unit matrix."""
+    """``identity(A)`` on a finite set: the algebra's unit matrix.
+
+    As a kernel it is deterministic (its rows are point masses), so it adds no trace.
+    """
+
+    stochastic = False
+    value_is_trace = False
 
     def __init__(self, obj: ObjT, algebra: Algebra) -> None:
         super().__init__(obj, obj, algebra)
+
+    def run(self, x, trace=None, want_lp=True, **run) -> RunOut:
+        return (), x, None
+
+    def trace_spec(self, lead):
+        return ()
+
+    def support(self):
+        return ()
 
     def relation(self, **run):
         return self.algebra.unit(finite_size(self.dom), self._ref)

@@ -228,3 +228,14 @@ def test_program_cell_batched_scoring_equals_the_step_loop():
     rnn.cell.position_batchable = False  # force the general per-step loop
     assert torch.allclose(batched, rnn.log_prob(x, tr), rtol=1e-6)
     assert torch.allclose(value, rnn.value(x, tr))
+
+
+def test_finite_identity_adds_no_trace():
+    k = morph("k", fin(3), real(2), "kernel", "Normal")
+    built = module(k, lets=[LetDecl("ik", Compose(Identity(fin(3)), ref(k)))], algebra="markov")
+    ids = torch.tensor([0, 2])
+    tr = built.lets["ik"].rsample(ids)
+    assert isinstance(tr, torch.Tensor) and tr.shape == (2, 2)
+    assert torch.allclose(
+        built.lets["ik"].log_prob(ids, tr), built.morphisms["k"].log_prob(ids, tr)
+    )
