@@ -52,10 +52,17 @@ class GuideDraw:
     log_q: torch.Tensor
 
 
+INIT_STRATEGIES = ("feasible", "prior")
+
+
 class AutoGuide(nn.Module):
     """Base class: lazy set-up from a model trace, draws through the layout.
 
-    Subclasses implement ``_init_params(u0)`` and ``_sample_u(shape)``.
+    Where the guide starts: ``init_strategy="feasible"`` (the default, as Pyro's
+    ``init_to_feasible``) puts every latent at the image of 0 in unconstrained
+    space; ``"prior"`` starts from a draw of the model. ``init_loc`` overrides
+    either for the sites it names. Subclasses implement ``_init_params(u0)`` and
+    ``_sample_u(shape)``.
     """
 
     #: whether the guide has a density (False for the point mass)
@@ -66,8 +73,14 @@ class AutoGuide(nn.Module):
         model: Any,
         observed_names: Collection[str] | None = None,
         init_loc: Mapping[str, TraceT] | None = None,
+        init_strategy: str = "feasible",
     ) -> None:
         super().__init__()
+        if init_strategy not in INIT_STRATEGIES:
+            raise ValueError(
+                f"init_strategy must be one of {', '.join(INIT_STRATEGIES)}, got {init_strategy!r}"
+            )
+        self.init_strategy = init_strategy
         # Not a submodule: the model's parameters are not the guide's.
         object.__setattr__(self, "_model", model)
         names = observed_names if observed_names is not None else model.observed_names
@@ -101,7 +114,13 @@ class AutoGuide(nn.Module):
         with torch.no_grad():
             trace = self.model.trace(x, obs, **run)
         layout = LatentLayout.from_trace(trace, set(self.observed_names) | set(obs))
-        init = {name: trace[name].trace for name in layout.site_names}
+        if self.init_strategy == "feasible":
+            # Pyro's default (init_to_feasible): the image of 0 in unconstrained space.
+            zero = torch.zeros(layout.dim, dtype=layout.dtype)
+            start, _ = layout.constrain(zero, with_jacobian=False)
+            init = {name: start[name] for name in layout.site_names}
+        else:  # "prior": a draw of the model
+            init = {name: trace[name].trace for name in layout.site_names}
         for name, value in self._init_loc.items():
             if name not in init:
                 raise KeyError(f"init_loc names '{name}', which is not a latent site")
@@ -159,8 +178,8 @@ class AutoNormalGuide(AutoGuide):
     """Mean-field Normal guide in unconstrained space (ADVI's mean-field family).
 
     q(u) = prod_i Normal(u_i; loc_i, scale_i), scale = softplus(raw) starting at
-    ``init_scale``; ``loc`` starts at the unconstrained image of a prior draw (or of
-    ``init_loc`` where given). Kucukelbir et al. (2017), section 2.
+    ``init_scale``; ``loc`` starts where ``init_strategy`` says (see :class:`AutoGuide`).
+    Kucukelbir et al. (2017), section 2.
     """
 
     def __init__(
@@ -169,8 +188,9 @@ class AutoNormalGuide(AutoGuide):
         observed_names: Collection[str] | None = None,
         init_scale: float = 0.1,
         init_loc: Mapping[str, TraceT] | None = None,
+        init_strategy: str = "feasible",
     ) -> None:
-        super().__init__(model, observed_names, init_loc)
+        super().__init__(model, observed_names, init_loc, init_strategy)
         if init_scale <= 0:
             raise ValueError(f"init_scale must be positive, got {init_scale}")
         self.init_scale = float(init_scale)
@@ -220,8 +240,9 @@ class AutoDeltaGuide(AutoGuide):
         model: Any,
         observed_names: Collection[str] | None = None,
         init_loc: Mapping[str, TraceT] | None = None,
+        init_strategy: str = "feasible",
     ) -> None:
-        super().__init__(model, observed_names, init_loc)
+        super().__init__(model, observed_names, init_loc, init_strategy)
         self.loc: nn.Parameter | None = None
 
     def _init_params(self, u0: torch.Tensor) -> None:
@@ -250,8 +271,9 @@ class AutoMultivariateNormalGuide(AutoGuide):
         observed_names: Collection[str] | None = None,
         init_scale: float = 0.1,
         init_loc: Mapping[str, TraceT] | None = None,
+        init_strategy: str = "feasible",
     ) -> None:
-        super().__init__(model, observed_names, init_loc)
+        super().__init__(model, observed_names, init_loc, init_strategy)
         if init_scale <= 0:
             raise ValueError(f"init_scale must be positive, got {init_scale}")
         self.init_scale = float(init_scale)

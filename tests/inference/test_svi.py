@@ -224,3 +224,19 @@ def test_init_loc_and_return_sites():
         AutoNormalGuide(model, init_loc={"y": torch.zeros(5)}).setup(x, obs)
     pred = Predictive(model, guide, num_samples=7, return_sites={"y"})(x, obs)
     assert set(pred) == {"y"} and pred["y"].shape == (7, 5)
+
+
+def test_guides_start_at_the_feasible_point_or_a_prior_draw():
+    model = BetaBernoulli()
+    x, obs = torch.zeros(8), {"y": torch.ones(8)}
+    feasible = AutoNormalGuide(model, observed_names={"y"})
+    feasible.setup(x, obs)
+    assert torch.equal(feasible.loc, torch.zeros_like(feasible.loc))
+    median = feasible.median()
+    assert all(torch.allclose(torch.as_tensor(v), torch.tensor(0.5)) for v in median.values())
+    torch.manual_seed(1)
+    prior = AutoNormalGuide(model, observed_names={"y"}, init_strategy="prior")
+    prior.setup(x, obs)
+    assert not torch.equal(prior.loc, torch.zeros_like(prior.loc))
+    with pytest.raises(ValueError, match="init_strategy"):
+        AutoNormalGuide(model, init_strategy="median")
