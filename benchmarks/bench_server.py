@@ -7,7 +7,7 @@ Starts ``python -m quivers_lsp`` with pygls' client, opens generated files of 1,
   server process: checked in ``/proc/<pid>/maps``, also after runs);
 - keystroke: a one-character didChange to the publishDiagnostics of that version
   (the debounce included), alternating edits in a doc comment, a step and a type;
-- hover, completion, semantic tokens (full) at realistic positions;
+- hover, completion, semantic tokens (full, and delta as VS Code asks after an edit);
 - hover while a NUTS run is in progress in the worker;
 - run command to its first progress report, with a warm worker.
 
@@ -51,7 +51,7 @@ CAPABILITIES = {
         "hover": {"contentFormat": ["markdown"]},
         "publishDiagnostics": {"versionSupport": True},
         "semanticTokens": {
-            "requests": {"full": True, "range": True},
+            "requests": {"full": {"delta": True}, "range": True},
             "tokenTypes": [],
             "tokenModifiers": [],
             "formats": ["relative"],
@@ -316,18 +316,30 @@ async def bench_file(lines: int, rounds: int, rng: random.Random) -> None:
         completions.append(await timed(bench.at("textDocument/completion", uri, 13 * b + 10, 25)))
     report("hover", hovers, "hover")
     report("completion", completions, "completion")
+    previous = None
+    deltas = []
     for k in range(max(5, rounds // 4)):
         # after an edit, as an editor asks for them (the first request on a new version)
         version += 1
         await bench.keystroke(uri, version, 13 * (1 + k % (blocks - 2)) + 3, 11, "z")
-        tokens.append(
-            await timed(
-                bench.rpc.request(
-                    "textDocument/semanticTokens/full", {"textDocument": {"uri": uri}}
-                )
-            )
+        began = time.perf_counter()
+        full = await bench.rpc.request(
+            "textDocument/semanticTokens/full", {"textDocument": {"uri": uri}}
         )
+        tokens.append(time.perf_counter() - began)
+        previous = full["resultId"]
+        # the same through a delta (what VS Code asks for after an edit)
+        version += 1
+        await bench.keystroke(uri, version, 13 * (1 + k % (blocks - 2)) + 3, 12, "w")
+        began = time.perf_counter()
+        delta = await bench.rpc.request(
+            "textDocument/semanticTokens/full/delta",
+            {"textDocument": {"uri": uri}, "previousResultId": previous},
+        )
+        deltas.append(time.perf_counter() - began)
+        assert "edits" in delta, "the server answered a delta request in full"
     report("semantic tokens (full, after an edit)", tokens, "semantic tokens")
+    report("semantic tokens (delta, after an edit)", deltas, "semantic tokens")
     assert not bench.torch_loaded(), "torch is loaded in the server process"
     await bench.stop()
 

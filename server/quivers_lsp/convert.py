@@ -208,6 +208,36 @@ def semantic_tokens_raw(lines: Lines, tokens: list[RawToken]) -> lsp.SemanticTok
     return lsp.SemanticTokens(data=data)
 
 
+def tokens_edits(old: Sequence[int], new: Sequence[int]) -> list[lsp.SemanticTokensEdit]:
+    """One edit turning ``old`` into ``new`` (common prefix and suffix kept), or none."""
+    if old == new:
+        return []
+    size = min(len(old), len(new))
+    start = 0
+    chunk = 512
+    while start + chunk <= size and old[start : start + chunk] == new[start : start + chunk]:
+        start += chunk
+    while start < size and old[start] == new[start]:
+        start += 1
+    end = 0  # length of the common suffix, not overlapping the prefix
+    limit = size - start
+    while (
+        end + chunk <= limit
+        and old[len(old) - end - chunk : len(old) - end]
+        == new[len(new) - end - chunk : len(new) - end]
+    ):
+        end += chunk
+    while end < limit and old[len(old) - end - 1] == new[len(new) - end - 1]:
+        end += 1
+    return [
+        lsp.SemanticTokensEdit(
+            start=start,
+            delete_count=len(old) - end - start,
+            data=list(new[start : len(new) - end]),
+        )
+    ]
+
+
 def semantic_tokens(lines: Lines, tokens: list[SemanticToken]) -> lsp.SemanticTokens:
     data: list[int] = []
     prev_line = prev_col = 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -70,6 +71,8 @@ class State:
         self.workspace_roots: list[Path] = []
         self._disk: dict[Path, tuple[float, Document]] = {}
         self.worker: RunWorker | None = None
+        self.tokens: dict[str, tuple[str, Sequence[int]]] = {}  # uri -> last semantic tokens
+        self._token_results = 0
 
     # ------------------------------------------------------------ documents
 
@@ -85,8 +88,16 @@ class State:
         self.docs[uri] = doc
         return doc
 
+    def remember_tokens(self, uri: str, data: Sequence[int]) -> str:
+        """Keep the semantic tokens sent for ``uri``; their result id for deltas."""
+        self._token_results += 1
+        result_id = str(self._token_results)
+        self.tokens[uri] = (result_id, data)
+        return result_id
+
     def forget(self, uri: str) -> None:
         self.docs.pop(uri, None)
+        self.tokens.pop(uri, None)
         task = self.pending.pop(uri, None)
         if task is not None:
             task.cancel()

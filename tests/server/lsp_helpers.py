@@ -36,7 +36,9 @@ CLIENT_CAPABILITIES = lsp.ClientCapabilities(
         publish_diagnostics=lsp.PublishDiagnosticsClientCapabilities(version_support=True),
         diagnostic=lsp.DiagnosticClientCapabilities(),
         semantic_tokens=lsp.SemanticTokensClientCapabilities(
-            requests=lsp.ClientSemanticTokensRequestOptions(full=True, range=True),
+            requests=lsp.ClientSemanticTokensRequestOptions(
+                full=lsp.ClientSemanticTokensRequestFullDelta(delta=True), range=True
+            ),
             token_types=[],
             token_modifiers=[],
             formats=[lsp.TokenFormat.Relative],

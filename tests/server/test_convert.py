@@ -54,3 +54,22 @@ def test_raw_token_encoding_equals_the_dataclass_encoding() -> None:
         convert.semantic_tokens_raw(lines, raw_tokens(doc, 1, 1)).data
         == convert.semantic_tokens(lines, semantic_tokens(doc, 1, 1)).data
     )
+
+
+def test_token_edits_turn_old_into_new() -> None:
+    import random
+
+    rng = random.Random(3)
+    for _ in range(300):
+        old = [rng.randrange(4) for _ in range(rng.randrange(0, 3000))]
+        new = list(old)
+        for _ in range(rng.randrange(0, 3)):
+            a = rng.randrange(len(new) + 1)
+            b = min(len(new), a + rng.randrange(0, 40))
+            new[a:b] = [rng.randrange(4) for _ in range(rng.randrange(0, 40))]
+        edits = convert.tokens_edits(old, new)
+        patched = list(old)
+        for e in edits:
+            patched[e.start : e.start + e.delete_count] = e.data or []
+        assert patched == new
+        assert (edits == []) == (old == new)

@@ -494,3 +494,31 @@ async def test_incremental_edit_after_a_form_feed_lands_on_the_right_line(
 async def test_flowchart_without_a_uri_is_an_answer_not_a_crash(client: LanguageClient) -> None:
     result = await client.protocol.send_request_async("qvr/flowchart", {"target": "x"})
     assert result.mermaid is None and "uri" in result.error
+
+
+async def test_semantic_tokens_delta(client: LanguageClient) -> None:
+    uri, _ = await open_doc(client, REFERENCE)
+    ident = doc_id(uri)
+    first = await client.text_document_semantic_tokens_full_async(
+        lsp.SemanticTokensParams(text_document=ident)
+    )
+    assert first.result_id
+    edited = REFERENCE.replace("let backbone", "#! The encoder.\nlet backbone")
+    await change_doc(client, uri, edited, 2)
+    delta = await client.text_document_semantic_tokens_full_delta_async(
+        lsp.SemanticTokensDeltaParams(text_document=ident, previous_result_id=first.result_id)
+    )
+    assert isinstance(delta, lsp.SemanticTokensDelta) and delta.result_id != first.result_id
+    (edit,) = delta.edits
+    assert len(edit.data or ()) < len(first.data) // 2  # only around the change
+    patched = list(first.data)
+    patched[edit.start : edit.start + edit.delete_count] = edit.data or []
+    fresh = await client.text_document_semantic_tokens_full_async(
+        lsp.SemanticTokensParams(text_document=ident)
+    )
+    assert patched == list(fresh.data)
+    # an unknown previous result gets every token
+    again = await client.text_document_semantic_tokens_full_delta_async(
+        lsp.SemanticTokensDeltaParams(text_document=ident, previous_result_id="stale")
+    )
+    assert isinstance(again, lsp.SemanticTokens) and list(again.data) == list(fresh.data)

@@ -47,15 +47,39 @@ def register(server: LanguageServer, state: State) -> None:
         sig = signature_help(doc, line, col)
         return convert.signature(sig) if sig is not None else None
 
+    def full_tokens(ls: LanguageServer, uri: str) -> lsp.SemanticTokens:
+        doc = state.document(ls, uri)
+        tokens = convert.semantic_tokens_raw(doc.lines, raw_tokens(doc))
+        tokens.result_id = state.remember_tokens(uri, tokens.data)
+        return tokens
+
     @server.feature(
         lsp.TEXT_DOCUMENT_SEMANTIC_TOKENS_FULL,
         lsp.SemanticTokensRegistrationOptions(
-            legend=convert.SEMANTIC_LEGEND, full=True, range=True
+            legend=convert.SEMANTIC_LEGEND,
+            full=lsp.SemanticTokensFullDelta(delta=True),
+            range=True,
         ),
     )
     def tokens_full(ls: LanguageServer, params: lsp.SemanticTokensParams) -> lsp.SemanticTokens:
-        doc = state.document(ls, params.text_document.uri)
-        return convert.semantic_tokens_raw(doc.lines, raw_tokens(doc))
+        return full_tokens(ls, params.text_document.uri)
+
+    @server.feature(lsp.TEXT_DOCUMENT_SEMANTIC_TOKENS_FULL_DELTA)
+    def tokens_delta(
+        ls: LanguageServer, params: lsp.SemanticTokensDeltaParams
+    ) -> lsp.SemanticTokens | lsp.SemanticTokensDelta:
+        """Only what changed since the client's last result (a few numbers after a
+        keystroke instead of ~150,000 for a 5,000-line file); all of them when the
+        previous result is not the one the server remembers."""
+        uri = params.text_document.uri
+        previous = state.tokens.get(uri)
+        tokens = full_tokens(ls, uri)
+        if previous is None or previous[0] != params.previous_result_id:
+            return tokens
+        assert tokens.result_id is not None
+        return lsp.SemanticTokensDelta(
+            result_id=tokens.result_id, edits=convert.tokens_edits(previous[1], tokens.data)
+        )
 
     @server.feature(lsp.TEXT_DOCUMENT_SEMANTIC_TOKENS_RANGE)
     def tokens_range(
