@@ -218,7 +218,7 @@ def _svi_lines(result: dict[str, Any]) -> list[str]:
         )
     posterior = result.get("posterior", [])
     if posterior:
-        lines.append("posterior (guide, unconstrained; mean and sd over each block's entries):")
+        lines.append("posterior (guide draws; a block's mean over its entries, sd averaged):")
         lines.append(_posterior_table(posterior))
     state = result.get("state") or {}
     if state:

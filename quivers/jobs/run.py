@@ -256,22 +256,7 @@ def run_svi(
         losses = svi.run(data.x, data.observations, opts.steps, report, should_stop, **run)
     except InferenceCancelled as stop:
         losses, cancelled = list(stop.partial or []), True
-    posterior = []
-    for site in getattr(model, "latent_names", ()):
-        try:
-            loc, scale = guide.site_loc_scale(site)
-        except (KeyError, AttributeError):
-            continue
-        posterior.append(
-            {
-                "name": site,
-                "mean": _num(loc.mean()),
-                "sd": _num(scale.mean()),
-                "r_hat": None,
-                "ess": None,
-                "shape": list(loc.shape),
-            }
-        )
+    posterior = _guide_posterior(guide, model, data, run)
     result = _result(
         "svi",
         name,
@@ -284,6 +269,57 @@ def run_svi(
     )
     result["cancelled"] = cancelled
     return result
+
+
+GUIDE_DRAWS = 200
+GUIDE_DRAW_BUDGET = 5_000_000  # numbers drawn at most, for large sites
+
+
+def _guide_posterior(
+    guide: Any, model: nn.Module, data: Dataset, run: dict[str, int]
+) -> list[dict[str, Any]]:
+    """Mean and sd of each latent site under the guide, in the site's own (constrained)
+    space, from draws; a site whose draws fail falls back to the unconstrained loc/scale."""
+    names = list(getattr(model, "latent_names", ()))
+    draws: dict[str, Any] = {}
+    try:
+        with torch.no_grad():
+            width = max(int(guide.site_loc_scale(n)[0].numel()) for n in names) if names else 1
+            count = max(2, min(GUIDE_DRAWS, GUIDE_DRAW_BUDGET // max(width, 1)))
+            draws = guide.sample(data.x, data.observations, num_particles=count, **run).values
+    except Exception:  # a guide without draws: use its parameters below
+        draws = {}
+    rows = []
+    for site in names:
+        value = draws.get(site)
+        if isinstance(value, torch.Tensor) and value.is_floating_point() and value.shape[0] > 1:
+            v = value.detach().float()
+            rows.append(
+                {
+                    "name": site,
+                    "mean": _num(v.mean()),
+                    "sd": _num(v.std(dim=0).mean()),
+                    "r_hat": None,
+                    "ess": None,
+                    "shape": list(v.shape[1:]),
+                }
+            )
+            continue
+        try:
+            loc, scale = guide.site_loc_scale(site)
+        except (KeyError, AttributeError):
+            continue
+        rows.append(
+            {
+                "name": site,
+                "mean": _num(loc.mean()),
+                "sd": _num(scale.mean()),
+                "r_hat": None,
+                "ess": None,
+                "shape": list(loc.shape),
+            }
+        )
+    return rows
 
 
 def run_nuts(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -165,3 +167,17 @@ def test_graph_errors_are_one_line(tmp_path: Path) -> None:
     bad.write_text(BROKEN)
     one_clear_error(qvr("graph", bad), "unknown morphism 'cel'")
     one_clear_error(qvr("graph", tmp_path / "none.qvr"), "no such file")
+
+
+def test_check_fmt_and_graph_never_import_torch_or_matplotlib() -> None:
+    script = (
+        "import sys\n"
+        "from quivers.cli import main\n"
+        f"main(['check', {str(REFERENCE)!r}])\n"
+        f"main(['fmt', '--check', {str(REFERENCE)!r}])\n"
+        f"main(['graph', {str(REFERENCE)!r}, '--format', 'svg'])\n"
+        "heavy = [m for m in ('torch', 'matplotlib') if m in sys.modules]\n"
+        "assert not heavy, heavy\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
