@@ -344,14 +344,22 @@ async def bench_file(lines: int, rounds: int, rng: random.Random) -> None:
     await bench.stop()
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (load-independent, unlike wall time)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 async def bench_start(rounds: int) -> None:
-    starts = []
+    starts, cpu = [], []
     for _ in range(rounds):
         bench = Bench()
         starts.append(await bench.start())
+        cpu.append(cpu_seconds(bench.pid))
         assert not bench.torch_loaded(), "torch is loaded in the server process"
         await bench.stop()
     report("start -> initialize result", starts, "start")
+    report("  (server CPU time until then)", cpu, "start")
     print("  torch in the server process after start: no")
 
 
@@ -418,7 +426,11 @@ async def main() -> None:
     args = parser.parse_args()
     rounds = 30 if args.quick else 120
     rng = random.Random(7)
-    print(f"Python {platform.python_version()} on {platform.machine()}, {os.cpu_count()} CPUs")
+    load = os.getloadavg()[0]
+    print(
+        f"Python {platform.python_version()} on {platform.machine()}, {os.cpu_count()} CPUs,"
+        f" load average {load:.1f}"
+    )
     await bench_start(5 if args.quick else 15)
     for lines in (1000, 5000):
         await bench_file(lines, rounds, rng)
