@@ -56,13 +56,13 @@ class BuiltModule:
     morphisms: dict[str, Node]
     lets: dict[str, Node]
     programs: dict[str, ProgramModule]
-    exports: list[tuple[str | None, nn.Module]]
+    exports: list[tuple[str | None, Node]]
     algebra: Algebra
     replicas: dict[str, list[Node]] = field(default_factory=dict)
     root: nn.ModuleDict = field(default_factory=nn.ModuleDict)
 
     @property
-    def main(self) -> nn.Module:
+    def main(self) -> Node:
         """The first export (the loaded program's ``morphism``)."""
         return self.exports[0][1]
 

@@ -8,7 +8,7 @@ trace as itself), so its density is exactly the sum of the parts' densities.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -23,6 +23,7 @@ from quivers.runtime.node import (
     RunOut,
     TraceSpec,
     add_lp,
+    nodes,
     pack,
     unpack,
 )
@@ -35,6 +36,10 @@ from quivers.runtime.objects import (
 )
 from quivers.runtime.objects import join_values as join
 from quivers.runtime.trace import leaves, unflatten
+
+
+def rels(modules: nn.ModuleList) -> list[Relation]:
+    return cast(list[Relation], list(modules))
 
 
 def is_relation(node: nn.Module) -> bool:
@@ -51,7 +56,7 @@ class Chain(Node):
         self.position_batchable = all(p.position_batchable for p in parts)
 
     def _sequence(self, **run: Any) -> list[Node]:
-        return list(self.parts)
+        return nodes(self.parts)
 
     def run(self, x, trace=None, want_lp=True, **run) -> RunOut:
         seq = self._sequence(**run)
@@ -69,10 +74,10 @@ class Chain(Node):
         return pack(traces), x, lp
 
     def support(self):
-        return pack([p.support() for p in self.parts if p.stochastic])
+        return pack([p.support() for p in nodes(self.parts) if p.stochastic])
 
     def _spec_sequence(self) -> list[Node] | None:
-        return list(self.parts)
+        return nodes(self.parts)
 
     def trace_spec(self, lead):
         seq = self._spec_sequence()
@@ -86,16 +91,16 @@ class Chain(Node):
         return specs[0] if len(specs) == 1 else tuple(specs)
 
     def out_lead(self, lead):
-        for part in self.parts:
+        for part in nodes(self.parts):
             lead = part.out_lead(lead)
         return lead
 
     def check_input(self, x, where="input"):
-        self.parts[0].check_input(x, where)
+        nodes(self.parts)[0].check_input(x, where)
         self.require_lead(lead_shape(x, self.dom), x, self.dom, where)
 
     def require_lead(self, lead, x, dom, where):
-        for part in self.parts:
+        for part in nodes(self.parts):
             part.require_lead(lead, x, dom, where)
             lead = part.out_lead(lead)
 
@@ -111,13 +116,13 @@ class RepeatChain(Chain):
         return resolve_count(self.count, run)
 
     def _sequence(self, **run):
-        return [self.parts[0]] * self.steps(**run)
+        return [nodes(self.parts)[0]] * self.steps(**run)
 
     def _spec_sequence(self):
-        return None if self.count is None else [self.parts[0]] * self.count
+        return None if self.count is None else [nodes(self.parts)[0]] * self.count
 
     def support(self):
-        return self.parts[0].support()  # per step; the trace is a tuple of these
+        return nodes(self.parts)[0].support()  # per step; the trace is a tuple of these
 
     def out_lead(self, lead):
         return lead
@@ -144,11 +149,11 @@ class Parallel(Node):
         self.position_batchable = all(p.position_batchable for p in parts)
 
     def run(self, x, trace=None, want_lp=True, **run) -> RunOut:
-        n = sum(p.stochastic for p in self.parts)
+        n = sum(p.stochastic for p in nodes(self.parts))
         given = unpack(trace, n, "trace") if trace is not None else None
         inputs = split_value(x, self.dom) if self.split else [x] * len(self.parts)
         traces, values, lp, k = [], [], None, 0
-        for part, xi in zip(self.parts, inputs, strict=True):
+        for part, xi in zip(nodes(self.parts), inputs, strict=True):
             if part.stochastic:
                 tr, v, step_lp = part.run(xi, given[k] if given else None, want_lp, **run)
                 traces.append(tr)
@@ -157,13 +162,13 @@ class Parallel(Node):
             else:
                 v = part.run(xi, None, False, **run)[1]
             values.append(v)
-        return pack(traces), join(values, [p.cod for p in self.parts]), lp
+        return pack(traces), join(values, [p.cod for p in nodes(self.parts)]), lp
 
     def support(self):
-        return pack([p.support() for p in self.parts if p.stochastic])
+        return pack([p.support() for p in nodes(self.parts) if p.stochastic])
 
     def trace_spec(self, lead):
-        specs = [p.trace_spec(lead) for p in self.parts if p.stochastic]
+        specs = [p.trace_spec(lead) for p in nodes(self.parts) if p.stochastic]
         return specs[0] if len(specs) == 1 else tuple(specs)
 
 
@@ -190,8 +195,8 @@ class RelChain(Relation):
         self.parts = nn.ModuleList(parts)
 
     def relation(self, **run):
-        m = self.parts[0].relation(**run)
-        for part in self.parts[1:]:
+        m = rels(self.parts)[0].relation(**run)
+        for part in rels(self.parts)[1:]:
             m = self.algebra.compose(m, part.relation(**run))
         return m
 
@@ -216,8 +221,8 @@ class RelParallel(Relation):
         self.parts, self.split = nn.ModuleList(parts), split
 
     def relation(self, **run):
-        m = self.parts[0].relation(**run)
-        for part in self.parts[1:]:
+        m = rels(self.parts)[0].relation(**run)
+        for part in rels(self.parts)[1:]:
             r = part.relation(**run)
             if self.split:  # [(a, c), (b, d)] = m[a, b] * r[c, d]
                 a, b = m.shape

@@ -150,7 +150,8 @@ class Relation(RelationMixin, Node):
     def support(self):
         if isinstance(self.cod, FinSetT):
             return constraints.integer_interval(0, self.cod.size - 1)
-        return constraints.integer_interval(0, max(f.size for f in leaf_factors(self.cod)) - 1)
+        sizes = [f.size for f in leaf_factors(self.cod) if isinstance(f, FinSetT)]
+        return constraints.integer_interval(0, max(sizes) - 1)
 
     def trace_spec(self, lead):
         if isinstance(self.cod, FinSetT):
@@ -190,6 +191,7 @@ class ObservedRelation(Relation):
         want = (finite_size(decl.dom), finite_size(decl.cod))
         if tuple(m.shape) != want:
             raise QvrBuildError(f"observed '{decl.name}': matrix {tuple(m.shape)}, expected {want}")
+        self.matrix: torch.Tensor
         self.register_buffer("matrix", m)
 
     def relation(self, **run):
@@ -262,7 +264,9 @@ class InlineFamily(Node):
         if trace is None:  # log_prob(trace) for a prior with constant arguments
             x, trace = None, x
         self.check_given(x, trace, "trace")
-        return self.run(x, trace, True, **run)[2]
+        lp = self.run(x, trace, True, **run)[2]
+        assert lp is not None
+        return lp
 
     def check_given(self, args: tuple[torch.Tensor, ...], trace: Any, where: str) -> None:
         """A given draw must have the dtype of the value type and the arguments' shape."""

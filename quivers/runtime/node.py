@@ -10,7 +10,7 @@ call it. A trace is a tensor, a tuple of traces, or ``()`` for a deterministic n
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -94,6 +94,7 @@ class Node(nn.Module):
     # scan score all its steps in one call (false for scan itself and for programs
     # with global sites or host data, whose shapes are tied to the rows)
     position_batchable: bool = True
+    _ref: torch.Tensor  # a 0-d buffer: dtype/device of the model
 
     def __init__(self, dom: ObjT, cod: ObjT) -> None:
         super().__init__()
@@ -180,6 +181,11 @@ class RelationMixin:
     def relation(self, **run: Any) -> torch.Tensor:
         """The (|dom|, |cod|) matrix in the algebra's carrier."""
         raise NotImplementedError
+
+
+def nodes(modules: nn.ModuleList) -> list[Node]:
+    """The parts of a combinator, typed (a ``ModuleList`` only knows ``Module``)."""
+    return cast(list[Node], list(modules))
 
 
 def finite_both(dom: ObjT, cod: ObjT) -> bool:

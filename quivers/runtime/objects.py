@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import math
+from typing import cast
 
 import torch
 
@@ -36,7 +37,7 @@ def is_finite(t: ObjT) -> bool:
 
 def finite_size(t: ObjT) -> int:
     """Number of elements of a finite type (products multiply)."""
-    return math.prod(f.size for f in leaf_factors(t))  # type: ignore[union-attr]
+    return math.prod(cast(FinSetT, f).size for f in leaf_factors(t))
 
 
 def type_name(t: ObjT) -> str:

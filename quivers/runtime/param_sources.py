@@ -8,6 +8,7 @@ mixed product domain are one-hot encoded before the map.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -98,8 +99,11 @@ class MLP(nn.Module):
         self.init = init
         self.reset_parameters()
 
+    def linears(self) -> list[nn.Linear]:
+        return cast(list[nn.Linear], list(self.layers))
+
     def reset_parameters(self) -> None:
-        for layer in self.layers:
+        for layer in self.linears():
             layer.reset_parameters()
             if self.init is not None:
                 init_tensor(layer.weight, self.init, None)
@@ -108,7 +112,7 @@ class MLP(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # F.linear on the layers' weights: the same maps without per-call module hooks,
         # which matter inside a scan's Python loop
-        *hidden, last = self.layers
+        *hidden, last = self.linears()
         for layer in hidden:
             x = torch.tanh(F.linear(x, layer.weight, layer.bias))
         return F.linear(x, last.weight, last.bias)
@@ -147,7 +151,7 @@ def bound_source(source: nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
     """
     if not isinstance(source, ContinuousSource) or source.featurize is not None:
         return source.forward
-    *hidden, last = [(layer.weight, layer.bias) for layer in source.net.layers]
+    *hidden, last = [(layer.weight, layer.bias) for layer in source.net.linears()]
     w_out, b_out = last
 
     def apply(x: torch.Tensor) -> torch.Tensor:

@@ -150,6 +150,7 @@ class ProgramModule(Node):
                 name = step.var
                 node = self.step_module(name)
                 where = f"site '{name}'"
+                inp: Any
                 if isinstance(step.source, KernelSource):
                     args = step.source.args
                     if args:
@@ -180,12 +181,12 @@ class ProgramModule(Node):
                     lp = self._ref.new_zeros(_batch(inp))
                 env[name] = val
                 traces.append(tr)
-                if want_lp:
+                if lp is not None:
                     if lp.dim() == 0:
                         glob = add_lp(glob, lp)
                     else:
                         rows = add_lp(rows, lp)
-                if sites is not None:
+                if sites is not None and lp is not None:
                     sites[name] = Site(
                         name, tr, val, lp, node.support(), step.observed, step.is_global
                     )
