@@ -297,11 +297,25 @@ def _describe(terminal: str) -> str:
     )
 
 
+MAX_EXPECTED = 8
+
+
 def _expected(accepted: set[str]) -> str:
-    words = sorted({_describe(t) for t in accepted})
-    if len(words) > 6:
-        words = words[:6] + ["..."]
+    """What may come next: names and numbers first, then keywords, then punctuation.
+
+    (Sorted as plain strings, quoted keywords and brackets came first and a cut after
+    six hid 'a name', usually the most useful word, from `object A :`.)
+    """
+    words = sorted({_describe(t) for t in accepted}, key=_expected_rank)
+    if len(words) > MAX_EXPECTED:
+        words = words[:MAX_EXPECTED] + ["..."]
     return ", ".join(words)
+
+
+def _expected_rank(word: str) -> tuple[int, str]:
+    if not word.startswith("'"):
+        return (0, word)  # a name, a number, end of line
+    return (1 if word[1:2].isalpha() else 2, word)
 
 
 def _token_error(text: str, e: UnexpectedToken) -> ast.RelDiagnostic:

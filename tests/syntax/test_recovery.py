@@ -182,3 +182,19 @@ def test_deep_nesting_is_an_error_not_a_crash(make):
             lines = text.split("\n")
             longest = max(range(len(lines)), key=lambda i: len(lines[i]))
             assert [(d.code, d.range.line) for d in deep] == [("E0001", longest)]
+
+
+@pytest.mark.parametrize(
+    ("text", "starts"),
+    [
+        ("object A :", "expected a name, 'FinSet'"),
+        ("let g =", "expected a name, 'fan'"),
+        ("program p : A -> A\n    let z =", "expected a name, a number, '('"),
+    ],
+)
+def test_expected_lists_names_first_and_is_not_cut_short(text: str, starts: str):
+    [d] = parse(text + "\n").diagnostics
+    assert starts in d.message
+    assert "..." not in d.message
+    if text.startswith("object"):
+        assert "'('" in d.message and "'{'" in d.message
