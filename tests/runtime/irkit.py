@@ -10,7 +10,6 @@ from quivers.runtime.ir import (
     LetDecl,
     ModuleIR,
     MorphismDecl,
-    ParamSource,
     ProductT,
     ProgramDecl,
     Ref,
@@ -86,5 +85,3 @@ def reference_ir(embed: int = 64, hidden: int = 128, vocab: int = 256) -> Module
 def reference_model(**kw):
     return build_module(reference_ir(**kw)).main
 
-
-__all__ = ["ParamSource", "TOKEN", "EMBEDDED", "HIDDEN"]
