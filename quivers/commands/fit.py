@@ -180,14 +180,16 @@ def summary(result: dict[str, Any], args: argparse.Namespace, saved: dict[str, P
             f"({result.get('data', '-')}); refit from fresh weights (seed {args.seed + 1})"
         )
     if result.get("cancelled"):
+        if kind == "svi":
+            progress = f"{done} steps"
+            kept = "the outputs below are from the last completed step"
+        else:
+            chains = result["mcmc"].num_chains if result.get("mcmc") is not None else 0
+            progress = f"{chains} of {args.chains} chain(s)"
+            kept = "the outputs below are from the completed chains"
         lines.append(
-            f"stopped by Ctrl-C after {done} "
-            + ("steps" if kind == "svi" else "draws")
-            + (
-                "; the outputs below are from the last completed step"
-                if done
-                else "; nothing saved"
-            )
+            f"stopped by Ctrl-C after {progress}; "
+            + (kept if done else "nothing saved (earlier files are kept)")
         )
     if kind == "svi":
         lines.extend(_svi_lines(result))
@@ -240,7 +242,8 @@ def _nuts_lines(result: dict[str, Any]) -> list[str]:
     posterior = result.get("posterior", [])
     if posterior:
         lines.append(
-            "posterior (mean, sd; r_hat is the worst and ess the lowest entry of a block):"
+            "posterior (draws; a block's mean over its entries, sd averaged, "
+            "r_hat its worst entry, ess its lowest):"
         )
         lines.append(_posterior_table(posterior))
     return lines

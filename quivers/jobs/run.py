@@ -383,7 +383,9 @@ def run_nuts(
         cancelled = True
         result = stop.partial
     if result is None:
-        out = _result("nuts", name, start, posterior=[], samples={}, diagnostics={})
+        out = _result(
+            "nuts", name, start, posterior=[], samples={}, diagnostics={}, data=data.describe()
+        )
         out["cancelled"] = True
         return out
     posterior = _posterior_table(result)
