@@ -151,7 +151,6 @@ export class ServerManager implements vscode.Disposable {
         { scheme: "untitled", language: "qvr" },
       ],
       outputChannel: this.log,
-      synchronize: { fileEvents: vscode.workspace.createFileSystemWatcher("**/*.qvr") },
     };
     this.log.appendLine(`Starting: ${interpreter.command} ${args.join(" ")}`);
     const client = new LanguageClient("qvr", "QVR Language Server", serverOptions, clientOptions);

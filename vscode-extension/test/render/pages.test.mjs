@@ -131,6 +131,19 @@ test("while the file does not check, the error shows over the dimmed last chart"
   await page.close();
 });
 
+test("with several programs a drop-down picks the target", { skip }, async () => {
+  const { page } = await openFlowchart();
+  assert.equal(await page.$eval("#target", (e) => e.hidden), true, "hidden with one target");
+  const two = { ...chart.result, targets: [chart.result.target, "other_program"] };
+  await page.evaluate((result) => window.postMessage({ type: "update", state: { file: "f.qvr", result, error: null } }, "*"), two);
+  await page.waitForSelector("#target:not([hidden])", { state: "attached" });
+  assert.deepEqual(await page.$$eval("#target option", (os) => os.map((o) => o.value)), two.targets);
+  await page.selectOption("#target", "other_program");
+  const posted = await page.evaluate(() => window.__posted);
+  assert.deepEqual(posted.at(-1), { type: "target", target: "other_program" });
+  await page.close();
+});
+
 test("the results page draws the loss curve and the tables", { skip }, async () => {
   const losses = Array.from({ length: 200 }, (_, i) => 10738.4 * Math.exp(-i / 60) + 900 + 40 * Math.sin(i / 3));
   const result = {
