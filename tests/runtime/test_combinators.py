@@ -239,3 +239,18 @@ def test_finite_identity_adds_no_trace():
     assert torch.allclose(
         built.lets["ik"].log_prob(ids, tr), built.morphisms["k"].log_prob(ids, tr)
     )
+
+
+def test_scan_with_a_finite_state_relation_cell():
+    obs, state = fin(4), fin(3)
+    cell = morph("cell", prod(obs, state), state, "kernel")  # row-stochastic (obs, state) -> state
+    built = module(cell, lets=[LetDecl("s", Scan(ref(cell), obs, state))], algebra="markov")
+    s, rel = built.lets["s"], built.morphisms["cell"].relation()
+    ids = torch.randint(0, 4, (5, 7))
+    traj, h_T, lp = s.sample_with_log_prob(ids)
+    assert traj.shape == (5, 7) and traj.dtype == torch.int64 and torch.equal(h_T, traj[:, -1])
+    h, want = torch.zeros(5, dtype=torch.long), torch.zeros(5)
+    for t in range(7):
+        want = want + rel[ids[:, t] * 3 + h, traj[:, t]].log()
+        h = traj[:, t]
+    assert torch.allclose(lp, want, rtol=1e-5)
