@@ -30,6 +30,8 @@ const saveSvg = document.getElementById("save-svg") as HTMLButtonElement;
 const fit = document.getElementById("fit") as HTMLButtonElement;
 
 let renderSeq = 0;
+/** The user's Fit choice; until they press the button, fit when it costs little legibility. */
+let fitChoice: boolean | null = null;
 let lastMermaid: string | null = null;
 let current: FlowchartViewState | null = null;
 
@@ -161,6 +163,7 @@ async function render(state: FlowchartViewState): Promise<void> {
     }
     chart.innerHTML = svg;
     chart.classList.remove("stale");
+    applyFit();
     lastMermaid = text;
     const count = wireNodes(state);
     document.body.dataset.nodes = String(count);
@@ -190,10 +193,24 @@ saveSvg.addEventListener("click", () => {
     post({ type: "save", format: "svg", svg: new XMLSerializer().serializeToString(copy) });
   }
 });
-fit.addEventListener("click", () => {
-  const on = chart.classList.toggle("fit");
+/** Fits the chart to the panel's width when the user chose so, or by default when that shrinks it by at most 40%. */
+function applyFit(): void {
+  const svg = chart.querySelector("svg");
+  let on = fitChoice;
+  if (on === null) {
+    const natural = svg ? Number(svg.getAttribute("width")) || svg.getBoundingClientRect().width : 0;
+    const available = chart.clientWidth - 24;
+    on = natural > available && available / natural >= 0.6;
+  }
+  chart.classList.toggle("fit", on);
   fit.setAttribute("aria-pressed", String(on));
+}
+
+fit.addEventListener("click", () => {
+  fitChoice = !chart.classList.contains("fit");
+  applyFit();
 });
+window.addEventListener("resize", () => applyFit());
 targetSelect.addEventListener("change", () => post({ type: "target", target: targetSelect.value }));
 
 window.addEventListener("message", (event: MessageEvent<FlowchartToWebview>) => {
