@@ -338,3 +338,37 @@ def test_parameters_may_name_the_whole_input_or_its_leaves() -> None:
     )
     assert diagnose(leaves) == []
     assert types_of(leaves)["run2"] == "E -> State"
+
+
+# ------------------------------------------------------------- did you mean
+
+
+def test_did_you_mean_is_incremental_and_exact(monkeypatch: pytest.MonkeyPatch):
+    import difflib
+
+    from quivers.semantic import checker
+
+    decls = "".join(f"let dym{i}_x = dym_a{i} >> dym_b{i}\n" for i in range(120))
+    analyse(decls)  # the cold check searches every name
+    scanned: list[int] = []
+    real = checker._best_match
+
+    def counting(word, pool):
+        pool = list(pool)
+        scanned.append(len(pool))
+        return real(word, pool)
+
+    monkeypatch.setattr(checker, "_best_match", counting)
+    # An edit that declares one more name: each unknown name is compared with it only.
+    edited = decls + "let dym_a7x = dym5_x\n"
+    analysis = analyse(edited)
+    assert sum(scanned) <= 2 * 121
+    # ... and every suggestion is difflib's over the file's morphism-like names.
+    pool = [n for n, s in analysis.symbols.items() if s.kind in ("morphism", "let", "program")]
+    for d in analysis.diagnostics:
+        if d.code != "E0101":
+            continue
+        name = edited[d.range.offset : d.range.end_offset]
+        close = difflib.get_close_matches(name, pool, n=1, cutoff=0.6)
+        expected = f"did you mean '{close[0]}'?" if close else None
+        assert d.suggestion == expected, name
