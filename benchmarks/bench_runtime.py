@@ -48,8 +48,8 @@ class PlainRNN:
         x = F.embedding(tokens, self.emb)
         h = x.new_zeros(x.shape[0], self.w2.shape[0])
         hs = []
-        for t in range(x.shape[1]):
-            loc = self.loc(torch.cat((x[:, t], h), dim=-1))
+        for x_t in x.unbind(1):  # one backward node for all steps, unlike x[:, t]
+            loc = self.loc(torch.cat((x_t, h), dim=-1))
             h = loc + self.scale * torch.randn_like(loc)
             hs.append(h)
         traj = torch.stack(hs, dim=1)

@@ -326,9 +326,10 @@ class Scan(Node):
         if trace is not None and cell.value_is_trace and isinstance(trace, torch.Tensor):
             if steps == 0:
                 return trace, h0, (self._ref.new_zeros(batch) if want_lp else None)
+            if not want_lp:
+                return trace, trace[:, -1], None
             h_prev = torch.cat((h0.unsqueeze(1), trace[:, :-1]), dim=1)
-            lp = cell.run(self._cat(x, h_prev), trace, want_lp, **run)[2] if want_lp else None
-            return trace, trace[:, -1], lp
+            return trace, trace[:, -1], cell.run(self._cat(x, h_prev), trace, True, **run)[2]
         if trace is not None and cell.position_batchable and steps:
             return self._score_batched(x, trace, h0, want_lp, run)
         draw = cell.sampler() if trace is None and not want_lp and self._plain_cat else None
