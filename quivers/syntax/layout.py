@@ -133,9 +133,10 @@ def split(text: str) -> Layout:
         info = classify(line, _UNSEEN)
         if info is _UNSEEN:
             info = _classify(line)
-            if len(_LINE_CACHE) >= _LINE_CACHE_LIMIT:
-                _LINE_CACHE.clear()
-            _LINE_CACHE[line] = info
+            if len(line) <= _LINE_CACHE_MAX_LENGTH:  # a huge line is not kept per edit
+                if len(_LINE_CACHE) >= _LINE_CACHE_LIMIT:
+                    _LINE_CACHE.clear()
+                _LINE_CACHE[line] = info
         if info is None:
             continue
         indent, length, word, delta = info
@@ -176,6 +177,7 @@ def split(text: str) -> Layout:
 # across edits of a file (and within it), so this is cached like the parser's units.
 _LINE_CACHE: dict[str, tuple[int, int, str, int] | None] = {}
 _LINE_CACHE_LIMIT = 200_000
+_LINE_CACHE_MAX_LENGTH = 1_000
 _UNSEEN = (-1, -1, "", 0)
 
 

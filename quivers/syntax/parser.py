@@ -29,6 +29,9 @@ MAX_END_INSERTIONS = 3
 _MAX_FRONTIER = 8
 _DEEP_CANDIDATES = frozenset({"RPAR", "RSQB", "RBRACE", "NAME", "NUMBER", "INT"})
 _CACHE_LIMIT = 50_000
+# Also bound the text held: every edit of a huge unit adds a new key.
+_CACHE_CHARS = 20_000_000
+_cached_chars = 0
 _cache: dict[tuple[str, str], tuple[ast.Node, tuple[ast.RelDiagnostic, ...]]] = {}
 _stats = {"parsed": 0, "reused": 0}
 
@@ -103,9 +106,12 @@ def parse_unit(kind: str, text: str, line: int = 0, offset: int = 0) -> ast.Unit
     hit = _cache.get(key)
     if hit is None:
         hit = _parse_fresh(kind, text)
-        if len(_cache) >= _CACHE_LIMIT:
+        global _cached_chars
+        if len(_cache) >= _CACHE_LIMIT or _cached_chars + len(text) > _CACHE_CHARS:
             _cache.clear()
+            _cached_chars = 0
         _cache[key] = hit
+        _cached_chars += len(text)
         _stats["parsed"] += 1
     else:
         _stats["reused"] += 1

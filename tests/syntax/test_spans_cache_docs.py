@@ -204,3 +204,14 @@ def test_doc_reaches_the_symbol():
 
     analysis = check_text("#! A hidden state.\nobject H : Real 8\n")
     assert analysis.symbols["H"].doc == "A hidden state."
+
+
+def test_caches_do_not_keep_every_version_of_a_huge_unit(monkeypatch: pytest.MonkeyPatch):
+    from quivers.syntax import layout, parser
+
+    monkeypatch.setattr(parser, "_CACHE_CHARS", 1_000_000)
+    unit = "let huge = " + " @ ".join(f"part{i}" for i in range(20)) + " " * 200_000
+    for k in range(12):
+        parse(unit + "x" * k + "\n")
+        assert parser._cached_chars <= 1_000_000
+    assert all(len(line) <= layout._LINE_CACHE_MAX_LENGTH for line in layout._LINE_CACHE)
