@@ -288,6 +288,7 @@ async def bench_file(lines: int, rounds: int, rng: random.Random) -> None:
     # keystrokes: a doc comment, a program step and an object's size, in turn
     keys = []
     version = 1
+    cpu_before = cpu_seconds(bench.pid)
     for k in range(rounds):
         b = rng.randrange(1, blocks - 1)
         where = k % 3
@@ -300,6 +301,8 @@ async def bench_file(lines: int, rounds: int, rng: random.Random) -> None:
         version += 1
         keys.append(await bench.keystroke(uri, version, line, col, char))
     report("keystroke -> diagnostics", keys, "keystroke")
+    cpu_keys = (cpu_seconds(bench.pid) - cpu_before) / rounds * 1000
+    print(f"    (server CPU per keystroke, mean: {cpu_keys:.1f} ms)")
 
     hovers, completions, tokens = [], [], []
     for _ in range(rounds):
@@ -318,28 +321,35 @@ async def bench_file(lines: int, rounds: int, rng: random.Random) -> None:
     report("completion", completions, "completion")
     previous = None
     deltas = []
+    cpu_full = cpu_delta = 0.0
     for k in range(max(5, rounds // 4)):
         # after an edit, as an editor asks for them (the first request on a new version)
         version += 1
         await bench.keystroke(uri, version, 13 * (1 + k % (blocks - 2)) + 3, 11, "z")
-        began = time.perf_counter()
+        began, cpu = time.perf_counter(), cpu_seconds(bench.pid)
         full = await bench.rpc.request(
             "textDocument/semanticTokens/full", {"textDocument": {"uri": uri}}
         )
         tokens.append(time.perf_counter() - began)
+        cpu_full += cpu_seconds(bench.pid) - cpu
         previous = full["resultId"]
         # the same through a delta (what VS Code asks for after an edit)
         version += 1
         await bench.keystroke(uri, version, 13 * (1 + k % (blocks - 2)) + 3, 12, "w")
-        began = time.perf_counter()
+        began, cpu = time.perf_counter(), cpu_seconds(bench.pid)
         delta = await bench.rpc.request(
             "textDocument/semanticTokens/full/delta",
             {"textDocument": {"uri": uri}, "previousResultId": previous},
         )
         deltas.append(time.perf_counter() - began)
+        cpu_delta += cpu_seconds(bench.pid) - cpu
         assert "edits" in delta, "the server answered a delta request in full"
     report("semantic tokens (full, after an edit)", tokens, "semantic tokens")
     report("semantic tokens (delta, after an edit)", deltas, "semantic tokens")
+    print(
+        f"    (server CPU per request, mean: full {cpu_full / len(tokens) * 1000:.1f} ms,"
+        f" delta {cpu_delta / len(deltas) * 1000:.1f} ms)"
+    )
     assert not bench.torch_loaded(), "torch is loaded in the server process"
     await bench.stop()
 
