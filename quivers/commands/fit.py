@@ -115,6 +115,8 @@ def _failure(exc: BaseException, args: argparse.Namespace) -> CliError:
         return CliError(f"{args.file}: {exc}")
     if isinstance(exc, FloatingPointError):
         return CliError(f"the fit diverged: {exc} (try a smaller --lr or --step-size)")
+    if isinstance(exc, ValueError):  # the model or guide refused: its message says why
+        return CliError(f"cannot fit {args.file}: {exc}")
     return CliError(f"the fit failed in the model: {type(exc).__name__}: {exc}")
 
 

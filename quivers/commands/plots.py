@@ -42,12 +42,10 @@ def loss_plot(path: str | Path, losses: list[float], title: str) -> None:
     steps = list(range(1, len(losses) + 1))
     ax.plot(steps, losses, color="#94a3b8", linewidth=1.0, label="loss")
     window = max(1, len(losses) // 20)
-    if window > 1:
-        smooth = [
-            sum(losses[max(0, i - window + 1) : i + 1])
-            / len(losses[max(0, i - window + 1) : i + 1])
-            for i in range(len(losses))
-        ]
+    if window > 1:  # centred: the average lines up with the steps it averages
+        half = window // 2
+        spans = [losses[max(0, i - half) : i + half + 1] for i in range(len(losses))]
+        smooth = [sum(span) / len(span) for span in spans]
         ax.plot(steps, smooth, color="#1d4ed8", linewidth=2.0, label=f"mean of {window} steps")
     positive = [v for v in losses if v > 0]
     if positive and len(positive) == len(losses) and max(positive) / min(positive) > 20:

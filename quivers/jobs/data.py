@@ -99,7 +99,12 @@ def synthetic(
     return Dataset(x, {**host, **observations}, "synthetic")
 
 
-def load_file(path: str | Path, model: nn.Module, run: dict[str, int] | None = None) -> Dataset:
+def load_file(
+    path: str | Path,
+    model: nn.Module,
+    run: dict[str, int] | None = None,
+    require_observed: bool = True,
+) -> Dataset:
     """Read a data file and check it against ``model``: keys, dtypes and shapes.
 
     Keys are ``x``, the observed sites and the host data; latent site names (as in a
@@ -107,7 +112,8 @@ def load_file(path: str | Path, model: nn.Module, run: dict[str, int] | None = N
     continuous inputs are converted to floats (JSON has no float type for ``1``).
     Every mismatch is a :class:`DataError` naming the key, the expected and the given
     dtype or shape; mismatches found by the runtime keep its message (which names the
-    site), without the file name.
+    site), without the file name. With ``require_observed`` false (sampling), the
+    observed sites may be left out: only ``x`` and the host data are needed.
     """
     p = Path(path)
     if not p.is_file():
@@ -127,7 +133,8 @@ def load_file(path: str | Path, model: nn.Module, run: dict[str, int] | None = N
         raise DataError(
             f"{p}: unknown key(s) {', '.join(unknown)}; the program expects x and {expected}"
         )
-    missing = sorted((observed | hosts) - set(tensors))
+    needed = (observed | hosts) if require_observed else hosts
+    missing = sorted(needed - set(tensors))
     if missing:
         raise DataError(
             f"{p}: missing {', '.join(missing)} (observed sites and host data need values)"

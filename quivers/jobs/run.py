@@ -184,7 +184,7 @@ def run_sample(
     if model_state is not None:
         load_state(model, model_state)
         if opts.data:
-            data = load_file(opts.data, model, run)
+            data = load_file(opts.data, model, run, require_observed=False)
         else:
             torch.manual_seed(opts.seed)
             from quivers.jobs.data import random_input, uses_sequences
@@ -193,8 +193,9 @@ def run_sample(
             x = random_input(dom, opts.n, opts.length, uses_sequences(model))
             hosts = {h: torch.randn(opts.n, 1) for h in getattr(model, "host_names", ())}
             data = Dataset(x, hosts, "synthetic")
-    elif opts.data:
-        data = load_file(opts.data, model, run)
+    elif opts.data:  # the seeded weights of the synthetic case, inputs from the file
+        fresh_weights(model, opts.seed)
+        data = load_file(opts.data, model, run, require_observed=False)
     else:
         data = synthetic(model, opts.n, opts.length, seed=opts.seed)
     if progress:

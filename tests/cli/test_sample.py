@@ -138,3 +138,21 @@ def test_bad_token_data_names_the_site(tmp_path: Path) -> None:
     for path, needles in cases:
         one_clear_error(qvr("sample", REFERENCE, "--data", path), *needles)
         one_clear_error(qvr("fit", REFERENCE, "--data", path, "--steps", "1"), *needles)
+
+
+def test_sampling_needs_only_the_inputs_but_fitting_needs_observations(tmp_path: Path) -> None:
+    prompts = _data(tmp_path, "prompts.pt", x=torch.randint(0, 256, (3, 5)))
+    result = qvr("sample", REFERENCE, "--data", prompts, "--format", "json")
+    assert result.code == 0, result.err
+    out = json.loads(result.out)
+    assert out["samples"]["next_token"]["shape"] == [3]
+    # the same seeded weights as without --data: the same draw for the same prompts
+    same = tmp_path / "same.pt"
+    assert qvr("sample", REFERENCE, "--data", prompts, "--out", same).code == 0
+    again = tmp_path / "again.pt"
+    assert qvr("sample", REFERENCE, "--data", same, "--out", again).code == 0
+    a, b = torch.load(same, weights_only=True), torch.load(again, weights_only=True)
+    assert torch.equal(a["h"], b["h"]) and torch.equal(a["next_token"], b["next_token"])
+    one_clear_error(
+        qvr("fit", REFERENCE, "--data", prompts), "prompts.pt: missing next_token"
+    )  # fmt: skip
