@@ -23,12 +23,14 @@ from quivers.semantic.decls import check_declaration
 from quivers.semantic.model import Analysis, RelDiag, Symbol, SymbolInfo, UnitResult
 from quivers.semantic.programs import check_program
 from quivers.syntax import ast
+from quivers.syntax.parser import cache_stats as parser_cache_stats
 from quivers.syntax.parser import parse
 
 _CACHE_LIMIT = 50_000
 # Keyed by id() of an item's nodes: an int for a declaration, a tuple for a program.
 _cache: dict[object, tuple[tuple[ast.Node, ...], dict[str, Signature], UnitResult]] = {}
 _stats = {"checked": 0, "reused": 0}
+_parser_clears = 0
 
 
 def check_text(text: str) -> Analysis:
@@ -37,6 +39,13 @@ def check_text(text: str) -> Analysis:
 
 def check(file: ast.SourceFile) -> Analysis:
     """Check a parsed file. Never raises on user input."""
+    global _parser_clears
+    clears = parser_cache_stats()["cleared"]
+    if clears != _parser_clears:
+        # The parser dropped its units, so no node cached here can come back: free
+        # them (they may be large) rather than wait for this cache's own limit.
+        _cache.clear()
+        _parser_clears = clears
     # Every declared name, with the line of its first declaration (an ErrorNode keeps
     # the name it could read). Written out rather than calling _declared_name: this
     # and the loop below run for every item on every keystroke.

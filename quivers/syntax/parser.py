@@ -33,7 +33,7 @@ _CACHE_LIMIT = 50_000
 _CACHE_CHARS = 20_000_000
 _cached_chars = 0
 _cache: dict[tuple[str, str], tuple[ast.Node, tuple[ast.RelDiagnostic, ...]]] = {}
-_stats = {"parsed": 0, "reused": 0}
+_stats = {"parsed": 0, "reused": 0, "cleared": 0}
 
 _CLOSERS = ("RPAR", "RSQB", "RBRACE")
 _HEAD = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)(?:\s+([A-Za-z_][A-Za-z0-9_]*))?")
@@ -110,6 +110,7 @@ def parse_unit(kind: str, text: str, line: int = 0, offset: int = 0) -> ast.Unit
         if len(_cache) >= _CACHE_LIMIT or _cached_chars + len(text) > _CACHE_CHARS:
             _cache.clear()
             _cached_chars = 0
+            _stats["cleared"] += 1
         _cache[key] = hit
         _cached_chars += len(text)
         _stats["parsed"] += 1

@@ -372,3 +372,16 @@ def test_did_you_mean_is_incremental_and_exact(monkeypatch: pytest.MonkeyPatch):
         close = difflib.get_close_matches(name, pool, n=1, cutoff=0.6)
         expected = f"did you mean '{close[0]}'?" if close else None
         assert d.suggestion == expected, name
+
+
+def test_checker_cache_is_freed_when_the_parser_cache_is(monkeypatch: pytest.MonkeyPatch):
+    from quivers.semantic import checker
+    from quivers.syntax import parser
+
+    monkeypatch.setattr(parser, "_CACHE_CHARS", 50_000)
+    head = "object A : Real 1\nmorphism f : A -> A [role=kernel] ~ Normal\n"
+    parts = ", ".join(["f"] * 4_000)  # one unit of 12,000 characters
+    for k in range(10):
+        analyse(head + f"let g = fan({parts}{' ' * k})\nlet h = f\n")
+    # Each version's nodes died with the parser's cache; the checker let them go too.
+    assert len(checker._cache) <= 8
