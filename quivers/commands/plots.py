@@ -70,6 +70,7 @@ def nuts_plot(path: str | Path, samples: dict[str, Any], title: str) -> list[str
         for name, draws in samples.items()
         if isinstance(draws, torch.Tensor) and draws.dim() >= 2 and draws.shape[1] > 0
     ]
+    blocks.sort(key=lambda block: "." in block[0])  # sites first, then weights (a.b.c)
     blocks = blocks[:MAX_BLOCKS]
     rows = max(len(blocks), 1)
     fig, axes = plt.subplots(rows, 2, figsize=(10, 2.2 * rows + 0.6), squeeze=False)

@@ -94,9 +94,11 @@ def _write(path: str, draws: dict[str, Any]) -> None:
 def _summary(result: dict[str, Any], args: argparse.Namespace, saved: dict | None) -> str:
     n = result["draws"]["x"].shape[0] if "x" in result["draws"] else args.n
     if saved:
+        method = saved.get("method", "?")
+        unit = "draws per chain, posterior mean" if method == "nuts" else "steps"
         how = (
             f"with the fitted weights of {args.from_state} "
-            f"({saved.get('method', '?')}, {saved.get('steps_done', '?')} steps)"
+            f"({method}, {saved.get('steps_done', '?')} {unit})"
         )
     else:
         how = f"with weights drawn under seed {args.seed}"

@@ -166,3 +166,44 @@ def test_readme_main_job_with_defaults(tmp_path: Path) -> None:
     assert "SVI, 300/300 steps" in result.out
     assert (tmp_path / "loss.png").read_bytes().startswith(PNG_MAGIC)
     assert (tmp_path / "vanilla_rnn_lm.state.pt").is_file()
+
+
+TINY_LM = """\
+object Token : FinSet 5
+object Embedded : Real 2
+object Hidden : Real 3
+morphism tok_embed : Token -> Embedded [role=embed]
+morphism cell : Embedded * Hidden -> Hidden [role=kernel, scale=0.1, param_source=linear] ~ Normal
+morphism lm_head : Hidden -> Token [role=kernel, param_source=linear] ~ Categorical
+let backbone = tok_embed >> scan(cell)
+program tiny_lm : Token -> Token
+    sample h <- backbone
+    observe next_token : Token <- lm_head(h)
+    return next_token
+export tiny_lm
+"""
+
+
+def test_nuts_state_holds_the_posterior_mean_weights(tmp_path: Path) -> None:
+    program = tmp_path / "tiny.qvr"
+    program.write_text(TINY_LM)
+    state = tmp_path / "tiny.state.pt"
+    result = fit(
+        tmp_path, "--method", "nuts", "--warmup", "10", "--samples", "10", "--chains", "1",
+        "--length", "3", "--state", state, program=program,
+    )  # fmt: skip
+    assert result.code == 0, result.err
+    blocks = [ln.split()[0] for ln in result.out.splitlines() if ln.startswith("  _step_")]
+    assert "_step_h.parts.0.weight" in blocks  # every weight is a posterior block
+    saved = torch.load(state, weights_only=True)
+    assert saved["method"] == "nuts" and saved["steps_done"] == 10
+    from quivers.dsl import load
+
+    model = load(program).morphism
+    assert set(saved["state_dict"]) == set(model.state_dict())
+    again = qvr("sample", program, "--from", state, "--length", "3")
+    assert again.code == 0, again.err
+    assert (
+        f"with the fitted weights of {state} (nuts, 10 draws per chain, posterior mean)"
+        in again.out
+    )
