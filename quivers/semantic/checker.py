@@ -52,7 +52,7 @@ def check(file: ast.SourceFile) -> Analysis:
     first_line: dict[str, int] = {}
     Program, Name = ast.Program, ast.Name
     for item in file.items:
-        unit = item.header if type(item) is Program else item
+        unit = item.header if isinstance(item, Program) else item
         name = getattr(unit.node, "name", None)
         if type(name) is Name and name.text and name.text not in first_line:
             first_line[name.text] = unit.line
@@ -64,7 +64,7 @@ def check(file: ast.SourceFile) -> Analysis:
     cached = _cache.get
     reused = 0
     for index, item in enumerate(file.items):
-        if type(item) is Program:
+        if isinstance(item, Program):
             unit = item.header
             key: object = (id(unit.node), *[id(s.node) for s in item.steps])
         elif item.kind == "step":
@@ -279,8 +279,10 @@ class _Suggester:
         pool = self.pools.get(kinds)
         if pool is None:
             names = self.symbols.items()
-            pool = frozenset(n for n, s in names if s.kind in kinds) if kinds else frozenset(
-                self.symbols
+            pool = (
+                frozenset(n for n, s in names if s.kind in kinds)
+                if kinds
+                else frozenset(self.symbols)
             )
             previous = _pools.get(kinds)
             if previous is not None and previous == pool:

@@ -84,4 +84,3 @@ def reference_ir(embed: int = 64, hidden: int = 128, vocab: int = 256) -> Module
 
 def reference_model(**kw):
     return build_module(reference_ir(**kw)).main
-
