@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -77,6 +78,8 @@ def run(args: argparse.Namespace) -> int:
         max_tree_depth=args.max_tree_depth,
     )
     runner = run_svi if args.method == "svi" else run_nuts
+    # torch's note when a non-finite loss becomes a float: the divergence message says it
+    warnings.filterwarnings("ignore", message="Converting a tensor with requires_grad=True")
     bar = ProgressBar(f"fit {args.method}", tty={"bar": True, "plain": False}.get(args.progress))
     with StopOnInterrupt() as stop, torch_threads(args.threads):
         try:
@@ -98,6 +101,9 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(out, indent=2))
     else:
         print(summary(result, args, saved))
+    if result.get("diverged"):
+        kept = "the outputs are from the last good step" if saved["state"] else "nothing saved"
+        raise CliError(f"the fit diverged at {result['diverged']}; {kept} (try a smaller --lr)")
     return EXIT_INTERRUPTED if cancelled else 0
 
 
@@ -217,7 +223,7 @@ def _svi_lines(result: dict[str, Any]) -> list[str]:
         best = min(range(len(losses)), key=lambda i: losses[i])
         lines.append(
             f"loss (negative ELBO): {num(first, 6)} -> {num(last, 6)} "
-            f"(mean of the last {len(tail)} steps; {change:+.1f}%), "
+            f"(mean of the last {len(tail)} step(s); {change:+.1f}%), "
             f"lowest {num(losses[best], 6)} at step {best + 1}"
         )
     posterior = result.get("posterior", [])

@@ -245,30 +245,48 @@ def run_svi(
     optim = torch.optim.Adam(list(model.parameters()) + list(guide.parameters()), lr=opts.lr)
     svi = SVI(model, guide, optim, ELBO(num_particles=1))
 
+    completed: list[float] = []  # the losses of finished steps, kept if a later one fails
+
     def report(info: Any) -> None:
+        loss = info.stats.get("loss", float("nan"))
+        completed.append(float(loss))
         if progress:
-            loss = info.stats.get("loss", float("nan"))
             progress(
                 info.iteration / info.total, f"step {info.iteration}/{info.total} · loss {loss:.1f}"
             )
 
     cancelled = False
+    diverged: str | None = None
     try:
         losses = svi.run(data.x, data.observations, opts.steps, report, should_stop, **run)
     except InferenceCancelled as stop:
         losses, cancelled = list(stop.partial or []), True
-    posterior = _guide_posterior(guide, model, data, run)
+    except FloatingPointError as exc:  # the failing step changed nothing: keep the others
+        losses, diverged = list(completed), f"step {len(completed) + 1}: {exc}"
+    weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    finite = all(bool(torch.isfinite(v).all()) for v in weights.values() if v.is_floating_point())
+    try:
+        posterior = _guide_posterior(guide, model, data, run)
+        samples = _samples_summary(model, data.x, data.observations, run)
+    except Exception:
+        if diverged is None:
+            raise
+        posterior, samples = [], {}
     result = _result(
         "svi",
         name,
         start,
         losses=[round(v, 4) for v in losses],
         posterior=posterior,
-        samples=_samples_summary(model, data.x, data.observations, run),
+        samples=samples,
         data=data.describe(),
-        state={k: v.detach().clone() for k, v in model.state_dict().items()},
+        state=weights if finite else None,
     )
     result["cancelled"] = cancelled
+    result["diverged"] = diverged
+    if diverged is not None:  # a failed run for clients, with what was done before it
+        result["ok"] = False
+        result["error"] = f"the fit diverged at {diverged}"
     return result
 
 

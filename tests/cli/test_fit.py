@@ -207,3 +207,14 @@ def test_nuts_state_holds_the_posterior_mean_weights(tmp_path: Path) -> None:
         f"with the fitted weights of {state} (nuts, 10 draws per chain, posterior mean)"
         in again.out
     )
+
+
+def test_a_diverging_fit_keeps_the_last_good_state(tmp_path: Path) -> None:
+    state = tmp_path / "s.pt"
+    result = fit(tmp_path, "--lr", "1000", "--steps", "20", "--state", state, "--progress", "none")
+    line = one_clear_error(result, "the fit diverged at step 2", "try a smaller --lr")
+    assert "the outputs are from the last good step" in line
+    assert result.out.startswith("vanilla_rnn_lm: SVI, 1/20 steps")
+    saved = torch.load(state, weights_only=True)
+    assert saved["steps_done"] == 1
+    assert all(torch.isfinite(v).all() for v in saved["state_dict"].values())
