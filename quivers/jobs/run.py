@@ -359,17 +359,15 @@ def run_nuts(
     run = run_arguments(model, opts.length)
     with torch.no_grad():
         trace = model.trace(data.x, data.observations, **run)  # type: ignore[operator]
-    latents: dict[str, tuple[int, ...]] = {}
+    latents: dict[str, Any] = {}
     for site_name, site in trace.items():
         if site.observed:
             continue
         if any(not leaf.is_floating_point() for leaf in leaves(site.trace)):
             raise RunError(f"NUTS needs continuous latent sites, but '{site_name}' is discrete")
-        if isinstance(site.trace, tuple):
-            raise RunError(f"site '{site_name}' has a composite trace, which NUTS cannot lift yet")
-        latents[site_name] = tuple(site.trace.shape)
+        latents[site_name] = _trace_shape(site.trace)
     lifted, lx, lobs = bayesian_lift_parameters(
-        model, data.x, data.observations, prior_scale=1.0, additional_latents=latents
+        model, data.x, data.observations, prior_scale=1.0, additional_latents=latents, **run
     )
     kernel = NUTSKernel(
         step_size=opts.step_size, max_tree_depth=opts.max_tree_depth, target_accept=0.8
@@ -429,6 +427,13 @@ def run_nuts(
     return out
 
 
+def _trace_shape(trace: Any) -> Any:
+    """A trace's shape; a tuple of shapes for a composite trace."""
+    if isinstance(trace, tuple | list):
+        return tuple(_trace_shape(t) for t in trace)
+    return tuple(trace.shape)
+
+
 def _posterior_mean_state(model: nn.Module, result: Any) -> dict[str, torch.Tensor]:
     """The model's state with every lifted parameter at its posterior mean."""
     state = {k: v.detach().clone() for k, v in model.state_dict().items()}
@@ -441,26 +446,29 @@ def _posterior_mean_state(model: nn.Module, result: Any) -> dict[str, torch.Tens
 
 
 def _posterior_table(result: Any) -> list[dict[str, Any]]:
+    """One row per site or weight; a composite trace gives one row per part (``h[0]``)."""
     rows = []
-    r_hat, ess = result.r_hat, result.ess
     for name, draws in result.samples.items():
+        rh, es = result.r_hat.get(name), result.ess.get(name)
         if isinstance(draws, tuple):
-            continue
-        flat = draws.reshape(draws.shape[0] * draws.shape[1], -1).float()
-        rh = torch.as_tensor(r_hat.get(name)).float() if name in r_hat else None
-        es = torch.as_tensor(ess.get(name)).float() if name in ess else None
-        rows.append(
-            {
-                "name": name,
-                "mean": _num(flat.mean()),
-                "sd": _num(flat.std(dim=0).mean()) if flat.shape[0] > 1 else 0.0,
-                "r_hat": _num(rh.nan_to_num(nan=1.0).max())
-                if rh is not None and rh.numel()
-                else None,
-                "ess": _num(es.nan_to_num(nan=0.0).min())
-                if es is not None and es.numel()
-                else None,
-                "shape": list(draws.shape[2:]),
-            }
-        )
+            for i, part in enumerate(draws):
+                rh_i = rh[i] if isinstance(rh, tuple) and i < len(rh) else None
+                es_i = es[i] if isinstance(es, tuple) and i < len(es) else None
+                rows.append(_posterior_row(f"{name}[{i}]", part, rh_i, es_i))
+        else:
+            rows.append(_posterior_row(name, draws, rh, es))
     return rows
+
+
+def _posterior_row(name: str, draws: torch.Tensor, r_hat: Any, ess: Any) -> dict[str, Any]:
+    flat = draws.reshape(draws.shape[0] * draws.shape[1], -1).float()
+    rh = torch.as_tensor(r_hat).float() if r_hat is not None else None
+    es = torch.as_tensor(ess).float() if ess is not None else None
+    return {
+        "name": name,
+        "mean": _num(flat.mean()),
+        "sd": _num(flat.std(dim=0).mean()) if flat.shape[0] > 1 else 0.0,
+        "r_hat": _num(rh.nan_to_num(nan=1.0).max()) if rh is not None and rh.numel() else None,
+        "ess": _num(es.nan_to_num(nan=0.0).min()) if es is not None and es.numel() else None,
+        "shape": list(draws.shape[2:]),
+    }
