@@ -450,10 +450,13 @@ def _posterior_table(result: Any) -> list[dict[str, Any]]:
     rows = []
     for name, draws in result.samples.items():
         rh, es = result.r_hat.get(name), result.ess.get(name)
-        if isinstance(draws, tuple):
-            for i, part in enumerate(draws):
-                rh_i = rh[i] if isinstance(rh, tuple) and i < len(rh) else None
-                es_i = es[i] if isinstance(es, tuple) and i < len(es) else None
+        if isinstance(draws, tuple | list):  # parts in order, nested composites flattened
+            parts = leaves(draws)
+            rhs = leaves(rh) if isinstance(rh, tuple | list) else []
+            ess_parts = leaves(es) if isinstance(es, tuple | list) else []
+            for i, part in enumerate(parts):
+                rh_i = rhs[i] if len(rhs) == len(parts) else None
+                es_i = ess_parts[i] if len(ess_parts) == len(parts) else None
                 rows.append(_posterior_row(f"{name}[{i}]", part, rh_i, es_i))
         else:
             rows.append(_posterior_row(name, draws, rh, es))

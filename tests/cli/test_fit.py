@@ -218,3 +218,23 @@ def test_a_diverging_fit_keeps_the_last_good_state(tmp_path: Path) -> None:
     saved = torch.load(state, weights_only=True)
     assert saved["steps_done"] == 1
     assert all(torch.isfinite(v).all() for v in saved["state_dict"].values())
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "example", sorted(REFERENCE.parent.glob("*.qvr")), ids=lambda p: p.stem
+)  # fmt: skip
+@pytest.mark.parametrize("method", ["svi", "nuts"])
+def test_every_example_fits_briefly(tmp_path: Path, example: Path, method: str) -> None:
+    budget = ["--steps", "3"] if method == "svi" else ["--warmup", "3", "--samples", "3"]
+    result = fit(
+        tmp_path, "--method", method, "--chains", "1", "--length", "3", "--max-tree-depth", "2",
+        *budget, program=example,
+    )  # fmt: skip
+    if example.stem == "gaussian_mixture":  # a discrete latent: guides and NUTS refuse it
+        one_clear_error(result, "discrete", "'z'")
+        return
+    assert result.code == 0, result.err
+    assert (tmp_path / f"{example.stem}.state.pt").is_file()
+    again = qvr("sample", example, "--from", tmp_path / f"{example.stem}.state.pt", "--length", "3")
+    assert again.code == 0, again.err
