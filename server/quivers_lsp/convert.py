@@ -13,6 +13,7 @@ from lsprotocol import types as lsp
 from quivers.analysis.completion import CompletionItem, Signature
 from quivers.analysis.flowchart import Flowchart
 from quivers.analysis.hints import CodeAction, CodeLens, InlayHint
+from quivers.analysis.hover import Hover
 from quivers.analysis.outline import OutlineSymbol
 from quivers.analysis.tokens import TOKEN_MODIFIERS, TOKEN_TYPES, RawToken, SemanticToken
 from quivers.core.diagnostics import Diagnostic, Range, Severity, TextEdit
@@ -184,6 +185,15 @@ def signature(sig: Signature) -> lsp.SignatureHelp:
 SEMANTIC_LEGEND = lsp.SemanticTokensLegend(
     token_types=list(TOKEN_TYPES), token_modifiers=list(TOKEN_MODIFIERS)
 )
+
+
+def hover(lines: Lines, found: Hover, markdown: bool = True) -> lsp.Hover:
+    """``markdown``: whether the client renders Markdown hovers (else plain text)."""
+    kind = lsp.MarkupKind.Markdown if markdown else lsp.MarkupKind.PlainText
+    return lsp.Hover(
+        contents=lsp.MarkupContent(kind=kind, value=found.markdown),
+        range=to_range(lines, found.range),
+    )
 
 
 def semantic_tokens_raw(lines: Lines, tokens: list[RawToken]) -> lsp.SemanticTokens:

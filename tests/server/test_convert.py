@@ -73,3 +73,13 @@ def test_token_edits_turn_old_into_new() -> None:
             patched[e.start : e.start + e.delete_count] = e.data or []
         assert patched == new
         assert (edits == []) == (old == new)
+
+
+def test_hover_content_kind_follows_the_client() -> None:
+    from quivers.analysis.hover import Hover
+
+    found = Hover("```qvr\nobject A : Real 2\n```", Range(0, 7, 0, 8))
+    assert convert.hover(["object A : Real 2"], found).contents.kind == lsp.MarkupKind.Markdown
+    plain = convert.hover(["object A : Real 2"], found, markdown=False)
+    assert plain.contents.kind == lsp.MarkupKind.PlainText
+    assert plain.range.start.character == 7

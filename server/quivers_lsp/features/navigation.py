@@ -26,10 +26,12 @@ def register(server: LanguageServer, state: State) -> None:
         found = hover_at(doc, line, col)
         if found is None:
             return None
-        return lsp.Hover(
-            contents=lsp.MarkupContent(kind=lsp.MarkupKind.Markdown, value=found.markdown),
-            range=convert.to_range(doc.lines, found.range),
-        )
+        caps = ls.client_capabilities.text_document
+        formats = caps.hover.content_format if caps and caps.hover else None
+        # LSP: a client that states no format takes Markdown; one that lists formats
+        # gets plain text when Markdown is not among them
+        markdown = formats is None or lsp.MarkupKind.Markdown in formats
+        return convert.hover(doc.lines, found, markdown)
 
     @server.feature(lsp.TEXT_DOCUMENT_DEFINITION)
     def definition(ls: LanguageServer, params: lsp.DefinitionParams) -> list[lsp.Location]:
