@@ -1,7 +1,8 @@
 """Robustness: hundreds of seeded random edits streamed to the server as incremental
 changes (insertions, deletions, deleting everything, pasted binary garbage, random
-unicode with astral characters) never crash it; every request at a random position gets
-a well-formed answer; and at checkpoints the server's diagnostics equal a local analysis
+unicode with astral characters) never crash it; every request (hover, completion,
+symbols, semantic tokens, formatting, flowchart, and the navigation, hint, action and
+folding requests) at a random position gets a well-formed answer; and at checkpoints the server's diagnostics equal a local analysis
 of the client's text (so the server applied every edit where the client meant it)."""
 
 from __future__ import annotations
@@ -124,6 +125,50 @@ async def random_requests(client: LanguageClient, uri: str, text: str, rng: rand
         )
     )
     assert edits is None or all(in_document(text, e.range) for e in edits)
+
+    for locations in (
+        await client.text_document_definition_async(
+            lsp.DefinitionParams(text_document=ident, position=position)
+        ),
+        await client.text_document_references_async(
+            lsp.ReferenceParams(
+                text_document=ident,
+                position=position,
+                context=lsp.ReferenceContext(include_declaration=True),
+            )
+        ),
+    ):
+        assert all(loc.uri == uri and in_document(text, loc.range) for loc in locations or ())
+    prepared = await client.text_document_prepare_rename_async(
+        lsp.PrepareRenameParams(text_document=ident, position=position)
+    )
+    if prepared is not None:
+        assert in_document(text, prepared.range) and prepared.placeholder
+    await client.text_document_signature_help_async(
+        lsp.SignatureHelpParams(text_document=ident, position=position)
+    )
+    whole = lsp.Range(
+        start=lsp.Position(line=0, character=0),
+        end=lsp.Position(line=len(lines) - 1, character=utf16_len(lines[-1])),
+    )
+    hints = await client.text_document_inlay_hint_async(
+        lsp.InlayHintParams(text_document=ident, range=whole)
+    )
+    for hint in hints or ():
+        assert in_document(text, lsp.Range(start=hint.position, end=hint.position))
+    actions = await client.text_document_code_action_async(
+        lsp.CodeActionParams(
+            text_document=ident,
+            range=lsp.Range(start=position, end=position),
+            context=lsp.CodeActionContext(diagnostics=[]),
+        )
+    )
+    for action in actions or ():
+        assert all(in_document(text, e.range) for e in action.edit.changes[uri])
+    folds = await client.text_document_folding_range_async(
+        lsp.FoldingRangeParams(text_document=ident)
+    )
+    assert all(0 <= f.start_line <= f.end_line < len(lines) for f in folds or ())
 
     chart: Any = await client.protocol.send_request_async("qvr/flowchart", {"uri": uri})
     assert (chart.mermaid is None) != (chart.error is None) or chart.mermaid is not None
