@@ -31,7 +31,7 @@ def document_symbols(doc: Document) -> list[OutlineSymbol]:
             head.range = _span_range(item.header, item.steps[-1] if item.steps else item.header)
             result = doc.result_of(item)
             for step in item.steps:
-                child = _step_symbol(step, result.locals if result else {})
+                child = _named(_step_symbol(step, result.locals if result else {}))
                 if child is not None:
                     head.children.append(child)
             out.append(head)
@@ -49,6 +49,16 @@ def _span_range(first: ast.Unit, last: ast.Unit) -> Range:
 
 
 def _unit_symbol(doc: Document, unit: ast.Unit) -> OutlineSymbol | None:
+    return _named(_unit_symbol_of(doc, unit))
+
+
+def _named(sym: OutlineSymbol | None) -> OutlineSymbol | None:
+    """LSP clients reject symbols with a blank name (VS Code throws): a statement
+    too broken to have a name (a bare `export`, a step without its variable) has none."""
+    return sym if sym is not None and sym.name.strip() else None
+
+
+def _unit_symbol_of(doc: Document, unit: ast.Unit) -> OutlineSymbol | None:
     node = unit.node
     rng = unit.absolute(node.span)
     if isinstance(node, ast.ErrorNode):

@@ -104,3 +104,13 @@ def test_folding_programs_multiline_statements_and_comment_runs() -> None:
 def test_folding_survives_broken_neighbours() -> None:
     ranges = folding_ranges(doc(with_broken_neighbours(REFERENCE)))
     assert any(kind == "region" and end - start == 3 for start, end, kind in ranges)
+
+
+def test_no_symbol_has_a_blank_name() -> None:
+    text = "object A : Real 2\nexport\nprogram p : A -> A\n    sample  <- A\n    return\nlet = A\n"
+    syms = document_symbols(doc(text))
+    names = [s.name for s in syms] + [c.name for s in syms for c in s.children]
+    assert names and all(n.strip() for n in names)
+    assert workspace_symbols([doc(text)], "") and all(
+        s.name.strip() for _, s in workspace_symbols([doc(text)], "")
+    )
