@@ -10,6 +10,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
+import pytest
 from lsprotocol import types as lsp
 from pytest_lsp import LanguageClient
 from quivers_lsp import convert
@@ -21,7 +22,7 @@ from .lsp_helpers import EXAMPLES, REFERENCE, diagnostics_for, doc_id, edit_doc,
 
 EDITS = 300
 CHECK_EVERY = 25
-SEED = 20261128
+SEEDS = (20261128, 7, 99)
 ALPHABET = (
     "abcxyz_ ():->~@*[]=,.0123456789\n\n    #!{}"
     "objectmorphismprogramsamplereturnlet"
@@ -197,8 +198,9 @@ def published(diagnostics: list[lsp.Diagnostic]) -> list[tuple[str, tuple[int, i
     ]
 
 
-async def test_random_edits_never_break_the_server(client: LanguageClient) -> None:
-    rng = random.Random(SEED)
+@pytest.mark.parametrize("seed", SEEDS)
+async def test_random_edits_never_break_the_server(client: LanguageClient, seed: int) -> None:
+    rng = random.Random(seed)
     text = REFERENCE
     uri, _ = await open_doc(client, text)
     version = 1
