@@ -89,14 +89,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     fit = sub.add_parser("fit", help="fit a program with SVI or NUTS; plot and save the state")
     _add_run_options(fit)
-    fit.add_argument("--method", choices=("svi", "nuts"), default="svi")
+    fit.add_argument(
+        "--method", choices=("svi", "nuts"), default="svi", help="inference method (svi)"
+    )
     fit.add_argument("--steps", type=int, default=300, metavar="N", help="SVI steps (300)")
     fit.add_argument("--lr", type=float, default=0.005, help="SVI Adam learning rate (0.005)")
     fit.add_argument("--warmup", type=int, default=100, metavar="N", help="NUTS warmup (100)")
     fit.add_argument("--samples", type=int, default=100, metavar="N", help="NUTS draws (100)")
     fit.add_argument("--chains", type=int, default=2, metavar="N", help="NUTS chains (2)")
-    fit.add_argument("--step-size", type=float, default=0.01, help="NUTS initial step size (0.01)")
-    fit.add_argument("--max-tree-depth", type=int, default=5, help="NUTS tree depth (5)")
+    fit.add_argument(
+        "--step-size", type=float, default=0.01, metavar="E", help="NUTS initial step size (0.01)"
+    )
+    fit.add_argument(
+        "--max-tree-depth", type=int, default=5, metavar="D", help="NUTS tree depth (5)"
+    )
     fit.add_argument(
         "--batch", type=int, default=4, metavar="N", help="rows of the synthetic corpus (4)"
     )

@@ -118,7 +118,8 @@ def _failure(exc: BaseException, args: argparse.Namespace) -> CliError:
     if isinstance(exc, DataError | QvrDataError):
         return run_failure(exc, args.data)
     if isinstance(exc, RunError):
-        return CliError(f"{args.file}: {exc}")
+        message = str(exc)
+        return CliError(message if args.file in message else f"{args.file}: {message}")
     if isinstance(exc, FloatingPointError):
         return CliError(f"the fit diverged: {exc} (try a smaller --lr or --step-size)")
     if isinstance(exc, ValueError):  # the model or guide refused: its message says why

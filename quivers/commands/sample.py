@@ -73,7 +73,7 @@ def _failure(exc: BaseException, args: argparse.Namespace, saved: dict | None) -
     if isinstance(exc, RunError):
         where = args.from_state or args.file
         message = str(exc)
-        return CliError(message if message.startswith(where) else f"{where}: {message}")
+        return CliError(message if where in message else f"{where}: {message}")
     return CliError(f"sampling failed in the model: {type(exc).__name__}: {exc}")
 
 
