@@ -33,6 +33,13 @@ STYLES = {
 }
 
 
+MAX_LABEL = 40  # longer labels are shortened with an ellipsis; the full text is a tooltip
+
+
+def shown(label: str) -> str:
+    return label if len(label) <= MAX_LABEL else label[: MAX_LABEL - 1].rstrip() + "\u2026"
+
+
 @dataclass
 class Box:
     id: str
@@ -99,7 +106,7 @@ def layout(
     for box in boxes.values():
         if box.kind == "dummy":
             continue
-        box.width = max(len(box.label) * CHAR_WIDTH + 2 * PAD_X, 48.0)
+        box.width = max(len(shown(box.label)) * CHAR_WIDTH + 2 * PAD_X, 48.0)
         if box.kind in ("observed", "return"):
             box.width += 16
     tallest = max((len(col) for col in layers.values()), default=0)
@@ -253,6 +260,12 @@ def _node(box: Box) -> list[str]:
         shape = f'<rect x="{x:.1f}" y="{y:.1f}" width="{w:.1f}" height="{h}" rx="4" {paint}{dash}/>'
     text = (
         f'<text x="{x + w / 2:.1f}" y="{y + h / 2:.1f}" text-anchor="middle" '
-        f'dominant-baseline="central" fill="#0f172a">{escape(box.label)}</text>'
+        f'dominant-baseline="central" fill="#0f172a">{escape(shown(box.label))}</text>'
     )
-    return [f'<g class="node {box.kind}" id="{escape(box.id)}">', "  " + shape, "  " + text, "</g>"]
+    return [
+        f'<g class="node {box.kind}" id="{escape(box.id)}">',
+        f"  <title>{escape(box.label)}</title>",
+        "  " + shape,
+        "  " + text,
+        "</g>",
+    ]

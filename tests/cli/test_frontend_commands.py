@@ -183,3 +183,13 @@ def test_check_fmt_and_graph_never_import_torch_or_matplotlib() -> None:
     )
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_graph_svg_shortens_long_labels_and_keeps_them_as_tooltips() -> None:
+    svg = qvr("graph", EXAMPLES / "transformer_lm.qvr", "--format", "svg").out
+    root = ET.fromstring(svg.split("\n", 1)[1])
+    ns = "{http://www.w3.org/2000/svg}"
+    titles = [t.text or "" for t in root.iter(f"{ns}title")]
+    texts = [t.text or "" for t in root.iter(f"{ns}text")]
+    assert any(len(t) > 40 for t in titles)  # the full label
+    assert all(len(t) <= 40 for t in texts)  # what is drawn
