@@ -78,6 +78,13 @@ def in_document(text: str, rng_: lsp.Range) -> bool:
     return (rng_.start.line, rng_.start.character) <= (rng_.end.line, rng_.end.character)
 
 
+def contains(outer: lsp.Range, inner: lsp.Range) -> bool:
+    def key(p: lsp.Position) -> tuple[int, int]:
+        return (p.line, p.character)
+
+    return key(outer.start) <= key(inner.start) and key(inner.end) <= key(outer.end)
+
+
 async def random_requests(client: LanguageClient, uri: str, text: str, rng: random.Random) -> None:
     lines = text.split("\n")
     line = rng.randrange(len(lines) + 2)  # sometimes past the end
@@ -104,7 +111,10 @@ async def random_requests(client: LanguageClient, uri: str, text: str, rng: rand
     for s in symbols:
         assert isinstance(s, lsp.DocumentSymbol) and s.name
         assert in_document(text, s.range) and in_document(text, s.selection_range)
-        assert all(in_document(text, c.range) for c in s.children or ())
+        assert contains(s.range, s.selection_range)  # VS Code rejects the symbol otherwise
+        for c in s.children or ():
+            assert in_document(text, c.range) and contains(c.range, c.selection_range)
+            assert contains(s.range, c.range)
 
     tokens = await client.text_document_semantic_tokens_full_async(
         lsp.SemanticTokensParams(text_document=ident)
