@@ -67,6 +67,36 @@ EXPECTED_EDGES = {
         "lm_head -> next_token : Token (observed)",
         "next_token : Token (observed) -> return",
     },
+    "bidirectional_rnn": {
+        "input : Token * Token -> forward_rnn @ backward_rnn",
+        "forward_rnn @ backward_rnn -> h : Hidden * Hidden",
+        "h : Hidden * Hidden -> classifier",
+        "classifier -> label : Sentiment (observed)",
+        "label : Sentiment (observed) -> return",
+    },
+    "elman_rnn_lm": {
+        "input : Token -> tok_embed",
+        "tok_embed -> scan(elman_cell)",
+        "scan(elman_cell) -> h : Hidden",
+        "h : Hidden -> lm_head",
+        "lm_head -> next_token : Token (observed)",
+        "next_token : Token (observed) -> return",
+    },
+    "gru_lm": {
+        "input : Token -> tok_embed",
+        "tok_embed -> scan(gru_cell)",
+        "scan(gru_cell) -> h : Hidden",
+        "h : Hidden -> lm_head",
+        "lm_head -> next_token : Token (observed)",
+        "next_token : Token (observed) -> return",
+    },
+    "state_space": {
+        "input : Obs -> scan(filter_step)",
+        "scan(filter_step) -> z : State",
+        "z : State -> emit",
+        "emit -> y_next : Obs (observed)",
+        "y_next : Obs (observed) -> return",
+    },
     "vae": {
         "input : Image -> prior",
         "prior -> z : Code",
@@ -88,6 +118,10 @@ OBSERVED = {
 def edges(chart) -> set[str]:  # type: ignore[no-untyped-def]
     label = {n.id: n.label for n in chart.nodes}
     return {f"{label[a]} -> {label[b]}" for a, b in chart.edges}
+
+
+def test_every_example_has_expected_edges() -> None:
+    assert set(EXPECTED_EDGES) == set(examples())
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED_EDGES))
@@ -201,3 +235,25 @@ def test_labels_with_quotes_and_angles_are_escaped() -> None:
     for line in chart.mermaid.splitlines()[1:]:
         inner = re.findall(r'"([^"]*)"', line)
         assert all("<" not in s and ">" not in s for s in inner)
+
+
+def test_a_cell_program_shows_its_data_flow() -> None:
+    chart = flowchart(doc(examples()["gru_lm"]), "gru_cell")
+    h_next = "let h_next = (1 - z) * h + z * tanh(c)"
+    assert edges(chart) == {
+        "x : Embedded -> update_gate",
+        "h : Hidden -> update_gate",
+        "update_gate -> z : Gate",
+        "x : Embedded -> reset_gate",
+        "h : Hidden -> reset_gate",
+        "reset_gate -> r : Gate",
+        "r : Gate -> let h_reset = r * h",
+        "h : Hidden -> let h_reset = r * h",
+        "x : Embedded -> candidate",
+        "let h_reset = r * h -> candidate",
+        "candidate -> c : Hidden",
+        f"z : Gate -> {h_next}",
+        f"h : Hidden -> {h_next}",
+        f"c : Hidden -> {h_next}",
+        f"{h_next} -> return",
+    }
