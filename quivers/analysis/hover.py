@@ -82,6 +82,8 @@ def _hover_word(doc: Document, line: int, col: int) -> Hover | None:
             if md is None and m.group() in FAMILIES:
                 md = family_markdown(FAMILIES[m.group()])
             if md is None:
+                md = _element_markdown(doc, line, m.group())
+            if md is None:
                 return None
             offset = doc.file.line_starts[line] if line < len(doc.file.line_starts) else 0
             rng = Range(line, m.start(), line, m.end(), offset + m.start(), offset + m.end())
@@ -114,3 +116,19 @@ def _ends_in_scan(doc: Document, expr: ast.Expr, depth: int) -> bool:
         if symbol is not None and isinstance(symbol.unit.node, ast.LetDecl):
             return _ends_in_scan(doc, symbol.unit.node.expr, depth + 1)
     return False
+
+
+def _element_markdown(doc: Document, line: int, word: str) -> str | None:
+    """A named element of a finite set, hovered in the set's own declaration."""
+    loc = doc.unit_at(line)
+    if loc is None or not isinstance(loc.unit.node, ast.ObjectDecl):
+        return None
+    symbol = doc.symbols.get(loc.unit.node.name.text)
+    t = symbol.info.type if symbol is not None else None
+    if not isinstance(t, T.FinSet) or t.elements is None or word not in t.elements:
+        return None
+    index = t.elements.index(word)
+    return (
+        f"```qvr\n{word} : {symbol.name if symbol else ''}\n```\n\n"
+        f"element {index} of {{{', '.join(t.elements)}}}: the int64 index {index}"
+    )

@@ -32,6 +32,11 @@ def test_named_elements() -> None:
     assert "{sad, happy}" in md and "indices 0..1" in md
 
 
+def test_named_element_shows_its_index() -> None:
+    md = hover_text("object Mood : {sad, ha|ppy}\nobject X : Real 2\n")
+    assert "happy : Mood" in md and "element 1 of {sad, happy}" in md
+
+
 def test_morphism_shows_domain_codomain_role_family() -> None:
     text = REFERENCE.replace("morphism cell", "morphism ce|ll")
     md = hover_text(text)
