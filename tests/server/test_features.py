@@ -529,3 +529,17 @@ async def test_semantic_tokens_delta(client: LanguageClient) -> None:
         lsp.SemanticTokensDeltaParams(text_document=ident, previous_result_id="stale")
     )
     assert isinstance(again, lsp.SemanticTokens) and list(again.data) == list(fresh.data)
+
+
+async def test_save_republishes_and_pull_follows_edits(client: LanguageClient) -> None:
+    uri, _ = await open_doc(client, REFERENCE)
+    broken = REFERENCE.replace("FinSet 256", "FinSet")
+    await change_doc(client, uri, broken, 2)
+    start = inbox(client).mark()
+    client.text_document_did_save(lsp.DidSaveTextDocumentParams(text_document=doc_id(uri)))
+    saved = await diagnostics_for(client, uri, 2, start)
+    assert [d.code for d in saved] == ["E0001"]
+    report = await client.text_document_diagnostic_async(
+        lsp.DocumentDiagnosticParams(text_document=doc_id(uri))
+    )
+    assert [(d.code, d.range.start.line) for d in report.items] == [("E0001", 0)]

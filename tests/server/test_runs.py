@@ -186,3 +186,13 @@ async def test_unsaved_buffer_text_is_what_runs(client: LanguageClient) -> None:
     result = await run_command(client, "qvr.sample", uri, {"n": 50, "length": 3})
     assert result["ok"], result
     assert result["samples"]["next_token"]["max"] <= 6
+
+
+async def test_code_lens_arguments_run_the_named_target(client: LanguageClient) -> None:
+    # a lens passes [uri, target] (docs/dev/editor-protocol.md, "Code lenses")
+    text = (EXAMPLES / "elman_rnn_lm.qvr").read_text()
+    uri, _ = await open_doc(client, text)
+    result = await run_command(client, "qvr.sample", uri, "elman_rnn_lm")
+    assert result["ok"], result
+    assert result["target"] == "elman_rnn_lm"
+    assert result["samples"]["next_token"]["dtype"] == "int64"
