@@ -78,18 +78,30 @@ def _continuous(t: SpaceT, shape: tuple[int, ...]) -> torch.Tensor:
     return torch.randn(shape)
 
 
+def draw_weights(model: nn.Module, weight_scale: float = 0.3) -> None:
+    """Set every parameter to ``N(0, weight_scale^2)`` draws from the current RNG state."""
+    with torch.no_grad():
+        for _, p in model.named_parameters():
+            p.copy_(torch.randn_like(p) * weight_scale)
+
+
 def synthetic(
-    model: nn.Module, batch: int = 4, length: int = 8, seed: int = 0, weight_scale: float = 0.3
+    model: nn.Module,
+    batch: int = 4,
+    length: int = 8,
+    seed: int | None = 0,
+    weight_scale: float = 0.3,
 ) -> Dataset:
     """A corpus drawn from ``model`` with its weights fixed to a seeded draw.
 
     The model's parameters are left at that draw (the "true" weights); callers
-    that refit re-initialise them.
+    that refit re-initialise them. With ``seed=None`` the RNG is not re-seeded: the
+    reference page seeds *before* loading the program (whose initialisation draws
+    from the RNG), and a caller that did the same gets exactly the page's corpus.
     """
-    torch.manual_seed(seed)
-    with torch.no_grad():
-        for _, p in model.named_parameters():
-            p.copy_(torch.randn_like(p) * weight_scale)
+    if seed is not None:
+        torch.manual_seed(seed)
+    draw_weights(model, weight_scale)
     decl: Any = getattr(model, "decl", None)
     x = random_input(decl.dom, batch, length, uses_sequences(model))
     host = {name: torch.randn(batch, 1) for name in getattr(model, "host_names", ())}
@@ -191,8 +203,8 @@ def _check_values(
                 f"one row per row of x ({rows})"
             )
         values[name] = t
-    try:
-        with torch.no_grad():
+    try:  # checking runs the model; fork_rng keeps the caller's random stream as it was
+        with torch.no_grad(), torch.random.fork_rng():
             reference = model.trace(x, dict(values), **run)  # type: ignore[operator]
     except QvrDataError as exc:
         raise DataError(str(exc)) from exc
@@ -211,7 +223,7 @@ def _check_values(
             t = t.float()
         values[name] = t
     try:  # the runtime names the site, the expected and the given shape
-        with torch.no_grad():
+        with torch.no_grad(), torch.random.fork_rng():
             model.trace(x, dict(values), **run)  # type: ignore[operator]
     except QvrDataError as exc:
         raise DataError(str(exc)) from exc

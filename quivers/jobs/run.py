@@ -19,7 +19,14 @@ import torch
 from torch import nn
 
 from quivers.compiler import QvrCompileError
-from quivers.jobs.data import DataError, Dataset, load_file, run_arguments, synthetic
+from quivers.jobs.data import (
+    DataError,
+    Dataset,
+    draw_weights,
+    load_file,
+    run_arguments,
+    synthetic,
+)
 from quivers.runtime.errors import QvrDataError
 from quivers.runtime.trace import leaves
 
@@ -69,10 +76,19 @@ def compile_target(text: str, path: str, target: str | None) -> tuple[Any, nn.Mo
     return prog, model, name
 
 
+def compile_seeded(text: str, path: str, opts: RunOptions) -> tuple[Any, nn.Module, str]:
+    """Seed, then compile: as on the reference page, the seed comes before loading the
+    program, so the synthetic corpus drawn next is the page's own."""
+    torch.manual_seed(opts.seed)
+    return compile_target(text, path, opts.target)
+
+
 def prepare(model: nn.Module, opts: RunOptions) -> Dataset:
+    """The data of a fit: the file, or the synthetic corpus (call right after
+    :func:`compile_seeded`)."""
     if opts.data:
         return load_file(opts.data, model, run_arguments(model, opts.length))
-    return synthetic(model, opts.batch, opts.length, seed=opts.seed)
+    return synthetic(model, opts.batch, opts.length, seed=None)
 
 
 def load_state(model: nn.Module, state: dict[str, torch.Tensor]) -> None:
@@ -179,32 +195,29 @@ def run_sample(
     model_state: dict[str, torch.Tensor] | None = None,
 ) -> dict[str, Any]:
     start = time.perf_counter()
-    _, model, name = compile_target(text, path, opts.target)
+    _, model, name = compile_seeded(text, path, opts)
     run = run_arguments(model, opts.length)
-    if model_state is not None:
+    if model_state is not None:  # the fitted weights, then the draws under the seed
         load_state(model, model_state)
-        if opts.data:
-            data = load_file(opts.data, model, run, require_observed=False)
-        else:
-            torch.manual_seed(opts.seed)
-            from quivers.jobs.data import random_input, uses_sequences
-
-            dom = cast(Any, model).decl.dom
-            x = random_input(dom, opts.n, opts.length, uses_sequences(model))
-            hosts = {h: torch.randn(opts.n, 1) for h in getattr(model, "host_names", ())}
-            data = Dataset(x, hosts, "synthetic")
-    elif opts.data:  # the seeded weights of the synthetic case, inputs from the file
-        fresh_weights(model, opts.seed)
+        torch.manual_seed(opts.seed)
+    else:  # right after the seeded compile: the reference page's weights
+        draw_weights(model)
+    if opts.data:
         data = load_file(opts.data, model, run, require_observed=False)
-    else:
-        data = synthetic(model, opts.n, opts.length, seed=opts.seed)
+    else:  # random prompts (and host data), then the draw: the page's corpus
+        from quivers.jobs.data import random_input, uses_sequences
+
+        dom = cast(Any, model).decl.dom
+        x = random_input(dom, opts.n, opts.length, uses_sequences(model))
+        hosts = {h: torch.randn(opts.n, 1) for h in getattr(model, "host_names", ())}
+        data = Dataset(x, hosts, "synthetic")
     if progress:
         progress(0.5, f"drawing from {name}")
     hosts = {k: v for k, v in data.observations.items() if k in getattr(model, "host_names", ())}
-    with torch.no_grad():  # the same seed twice: the returned value is the traced draw
-        torch.manual_seed(opts.seed)
+    with torch.no_grad():  # the same RNG state twice: the returned value is the traced draw
+        rng = torch.get_rng_state()
         trace = model.trace(data.x, hosts, **run)  # type: ignore[operator]
-        torch.manual_seed(opts.seed)
+        torch.set_rng_state(rng)
         returned = model.rsample(data.x, hosts, **run)  # type: ignore[operator]
     if progress:
         progress(1.0, "done")
@@ -233,7 +246,7 @@ def run_svi(
     from quivers.inference import ELBO, SVI, AutoNormalGuide, InferenceCancelled
 
     start = time.perf_counter()
-    _, model, name = compile_target(text, path, opts.target)
+    _, model, name = compile_seeded(text, path, opts)
     data = prepare(model, opts)
     if progress:
         progress(0.0, f"data: {data.describe()}")
@@ -351,7 +364,7 @@ def run_nuts(
     from quivers.inference import MCMC, InferenceCancelled, NUTSKernel, bayesian_lift_parameters
 
     start = time.perf_counter()
-    _, model, name = compile_target(text, path, opts.target)
+    _, model, name = compile_seeded(text, path, opts)
     data = prepare(model, opts)
     if progress:
         progress(0.0, f"data: {data.describe()}")

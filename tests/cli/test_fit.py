@@ -71,7 +71,6 @@ def test_fitted_state_round_trips_through_sample(tmp_path: Path) -> None:
     model.load_state_dict(weights)
     torch.manual_seed(7)
     x = random_input(model.decl.dom, 3, 8, True)
-    torch.manual_seed(7)
     with torch.no_grad():
         trace = model.trace(x)
     assert torch.equal(drawn["x"], x)
