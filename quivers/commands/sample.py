@@ -26,8 +26,8 @@ def run(args: argparse.Namespace) -> int:
     require_valid(text, args.file)
     if args.out and Path(args.out).suffix.lower() not in DATA_SUFFIXES:
         raise CliError(f"{args.out}: unsupported output type (use .pt, .npz or .json)")
-    if args.n < 1:
-        raise CliError("--n must be at least 1")
+    if args.n < 1 or args.length < 1:
+        raise CliError("--n and --length must be at least 1")
 
     from quivers.commands.state import load_state
     from quivers.jobs.run import RunOptions, run_sample
