@@ -114,6 +114,19 @@ def load_state(model: nn.Module, state: dict[str, torch.Tensor]) -> None:
     model.load_state_dict(state)
 
 
+def _refit_setup(
+    text: str, path: str, opts: RunOptions, progress: Progress | None
+) -> tuple[Any, str, Dataset]:
+    """The reference page's recipe: compile, draw (or load) the data, then fresh
+    weights under the next seed for the fit."""
+    _, model, name = compile_seeded(text, path, opts)
+    data = prepare(model, opts)
+    if progress:
+        progress(0.0, f"data: {data.describe()}")
+    fresh_weights(model, opts.seed + 1)
+    return model, name, data
+
+
 def fresh_weights(model: nn.Module, seed: int) -> None:
     torch.manual_seed(seed)
     with torch.no_grad():
@@ -246,11 +259,7 @@ def run_svi(
     from quivers.inference import ELBO, SVI, AutoNormalGuide, InferenceCancelled
 
     start = time.perf_counter()
-    _, model, name = compile_seeded(text, path, opts)
-    data = prepare(model, opts)
-    if progress:
-        progress(0.0, f"data: {data.describe()}")
-    fresh_weights(model, opts.seed + 1)
+    model, name, data = _refit_setup(text, path, opts, progress)
     observed = set(getattr(model, "observed_names", ()))
     guide = AutoNormalGuide(model, observed_names=observed)
     run = run_arguments(model, opts.length)
@@ -364,14 +373,10 @@ def run_nuts(
     from quivers.inference import MCMC, InferenceCancelled, NUTSKernel, bayesian_lift_parameters
 
     start = time.perf_counter()
-    _, model, name = compile_seeded(text, path, opts)
-    data = prepare(model, opts)
-    if progress:
-        progress(0.0, f"data: {data.describe()}")
-    fresh_weights(model, opts.seed + 1)
+    model, name, data = _refit_setup(text, path, opts, progress)
     run = run_arguments(model, opts.length)
     with torch.no_grad():
-        trace = model.trace(data.x, data.observations, **run)  # type: ignore[operator]
+        trace = model.trace(data.x, data.observations, **run)
     latents: dict[str, Any] = {}
     for site_name, site in trace.items():
         if site.observed:
