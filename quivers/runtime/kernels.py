@@ -231,6 +231,26 @@ class InlineFamily(Node):
             self.name, {p.name: a for p, a in zip(self.family.params, args, strict=True)}
         )
 
+    def per_row(self, args: tuple[torch.Tensor, ...], rows: int) -> tuple[torch.Tensor, ...]:
+        """Broadcast the arguments of a local site to one draw per row.
+
+        A local site reads at least one per-row value, or is an ``observe`` (always
+        per row); when its arguments are all global (``observe y <- Normal(mu, 1.0)``
+        with a global ``mu``) they carry no row axis, so the draw gets one here.
+        """
+        finite = isinstance(self.value_type, FinSetT)
+        has_vector = any(p.vector for p in self.family.params)
+        elem: tuple[int, ...] = ()
+        if not finite and not has_vector:
+            elem = (max(flat_dim(self.value_type), 1),)
+        out = []
+        for param, a in zip(self.family.params, args, strict=True):
+            target = (rows, *elem)
+            if param.vector and a.dim() > 0:
+                target = (*target, a.shape[-1])
+            out.append(a.expand(torch.broadcast_shapes(a.shape, target)))
+        return tuple(out)
+
     def _args(self, x: Any) -> tuple[torch.Tensor, ...]:
         if (x is None or len(x) == 0) and self.constants is not None:
             return tuple(self._ref.new_tensor(v) for v in self.constants)
@@ -242,6 +262,8 @@ class InlineFamily(Node):
         d = self.dist(self._args(x))
         if trace is None:
             trace = d.rsample() if d.has_rsample else d.sample()
+            if isinstance(self.value_type, FinSetT) and trace.is_floating_point():
+                trace = trace.long()  # finite-set values are int64 ids (a Bernoulli's 0/1)
         lp = (
             d.log_prob(trace.to(self._ref.dtype) if self.name == "Bernoulli" else trace)
             if want_lp

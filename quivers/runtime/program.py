@@ -159,6 +159,8 @@ class ProgramModule(Node):
                         inp = x
                 else:
                     inp = tuple(self._arith(a, env, host, where) for a in step.source.args)
+                    if not step.is_global and isinstance(node, InlineFamily):
+                        inp = node.per_row(inp, _rows(x))
                 t_in = given.get(name)
                 if t_in is None and require_all:
                     kind = "observation" if step.observed else "trace"
@@ -306,6 +308,15 @@ class ProgramModule(Node):
 
     def trace_spec(self, lead):
         return None  # checked site by site when the program runs
+
+
+def _rows(x: Any) -> int:
+    """The number of rows of a program input (its leading axis)."""
+    if isinstance(x, torch.Tensor) and x.dim() > 0:
+        return int(x.shape[0])
+    if isinstance(x, tuple | list) and x:
+        return _rows(x[0])
+    return 1
 
 
 def _batch(inp: Any) -> tuple[int, ...]:
