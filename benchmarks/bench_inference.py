@@ -5,10 +5,20 @@
    2021) of the worst coordinate divided by the sampling time. When ``pyro-ppl`` is
    importable, Pyro's NUTS runs on the same target with the same budget, its draws
    scored by the same ESS code, and the ratio is printed.
-2. When the compiled runtime is available (``quivers.dsl``), one SVI step (ELBO with
-   AutoNormalGuide, Adam) on the reference program ``vanilla_rnn_lm`` at batch 64 x
-   length 128, against a hand-written torch ELBO step of the same model in the same
-   process (target: <= 1.3x).
+2. NUTS on the seed's lifted model (``nuts_posterior.py``: vanilla_rnn_lm at batch 4 x
+   length 8, every weight lifted under a Normal(0, 1) prior, plus the trajectory h;
+   66,048 coordinates), bulk ESS (worst and median coordinate) per CPU second of
+   sampling. With Pyro, the same model written in Pyro (one site per weight, one site
+   ``h_t`` per scan step) is first checked to be the same target (log density and
+   gradient at the starting point, relative difference below 1e-4), then Pyro's NUTS
+   runs from the same starting point with the same settings and budget.
+3. One SVI step (ELBO with AutoNormalGuide, Adam) on the reference program
+   ``vanilla_rnn_lm`` at batch 64 x length 128, against a hand-written torch ELBO step
+   of the same model in the same process (target: <= 1.3x) and, with Pyro, against
+   Pyro's SVI step (``AutoNormal`` over the ``h_t`` sites, the weights an ``nn.Module``
+   under ``pyro.module``, ``Trace_ELBO``, ``pyro.optim.Adam``), timed with Pyro's
+   distribution validation on (its default) and off (the compiled runtime does not
+   validate). All variants alternate, step by step.
 
 Run from the repository root: ``python benchmarks/bench_inference.py [--quick]``.
 Everything runs on one intra-op thread (these are many small tensor operations), and
@@ -23,7 +33,9 @@ import math
 import statistics
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -69,7 +81,7 @@ def bench_nuts(num_warmup: int, num_samples: int, seed: int) -> dict[str, float]
     }
 
 
-def bench_pyro_nuts(num_warmup: int, num_samples: int, seed: int) -> dict[str, float] | None:
+def bench_pyro_nuts(num_warmup: int, num_samples: int, seed: int) -> dict[str, Any] | None:
     try:
         import pyro
         import pyro.distributions as pdist
@@ -115,6 +127,219 @@ def bench_pyro_nuts(num_warmup: int, num_samples: int, seed: int) -> dict[str, f
     }
 
 
+# ------------------------------------------------ the reference program, shared
+
+EMBED = "_step_h.parts.0.weight"
+CELL = "_step_h.parts.1.cell.source.net.layers"
+HEAD = "_step_next_token.source.net.layers"
+
+
+def reference_model(batch: int, length: int) -> tuple[Any, torch.Tensor, torch.Tensor] | None:
+    """The seed snippets' set-up: vanilla_rnn_lm with weights 0.3 N(0, 1) under seed
+    0, random prompts and next tokens drawn from the model (None without the
+    compiled runtime)."""
+    try:
+        from quivers.dsl import load
+    except ImportError:
+        return None
+    torch.manual_seed(0)
+    model: Any = load(str(ROOT / "docs" / "examples" / "source" / "vanilla_rnn_lm.qvr")).morphism
+    for _, p in model.named_parameters():
+        p.data.copy_(torch.randn_like(p) * 0.3)
+    x = torch.randint(0, 256, (batch, length))
+    with torch.no_grad():
+        y = model.rsample(x)
+    return model, x, y
+
+
+def cell_loc(w: Mapping[str, torch.Tensor], e_t: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+    """The scan cell's mean: a tanh MLP (width 64) of cat(x_t, h_{t-1})."""
+    hid = torch.tanh(torch.cat([e_t, h], -1) @ w[f"{CELL}.0.weight"].T + w[f"{CELL}.0.bias"])
+    return hid @ w[f"{CELL}.1.weight"].T + w[f"{CELL}.1.bias"]
+
+
+def head_logits(w: Mapping[str, torch.Tensor], h_last: torch.Tensor) -> torch.Tensor:
+    hid = torch.tanh(h_last @ w[f"{HEAD}.0.weight"].T + w[f"{HEAD}.0.bias"])
+    return hid @ w[f"{HEAD}.1.weight"].T + w[f"{HEAD}.1.bias"]
+
+
+def pyro_rnn(w: Mapping[str, torch.Tensor], x: torch.Tensor, y: torch.Tensor) -> None:
+    """vanilla_rnn_lm in Pyro given its weights ``w`` (by the compiled model's names):
+    the scan as one sample site ``h_t`` per step (rows in a plate), h_t ~ Normal(loc,
+    0.1), h_0 = 0, and the Categorical head on h_T observing ``y``."""
+    import pyro
+    import pyro.distributions as pdist
+
+    e = w[EMBED][x]
+    h = e.new_zeros(x.shape[0], w[f"{CELL}.1.bias"].shape[0])
+    with pyro.plate("rows", x.shape[0]):
+        for t in range(x.shape[1]):
+            h = pyro.sample(f"h_{t}", pdist.Normal(cell_loc(w, e[:, t], h), 0.1).to_event(1))
+        pyro.sample("next_token", pdist.Categorical(logits=head_logits(w, h)), obs=y)
+
+
+def pyro_lifted(shapes: Mapping[str, torch.Size], x: torch.Tensor, y: torch.Tensor) -> None:
+    """The seed's lifted model in Pyro: a Normal(0, 1) prior on every weight, then
+    :func:`pyro_rnn`."""
+    import pyro
+    import pyro.distributions as pdist
+
+    w = {
+        n: pyro.sample(n, pdist.Normal(torch.zeros(s), 1.0).to_event(len(s)))
+        for n, s in shapes.items()
+    }
+    pyro_rnn(w, x, y)
+
+
+def _flat_draws(samples: Mapping[str, torch.Tensor], lead: int) -> torch.Tensor:
+    """Every coordinate of every site side by side: (chains, draws, D)."""
+    parts = [v.reshape(*v.shape[:lead], -1) for v in samples.values()]
+    out = torch.cat(parts, dim=-1)
+    return out if lead == 2 else out[None]
+
+
+def _ess_stats(draws: torch.Tensor, sampling: float) -> dict[str, Any]:
+    ess = dg.ess(draws)
+    return {
+        "sampling_s": sampling,
+        "min_ess": float(ess.min()),
+        "median_ess": float(ess.median()),
+        "min_ess_per_s": float(ess.min()) / sampling,
+        "median_ess_per_s": float(ess.median()) / sampling,
+    }
+
+
+def bench_lifted_nuts(
+    batch: int, length: int, num_warmup: int, num_samples: int, depth: int, seed: int
+) -> dict[str, Any] | None:
+    """NUTS on ``nuts_posterior.py``'s lifted model, quivers and (when importable)
+    Pyro, from the same starting point (a prior draw), same settings and budget."""
+    ref = reference_model(batch, length)
+    if ref is None:
+        return None
+    from quivers.inference import bayesian_lift_parameters
+
+    model, x, y = ref
+    h_shape = tuple(model._step_h.rsample(x).shape)
+    lifted, lx, lobs = bayesian_lift_parameters(
+        model, x, {"next_token": y}, prior_scale=1.0, additional_latents={"h": h_shape}
+    )
+    torch.manual_seed(seed)
+    with torch.no_grad():
+        start = {n: s.trace for n, s in lifted.trace(lx, lobs).items() if n in lifted.latent_names}
+    out: dict[str, Any] = {"dim": sum(v.numel() for v in start.values())}
+
+    marks: dict[str, float] = {}
+
+    def progress(info) -> None:  # noqa: ANN001
+        if info.phase == "warmup" and info.iteration == info.total:
+            marks["warm_end"] = time.process_time()
+
+    kernel = NUTSKernel(step_size=0.005, max_tree_depth=depth, target_accept=0.8)
+    t0, w0 = time.process_time(), time.perf_counter()
+    res = MCMC(kernel, num_warmup=num_warmup, num_samples=num_samples, seed=seed).run(
+        lifted, lx, lobs, init_params=start, progress=progress
+    )
+    t1, w1 = time.process_time(), time.perf_counter()
+    ours = _ess_stats(_flat_draws(res.samples, 2), t1 - marks["warm_end"])
+    ours.update(
+        warmup_s=marks["warm_end"] - t0,
+        wall_s=w1 - w0,
+        grads_per_draw=float(res.num_steps.double().mean()),
+        step_size=float(res.step_sizes[0]),
+        accept=float(res.acceptance_rates[0]),
+        divergences=int(res.divergence_counts.sum()),
+    )
+    out["quivers"] = ours
+
+    try:
+        import pyro
+        from pyro.infer import MCMC as PyroMCMC
+        from pyro.infer import NUTS as PyroNUTS
+        from pyro.infer.mcmc.util import initialize_model
+    except ImportError:
+        return out
+    shapes = {n: v.shape for n, v in start.items() if n != "h"}
+    pstart = {n: v for n, v in start.items() if n != "h"}
+    pstart.update({f"h_{t}": start["h"][:, t] for t in range(length)})
+
+    # the same target: log densities and gradients at the starting point
+    _, potential_fn, _, _ = initialize_model(pyro_lifted, model_args=(shapes, x, y))
+    ours_q = {n: v.clone().requires_grad_(True) for n, v in start.items()}
+    lp_ours = lifted.log_joint(lx, {**lobs, **ours_q})
+    g_ours = torch.autograd.grad(lp_ours, list(ours_q.values()))
+    theirs_q = {n: v.clone().requires_grad_(True) for n, v in pstart.items()}
+    lp_pyro = -potential_fn(theirs_q)
+    g_pyro = torch.autograd.grad(lp_pyro, list(theirs_q.values()))
+    g_pyro_flat = torch.cat([g.reshape(-1) for g in g_pyro[: len(shapes)]])
+    g_pyro_h = torch.stack(list(g_pyro[len(shapes) :]), dim=1)
+    g_ours_flat = torch.cat([g.reshape(-1) for g in g_ours[: len(shapes)]])
+    g_ours_h = g_ours[len(shapes)]
+    lp_a, lp_b = float(lp_ours.detach()), float(lp_pyro.detach())
+    out["log_density"] = (lp_a, lp_b)
+    out["rel_diff"] = abs(lp_a - lp_b) / abs(lp_a)
+    out["grad_rel_diff"] = float(
+        torch.linalg.vector_norm(
+            torch.cat([g_ours_flat - g_pyro_flat, (g_ours_h - g_pyro_h).reshape(-1)])
+        )
+        / torch.linalg.vector_norm(torch.cat([g_ours_flat, g_ours_h.reshape(-1)]))
+    )
+
+    if out["rel_diff"] > 1e-4 or out["grad_rel_diff"] > 1e-4:
+        raise RuntimeError(f"the Pyro model is not the same target: {out}")
+
+    calls = [0]
+
+    def counted(shapes: Mapping[str, torch.Size], x: torch.Tensor, y: torch.Tensor) -> None:
+        calls[0] += 1
+        pyro_lifted(shapes, x, y)
+
+    pmarks: dict[str, float] = {}
+
+    def hook(kernel, samples, stage, i) -> None:  # noqa: ANN001
+        if stage == "Warmup" and i == num_warmup - 1:
+            pmarks["warm_end"] = time.process_time()
+            pmarks["calls"] = calls[0]
+
+    pyro.set_rng_seed(seed)
+    pkernel = PyroNUTS(
+        counted,
+        step_size=0.005,
+        adapt_step_size=True,
+        adapt_mass_matrix=True,
+        full_mass=False,
+        target_accept_prob=0.8,
+        max_tree_depth=depth,
+    )
+    mcmc = PyroMCMC(
+        pkernel,
+        num_samples=num_samples,
+        warmup_steps=num_warmup,
+        initial_params=pstart,
+        disable_progbar=True,
+        hook_fn=hook,
+    )
+    t0, w0 = time.process_time(), time.perf_counter()
+    mcmc.run(shapes, x, y)
+    t1, w1 = time.process_time(), time.perf_counter()
+    got = mcmc.get_samples()
+    order = list(shapes) + ["h"]
+    got["h"] = torch.stack([got.pop(f"h_{t}") for t in range(length)], dim=2)
+    theirs = _ess_stats(_flat_draws({n: got[n] for n in order}, 1), t1 - pmarks["warm_end"])
+    diag = mcmc.diagnostics()
+    theirs.update(
+        warmup_s=pmarks["warm_end"] - t0,
+        wall_s=w1 - w0,
+        grads_per_draw=(calls[0] - pmarks["calls"]) / num_samples,
+        step_size=float(pkernel.step_size),
+        accept=float(diag["acceptance rate"]["chain 0"]),
+        divergences=len(diag["divergences"]["chain 0"]),
+        version=pyro.__version__,
+    )
+    out["pyro"] = theirs
+    return out
+
+
 # ------------------------------------------------ SVI on the reference program
 
 
@@ -147,18 +372,10 @@ class HandRNN(torch.nn.Module):
 
 
 def bench_svi_reference(batch: int, length: int, reps: int) -> dict[str, float] | None:
-    try:
-        from quivers.dsl import load
-    except ImportError:
+    ref = reference_model(batch, length)
+    if ref is None:
         return None
-    source = ROOT / "docs" / "examples" / "source" / "vanilla_rnn_lm.qvr"
-    torch.manual_seed(0)
-    model = load(str(source)).morphism
-    for _, p in model.named_parameters():
-        p.data.copy_(torch.randn_like(p) * 0.3)
-    x = torch.randint(0, 256, (batch, length))
-    with torch.no_grad():
-        y = model.rsample(x)
+    model, x, y = ref
     obs = {"next_token": y}
 
     # quivers: the seed-snippet set-up
@@ -168,7 +385,9 @@ def bench_svi_reference(batch: int, length: int, reps: int) -> dict[str, float] 
     svi.step(x, obs)
 
     # hand-written: its own copy of the weights and guide, same shapes and optimiser
-    params = {n: torch.nn.Parameter(p.detach().clone()) for n, p in model.named_parameters()}
+    params: dict[str, torch.Tensor] = {
+        n: torch.nn.Parameter(p.detach().clone()) for n, p in model.named_parameters()
+    }
     hand = HandRNN(params)
     with torch.no_grad():
         h0 = model.trace(x, obs)["h"].trace
@@ -193,16 +412,86 @@ def bench_svi_reference(batch: int, length: int, reps: int) -> dict[str, float] 
         return loss.item()
 
     hand_step()
-    q_times, h_times = [], []
-    for _ in range(reps):  # alternate so that both see the same machine load
-        t = time.process_time()
-        svi.step(x, obs)
-        q_times.append(time.process_time() - t)
-        t = time.process_time()
-        hand_step()
-        h_times.append(time.process_time() - t)
-    q, h = statistics.median(q_times), statistics.median(h_times)
-    return {"quivers_ms": 1e3 * q, "hand_ms": 1e3 * h, "ratio": q / h, "log_joint_diff": agree}
+    pyro_step = pyro_svi_step(model, x, y, h0)
+    times: dict[str, list[float]] = {"quivers": [], "hand": []}
+    steps: dict[str, Any] = {"quivers": lambda: svi.step(x, obs), "hand": hand_step}
+    out: dict[str, float] = {"log_joint_diff": agree}
+    if pyro_step is not None:
+        step, pyro_agree, enable_validation = pyro_step
+        out["pyro_log_joint_diff"] = pyro_agree
+
+        def pyro_valid() -> float:
+            enable_validation(True)
+            return step()
+
+        def pyro_plain() -> float:
+            enable_validation(False)
+            loss = step()
+            enable_validation(True)
+            return loss
+
+        steps.update(pyro=pyro_valid, pyro_novalidate=pyro_plain)
+        times.update(pyro=[], pyro_novalidate=[])
+    for _ in range(reps):  # alternate so that all see the same machine load
+        for name, fn in steps.items():
+            t = time.process_time()
+            fn()
+            times[name].append(time.process_time() - t)
+    med = {name: statistics.median(ts) for name, ts in times.items()}
+    out.update({f"{name}_ms": 1e3 * v for name, v in med.items()})
+    out["ratio"] = med["quivers"] / med["hand"]
+    if pyro_step is not None:
+        out["pyro_ratio"] = med["quivers"] / med["pyro"]
+        out["pyro_novalidate_ratio"] = med["quivers"] / med["pyro_novalidate"]
+    return out
+
+
+def pyro_svi_step(
+    model: Any, x: torch.Tensor, y: torch.Tensor, h0: torch.Tensor
+) -> tuple[Any, float, Any] | None:
+    """Pyro's SVI on the reference program: the weights (a copy of the compiled
+    model's) as an ``nn.Module`` registered with ``pyro.module``, ``AutoNormal``
+    over the ``h_t`` sites, ``Trace_ELBO``, ``pyro.optim.Adam``. Returns the step
+    function, the relative log-joint difference to the compiled model on ``h0``,
+    and ``pyro.enable_validation``; None without Pyro."""
+    try:
+        import pyro
+        from pyro import poutine
+        from pyro.infer import SVI as PyroSVI
+        from pyro.infer import Trace_ELBO
+        from pyro.infer.autoguide import AutoNormal
+    except ImportError:
+        return None
+    names = [n for n, _ in model.named_parameters()]
+
+    class Weights(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.ps = torch.nn.ParameterList(
+                [torch.nn.Parameter(p.detach().clone()) for _, p in model.named_parameters()]
+            )
+
+        def by_name(self) -> dict[str, torch.Tensor]:
+            return dict(zip(names, self.ps, strict=True))
+
+    weights = Weights()
+
+    def pmodel(x: torch.Tensor, y: torch.Tensor) -> None:
+        pyro.module("rnn", weights)
+        pyro_rnn(weights.by_name(), x, y)
+
+    data = {f"h_{t}": h0[:, t] for t in range(h0.shape[1])}
+    with torch.no_grad():
+        tr = poutine.trace(poutine.condition(pmodel, data=data)).get_trace(x, y)
+        lp = float(tr.log_prob_sum())
+        ref = float(model.log_joint(x, {"h": h0, "next_token": y}))
+        agree = abs(lp - ref) / abs(ref)
+    pyro.clear_param_store()
+    pyro.set_rng_seed(0)
+    adam = pyro.optim.Adam({"lr": 1e-3})  # type: ignore[attr-defined]
+    svi = PyroSVI(pmodel, AutoNormal(pmodel), adam, Trace_ELBO())
+    svi.step(x, y)
+    return (lambda: svi.step(x, y)), agree, pyro.enable_validation
 
 
 def main() -> None:
@@ -212,6 +501,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     warm, draws, reps = (100, 200, 5) if args.quick else (500, 1000, 30)
+    l_warm, l_draws, l_depth = (25, 25, 3) if args.quick else (100, 100, 5)
 
     print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s)")
     ours = bench_nuts(warm, draws, seed=0)
@@ -236,6 +526,41 @@ def main() -> None:
             f"{pyro_res['ess_per_s']:.1f} min-ESS per CPU s"
         )
         print(f"ESS/s ratio quivers / Pyro: {ours['ess_per_s'] / pyro_res['ess_per_s']:.2f}")
+
+    lifted = bench_lifted_nuts(4, 8, l_warm, l_draws, l_depth, seed=0)
+    if lifted is None:
+        print("quivers.dsl not available: no NUTS on the lifted model")
+    else:
+        print(
+            f"NUTS on the lifted vanilla_rnn_lm (nuts_posterior.py: batch 4 x length 8, "
+            f"{lifted['dim']} coordinates), {l_warm} warmup + {l_draws} draws, "
+            f"max tree depth {l_depth}, same start for both samplers:"
+        )
+        rows = [("quivers", lifted["quivers"])]
+        if "pyro" in lifted:
+            print(
+                f"  same target: log density {lifted['log_density'][0]:.6g} (quivers) vs "
+                f"{lifted['log_density'][1]:.6g} (Pyro), relative difference "
+                f"{lifted['rel_diff']:.1e}, gradients {lifted['grad_rel_diff']:.1e}"
+            )
+            rows.append((f"Pyro {lifted['pyro']['version']}", lifted["pyro"]))
+        for label, r in rows:
+            print(
+                f"  {label}: sampling {r['sampling_s']:.1f} CPU s (warmup {r['warmup_s']:.1f}; "
+                f"wall {r['wall_s']:.1f} s in all), bulk ESS min {r['min_ess']:.1f} "
+                f"median {r['median_ess']:.1f}, per CPU s: min {r['min_ess_per_s']:.3f} "
+                f"median {r['median_ess_per_s']:.3f}; {r['grads_per_draw']:.1f} gradients/draw "
+                f"({1e3 * r['sampling_s'] / (r['grads_per_draw'] * l_draws):.2f} ms each), "
+                f"step {r['step_size']:.4f}, accept {r['accept']:.2f}, "
+                f"divergences {r['divergences']}"
+            )
+        if "pyro" in lifted:
+            q, p = lifted["quivers"], lifted["pyro"]
+            print(
+                f"  ESS/s ratio quivers / Pyro: min {q['min_ess_per_s'] / p['min_ess_per_s']:.2f}, "
+                f"median {q['median_ess_per_s'] / p['median_ess_per_s']:.2f}"
+            )
+
     svi = bench_svi_reference(64, 128, reps)
     if svi is None:
         print("quivers.dsl not available: no SVI comparison")
@@ -245,6 +570,16 @@ def main() -> None:
             f"quivers {svi['quivers_ms']:.1f} ms, hand-written torch {svi['hand_ms']:.1f} ms, "
             f"ratio {svi['ratio']:.2f} (log_joint agreement {svi['log_joint_diff']:.2e})"
         )
+        if "pyro_ms" in svi:
+            print(
+                f"  Pyro AutoNormal + Trace_ELBO + Adam: {svi['pyro_ms']:.1f} ms "
+                f"({svi['pyro_novalidate_ms']:.1f} ms without distribution validation), "
+                f"ratio quivers / Pyro {svi['pyro_ratio']:.2f} "
+                f"({svi['pyro_novalidate_ratio']:.2f}); Pyro log joint relative "
+                f"difference {svi['pyro_log_joint_diff']:.1e}"
+            )
+        else:
+            print("  pyro-ppl not importable: no Pyro SVI comparison")
 
 
 if __name__ == "__main__":
