@@ -269,3 +269,10 @@ class TrajectoryModel(nn.Module):
         self, x: torch.Tensor, observations: Mapping[str, Any] | None = None, **run: Any
     ) -> torch.Tensor:
         return self.trace(x, observations)["y"].value
+
+
+def normal_normal_data(n: int = 20) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """Observations for :class:`NormalNormal`: n draws around 1.5, fixed seed."""
+    x = torch.zeros(n)
+    y = torch.randn(n, generator=torch.Generator().manual_seed(3)) + 1.5
+    return x, {"y": y}

@@ -17,16 +17,11 @@ from inference_models import (
     Step,
     correlated_2d,
     correlated_100d,
+    normal_normal_data,
 )
 from torch import distributions as D
 
 from quivers.inference import MCMC, HMCKernel, NUTSKernel, Predictive
-
-
-def normal_normal_data(n=20):
-    x = torch.zeros(n)
-    y = torch.randn(n, generator=torch.Generator().manual_seed(3)) + 1.5
-    return x, {"y": y}
 
 
 def test_nuts_normal_normal():

@@ -14,6 +14,7 @@ from inference_models import (
     Step,
     StepModel,
     TrajectoryModel,
+    normal_normal_data,
 )
 from torch import distributions as D
 
@@ -38,12 +39,6 @@ def fit(svi, x, obs, steps):
     for group in svi.optim.param_groups:
         group["lr"] = group["lr"] / 10
     svi.run(x, obs, num_steps=steps // 2)
-
-
-def normal_normal_data(n=20):
-    x = torch.zeros(n)
-    y = torch.randn(n, generator=torch.Generator().manual_seed(3)) + 1.5
-    return x, {"y": y}
 
 
 def test_normal_normal_autonormal_recovers_posterior():
