@@ -99,12 +99,12 @@ test("the reference program opens as QVR and is highlighted", { skip }, async ()
   await shot("highlighted");
 });
 
-test("hovering `cell` shows its type", { skip }, async () => {
+// Hovers `cell` until the server answers with its type (it may still be starting);
+// each try waits for the hover widget to show. Returns the hover locator.
+async function hoverCell(label) {
   const cell = token("morphism cell", "cell");
   const hover = page.locator(".monaco-hover", { hasText: "codomain" });
-  // Re-hover until the server has answered (it may still be starting); each try waits
-  // for the hover widget to show.
-  await until("the hover with cell's type", async () => {
+  await until(label, async () => {
     await page.mouse.move(5, 5);
     await cell.hover();
     try {
@@ -114,6 +114,11 @@ test("hovering `cell` shows its type", { skip }, async () => {
       return false;
     }
   }, 90000, 100);
+  return hover;
+}
+
+test("hovering `cell` shows its type", { skip }, async () => {
+  const hover = await hoverCell("the hover with cell's type");
   const text = await hover.first().innerText();
   assert.match(text, /Embedded \* Hidden/);
   assert.match(text, /Hidden/);
@@ -249,16 +254,5 @@ test("changing qvr.pythonPath restarts the server; an interpreter without quiver
   }
   // Back on the configured interpreter, the server answers again (hover works).
   await page.keyboard.press("Escape");
-  const cell = token("morphism cell", "cell");
-  const hover = page.locator(".monaco-hover", { hasText: "codomain" });
-  await until("the hover after the restart", async () => {
-    await page.mouse.move(5, 5);
-    await cell.hover();
-    try {
-      await hover.first().waitFor({ state: "visible", timeout: 5000 });
-      return true;
-    } catch {
-      return false;
-    }
-  }, 90000, 100);
+  await hoverCell("the hover after the restart");
 });
