@@ -1,8 +1,9 @@
 """Inference for any model that follows the model protocol.
 
-A model is any ``torch.nn.Module`` with ``trace``, ``log_joint``, ``rsample``,
-``observed_names`` and ``latent_names`` (``docs/dev/model-protocol.md``); compiled
-QVR programs are such modules, but nothing here imports the front end.
+A model is anything that satisfies :class:`Model` (``quivers.runtime.trace``):
+``trace``, ``log_joint``, ``rsample``, ``observed_names``, ``latent_names`` and its
+parameters (``docs/dev/model-protocol.md``); compiled QVR programs are such modules,
+but nothing here imports the front end.
 
 - guides (:mod:`.guides`): :class:`AutoNormalGuide`, :class:`AutoDeltaGuide`,
   :class:`AutoMultivariateNormalGuide`;
@@ -28,6 +29,7 @@ from quivers.inference.nuts import NUTSKernel
 from quivers.inference.predictive import Predictive
 from quivers.inference.progress import InferenceCancelled, ProgressInfo
 from quivers.inference.svi import SVI
+from quivers.runtime.trace import Model, Site
 
 __all__ = [
     "ELBO",
@@ -41,8 +43,10 @@ __all__ = [
     "InferenceCancelled",
     "LiftedModel",
     "MCMCResult",
+    "Model",
     "NUTSKernel",
     "Predictive",
     "ProgressInfo",
+    "Site",
     "bayesian_lift_parameters",
 ]

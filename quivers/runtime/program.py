@@ -9,7 +9,7 @@ does for a model; Bingham et al., JMLR 2019).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
@@ -255,13 +255,13 @@ class ProgramModule(Node):
     def check_input(self, x: Any, where: str = "input") -> None:
         check_value(x, self.dom, f"program '{self.name}' {where}", min_lead=1)
 
-    def _split_obs(self, observations: dict[str, Any] | None) -> tuple[dict, dict]:
+    def _split_obs(self, observations: Mapping[str, Any] | None) -> tuple[dict, dict]:
         obs = dict(observations or {})
         given = {k: v for k, v in obs.items() if k in self.site_names}
         return given, obs
 
     def rsample(
-        self, x: torch.Tensor, observations: dict[str, Any] | None = None, **run: Any
+        self, x: torch.Tensor, observations: Mapping[str, Any] | None = None, **run: Any
     ) -> Any:
         """Run the program (observed sites take supplied values) and return its result."""
         self.check_input(x)
@@ -271,7 +271,7 @@ class ProgramModule(Node):
     forward = rsample
 
     def trace(
-        self, x: torch.Tensor, observations: dict[str, Any] | None = None, **run: Any
+        self, x: torch.Tensor, observations: Mapping[str, Any] | None = None, **run: Any
     ) -> dict[str, Site]:
         """Every site's trace, value and log density, in program order."""
         self.check_input(x)
@@ -280,7 +280,7 @@ class ProgramModule(Node):
         self._execute(x, given, host, False, True, run, sites)
         return sites
 
-    def log_joint(self, x: torch.Tensor, values: dict[str, Any], **run: Any) -> torch.Tensor:
+    def log_joint(self, x: torch.Tensor, values: Mapping[str, Any], **run: Any) -> torch.Tensor:
         """Exact total log density: local sites and scores summed over rows, globals once."""
         self.check_input(x)
         given, host = self._split_obs(values)

@@ -1,17 +1,22 @@
-"""What a model reports about one of its random sites.
+"""The model protocol: what ``quivers.inference`` may ask of a model.
 
 This is the whole contract between a model and ``quivers.inference``: a model is any
-``nn.Module`` with ``trace``, ``log_joint``, ``rsample``, ``observed_names`` and
-``latent_names`` (see ``docs/dev/model-protocol.md``), and ``trace`` returns a dict of
-these records in program order.
+object that satisfies :class:`Model` (``trace``, ``log_joint``, ``rsample``,
+``observed_names``, ``latent_names`` and its parameters; see
+``docs/dev/model-protocol.md``), and ``trace`` returns a mapping of :class:`Site`
+records in program order. Compiled programs, lifted models and the tests'
+hand-written models all satisfy it; nothing in inference looks further.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import torch
+from torch import nn
 from torch.distributions import constraints
 
 # A trace is a tensor, or a tuple of traces for a composite kernel (f >> g with
@@ -29,6 +34,52 @@ class Site:
     support: SupportT  # a torch Constraint per trace leaf, same structure as trace
     observed: bool
     is_global: bool
+
+
+@runtime_checkable
+class Model(Protocol):
+    """A probabilistic model as inference sees it (``docs/dev/model-protocol.md``).
+
+    The names are read-only properties so that a plain attribute, a class attribute
+    or a computed property all satisfy it. ``x`` is the model's input (a tensor or a
+    tuple of them for a product domain); ``run`` carries call-time arguments such as
+    ``n_steps``. ``observations``/``values`` map site names to traces and host-data
+    names to tensors.
+    """
+
+    @property
+    def observed_names(self) -> AbstractSet[str]:
+        """The ``observe`` sites."""
+        ...
+
+    @property
+    def latent_names(self) -> Sequence[str]:
+        """The ``sample`` sites, in program order."""
+        ...
+
+    def trace(
+        self, x: Any, observations: Mapping[str, Any] | None = None, **run: Any
+    ) -> Mapping[str, Site]:
+        """Run once (given traces substituted) and record every site in order."""
+        ...
+
+    def log_joint(self, x: Any, values: Mapping[str, Any], **run: Any) -> torch.Tensor:
+        """The exact total log density (0-d) of a trace for every site."""
+        ...
+
+    def rsample(self, x: Any, observations: Mapping[str, Any] | None = None, **run: Any) -> Any:
+        """Run once and return the model's return value."""
+        ...
+
+    def parameters(self, recurse: bool = True) -> Iterator[nn.Parameter]:
+        """Every learnable parameter (what an optimiser steps)."""
+        ...
+
+    def named_parameters(
+        self, prefix: str = "", recurse: bool = True, remove_duplicate: bool = True
+    ) -> Iterator[tuple[str, nn.Parameter]]:
+        """Every learnable parameter by name, a shared one once (what lifting lifts)."""
+        ...
 
 
 def leaves(tree: TraceT) -> list[torch.Tensor]:
