@@ -59,6 +59,9 @@ def interrupted_fit(args: list[str], when: Callable[[str], bool]) -> tuple[int, 
             proc.kill()
             proc.wait()
     reader.join(timeout=10)
+    for stream in (proc.stdout, proc.stderr):
+        if stream is not None:
+            stream.close()
     stderr = "".join(err)
     assert "Traceback" not in stderr and "KeyboardInterrupt" not in stderr, stderr
     assert "stopping after the current step" in stderr

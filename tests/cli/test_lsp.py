@@ -55,3 +55,5 @@ def test_lsp_starts_the_language_server() -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+        proc.stdin.close()
+        proc.stdout.close()
