@@ -7,7 +7,6 @@ server converts to and from the client's UTF-16 columns.
 from __future__ import annotations
 
 import bisect
-import dataclasses
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cached_property
@@ -129,28 +128,11 @@ class Document:
         if loc is None:
             return []
         found: list[tuple[ast.Node, Range, Located]] = []
-        for node in walk(loc.unit.node):
+        for node in ast.walk(loc.unit.node):
             rng = loc.unit.absolute(node.span)
             if _touches(rng, line, col):
                 found.append((node, rng, loc))
         return found
-
-
-def walk(node: ast.Node) -> Iterator[ast.Node]:
-    """Every node below ``node`` (itself included), parents before children."""
-    yield node
-    for field in dataclasses.fields(node):
-        value = getattr(node, field.name)
-        if isinstance(value, ast.Node):
-            yield from walk(value)
-        elif isinstance(value, list):
-            for element in value:
-                if isinstance(element, ast.Node):
-                    yield from walk(element)
-                elif isinstance(element, list):
-                    for inner in element:
-                        if isinstance(inner, ast.Node):
-                            yield from walk(inner)
 
 
 def _touches(rng: Range, line: int, col: int) -> bool:

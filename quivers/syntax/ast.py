@@ -11,7 +11,8 @@ span into a file position.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from dataclasses import dataclass, field, fields
 
 from quivers.core.diagnostics import Diagnostic, Range
 
@@ -394,3 +395,58 @@ class SourceFile:
             else:
                 out.append(item)
         return out
+
+
+# ------------------------------------------------------------------ tree walks
+# The one generic walk over nodes: the parser's depth limit, the editor's
+# nodes-at-a-position and the tests all use it, so a new node type is walked
+# correctly everywhere as soon as its fields are declared.
+
+_CHILD_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def _child_fields(cls: type) -> tuple[str, ...]:
+    names = _CHILD_FIELDS.get(cls)
+    if names is None:
+        names = _CHILD_FIELDS[cls] = tuple(f.name for f in fields(cls) if f.name != "span")
+    return names
+
+
+def children(node: Node) -> list[Node]:
+    """The nodes directly under ``node``, in field order (lists of lists flattened)."""
+    out: list[Node] = []
+    for name in _child_fields(type(node)):
+        _collect(getattr(node, name), out)
+    return out
+
+
+def _collect(value: object, out: list[Node]) -> None:
+    if isinstance(value, Node):
+        out.append(value)
+    elif isinstance(value, list):
+        for element in value:
+            _collect(element, out)
+
+
+def walk(node: Node) -> Iterator[Node]:
+    """Every node under ``node`` (itself included), parents before children, in
+    source order. Iterative, so any tree the parser accepts can be walked."""
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        yield current
+        below = children(current)
+        below.reverse()
+        stack.extend(below)
+
+
+def depth(node: Node) -> int:
+    """How many nodes deep the tree under ``node`` is (a leaf is 1)."""
+    deepest = 0
+    stack = [(node, 1)]
+    while stack:
+        current, d = stack.pop()
+        if d > deepest:
+            deepest = d
+        stack.extend((child, d + 1) for child in children(current))
+    return deepest

@@ -1,18 +1,33 @@
-"""Turning lark parse trees into ``quivers.syntax.ast`` nodes."""
+"""Turning lark parse trees into ``quivers.syntax.ast`` nodes.
+
+``Lowering`` is a lark ``Transformer`` with one method per grammar rule or alias
+(named as the rule, as lark dispatches); a test checks that every tree the grammar
+can build has its method and that no method is stale. A method gets the tree's
+``meta`` (for its span) and its children, already lowered (bottom-up; tokens stay
+lark tokens). A tree without a method, or an exception in a method, is a bug in
+this module: it propagates (``__default__`` raises) and is never turned into a
+syntax error.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
 
-from lark import Token, Tree
+from lark import Token, Transformer, Tree
+from lark.tree import Meta
 
 from quivers.syntax import ast
 
-Child = Any
+Kids = list[Any]
 
 
-def span_of(item: Tree | Token) -> ast.Span:
+class LoweringError(Exception):
+    """A parse tree that this module does not know how to lower (a bug, not user input)."""
+
+
+def span_of(item: Token | Meta) -> ast.Span:
+    """The span of a token, or of a tree from its ``meta``."""
     if isinstance(item, Token):
         return ast.Span(
             (item.line or 1) - 1,
@@ -22,16 +37,15 @@ def span_of(item: Tree | Token) -> ast.Span:
             item.start_pos or 0,
             item.end_pos or item.start_pos or 0,
         )
-    meta = item.meta
-    if getattr(meta, "empty", True):
+    if getattr(item, "empty", True):
         return ast.NO_SPAN
     return ast.Span(
-        meta.line - 1,
-        meta.column - 1,
-        meta.end_line - 1,
-        meta.end_column - 1,
-        meta.start_pos,
-        meta.end_pos,
+        item.line - 1,
+        item.column - 1,
+        item.end_line - 1,
+        item.end_column - 1,
+        item.start_pos,
+        item.end_pos,
     )
 
 
@@ -39,192 +53,221 @@ def join(a: ast.Span, b: ast.Span) -> ast.Span:
     return ast.Span(a.line, a.col, b.end_line, b.end_col, a.offset, b.end_offset)
 
 
-def name(token: Token) -> ast.Name:
-    return ast.Name(span_of(token), str(token))
-
-
-def number(tree: Tree | Token) -> ast.NumberLit:
-    if isinstance(tree, Token):  # a bare INT
-        return ast.NumberLit(span_of(tree), float(tree), str(tree))
-    token: Any = tree.children[0]
-    sign = -1.0 if tree.data == "neg_number" else 1.0
-    text = ("-" if sign < 0 else "") + str(token)
-    return ast.NumberLit(span_of(tree), sign * float(token), text)
-
-
-def _kids(tree: Tree) -> list[Any]:
-    return tree.children
-
-
-def _present(children: list[Child]) -> list[Child]:
+def _present(children: Kids) -> Kids:
     return [c for c in children if c is not None]
 
 
-# ------------------------------------------------------------------------ types
+def _name(token: Token) -> ast.Name:
+    return ast.Name(span_of(token), str(token))
 
 
-def type_expr(tree: Tree) -> ast.TypeExpr:
-    kind, sp, ch = tree.data, span_of(tree), _kids(tree)
-    if kind == "finset_type":
-        return ast.FinSetType(sp, int(ch[0]))
-    if kind == "enum_type":
-        return ast.EnumType(sp, [name(t) for t in ch])
-    if kind == "space_type":
-        return ast.SpaceType(sp, str(ch[0].children[0]), int(ch[1]))
-    if kind == "type_ref":
-        return ast.TypeRef(sp, name(ch[0]))
-    if kind == "type_expr":
-        return ast.ProductType(sp, [type_expr(c) for c in ch])
-    raise ValueError(f"unexpected type node {kind}")
+def _int_literal(token: Token) -> ast.NumberLit:
+    return ast.NumberLit(span_of(token), float(token), str(token))
 
 
-# ------------------------------------------------------------------ expressions
-
-
-def expr(tree: Tree) -> ast.Expr:
-    kind, sp, ch = tree.data, span_of(tree), _kids(tree)
-    if kind == "ref":
-        return ast.Ref(sp, name(ch[0]))
-    if kind == "expr":
-        return _fold(ch, ast.Compose)
-    if kind == "tensor_expr":
-        return _fold(ch, ast.TensorExpr)
-    if kind == "apply":
-        return ast.Apply(sp, expr(ch[0]), [_arg(c) for c in _present(ch[1:])])
-    if kind == "fan":
-        return ast.Fan(sp, [expr(c) for c in ch])
-    if kind == "repeat":
-        return ast.Repeat(sp, expr(ch[0]), number(ch[1]) if ch[1] is not None else None)
-    if kind == "stack":
-        return ast.Stack(sp, expr(ch[0]), number(ch[1]))
-    if kind == "scan":
-        return ast.Scan(sp, expr(ch[0]))
-    if kind == "identity":
-        return ast.IdentityExpr(sp, type_expr(ch[0]))
-    raise ValueError(f"unexpected expression node {kind}")
-
-
-def _fold(children: list[Tree], make: Callable[..., ast.Expr]) -> ast.Expr:
-    result = expr(children[0])
-    for child in children[1:]:
-        right = expr(child)
+def _fold(parts: Kids, make: Callable[[ast.Span, Any, Any], ast.Expr]) -> ast.Expr:
+    result: ast.Expr = parts[0]
+    for right in parts[1:]:
         result = make(join(result.span, right.span), result, right)
     return result
 
 
-def _arg(tree: Tree) -> ast.Name | ast.NumberLit:
-    if tree.data == "arg_name":
-        return name(_kids(tree)[0])
-    return number(tree)
+class Lowering(Transformer[Token, ast.Node]):
+    """One method per rule of ``grammars/qvr.lark``; see the module docstring."""
 
+    # Tokens are converted by the rules that hold them (a callback per token costs a
+    # failed attribute lookup for every token without one).
+    __visit_tokens__ = False
 
-# --------------------------------------------------------------------- options
+    def __default__(self, data: Any, children: Kids, meta: Meta) -> Any:
+        raise LoweringError(f"no lowering method for grammar rule '{data}'")
 
+    # lark's generic dispatch (a generator per tree, getattr, the v_args wrapper and a
+    # try block per call) doubled the lowering time, a third of a cold check: calls go
+    # straight to the rule's method with the tree's meta, and an exception in a method
+    # propagates as itself.
+    def _transform_tree(self, tree: Tree[Token]) -> Any:
+        children = [self._transform_tree(c) if isinstance(c, Tree) else c for c in tree.children]
+        method = getattr(self, tree.data, None)
+        if method is None:
+            return self.__default__(tree.data, children, tree.meta)
+        return method(tree.meta, children)
 
-def option_value(tree: Tree) -> ast.OptionValue:
-    kind, sp, ch = tree.data, span_of(tree), _kids(tree)
-    if kind == "number_value":
-        return ast.NumberOpt(sp, number(ch[0]))
-    if kind == "name_value":
-        return ast.NameOpt(sp, name(ch[0]))
-    if kind == "call_value":
-        return ast.CallOpt(sp, name(ch[0]), [number(c) for c in _present(ch[1:])])
-    if kind == "string_value":
-        return ast.StringOpt(sp, str(ch[0])[1:-1])
-    raise ValueError(f"unexpected option value {kind}")
+    # -------------------------------------------------------------- numbers
 
+    def number(self, meta: Meta, ch: Kids) -> ast.NumberLit:
+        return ast.NumberLit(span_of(meta), float(ch[0]), str(ch[0]))
 
-def family_clause(tree: Tree) -> ast.FamilyClause:
-    inner = tree.children[0]
-    kind, sp, ch = inner.data, span_of(inner), _kids(inner)
-    if kind == "family_name":
-        return ast.FamilyRef(sp, name(ch[0]), None)
-    if kind == "family_call":
-        return ast.FamilyRef(sp, name(ch[0]), [number(c) for c in _present(ch[1:])])
-    rows = [[number(n) for n in row.children] for row in ch]
-    return ast.MatrixLit(sp, rows)
+    def neg_number(self, meta: Meta, ch: Kids) -> ast.NumberLit:
+        return ast.NumberLit(span_of(meta), -float(ch[0]), "-" + str(ch[0]))
 
+    # ---------------------------------------------------------------- types
 
-# ----------------------------------------------------------------- declarations
+    def finset_type(self, meta: Meta, ch: Kids) -> ast.FinSetType:
+        return ast.FinSetType(span_of(meta), int(ch[0]))
 
+    def enum_type(self, meta: Meta, ch: Kids) -> ast.EnumType:
+        return ast.EnumType(span_of(meta), [_name(t) for t in ch])
 
-def declaration(tree: Tree) -> ast.Node:
-    kind, sp, ch = tree.data, span_of(tree), _kids(tree)
-    if kind == "object_decl":
-        return ast.ObjectDecl(sp, name(ch[0]), type_expr(ch[1]))
-    if kind == "morphism_decl":
-        opts_tree, fam_tree = ch[3], ch[4]
-        options = (
-            [
-                ast.Option(span_of(o), name(o.children[0]), option_value(o.children[1]))
-                for o in _present(opts_tree.children)
-            ]
-            if opts_tree is not None
-            else []
-        )
+    def space_kind(self, meta: Meta, ch: Kids) -> str:
+        return str(ch[0])
+
+    def space_type(self, meta: Meta, ch: Kids) -> ast.SpaceType:
+        return ast.SpaceType(span_of(meta), ch[0], int(ch[1]))
+
+    def type_ref(self, meta: Meta, ch: Kids) -> ast.TypeRef:
+        return ast.TypeRef(span_of(meta), _name(ch[0]))
+
+    def type_expr(self, meta: Meta, ch: Kids) -> ast.ProductType:
+        return ast.ProductType(span_of(meta), ch)
+
+    # ---------------------------------------------------------- expressions
+
+    def ref(self, meta: Meta, ch: Kids) -> ast.Ref:
+        return ast.Ref(span_of(meta), _name(ch[0]))
+
+    def expr(self, meta: Meta, ch: Kids) -> ast.Expr:
+        return _fold(ch, ast.Compose)
+
+    def tensor_expr(self, meta: Meta, ch: Kids) -> ast.Expr:
+        return _fold(ch, ast.TensorExpr)
+
+    def apply(self, meta: Meta, ch: Kids) -> ast.Apply:
+        return ast.Apply(span_of(meta), ch[0], _present(ch[1:]))
+
+    def arg_name(self, meta: Meta, ch: Kids) -> ast.Name:
+        return _name(ch[0])
+
+    def fan(self, meta: Meta, ch: Kids) -> ast.Fan:
+        return ast.Fan(span_of(meta), ch)
+
+    def repeat(self, meta: Meta, ch: Kids) -> ast.Repeat:
+        count = _int_literal(ch[1]) if ch[1] is not None else None
+        return ast.Repeat(span_of(meta), ch[0], count)
+
+    def stack(self, meta: Meta, ch: Kids) -> ast.Stack:
+        return ast.Stack(span_of(meta), ch[0], _int_literal(ch[1]))
+
+    def scan(self, meta: Meta, ch: Kids) -> ast.Scan:
+        return ast.Scan(span_of(meta), ch[0])
+
+    def identity(self, meta: Meta, ch: Kids) -> ast.IdentityExpr:
+        return ast.IdentityExpr(span_of(meta), ch[0])
+
+    # -------------------------------------------------------------- options
+
+    def options(self, meta: Meta, ch: Kids) -> tuple[list[ast.Option], ast.Span]:
+        return _present(ch), span_of(meta)
+
+    def option(self, meta: Meta, ch: Kids) -> ast.Option:
+        return ast.Option(span_of(meta), _name(ch[0]), ch[1])
+
+    def number_value(self, meta: Meta, ch: Kids) -> ast.NumberOpt:
+        return ast.NumberOpt(span_of(meta), ch[0])
+
+    def name_value(self, meta: Meta, ch: Kids) -> ast.NameOpt:
+        return ast.NameOpt(span_of(meta), _name(ch[0]))
+
+    def call_value(self, meta: Meta, ch: Kids) -> ast.CallOpt:
+        return ast.CallOpt(span_of(meta), _name(ch[0]), _present(ch[1:]))
+
+    def string_value(self, meta: Meta, ch: Kids) -> ast.StringOpt:
+        return ast.StringOpt(span_of(meta), str(ch[0])[1:-1])
+
+    def family_clause(self, meta: Meta, ch: Kids) -> ast.FamilyClause:
+        clause: ast.FamilyClause = ch[0]
+        return clause
+
+    def family_name(self, meta: Meta, ch: Kids) -> ast.FamilyRef:
+        return ast.FamilyRef(span_of(meta), _name(ch[0]), None)
+
+    def family_call(self, meta: Meta, ch: Kids) -> ast.FamilyRef:
+        return ast.FamilyRef(span_of(meta), _name(ch[0]), _present(ch[1:]))
+
+    def matrix(self, meta: Meta, ch: Kids) -> ast.MatrixLit:
+        return ast.MatrixLit(span_of(meta), ch)
+
+    def row(self, meta: Meta, ch: Kids) -> list[ast.NumberLit]:
+        return ch
+
+    # --------------------------------------------------------- declarations
+
+    def object_decl(self, meta: Meta, ch: Kids) -> ast.ObjectDecl:
+        return ast.ObjectDecl(span_of(meta), _name(ch[0]), ch[1])
+
+    def morphism_decl(self, meta: Meta, ch: Kids) -> ast.MorphismDecl:
+        options, options_span = ch[3] if ch[3] is not None else ([], None)
         return ast.MorphismDecl(
-            sp,
-            name(ch[0]),
-            type_expr(ch[1]),
-            type_expr(ch[2]),
-            options,
-            span_of(opts_tree) if opts_tree is not None else None,
-            family_clause(fam_tree) if fam_tree is not None else None,
+            span_of(meta), _name(ch[0]), ch[1], ch[2], options, options_span, ch[4]
         )
-    if kind == "let_decl":
-        return ast.LetDecl(sp, name(ch[0]), expr(ch[1]))
-    if kind == "export_decl":
-        return ast.ExportDecl(sp, expr(ch[0]))
-    if kind == "composition_decl":
-        return ast.CompositionDecl(sp, name(ch[0]))
-    raise ValueError(f"unexpected declaration {kind}")
+
+    def let_decl(self, meta: Meta, ch: Kids) -> ast.LetDecl:
+        return ast.LetDecl(span_of(meta), _name(ch[0]), ch[1])
+
+    def export_decl(self, meta: Meta, ch: Kids) -> ast.ExportDecl:
+        return ast.ExportDecl(span_of(meta), ch[0])
+
+    def composition_decl(self, meta: Meta, ch: Kids) -> ast.CompositionDecl:
+        return ast.CompositionDecl(span_of(meta), _name(ch[0]))
+
+    def program_header(self, meta: Meta, ch: Kids) -> ast.ProgramHeader:
+        return ast.ProgramHeader(span_of(meta), _name(ch[0]), ch[1], ch[2], ch[3])
+
+    def params(self, meta: Meta, ch: Kids) -> list[ast.Name]:
+        return [_name(t) for t in ch]
+
+    # ---------------------------------------------------------------- steps
+
+    def sample_step(self, meta: Meta, ch: Kids) -> ast.SampleStep:
+        return ast.SampleStep(span_of(meta), _name(ch[0]), ch[1], ch[2], False)
+
+    def observe_step(self, meta: Meta, ch: Kids) -> ast.SampleStep:
+        return ast.SampleStep(span_of(meta), _name(ch[0]), ch[1], ch[2], True)
+
+    def annotation(self, meta: Meta, ch: Kids) -> ast.TypeExpr:
+        annotated: ast.TypeExpr = ch[0]
+        return annotated
+
+    def let_step(self, meta: Meta, ch: Kids) -> ast.LetStep:
+        return ast.LetStep(span_of(meta), _name(ch[0]), ch[1])
+
+    def score_step(self, meta: Meta, ch: Kids) -> ast.ScoreStep:
+        return ast.ScoreStep(span_of(meta), _name(ch[0]), ch[1])
+
+    def return_step(self, meta: Meta, ch: Kids) -> ast.ReturnStep:
+        return ast.ReturnStep(span_of(meta), [_name(t) for t in ch], is_tuple=len(ch) > 1)
+
+    # ----------------------------------------------------------- arithmetic
+
+    def add(self, meta: Meta, ch: Kids) -> ast.BinOp:
+        return ast.BinOp(span_of(meta), "+", ch[0], ch[1])
+
+    def sub(self, meta: Meta, ch: Kids) -> ast.BinOp:
+        return ast.BinOp(span_of(meta), "-", ch[0], ch[1])
+
+    def mul(self, meta: Meta, ch: Kids) -> ast.BinOp:
+        return ast.BinOp(span_of(meta), "*", ch[0], ch[1])
+
+    def div(self, meta: Meta, ch: Kids) -> ast.BinOp:
+        return ast.BinOp(span_of(meta), "/", ch[0], ch[1])
+
+    def neg(self, meta: Meta, ch: Kids) -> ast.Neg:
+        return ast.Neg(span_of(meta), ch[0])
+
+    def num(self, meta: Meta, ch: Kids) -> ast.Num:
+        return ast.Num(span_of(meta), float(ch[0]))
+
+    def var(self, meta: Meta, ch: Kids) -> ast.Var:
+        return ast.Var(span_of(meta), _name(ch[0]))
+
+    def call(self, meta: Meta, ch: Kids) -> ast.Call:
+        return ast.Call(span_of(meta), _name(ch[0]), _present(ch[1:]))
 
 
-def program_header(tree: Tree) -> ast.ProgramHeader:
-    sp, ch = span_of(tree), _kids(tree)
-    params = [name(t) for t in ch[1].children] if ch[1] is not None else None
-    return ast.ProgramHeader(sp, name(ch[0]), params, type_expr(ch[2]), type_expr(ch[3]))
+LOWERING = Lowering()
 
 
-# ------------------------------------------------------------------------ steps
-
-_BINOPS = {"add": "+", "sub": "-", "mul": "*", "div": "/"}
-
-
-def arith(tree: Tree | Token) -> ast.Arith:
-    if isinstance(tree, Token):
-        return ast.Num(span_of(tree), float(tree))
-    kind, sp, ch = tree.data, span_of(tree), _kids(tree)
-    if kind in _BINOPS:
-        return ast.BinOp(sp, _BINOPS[kind], arith(ch[0]), arith(ch[1]))
-    if kind == "neg":
-        return ast.Neg(sp, arith(ch[0]))
-    if kind == "num":
-        return ast.Num(sp, float(ch[0]))
-    if kind == "var":
-        return ast.Var(sp, name(ch[0]))
-    if kind == "call":
-        return ast.Call(sp, name(ch[0]), [arith(c) for c in _present(ch[1:])])
-    raise ValueError(f"unexpected arithmetic node {kind}")
-
-
-def step(tree: Tree) -> ast.Step:
-    kind, sp, ch = tree.data, span_of(tree), _kids(tree)
-    if kind in ("sample_step", "observe_step"):
-        annotation = type_expr(ch[1].children[0]) if ch[1] is not None else None
-        return ast.SampleStep(sp, name(ch[0]), annotation, expr(ch[2]), kind == "observe_step")
-    if kind == "let_step":
-        return ast.LetStep(sp, name(ch[0]), arith(ch[1]))
-    if kind == "score_step":
-        return ast.ScoreStep(sp, name(ch[0]), arith(ch[1]))
-    if kind == "return_step":
-        names = [name(t) for t in ch]
-        return ast.ReturnStep(sp, names, is_tuple=len(names) > 1)
-    raise ValueError(f"unexpected step {kind}")
-
-
-LOWER: dict[str, Callable[[Tree], ast.Node]] = {
-    "declaration": declaration,
-    "program_header": program_header,
-    "step": step,
-}
+def lower(tree: Any) -> ast.Node:
+    """The AST node of a unit's parse tree (from any start rule)."""
+    node: ast.Node = LOWERING.transform(tree)
+    return node

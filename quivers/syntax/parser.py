@@ -11,7 +11,6 @@ after an edit only the changed units are parsed again.
 
 from __future__ import annotations
 
-import dataclasses
 import re
 
 from lark import Token, Tree
@@ -21,10 +20,10 @@ from lark.parsers.lalr_interactive_parser import InteractiveParser
 
 from quivers.core.diagnostics import Diagnostic, Range
 from quivers.syntax import ast, grammar, layout
-from quivers.syntax.lower import LOWER, span_of
+from quivers.syntax.lower import lower, span_of
 
 MAX_REPAIRS = 6
-MAX_DEPTH = 100  # of a unit's syntax tree; see _depth
+MAX_DEPTH = 100  # of a unit's syntax tree (ast.depth)
 MAX_END_INSERTIONS = 3
 _MAX_FRONTIER = 8
 _DEEP_CANDIDATES = frozenset({"RPAR", "RSQB", "RBRACE", "NAME", "NUMBER", "INT"})
@@ -133,14 +132,19 @@ def _parse_fresh(kind: str, text: str) -> tuple[ast.Node, tuple[ast.RelDiagnosti
     try:
         tree = grammar.parser().parse(text, start=kind, on_error=handler)
         _keywords_as_names(tree, errors)
-        node = LOWER[kind](tree)
+        node = lower(tree)
     except RecursionError:
         return _error_node(text), (_too_deep(text, None),)
-    except (UnexpectedInput, ValueError, IndexError, AttributeError, TypeError):
+    except UnexpectedInput:  # the repair loop gave up on this unit
+        # Only this: an exception from lowering is a bug in quivers.syntax.lower and
+        # must fail loudly, not reach the user as a syntax error.
         if not errors:
             errors.append(_generic_error(text))
         return _error_node(text), tuple(errors[:1])
-    depth = _depth(node)
+    # The checker and the editor features walk the tree recursively, so refuse a unit
+    # deeper than MAX_DEPTH (a chain of a few hundred `>>` or `+`, say) instead of
+    # letting them overflow the stack.
+    depth = ast.depth(node)
     if depth > MAX_DEPTH:
         return _error_node(text), (_too_deep(text, depth),)
     # After a repair, report only the first error: the rest are usually its echoes.
@@ -155,34 +159,6 @@ def _too_deep(text: str, depth: int | None) -> ast.RelDiagnostic:
         _all_span(text),
         suggestion="split it into several `let` declarations or steps",
     )
-
-
-_CHILD_FIELDS: dict[type, tuple[str, ...]] = {}
-
-
-def _depth(root: ast.Node) -> int:
-    """How deep the tree under ``root`` is, without recursion.
-
-    The checker and the editor features walk the tree recursively, so the parser
-    refuses a unit deeper than ``MAX_DEPTH`` (a chain of a few hundred ``>>`` or
-    ``+``, say) instead of letting them overflow the stack.
-    """
-    deepest = 0
-    stack: list[tuple[object, int]] = [(root, 1)]
-    while stack:
-        node, d = stack.pop()
-        if isinstance(node, list):
-            stack.extend((child, d) for child in node)
-            continue
-        if not isinstance(node, ast.Node):
-            continue
-        deepest = max(deepest, d)
-        fields = _CHILD_FIELDS.get(type(node))
-        if fields is None:
-            fields = tuple(f.name for f in dataclasses.fields(node) if f.name != "span")
-            _CHILD_FIELDS[type(node)] = fields
-        stack.extend((getattr(node, name), d + 1) for name in fields)
-    return deepest
 
 
 def _keywords_as_names(tree: Tree, errors: list[ast.RelDiagnostic]) -> None:

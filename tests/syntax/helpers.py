@@ -7,11 +7,9 @@ text it covers (spans are relative to their unit; ``Unit.absolute`` places them)
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Iterator
-
 from quivers.core.diagnostics import Range
 from quivers.syntax import ast, layout, parse
+from quivers.syntax.ast import walk
 from quivers.syntax.parser import cache_stats
 
 __all__ = [
@@ -42,18 +40,6 @@ def parse_one(text: str) -> ast.Node:
 def codes(text: str) -> list[tuple[str, int]]:
     """The syntax diagnostics of a file as (code, zero-based line)."""
     return [(d.code, d.range.line) for d in parse(text).diagnostics]
-
-
-def walk(node: object) -> Iterator[ast.Node]:
-    """Every node under ``node`` (itself included), depth first."""
-    if isinstance(node, ast.Node):
-        yield node
-        for f in dataclasses.fields(node):
-            if f.name != "span":
-                yield from walk(getattr(node, f.name))
-    elif isinstance(node, list | tuple):
-        for child in node:
-            yield from walk(child)
 
 
 def check_range(text: str, line_starts: list[int], r: Range) -> None:
@@ -88,7 +74,7 @@ def check_spans(text: str) -> int:
                 assert covered == node.text, (node, r)
             if not unit.syntax_errors:
                 _check_covered(node, covered)
-            for child in walk_children(node):
+            for child in ast.children(node):
                 if child.span == ast.NO_SPAN or (isinstance(child, ast.Name) and child.missing):
                     continue
                 c = unit.absolute(child.span)
@@ -134,16 +120,3 @@ def _check_covered(node: ast.Node, covered: str) -> None:
         assert covered.endswith(")"), covered
     if isinstance(node, ast.Call):
         assert covered.startswith(node.fn.text) and covered.endswith(")"), covered
-
-
-def walk_children(node: ast.Node) -> Iterator[ast.Node]:
-    for f in dataclasses.fields(node):
-        if f.name == "span":
-            continue
-        value = getattr(node, f.name)
-        items = value if isinstance(value, list) else [value]
-        for item in items:
-            if isinstance(item, list):
-                yield from (x for x in item if isinstance(x, ast.Node))
-            elif isinstance(item, ast.Node):
-                yield item
