@@ -24,6 +24,9 @@ class Algebra:
 
     name: str = ""
     log_space = False  # carrier is log p (or -log p): rows are logits when sampled
+    # composition is associative (a semiring product); if not, powers are taken left
+    # to right so that repeat(f, n) equals the chain f >> f >> ... >> f
+    associative = True
 
     def from_prob(self, p: torch.Tensor) -> torch.Tensor:
         return p
@@ -55,7 +58,13 @@ class Algebra:
         return torch.log(rows.clamp_min(torch.finfo(rows.dtype).tiny))
 
     def power(self, a: torch.Tensor, n: int) -> torch.Tensor:
-        """n-fold composition by repeated squaring (O(log n) products)."""
+        """n-fold composition, ((a a) a) ... a: by repeated squaring (O(log n) products)
+        when composition is associative, one factor at a time otherwise."""
+        if not self.associative:
+            out = self.unit(a.shape[0], a)
+            for _ in range(n):
+                out = self.compose(out, a)
+            return out
         result: torch.Tensor | None = None
         base = a
         while n > 0:
@@ -82,6 +91,8 @@ class Markov(Algebra):
 
 class ProductFuzzy(Algebra):
     name = "product_fuzzy"
+    # noisy-or does not distribute over the product: (f g) h != f (g h) in general
+    associative = False
 
     def times(self, a, b):
         return a * b

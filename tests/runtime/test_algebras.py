@@ -1,15 +1,21 @@
-"""Finite-set morphisms as matrices under the eight algebras."""
+"""Finite-set morphisms as matrices under the eight algebras.
+
+Expected values come from ``algebra_oracle``: each algebra's carrier, times, plus and
+unit written out in plain Python from its row in docs/language.md section 9, so a
+wrong ``plus`` or ``times`` in the runtime cannot agree with itself.
+"""
 
 import itertools
 import math
 
+import algebra_oracle as oracle
 import pytest
 import torch
 from irkit import fin, module, morph, ref
 
 from quivers.core.vocabulary import ALGEBRAS
 from quivers.runtime.algebras import get_algebra
-from quivers.runtime.ir import Compose, Identity, LetDecl, Ref, Repeat, Stack
+from quivers.runtime.ir import Compose, Fan, Identity, LetDecl, Ref, Repeat, Stack, Tensor
 
 
 def _chain(algebra, role="latent", sizes=(3, 4, 2)):
@@ -20,13 +26,26 @@ def _chain(algebra, role="latent", sizes=(3, 4, 2)):
     return built, built.morphisms["f"], built.morphisms["g"], built.lets["fg"]
 
 
-def _naive(alg, a, b):
-    """Contraction written out entry by entry."""
-    out = torch.empty(a.shape[0], b.shape[1], dtype=a.dtype)
-    for i in range(a.shape[0]):
-        for k in range(b.shape[1]):
-            out[i, k] = alg.plus(alg.times(a[i, :], b[:, k]), dim=0)
-    return out
+def _probs(built, name):
+    """The latent relation's values p = sigmoid(logit), computed in Python."""
+    logits = built.morphisms[name].logits.detach().tolist()
+    return [[oracle.sigmoid(v) for v in row] for row in logits]
+
+
+def _matrix(t):
+    return t.detach().double().tolist()
+
+
+def test_the_oracle_has_every_algebra():
+    assert set(oracle.ORACLE) == set(ALGEBRAS)
+
+
+def test_noisy_or_differs_from_max():
+    """The oracle itself tells the algebras apart on a small case."""
+    a, b = [[0.5, 0.5]], [[0.5], [0.5]]
+    assert oracle.compose("product_fuzzy", a, b) == [[0.4375]]  # 1 - (1 - 1/4)^2
+    assert oracle.compose("godel", a, b) == [[0.5]]
+    assert oracle.compose("lukasiewicz", [[0.5, 0.75]], [[0.75], [0.5]]) == [[0.25]]
 
 
 def test_markov_composition_is_matrix_product():
@@ -37,10 +56,35 @@ def test_markov_composition_is_matrix_product():
 
 
 @pytest.mark.parametrize("name", sorted(ALGEBRAS))
-def test_composition_matches_naive_contraction(name):
-    _, f, g, fg = _chain(name)
-    alg = get_algebra(name)
-    assert torch.allclose(fg.relation(), _naive(alg, f.relation(), g.relation()))
+def test_carrier_of_a_latent_relation(name):
+    built, f, _, _ = _chain(name)
+    want = oracle.carrier(name, _probs(built, "f"))
+    assert oracle.close(_matrix(f.relation()), want)
+
+
+@pytest.mark.parametrize("name", sorted(ALGEBRAS))
+def test_composition_matches_the_oracle(name):
+    built, f, g, fg = _chain(name)
+    want = oracle.compose(
+        name, oracle.carrier(name, _probs(built, "f")), oracle.carrier(name, _probs(built, "g"))
+    )
+    assert oracle.close(_matrix(fg.relation()), want)
+
+
+@pytest.mark.parametrize("name", sorted(ALGEBRAS))
+def test_tensor_and_fan_combine_entries_with_times(name):
+    a, b, c, d = fin(2), fin(3), fin(2), fin(2)
+    f, g, h = morph("f", a, b, "latent"), morph("g", c, d, "latent"), morph("h", a, d, "latent")
+    built = module(
+        f,
+        g,
+        h,
+        lets=[LetDecl("t", Tensor(ref(f), ref(g))), LetDecl("fan", Fan((ref(f), ref(h))))],
+        algebra=name,
+    )
+    pf, pg, ph = (oracle.carrier(name, _probs(built, n)) for n in "fgh")
+    assert oracle.close(_matrix(built.lets["t"].relation()), oracle.tensor(name, pf, pg))
+    assert oracle.close(_matrix(built.lets["fan"].relation()), oracle.fan(name, pf, ph))
 
 
 @pytest.mark.parametrize("name", sorted(ALGEBRAS))
@@ -48,8 +92,15 @@ def test_identity_is_a_unit(name):
     a, b = fin(3), fin(4)
     f = morph("f", a, b, "latent")
     e = Compose(Identity(a), ref(f))
-    built = module(f, lets=[LetDecl("e", e)], algebra=name)
+    right = Compose(ref(f), Identity(b))
+    built = module(
+        f, lets=[LetDecl("e", e), LetDecl("i", Identity(a)), LetDecl("r", right)], algebra=name
+    )
     assert torch.allclose(built.lets["e"].relation(), built.morphisms["f"].relation())
+    assert oracle.close(_matrix(built.lets["i"].relation()), oracle.unit(name, 3))
+    want = oracle.carrier(name, _probs(built, "f"))
+    assert oracle.close(_matrix(built.lets["e"].relation()), want)
+    assert oracle.close(_matrix(built.lets["r"].relation()), want)
 
 
 def test_carriers():
@@ -84,8 +135,8 @@ def test_max_plus_hmm_chain_scores_the_viterbi_path():
         assert math.isclose(float(chain[i, o]), best, rel_tol=1e-5)
 
 
-@pytest.mark.parametrize("name", ["markov", "max_plus", "tropical", "godel"])
-@pytest.mark.parametrize("n_steps", [0, 1, 5, 8])
+@pytest.mark.parametrize("name", sorted(ALGEBRAS))
+@pytest.mark.parametrize("n_steps", [0, 1, 2, 5, 8])
 def test_repeat_at_run_time_is_n_fold_composition(name, n_steps):
     f = morph("f", fin(4), fin(4), "latent")
     built = module(f, lets=[LetDecl("r", Repeat(ref(f), None))], algebra=name)
@@ -94,6 +145,25 @@ def test_repeat_at_run_time_is_n_fold_composition(name, n_steps):
     for _ in range(n_steps):
         want = alg.compose(want, rf)
     assert torch.allclose(built.lets["r"].relation(n_steps=n_steps), want, atol=1e-6)
+    expected = oracle.power(name, oracle.carrier(name, _probs(built, "f")), n_steps)
+    assert oracle.close(_matrix(built.lets["r"].relation(n_steps=n_steps)), expected)
+
+
+@pytest.mark.parametrize("name", sorted(ALGEBRAS))
+def test_repeat_equals_the_chain_written_out(name):
+    """Also under product_fuzzy, whose composition is not associative."""
+    f = morph("f", fin(4), fin(4), "latent")
+    chain = Compose(Compose(Compose(Compose(ref(f), ref(f)), ref(f)), ref(f)), ref(f))
+    built = module(f, lets=[LetDecl("r", Repeat(ref(f), 5)), LetDecl("c", chain)], algebra=name)
+    assert torch.allclose(built.lets["r"].relation(), built.lets["c"].relation(), atol=1e-6)
+
+
+def test_product_fuzzy_composition_is_not_associative():
+    """Why repeat is taken left to right there: the two bracketings differ."""
+    a = [[0.9, 0.8], [0.3, 0.7]]
+    left = oracle.compose("product_fuzzy", oracle.compose("product_fuzzy", a, a), a)
+    right = oracle.compose("product_fuzzy", a, oracle.compose("product_fuzzy", a, a))
+    assert not oracle.close(left, right)
 
 
 def test_stack_has_independent_copies():
