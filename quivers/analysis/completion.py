@@ -15,10 +15,21 @@ from dataclasses import dataclass
 from lark.exceptions import UnexpectedInput
 from lark.lexer import PatternStr
 
-from quivers.analysis.describe import KEYWORD_DOCS, SPACE_DOCS, symbol_signature
+from quivers.analysis.describe import symbol_signature
 from quivers.analysis.document import Document
 from quivers.core.families import FAMILIES
-from quivers.core.vocabulary import ALGEBRAS, ARITH_FUNCTIONS, INIT_SCHEMES, OPTIONS, ROLES
+from quivers.core.vocabulary import (
+    ALGEBRAS,
+    ARITH_FUNCTIONS,
+    DEFAULT_MLP_WIDTH,
+    INIT_SCHEMES,
+    KEYWORD_DOCS,
+    OPTIONS,
+    PARAM_SOURCES,
+    ROLES,
+    SPACE_KINDS,
+    TYPE_KEYWORDS,
+)
 from quivers.semantic import types as T
 from quivers.syntax import ast
 from quivers.syntax.grammar import keywords, parser
@@ -36,7 +47,6 @@ class CompletionItem:
 
 
 _PARTIAL = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
-_TYPE_KEYWORDS = ("FinSet", "Real", "Positive", "UnitInterval", "Simplex")
 _COMBINATOR_SNIPPETS = {
     "scan": "scan(${1:cell})",
     "fan": "fan(${1:f}, ${2:g})",
@@ -204,8 +214,10 @@ def _contextual(
         return [CompletionItem(r, "role", "role", documentation=d) for r, d in ROLES.items()]
     if re.search(r"\bparam_source\s*=\s*$", stem):
         return [
-            CompletionItem("linear", "value", "one affine map"),
-            CompletionItem("mlp", "value", "tanh hidden layers", "mlp(${1:64})", snippet=True),
+            CompletionItem(p.name, "value", p.doc, f"{p.name}(${{1:{DEFAULT_MLP_WIDTH}}})", True)
+            if p.widths
+            else CompletionItem(p.name, "value", p.doc)
+            for p in PARAM_SOURCES.values()
         ]
     if re.search(r"\binit\s*=\s*$", stem):
         return [CompletionItem(s, "value", "initialiser") for s in INIT_SCHEMES]
@@ -277,8 +289,9 @@ def _keyword_item(word: str) -> CompletionItem:
         return CompletionItem(
             word, "keyword", "combinator", _COMBINATOR_SNIPPETS[word], True, KEYWORD_DOCS.get(word)
         )
-    if word in _TYPE_KEYWORDS:
-        doc = SPACE_DOCS.get(word, "finite set {0..n-1}")
+    if word in TYPE_KEYWORDS:
+        kind = SPACE_KINDS.get(word)
+        doc = kind.doc if kind is not None else "finite set {0..n-1}"
         return CompletionItem(word, "type", doc, f"{word} ${{1:1}}", True)
     return CompletionItem(word, "keyword", "keyword", documentation=KEYWORD_DOCS.get(word))
 

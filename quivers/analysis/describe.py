@@ -4,34 +4,19 @@ completion details, inlay hints and signature help."""
 from __future__ import annotations
 
 from quivers.core.families import FAMILIES, Family
-from quivers.core.vocabulary import ALGEBRAS, ARITH_FUNCTIONS, COMBINATORS, OPTIONS, ROLES
+from quivers.core.vocabulary import (
+    ALGEBRAS,
+    ARITH_FUNCTIONS,
+    COMBINATORS,
+    FINSET,
+    KEYWORD_DOCS,
+    OPTIONS,
+    REDUCTIONS,
+    ROLES,
+    SPACE_KINDS,
+)
 from quivers.semantic import types as T
 from quivers.semantic.model import Local, Symbol
-
-KEYWORD_DOCS: dict[str, str] = {
-    "object": "Declares an object: a finite set or a continuous space.",
-    "morphism": "Declares a learnable (or fixed) arrow between objects.",
-    "let": "Names a morphism expression, or (in a program) an arithmetic value.",
-    "program": "A probabilistic program; itself a morphism from its domain to its codomain.",
-    "export": "The first export is the loaded program's `morphism`.",
-    "composition": "Selects the algebra finite-set morphisms compose under.",
-    "sample": "A latent site: draws a value from a kernel or an inline family.",
-    "observe": "An observed site: conditions on the value supplied for it.",
-    "score": "Adds an arithmetic value to the log density (a factor).",
-    "return": "The program's value: one variable or a tuple.",
-    "fan": "fan(f1, ..., fn): the same input to each part; outputs form a product.",
-    "repeat": "repeat(f, n): n-fold composition with shared weights; without n, n_steps at run time.",
-    "stack": "stack(f, n): n independent copies composed.",
-    "scan": "scan(cell): threads a state across a sequence; cell : A * H -> H gives A -> H.",
-    "identity": "identity(A) : A -> A.",
-}
-
-SPACE_DOCS = {
-    "Real": "real vectors",
-    "Positive": "vectors of positive reals",
-    "UnitInterval": "vectors in (0, 1)",
-    "Simplex": "probability vectors (entries > 0, summing to 1)",
-}
 
 
 def value_shape(t: T.Type, per_row: bool = True) -> str:
@@ -52,7 +37,8 @@ def type_line(t: T.Type) -> str:
         return f"finite set of {t.size} elements: values are int64 indices 0..{t.size - 1}"
     if isinstance(t, T.Space):
         dim = "?" if t.dim is None else t.dim
-        return f"{SPACE_DOCS.get(t.kind, t.kind)} of dimension {dim}"
+        kind = SPACE_KINDS.get(t.kind)
+        return f"{kind.doc if kind else t.kind} of dimension {dim}"
     if isinstance(t, T.Product):
         return f"product of {len(t.factors)} factors; continuous parts concatenate"
     return "type not known"
@@ -144,11 +130,11 @@ def word_markdown(word: str) -> str | None:
     if word in ALGEBRAS:
         return f"**{word}** algebra: {ALGEBRAS[word].doc}"
     if word in ARITH_FUNCTIONS:
-        reduces = " (reduces the last axis)" if word in ("sum", "mean") else ""
+        reduces = " (reduces the last axis)" if word in REDUCTIONS else ""
         return f"**{word}**(x): elementwise{reduces}"
-    if word in SPACE_DOCS:
-        return f"**{word} d**: {SPACE_DOCS[word]} of dimension d"
-    if word == "FinSet":
+    if word in SPACE_KINDS:
+        return f"**{word} d**: {SPACE_KINDS[word].doc} of dimension d"
+    if word == FINSET:
         return "**FinSet n**: the finite set {0, ..., n-1}; values are int64 indices"
     if word in COMBINATORS:
         return KEYWORD_DOCS.get(word)

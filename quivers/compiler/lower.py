@@ -7,13 +7,12 @@ a module with errors.
 
 from __future__ import annotations
 
-from quivers.core.vocabulary import DEFAULT_MLP_WIDTH
+from quivers.core.vocabulary import DEFAULT_PARAM_SOURCE, PARAM_SOURCES, SPACE_KINDS
 from quivers.runtime import ir
 from quivers.semantic import types as T
 from quivers.semantic.model import Analysis, UnitResult
 from quivers.syntax import ast
 
-_SPACE_KIND = {"Real": "real", "Positive": "positive", "UnitInterval": "unit", "Simplex": "simplex"}
 _UNKNOWN_DIM = 0  # a host-data width known only at run time
 
 
@@ -22,7 +21,7 @@ def obj(t: T.Type) -> ir.ObjT:
         return ir.FinSetT(t.size, t.elements, t.name)
     if isinstance(t, T.Space):
         dim = t.dim if t.dim is not None else _UNKNOWN_DIM
-        return ir.SpaceT(_SPACE_KIND[t.kind], dim, t.name)
+        return ir.SpaceT(SPACE_KINDS[t.kind].domain.value, dim, t.name)
     if isinstance(t, T.Product):
         return ir.ProductT(tuple(obj(f) for f in t.factors), t.name)
     raise ValueError("cannot lower a type that was not worked out")
@@ -75,7 +74,7 @@ class _Lowerer:
         info = result.symbol
         assert info is not None and isinstance(info.type, T.Arrow)
         fixed: list[tuple[str, float]] = []
-        source = ir.ParamSource("mlp", (DEFAULT_MLP_WIDTH,))
+        source = ir.ParamSource(*DEFAULT_PARAM_SOURCE)
         replicate: int | None = None
         init: float | str | None = None
         for option in node.options:
@@ -83,10 +82,12 @@ class _Lowerer:
             if key == "replicate" and isinstance(value, ast.NumberOpt):
                 replicate = int(value.value.value)
             elif key == "param_source":
-                if isinstance(value, ast.NameOpt) and value.name.text == "linear":
-                    source = ir.ParamSource("linear", ())
+                # The checker accepted it: a known name, or a call of one that takes widths.
+                if isinstance(value, ast.NameOpt) and not PARAM_SOURCES[value.name.text].widths:
+                    source = ir.ParamSource(value.name.text, ())
                 elif isinstance(value, ast.CallOpt):
-                    source = ir.ParamSource("mlp", tuple(int(a.value) for a in value.args))
+                    widths = tuple(int(a.value) for a in value.args)
+                    source = ir.ParamSource(value.fn.text, widths)
             elif key == "init":
                 if isinstance(value, ast.NumberOpt):
                     init = value.value.value

@@ -23,6 +23,19 @@ class Domain(StrEnum):
     COUNT = "count"  # non-negative integers
 
 
+def out_of_domain(domain: Domain, value: float) -> str | None:
+    """What a literal parameter value violates (``"must be > 0"``), or None if it fits.
+
+    Only the domains a single number can violate are checked here; a vector domain
+    (the simplex) cannot be written as one literal.
+    """
+    if domain == Domain.POSITIVE and not value > 0:
+        return "must be > 0"
+    if domain == Domain.UNIT and not 0 < value < 1:
+        return "must lie in (0, 1)"
+    return None
+
+
 @dataclass(frozen=True)
 class Param:
     name: str

@@ -1,12 +1,91 @@
-"""The fixed vocabulary of QVR: roles, options, algebras, arithmetic functions.
+"""The fixed vocabulary of QVR: one table per concept.
 
-Plain data shared by the checker, the runtime, the formatter and the editor
-features (completion lists these). Nothing here imports torch.
+Keywords, space kinds, roles, options and their values, algebras, arithmetic
+functions and combinators. Plain data shared by the checker, the compiler, the
+runtime, the formatter and the editor features (completion, hover and highlighting
+list these). Nothing here imports torch. Where a word is also syntax, the lark
+grammar (``grammars/qvr.lark``) and the TextMate grammar
+(``grammars/qvr.tmLanguage.json``) spell it too, and ``tests/syntax/test_vocabulary.py``
+fails when they disagree with these tables.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from quivers.core.families import Domain
+
+# The first word of each top-level statement and of each program step.
+DECLARATION_KEYWORDS = ("object", "morphism", "let", "export", "composition", "program")
+STEP_KEYWORDS = ("sample", "observe", "let", "score", "return")
+# Declarations whose name stays visible when the statement does not parse.
+NAMED_DECLARATIONS = ("object", "morphism", "let")
+
+# Hover text of the keywords (statements, steps and combinators).
+KEYWORD_DOCS: dict[str, str] = {
+    "object": "Declares an object: a finite set or a continuous space.",
+    "morphism": "Declares a learnable (or fixed) arrow between objects.",
+    "let": "Names a morphism expression, or (in a program) an arithmetic value.",
+    "program": "A probabilistic program; itself a morphism from its domain to its codomain.",
+    "export": "The first export is the loaded program's `morphism`.",
+    "composition": "Selects the algebra finite-set morphisms compose under.",
+    "sample": "A latent site: draws a value from a kernel or an inline family.",
+    "observe": "An observed site: conditions on the value supplied for it.",
+    "score": "Adds an arithmetic value to the log density (a factor).",
+    "return": "The program's value: one variable or a tuple.",
+    "fan": "fan(f1, ..., fn): the same input to each part; outputs form a product.",
+    "repeat": "repeat(f, n): n-fold composition with shared weights; without n, n_steps at run time.",
+    "stack": "stack(f, n): n independent copies composed.",
+    "scan": "scan(cell): threads a state across a sequence; cell : A * H -> H gives A -> H.",
+    "identity": "identity(A) : A -> A.",
+}
+
+
+@dataclass(frozen=True)
+class SpaceKind:
+    """A continuous space ``Kind d``: vectors of dimension d whose entries lie in
+    ``domain`` (which is also the runtime's name for the kind)."""
+
+    name: str
+    domain: Domain
+    doc: str
+    # Family supports whose draws a space of this kind can hold (besides its own).
+    also_holds: frozenset[Domain] = frozenset()
+
+    def holds(self, support: Domain) -> bool:
+        return support == self.domain or support in self.also_holds
+
+
+FINSET = "FinSet"  # the finite-set type keyword: `FinSet n`
+
+SPACE_KINDS: dict[str, SpaceKind] = {
+    k.name: k
+    for k in (
+        SpaceKind("Real", Domain.REAL, "real vectors", frozenset({Domain.COUNT})),
+        SpaceKind(
+            "Positive", Domain.POSITIVE, "vectors of positive reals", frozenset({Domain.COUNT})
+        ),
+        SpaceKind("UnitInterval", Domain.UNIT, "vectors in (0, 1)"),
+        SpaceKind("Simplex", Domain.SIMPLEX, "probability vectors (entries > 0, summing to 1)"),
+    )
+}
+TYPE_KEYWORDS = (FINSET, *SPACE_KINDS)
+SPACE_BY_DOMAIN: dict[Domain, str] = {k.domain: k.name for k in SPACE_KINDS.values()}
+
+
+def spaces_holding(support: Domain) -> tuple[str, ...]:
+    """The space kinds a draw with this support fits, in table order."""
+    return tuple(k.name for k in SPACE_KINDS.values() if k.holds(support))
+
+
+def space_of(support: Domain) -> str | None:
+    """The space kind a draw with this support is given when nothing says otherwise:
+    the kind of that domain, else the first kind that holds it."""
+    if support in SPACE_BY_DOMAIN:
+        return SPACE_BY_DOMAIN[support]
+    holding = spaces_holding(support)
+    return holding[0] if holding else None
+
 
 ROLES: dict[str, str] = {
     "embed": "deterministic lookup table from a finite set into a continuous space",
@@ -25,6 +104,35 @@ class OptionSpec:
     roles: frozenset[str]  # roles that read this option
 
 
+INIT_SCHEMES = ("zeros", "normal", "xavier")
+DEFAULT_MLP_WIDTH = 64
+
+
+@dataclass(frozen=True)
+class ParamSourceKind:
+    """A value of the ``param_source`` option."""
+
+    name: str
+    doc: str
+    widths: bool  # written `name(h1, h2, ...)` with hidden-layer widths
+
+
+PARAM_SOURCES: dict[str, ParamSourceKind] = {
+    p.name: p
+    for p in (
+        ParamSourceKind("linear", "one affine map", widths=False),
+        ParamSourceKind("mlp", "tanh hidden layers", widths=True),
+    )
+}
+DEFAULT_PARAM_SOURCE = ("mlp", (DEFAULT_MLP_WIDTH,))  # kind and hidden widths
+
+
+def param_source_forms() -> str:
+    """How the values of ``param_source`` are written: ``linear or mlp(h1, h2, ...)``."""
+    forms = [f"{p.name}(h1, h2, ...)" if p.widths else p.name for p in PARAM_SOURCES.values()]
+    return " or ".join(forms)
+
+
 _ALL = frozenset(ROLES)
 
 OPTIONS: dict[str, OptionSpec] = {
@@ -39,7 +147,7 @@ OPTIONS: dict[str, OptionSpec] = {
         OptionSpec(
             "param_source",
             "how a kernel computes its family's parameters from a continuous input: "
-            "linear or mlp(h1, h2, ...); default mlp(64)",
+            f"{param_source_forms()}; default mlp({DEFAULT_MLP_WIDTH})",
             frozenset({"kernel"}),
         ),
         OptionSpec(
@@ -50,9 +158,6 @@ OPTIONS: dict[str, OptionSpec] = {
         ),
     )
 }
-
-INIT_SCHEMES = ("zeros", "normal", "xavier")
-DEFAULT_MLP_WIDTH = 64
 
 
 @dataclass(frozen=True)
@@ -92,4 +197,3 @@ ARITH_FUNCTIONS: dict[str, int] = {
 REDUCTIONS = frozenset({"sum", "mean"})
 
 COMBINATORS = ("fan", "repeat", "stack", "scan", "identity")
-SPACE_KINDS = ("Real", "Positive", "UnitInterval", "Simplex")

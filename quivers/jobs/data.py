@@ -18,6 +18,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from quivers.core.families import Domain
 from quivers.runtime.ir import FinSetT, ObjT, ProductT, SpaceT
 
 
@@ -69,11 +70,11 @@ def run_arguments(model: nn.Module, n_steps: int) -> dict[str, int]:
 
 
 def _continuous(t: SpaceT, shape: tuple[int, ...]) -> torch.Tensor:
-    if t.kind == "positive":
+    if t.kind == Domain.POSITIVE:
         return torch.rand(shape) + 0.5
-    if t.kind == "unit":
+    if t.kind == Domain.UNIT:
         return torch.rand(shape) * 0.8 + 0.1
-    if t.kind == "simplex":
+    if t.kind == Domain.SIMPLEX:
         return torch.softmax(torch.randn(shape), dim=-1)
     return torch.randn(shape)
 

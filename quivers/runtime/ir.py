@@ -27,7 +27,7 @@ class FinSetT:
 class SpaceT:
     """A continuous space of dimension ``dim``; ``kind`` is its support."""
 
-    kind: str  # "real" | "positive" | "unit" | "simplex"
+    kind: str  # the Domain value of a quivers.core.vocabulary.SPACE_KINDS entry
     dim: int
     name: str | None = None
 

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from quivers.core.vocabulary import DEFAULT_MLP_WIDTH
+from quivers.core.vocabulary import DEFAULT_MLP_WIDTH, param_source_forms
 from quivers.runtime.errors import QvrBuildError
 from quivers.runtime.ir import FinSetT, ObjT, ParamSource, flat_dim
 from quivers.runtime.objects import finite_size, flat_index, is_finite, leaf_factors
@@ -133,7 +133,9 @@ class ContinuousSource(nn.Module):
         elif source.kind == "mlp":
             hidden = tuple(source.hidden) or (DEFAULT_MLP_WIDTH,)
         else:
-            raise QvrBuildError(f"unknown param_source '{source.kind}'; expected linear or mlp")
+            raise QvrBuildError(
+                f"unknown param_source '{source.kind}'; expected {param_source_forms()}"
+            )
         self.net = MLP(n_in, hidden, n_out, init)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

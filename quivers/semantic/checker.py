@@ -17,7 +17,7 @@ import difflib
 from collections.abc import Iterable
 
 from quivers.core.diagnostics import Diagnostic, Severity, TextEdit
-from quivers.core.vocabulary import DEFAULT_ALGEBRA
+from quivers.core.vocabulary import DEFAULT_ALGEBRA, NAMED_DECLARATIONS
 from quivers.semantic.context import LATER, Ctx, Signature
 from quivers.semantic.decls import check_declaration
 from quivers.semantic.model import Analysis, RelDiag, Symbol, SymbolInfo, UnitResult
@@ -205,7 +205,7 @@ def _check_item(
 
 def _declare_error_node(ctx: Ctx, node: ast.ErrorNode) -> None:
     """Keep a broken declaration's name visible so other statements still resolve it."""
-    if node.name is None or node.keyword not in ("object", "morphism", "let"):
+    if node.name is None or node.keyword not in NAMED_DECLARATIONS:
         return
     from quivers.semantic import types as T
 

@@ -5,22 +5,23 @@ from __future__ import annotations
 
 import difflib
 
-from quivers.core.families import FAMILIES, Domain, Family
-from quivers.core.vocabulary import ALGEBRAS, INIT_SCHEMES, OPTIONS, ROLES
+from quivers.core.families import FAMILIES, Domain, Family, out_of_domain
+from quivers.core.vocabulary import (
+    ALGEBRAS,
+    INIT_SCHEMES,
+    OPTIONS,
+    PARAM_SOURCES,
+    ROLES,
+    SPACE_BY_DOMAIN,
+    SPACE_KINDS,
+    param_source_forms,
+    spaces_holding,
+)
 from quivers.semantic import types as T
 from quivers.semantic.context import Ctx
 from quivers.semantic.exprs import resolve_type, type_of
 from quivers.semantic.model import Deferred, SymbolInfo
 from quivers.syntax import ast
-
-# Which codomain kinds each family's support fits.
-SUPPORT_KINDS: dict[Domain, tuple[str, ...]] = {
-    Domain.REAL: ("Real",),
-    Domain.POSITIVE: ("Positive",),
-    Domain.UNIT: ("UnitInterval",),
-    Domain.SIMPLEX: ("Simplex",),
-    Domain.COUNT: ("Real", "Positive"),
-}
 
 
 def did_you_mean(word: str, candidates: object) -> str | None:
@@ -323,16 +324,19 @@ def _positive_int(ctx: Ctx, value: ast.OptionValue, what: str) -> int | None:
 
 
 def _check_param_source(ctx: Ctx, value: ast.OptionValue) -> None:
-    if isinstance(value, ast.NameOpt) and value.name.text in ("linear", "mlp"):
+    if isinstance(value, ast.NameOpt) and value.name.text in PARAM_SOURCES:
         return
-    if isinstance(value, ast.CallOpt) and value.fn.text == "mlp":
+    kind = PARAM_SOURCES.get(value.fn.text) if isinstance(value, ast.CallOpt) else None
+    if isinstance(value, ast.CallOpt) and kind is not None and kind.widths:
         if value.args and all(a.value >= 1 and a.value == int(a.value) for a in value.args):
             return
-        ctx.error("E0305", "mlp(...) takes one or more positive integer widths", value.span)
+        ctx.error(
+            "E0305", f"{kind.name}(...) takes one or more positive integer widths", value.span
+        )
         return
     ctx.error(
         "E0305",
-        f"param_source must be linear or mlp(h1, h2, ...), not {_option_text(value)}",
+        f"param_source must be {param_source_forms()}, not {_option_text(value)}",
         value.span,
     )
 
@@ -353,10 +357,9 @@ def _check_param_value(ctx: Ctx, family: Family, name: str, value: float, span: 
     param = family.param(name)
     if param is None:
         return
-    if param.domain == Domain.POSITIVE and value <= 0:
-        ctx.error("E0313", f"{family.name}'s {name} must be > 0, not {value:g}", span)
-    elif param.domain == Domain.UNIT and not 0 < value < 1:
-        ctx.error("E0313", f"{family.name}'s {name} must lie in (0, 1), not {value:g}", span)
+    need = out_of_domain(param.domain, value)
+    if need is not None:
+        ctx.error("E0313", f"{family.name}'s {name} {need}, not {value:g}", span)
 
 
 def _check_support(ctx: Ctx, family: Family, cod: T.Type, span: ast.Span) -> None:
@@ -369,10 +372,10 @@ def _check_support(ctx: Ctx, family: Family, cod: T.Type, span: ast.Span) -> Non
     elif support == Domain.BINARY:
         fits = isinstance(cod, T.FinSet) and cod.size == 2
     elif support == Domain.SIMPLEX:
-        fits = isinstance(cod, T.Space) and cod.kind == "Simplex"
+        fits = isinstance(cod, T.Space) and cod.kind == SPACE_BY_DOMAIN[Domain.SIMPLEX]
     else:  # elementwise supports also fit a product of such spaces (values concatenate)
         fits = all(
-            isinstance(leaf, T.Space) and leaf.kind in SUPPORT_KINDS[support]
+            isinstance(leaf, T.Space) and leaf.kind in spaces_holding(support)
             for leaf in T.leaves(cod)
         )
     if fits:
@@ -386,16 +389,19 @@ def _check_support(ctx: Ctx, family: Family, cod: T.Type, span: ast.Span) -> Non
     )
 
 
+_FINITE_SUPPORT_WORDS = {
+    Domain.FINITE: "a finite set",
+    Domain.BINARY: "a two-element finite set",
+}
+
+
 def _support_words(support: Domain) -> str:
-    return {
-        Domain.REAL: "Real d",
-        Domain.POSITIVE: "Positive d",
-        Domain.UNIT: "UnitInterval d",
-        Domain.SIMPLEX: "Simplex d",
-        Domain.FINITE: "a finite set",
-        Domain.BINARY: "a two-element finite set",
-        Domain.COUNT: "counts (Real d or Positive d)",
-    }[support]
+    """``Real d``; ``counts (Real d or Positive d)`` for a support no space is named after."""
+    if support in _FINITE_SUPPORT_WORDS:
+        return _FINITE_SUPPORT_WORDS[support]
+    spaces = " or ".join(f"{kind} d" for kind in spaces_holding(support))
+    own = any(k.domain == support for k in SPACE_KINDS.values())
+    return spaces if own else f"{support.value}s ({spaces})"
 
 
 def _support_hint(cod: T.Type) -> str | None:
@@ -404,7 +410,7 @@ def _support_hint(cod: T.Type) -> str | None:
             " or ~ Bernoulli" if cod.size == 2 else ""
         )
     if isinstance(cod, T.Space):
-        names = [f.name for f in FAMILIES.values() if cod.kind in SUPPORT_KINDS.get(f.support, ())]
+        names = [f.name for f in FAMILIES.values() if cod.kind in spaces_holding(f.support)]
         return f"families for {cod.kind}: {', '.join(names)}" if names else None
     return None
 

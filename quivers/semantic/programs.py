@@ -2,22 +2,14 @@
 
 from __future__ import annotations
 
-from quivers.core.families import FAMILIES, Domain, Family
-from quivers.core.vocabulary import ARITH_FUNCTIONS, REDUCTIONS
+from quivers.core.families import FAMILIES, Domain, Family, out_of_domain
+from quivers.core.vocabulary import ARITH_FUNCTIONS, REDUCTIONS, SPACE_BY_DOMAIN, space_of
 from quivers.semantic import types as T
 from quivers.semantic.context import Ctx
 from quivers.semantic.decls import declare, did_you_mean
 from quivers.semantic.exprs import resolve_type, type_of
 from quivers.semantic.model import Local, SymbolInfo
 from quivers.syntax import ast
-
-_SUPPORT_SPACE = {
-    Domain.REAL: "Real",
-    Domain.POSITIVE: "Positive",
-    Domain.UNIT: "UnitInterval",
-    Domain.SIMPLEX: "Simplex",
-    Domain.COUNT: "Real",
-}
 
 
 class _Program:
@@ -57,7 +49,7 @@ def check_program(ctx: Ctx, program: ast.Program) -> None:
             _bind(ctx, node.var, "let", t, _arith_is_global(ctx, node.value))
         elif isinstance(node, ast.ScoreStep):
             _arith(state, node.value)
-            _bind(ctx, node.var, "score", T.Space("Real", 1))
+            _bind(ctx, node.var, "score", T.real(1))
         elif isinstance(node, ast.ReturnStep):
             _return(state, node)
             state.returned_at = index
@@ -272,16 +264,9 @@ def _family_value(
     vector_dim: int | None = None
     for param, arg in zip(family.params, source.args, strict=False):
         if isinstance(arg, ast.NumberLit):
-            if param.domain == Domain.POSITIVE and arg.value <= 0:
-                ctx.error(
-                    "E0313", f"{family.name}'s {param.name} must be > 0, not {arg.text}", arg.span
-                )
-            elif param.domain == Domain.UNIT and not 0 < arg.value < 1:
-                ctx.error(
-                    "E0313",
-                    f"{family.name}'s {param.name} must lie in (0, 1), not {arg.text}",
-                    arg.span,
-                )
+            need = out_of_domain(param.domain, arg.value)
+            if need is not None:
+                ctx.error("E0313", f"{family.name}'s {param.name} {need}, not {arg.text}", arg.span)
             continue
         local = _local(ctx, arg)
         if local is None:
@@ -340,9 +325,10 @@ def _family_support_type(
     if family.support == Domain.BINARY:
         return T.FinSet(2)
     if family.support == Domain.SIMPLEX:
-        return T.Space("Simplex", vector_dim) if vector_dim else T.UNKNOWN
+        return T.Space(SPACE_BY_DOMAIN[Domain.SIMPLEX], vector_dim) if vector_dim else T.UNKNOWN
     dim = max(dims) if dims else 1
-    return T.Space(_SUPPORT_SPACE[family.support], dim)
+    kind = space_of(family.support)
+    return T.Space(kind, dim) if kind is not None else T.UNKNOWN
 
 
 def _callee(expr: ast.Expr) -> str:
@@ -363,7 +349,7 @@ def _arith(state: _Program, node: ast.Arith) -> T.Type:
 def _arith_type(state: _Program, node: ast.Arith) -> T.Type:
     ctx = state.ctx
     if isinstance(node, ast.Num):
-        return T.Space("Real", 1)
+        return T.real(1)
     if isinstance(node, ast.Var):
         return _arith_var(ctx, node.name)
     if isinstance(node, ast.Neg):
@@ -392,7 +378,7 @@ def _arith_type(state: _Program, node: ast.Arith) -> T.Type:
         )
         return T.UNKNOWN
     if fn in REDUCTIONS:
-        return T.Space("Real", 1)
+        return T.real(1)
     return _as_real(args[0])
 
 
@@ -422,7 +408,7 @@ def _arith_var(ctx: Ctx, name: ast.Name) -> T.Type:
         )
         return T.UNKNOWN
     # A free name no step binds is host data, supplied with the observations.
-    host = T.Space("Real", None)
+    host = T.real(None)
     ctx.locals[name.text] = Local(name.text, "host", host, ctx.unit_index, name.span)
     ctx.ref(name, name.text, "local", is_decl=True)
     ctx.typed(name, host)
@@ -445,9 +431,9 @@ def _arith_is_global(ctx: Ctx, node: ast.Arith) -> bool:
 
 def _as_real(t: T.Type) -> T.Type:
     if isinstance(t, T.Space):
-        return T.Space("Real", t.dim)
+        return T.real(t.dim)
     w = T.width(t)
-    return T.Space("Real", w) if w is not None else T.UNKNOWN
+    return T.real(w) if w is not None else T.UNKNOWN
 
 
 def _broadcast(ctx: Ctx, node: ast.BinOp, left: T.Type, right: T.Type) -> T.Type:
@@ -458,11 +444,11 @@ def _broadcast(ctx: Ctx, node: ast.BinOp, left: T.Type, right: T.Type) -> T.Type
         # A width known only at run time (host data) wins over a width of 1, which
         # broadcasts to anything; any other known width is the result's.
         known = a if b is None else b
-        return T.Space("Real", None if known == 1 else known)
+        return T.real(None if known == 1 else known)
     if a == b or b == 1:
-        return T.Space("Real", a)
+        return T.real(a)
     if a == 1:
-        return T.Space("Real", b)
+        return T.real(b)
     ctx.error(
         "E0511",
         f"'{node.op}' of {T.describe(left)} and {T.describe(right)}: dimensions {a} and {b} differ",

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-SPACE_KINDS = ("Real", "Positive", "UnitInterval", "Simplex")
+from quivers.core.families import Domain
+from quivers.core.vocabulary import SPACE_BY_DOMAIN
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,12 +30,17 @@ class FinSet:
 
 @dataclass(frozen=True, slots=True)
 class Space:
-    kind: str  # one of SPACE_KINDS
+    kind: str  # a key of quivers.core.vocabulary.SPACE_KINDS
     dim: int | None  # None: not known until run time (host data)
     name: str | None = None
 
     def structure(self) -> str:
         return f"{self.kind} {self.dim if self.dim is not None else '?'}"
+
+
+def real(dim: int | None) -> Space:
+    """``Real dim``: the type of arithmetic values and scores."""
+    return Space(SPACE_BY_DOMAIN[Domain.REAL], dim)
 
 
 @dataclass(frozen=True, slots=True)

@@ -61,7 +61,7 @@ class EnumType(Node):
 
 @dataclass(slots=True, eq=False)
 class SpaceType(Node):
-    kind: str  # Real | Positive | UnitInterval | Simplex
+    kind: str  # a key of quivers.core.vocabulary.SPACE_KINDS
     dim: int
 
 

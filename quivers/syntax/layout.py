@@ -15,14 +15,14 @@ import re
 from bisect import bisect_right
 from dataclasses import dataclass
 
+from quivers.core.vocabulary import DECLARATION_KEYWORDS as _DECL_KEYWORDS
+from quivers.core.vocabulary import STEP_KEYWORDS as _STEP_KEYWORDS
 from quivers.syntax.ast import Comment
 
 TAB_WIDTH = 8
 
 # Strings are matched first so that a '#' inside one is not taken for a comment.
 _LEXICAL = re.compile(r'"(?:[^"\\\n]|\\.)*"|#\{.*?\}#|#\{|#[^\n]*', re.DOTALL)
-_STEP_KEYWORDS = ("sample", "observe", "let", "score", "return")
-_DECL_KEYWORDS = ("object", "morphism", "let", "program", "export", "composition")
 _FIRST_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _BRACKET = re.compile(r"[()\[\]{}]")
 _STRING = re.compile(r'"(?:[^"\\\n]|\\.)*"')

@@ -8,6 +8,7 @@ text it covers (spans are relative to their unit; ``Unit.absolute`` places them)
 from __future__ import annotations
 
 from quivers.core.diagnostics import Range
+from quivers.core.vocabulary import SPACE_KINDS
 from quivers.syntax import ast, layout, parse
 from quivers.syntax.ast import walk
 from quivers.syntax.parser import cache_stats
@@ -101,7 +102,7 @@ _LEADS: dict[type, tuple[str, ...]] = {
     ast.Scan: ("scan",),
     ast.IdentityExpr: ("identity",),
     ast.FinSetType: ("FinSet",),
-    ast.SpaceType: ("Real", "Positive", "UnitInterval", "Simplex"),
+    ast.SpaceType: tuple(SPACE_KINDS),
     ast.EnumType: ("{",),
     ast.MatrixLit: ("[",),
 }
