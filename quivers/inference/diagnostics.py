@@ -47,7 +47,7 @@ def rank_normalize(x: torch.Tensor) -> torch.Tensor:
     hi = torch.searchsorted(srt, flat, right=True).to(torch.float64)
     rank = (lo + hi + 1.0) / 2.0  # average 1-based rank of ties
     s = m * n
-    z = torch.special.ndtri((rank - 0.375) / (s + 0.25))
+    z: torch.Tensor = torch.special.ndtri((rank - 0.375) / (s + 0.25))
     return z.T.reshape(m, n, p)
 
 
@@ -67,7 +67,7 @@ def _autocovariance(x: torch.Tensor) -> torch.Tensor:
     centred = x - x.mean(dim=1, keepdim=True)
     size = 1 << (2 * n - 1).bit_length()
     f = torch.fft.rfft(centred, n=size, dim=1)
-    acov = torch.fft.irfft(f * f.conj(), n=size, dim=1)[:, :n]
+    acov: torch.Tensor = torch.fft.irfft(f * f.conj(), n=size, dim=1)[:, :n]
     return acov / n
 
 

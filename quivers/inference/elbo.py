@@ -17,7 +17,7 @@ from torch.distributions import Distribution
 
 from quivers.inference.guides import AutoGuide
 from quivers.inference.layout import missing_observations
-from quivers.runtime.trace import TraceT
+from quivers.runtime.trace import Model, TraceT
 
 
 def _index(tree: TraceT, k: int) -> TraceT:
@@ -46,14 +46,14 @@ class ELBO:
 
     def __call__(
         self,
-        model: Any,
+        model: Model,
         guide: AutoGuide,
         x: Any,
         observations: Mapping[str, Any] | None = None,
         **run: Any,
     ) -> torch.Tensor:
         obs = dict(observations or {})
-        missing_observations(model, obs)
+        missing_observations(model.observed_names, obs)
         if self.num_particles == 1:
             draw = guide.sample(x, obs, **run)
             log_p = model.log_joint(x, {**obs, **draw.values}, **run)
@@ -66,7 +66,7 @@ class ELBO:
 
     def loss(
         self,
-        model: Any,
+        model: Model,
         guide: AutoGuide,
         x: Any,
         observations: Mapping[str, Any] | None = None,
@@ -78,7 +78,7 @@ class ELBO:
 
     def _log_joint_particles(
         self,
-        model: Any,
+        model: Model,
         x: Any,
         obs: dict[str, Any],
         values: dict[str, TraceT],
@@ -103,7 +103,7 @@ class ELBO:
 
     @staticmethod
     def _vmapped(
-        model: Any,
+        model: Model,
         x: Any,
         obs: dict[str, Any],
         values: dict[str, TraceT],

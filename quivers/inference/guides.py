@@ -31,7 +31,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from quivers.inference.layout import LatentLayout, missing_observations
-from quivers.runtime.trace import TraceT
+from quivers.runtime.trace import Model, TraceT
 
 _LOG_2PI = math.log(2.0 * math.pi)
 
@@ -67,10 +67,11 @@ class AutoGuide(nn.Module):
 
     #: whether the guide has a density (False for the point mass)
     has_density: bool = True
+    _model: Model  # set with object.__setattr__: not a submodule
 
     def __init__(
         self,
-        model: Any,
+        model: Model,
         observed_names: Collection[str] | None = None,
         init_loc: Mapping[str, TraceT] | None = None,
         init_strategy: str = "feasible",
@@ -90,8 +91,8 @@ class AutoGuide(nn.Module):
         self._batch: int | None = None
 
     @property
-    def model(self) -> Any:
-        """The model (any module following the model protocol)."""
+    def model(self) -> Model:
+        """The model (anything that satisfies the model protocol)."""
         return self._model
 
     @property
@@ -110,7 +111,7 @@ class AutoGuide(nn.Module):
                     "this guide is not amortised: create a new guide for new data"
                 )
             return
-        missing_observations(_ObservedOnly(self.observed_names), obs)
+        missing_observations(self.observed_names, obs)
         with torch.no_grad():
             trace = self.model.trace(x, obs, **run)
         layout = LatentLayout.from_trace(trace, set(self.observed_names) | set(obs))
@@ -169,11 +170,6 @@ class AutoGuide(nn.Module):
         return self.layout.constrain(self._loc().detach(), with_jacobian=False)[0]
 
 
-class _ObservedOnly:
-    def __init__(self, names: frozenset[str]) -> None:
-        self.observed_names = names
-
-
 class AutoNormalGuide(AutoGuide):
     """Mean-field Normal guide in unconstrained space (ADVI's mean-field family).
 
@@ -184,7 +180,7 @@ class AutoNormalGuide(AutoGuide):
 
     def __init__(
         self,
-        model: Any,
+        model: Model,
         observed_names: Collection[str] | None = None,
         init_scale: float = 0.1,
         init_loc: Mapping[str, TraceT] | None = None,
@@ -237,7 +233,7 @@ class AutoDeltaGuide(AutoGuide):
 
     def __init__(
         self,
-        model: Any,
+        model: Model,
         observed_names: Collection[str] | None = None,
         init_loc: Mapping[str, TraceT] | None = None,
         init_strategy: str = "feasible",
@@ -267,7 +263,7 @@ class AutoMultivariateNormalGuide(AutoGuide):
 
     def __init__(
         self,
-        model: Any,
+        model: Model,
         observed_names: Collection[str] | None = None,
         init_scale: float = 0.1,
         init_loc: Mapping[str, TraceT] | None = None,

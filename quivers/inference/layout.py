@@ -11,7 +11,7 @@ al., 2017, JMLR 18(14)) and of Stan's HMC.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -77,9 +77,20 @@ def latent_sites(trace: Mapping[str, Site], conditioned: Collection[str]) -> lis
     return out
 
 
-def missing_observations(model: Any, observations: Mapping[str, Any]) -> None:
+# torch's Transform methods carry no annotations: these give them their types.
+def _inverse_shape(t: Transform, shape: torch.Size) -> torch.Size:
+    inverse: Callable[[torch.Size], Sequence[int]] = t.inverse_shape
+    return torch.Size(inverse(shape))
+
+
+def _log_abs_det_jacobian(t: Transform, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    ladj: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = t.log_abs_det_jacobian
+    return ladj(x, y)
+
+
+def missing_observations(observed_names: Collection[str], observations: Mapping[str, Any]) -> None:
     """Raise a clear error when an ``observe`` site has no value."""
-    missing = sorted(set(getattr(model, "observed_names", ())) - set(observations))
+    missing = sorted(set(observed_names) - set(observations))
     if missing:
         raise ValueError(
             f"observed site(s) {missing} have no value in observations "
@@ -115,7 +126,7 @@ class LatentLayout:
             for i, (leaf, support) in enumerate(zip(trace_leaves, supports, strict=True)):
                 t = bijector(support)
                 shape = leaf.shape
-                ushape = torch.Size(t.inverse_shape(shape)) if t is not None else shape
+                ushape = _inverse_shape(t, shape) if t is not None else shape
                 size = int(torch.Size(ushape).numel())
                 slots.append(LeafSlot(site.name, i, shape, ushape, start, size, t, leaf.dtype))
                 start += size
@@ -150,7 +161,7 @@ class LatentLayout:
             else:
                 y = slot.transform(seg)
                 if with_jacobian:
-                    j = slot.transform.log_abs_det_jacobian(seg, y)
+                    j = _log_abs_det_jacobian(slot.transform, seg, y)
                     ladj = ladj + j.reshape(batch + (-1,)).sum(-1)
             per_site[slot.site].append(y)
         values = {name: unflatten(self.site_like[name], parts) for name, parts in per_site.items()}

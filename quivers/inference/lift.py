@@ -31,13 +31,15 @@ import torch
 from torch import nn
 from torch.distributions import constraints
 
-from quivers.runtime.trace import Site, TraceT, leaves
+from quivers.runtime.trace import Model, Site, TraceT, leaves
 
 Slots = dict[str, list[tuple[nn.Module, str]]]
 
 
-def _parameter_slots(model: nn.Module) -> Slots:
+def _parameter_slots(model: Model) -> Slots:
     """For each parameter (by its first name), every (module, attribute) holding it."""
+    if not isinstance(model, nn.Module):  # the slots to substitute are a module tree's
+        raise TypeError(f"lifting needs a torch.nn.Module model, got {type(model).__name__}")
     canonical = {id(p): n for n, p in model.named_parameters()}
     slots: Slots = {n: [] for n in canonical.values()}
     seen: set[tuple[int, str]] = set()
@@ -82,9 +84,11 @@ class LiftedModel(nn.Module):
     """A protocol-conforming model whose latents are ``base``'s parameters and the
     lifted local/global latent sites of ``base``. It has no learnable parameters."""
 
+    _base: Model  # set with object.__setattr__: not a submodule
+
     def __init__(
         self,
-        base: Any,
+        base: Model,
         prior_scale: float,
         param_names: tuple[str, ...],
         param_shapes: Mapping[str, torch.Size],
@@ -103,7 +107,7 @@ class LiftedModel(nn.Module):
         self.observed_names: frozenset[str] = frozenset(base.observed_names)
 
     @property
-    def base(self) -> Any:
+    def base(self) -> Model:
         return self._base
 
     def _prior_log_prob(self, theta: torch.Tensor) -> torch.Tensor:
@@ -156,7 +160,8 @@ class LiftedModel(nn.Module):
         if missing:
             raise KeyError(f"log_joint needs a value for every lifted parameter; missing {missing}")
         prior = sum((self._prior_log_prob(theta[n]) for n in self.param_names), torch.zeros(()))
-        return prior + self._call(theta, "log_joint", x, rest, **run)
+        inner: torch.Tensor = self._call(theta, "log_joint", x, rest, **run)
+        return prior + inner
 
     def rsample(self, x: Any, observations: Mapping[str, Any] | None = None, **run: Any) -> Any:
         theta_given, rest = self._split(dict(observations or {}))
@@ -164,7 +169,7 @@ class LiftedModel(nn.Module):
 
 
 def bayesian_lift_parameters(
-    model: Any,
+    model: Model,
     x: Any,
     observations: Mapping[str, Any] | None = None,
     prior_scale: float = 1.0,

@@ -17,7 +17,7 @@ from typing import Any
 import torch
 
 from quivers.inference.layout import LatentLayout, missing_observations
-from quivers.runtime.trace import Site, TraceT
+from quivers.runtime.trace import Model, Site, TraceT
 
 
 class Potential:
@@ -25,7 +25,7 @@ class Potential:
 
     def __init__(
         self,
-        model: Any,
+        model: Model,
         x: Any,
         observations: Mapping[str, Any] | None,
         trace: Mapping[str, Site],
@@ -34,7 +34,7 @@ class Potential:
         self.model = model
         self.x = x
         self.observations = dict(observations or {})
-        missing_observations(model, self.observations)
+        missing_observations(model.observed_names, self.observations)
         self.run = dict(run or {})
         self.layout = LatentLayout.from_trace(trace, set(self.observations))
         self.num_evals = 0

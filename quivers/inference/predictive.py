@@ -18,7 +18,7 @@ import torch
 
 from quivers.inference.guides import AutoGuide
 from quivers.inference.mcmc import MCMCResult
-from quivers.runtime.trace import TraceT, leaves, unflatten
+from quivers.runtime.trace import Model, TraceT, leaves, unflatten
 
 
 def _index(tree: TraceT, k: int) -> TraceT:
@@ -36,7 +36,7 @@ class Predictive:
 
     def __init__(
         self,
-        model: Any,
+        model: Model,
         posterior: AutoGuide | MCMCResult | None = None,
         num_samples: int | None = None,
         return_sites: Collection[str] | None = None,
@@ -74,9 +74,7 @@ class Predictive:
         """``observations`` supplies host data (and, for a guide's first set-up, the
         observed values); the observed sites themselves are re-simulated."""
         obs = dict(observations or {})
-        site_names = set(getattr(self.model, "observed_names", ())) | set(
-            getattr(self.model, "latent_names", ())
-        )
+        site_names = set(self.model.observed_names) | set(self.model.latent_names)
         host = {k: v for k, v in obs.items() if k not in site_names}
         runs = []
         for latents in self._latents(x, obs):

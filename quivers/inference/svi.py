@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from quivers.inference.progress import InferenceCancelled, ProgressFn, ProgressInfo, StopFn
+from quivers.runtime.trace import Model
 
 OptimFactory = Callable[[list[nn.Parameter]], torch.optim.Optimizer]
 
@@ -32,7 +33,7 @@ class SVI:
 
     def __init__(
         self,
-        model: Any,
+        model: Model,
         guide: nn.Module,
         optim: torch.optim.Optimizer | OptimFactory,
         objective: Callable[..., torch.Tensor],
@@ -71,7 +72,7 @@ class SVI:
             self.optim.add_param_group({"params": missing})
         return self.optim
 
-    def _prepare(self, x: Any, observations: Mapping[str, Any] | None, run: dict) -> None:
+    def _prepare(self, x: Any, observations: Mapping[str, Any] | None, run: dict[str, Any]) -> None:
         setup = getattr(self.guide, "setup", None)
         if setup is not None:
             setup(x, observations, **run)
@@ -84,7 +85,7 @@ class SVI:
         loss = self.objective(self.model, self.guide, x, observations, **run)
         if not torch.isfinite(loss):
             raise FloatingPointError(f"the SVI objective is {float(loss)}; no step taken")
-        loss.backward()
+        torch.autograd.backward(loss)
         optim.step()
         return float(loss.detach())
 
