@@ -18,6 +18,8 @@ import os
 import sys
 from collections.abc import Sequence
 
+from quivers.jobs.protocol import cli_default
+
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 
@@ -25,7 +27,8 @@ EXIT_INTERRUPTED = 130
 def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("file", metavar="FILE", help="a .qvr program")
     p.add_argument("--target", metavar="NAME", help="program to run (default: the first export)")
-    p.add_argument("--seed", type=int, default=0, metavar="S", help="random seed (default 0)")
+    seed = cli_default("seed")
+    p.add_argument("--seed", type=int, default=seed, metavar="S", help=f"random seed ({seed})")
     p.add_argument(
         "--data",
         metavar="FILE",
@@ -35,9 +38,9 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--length",
         type=int,
-        default=8,
+        default=cli_default("length"),
         metavar="T",
-        help="sequence length of synthetic prompts (default 8)",
+        help=f"sequence length of synthetic prompts ({cli_default('length')})",
     )
     p.add_argument(
         "--format", choices=("text", "json"), default="text", help="summary format on stdout"
@@ -76,7 +79,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     sample = sub.add_parser("sample", help="draw from a program and summarise every site")
     _add_run_options(sample)
-    sample.add_argument("--n", type=int, default=4, metavar="N", help="number of draws (rows)")
+    sample.add_argument(
+        "--n", type=int, default=cli_default("n"), metavar="N", help="number of draws (rows)"
+    )
     sample.add_argument(
         "--out", metavar="FILE", help="write x and every site's value (.pt, .npz or .json)"
     )
@@ -92,20 +97,24 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument(
         "--method", choices=("svi", "nuts"), default="svi", help="inference method (svi)"
     )
-    fit.add_argument("--steps", type=int, default=300, metavar="N", help="SVI steps (300)")
-    fit.add_argument("--lr", type=float, default=0.005, help="SVI Adam learning rate (0.005)")
-    fit.add_argument("--warmup", type=int, default=100, metavar="N", help="NUTS warmup (100)")
-    fit.add_argument("--samples", type=int, default=100, metavar="N", help="NUTS draws (100)")
-    fit.add_argument("--chains", type=int, default=2, metavar="N", help="NUTS chains (2)")
-    fit.add_argument(
-        "--step-size", type=float, default=0.01, metavar="E", help="NUTS initial step size (0.01)"
-    )
-    fit.add_argument(
-        "--max-tree-depth", type=int, default=5, metavar="D", help="NUTS tree depth (5)"
-    )
-    fit.add_argument(
-        "--batch", type=int, default=4, metavar="N", help="rows of the synthetic corpus (4)"
-    )
+    for flag, kind, metavar, help_text in (
+        ("steps", int, "N", "SVI steps"),
+        ("lr", float, "LR", "SVI Adam learning rate"),
+        ("warmup", int, "N", "NUTS warmup"),
+        ("samples", int, "N", "NUTS draws"),
+        ("chains", int, "N", "NUTS chains"),
+        ("step_size", float, "E", "NUTS initial step size"),
+        ("max_tree_depth", int, "D", "NUTS tree depth"),
+        ("batch", int, "N", "rows of the synthetic corpus"),
+    ):
+        default = cli_default(flag)
+        fit.add_argument(
+            f"--{flag.replace('_', '-')}",
+            type=kind,
+            default=default,
+            metavar=metavar,
+            help=f"{help_text} ({default})",
+        )
     fit.add_argument(
         "--plot",
         metavar="FILE",

@@ -8,9 +8,14 @@ raises :class:`CliError`; ``quivers.cli.main`` prints it as one line on stderr.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from quivers.jobs.protocol import RunKind, RunOptions
 
 
 class CliError(Exception):
@@ -57,6 +62,18 @@ def run_failure(exc: BaseException, data: str | None = None) -> CliError:
     if data and not message.startswith(data):
         message = f"{data}: {message}"
     return CliError(message.splitlines()[0] if message else message)
+
+
+def run_options(args: argparse.Namespace, kind: RunKind) -> RunOptions:
+    """The run options of ``qvr sample``/``qvr fit`` from their flags, validated by the
+    run contract; a bad value is an error naming the flag."""
+    from quivers.jobs.protocol import OptionError, RunOptions, keys_of
+
+    raw = {key: getattr(args, key) for key in keys_of(kind)}
+    try:
+        return RunOptions.parse(raw, kind)[0]
+    except OptionError as exc:
+        raise CliError(f"--{exc.key.replace('_', '-')} {exc.reason}") from None
 
 
 @contextlib.contextmanager

@@ -18,10 +18,20 @@ import argparse
 import json
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from quivers.commands import CliError, read_source, require_valid, run_failure, torch_threads
-from quivers.commands.report import jsonable, num, shape, table
+from quivers.commands import (
+    CliError,
+    read_source,
+    require_valid,
+    run_failure,
+    run_options,
+    torch_threads,
+)
+from quivers.commands.report import num, shape, table
+
+if TYPE_CHECKING:
+    from quivers.jobs.protocol import RunResult
 
 PLOT_SUFFIXES = (".png", ".svg", ".pdf", ".jpg", ".jpeg")
 EXIT_INTERRUPTED = 130
@@ -41,43 +51,16 @@ def output_paths(args: argparse.Namespace) -> tuple[Path, Path]:
     return plot, state
 
 
-def _check_numbers(args: argparse.Namespace) -> None:
-    if args.method == "svi":
-        if args.steps < 1:
-            raise CliError("--steps must be at least 1")
-        if not args.lr > 0:
-            raise CliError("--lr must be positive")
-    else:
-        if args.warmup < 0 or args.samples < 1 or args.chains < 1:
-            raise CliError("--warmup must be >= 0, --samples and --chains >= 1")
-    if args.batch < 1 or args.length < 1:
-        raise CliError("--batch and --length must be at least 1")
-
-
 def run(args: argparse.Namespace) -> int:
     text = read_source(args.file)
-    _check_numbers(args)
+    opts = run_options(args, args.method)
     plot, state_path = output_paths(args)
     require_valid(text, args.file)
 
     from quivers.commands.progress import ProgressBar, StopOnInterrupt
-    from quivers.jobs.run import RunOptions, run_nuts, run_svi
+    from quivers.jobs.run import RUNNERS
 
-    opts = RunOptions(
-        target=args.target,
-        seed=args.seed,
-        data=args.data,
-        steps=args.steps,
-        lr=args.lr,
-        warmup=args.warmup,
-        samples=args.samples,
-        chains=args.chains,
-        batch=args.batch,
-        length=args.length,
-        step_size=args.step_size,
-        max_tree_depth=args.max_tree_depth,
-    )
-    runner = run_svi if args.method == "svi" else run_nuts
+    runner = RUNNERS[args.method]
     # torch's note when a non-finite loss becomes a float: the divergence message says it
     warnings.filterwarnings("ignore", message="Converting a tensor with requires_grad=True")
     bar = ProgressBar(f"fit {args.method}", tty={"bar": True, "plain": False}.get(args.progress))
@@ -90,10 +73,10 @@ def run(args: argparse.Namespace) -> int:
             bar.close()
             raise _failure(exc, args) from None
     bar.close()
-    cancelled = bool(result.get("cancelled"))
+    cancelled = result.cancelled
     saved = _save_outputs(result, args, plot, state_path)
     if args.format == "json":
-        out = jsonable(result)
+        out = result.to_wire()
         out.update(
             plot=str(saved["plot"]) if saved["plot"] else None,
             state_file=str(saved["state"]) if saved["state"] else None,
@@ -101,9 +84,9 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(out, indent=2))
     else:
         print(summary(result, args, saved))
-    if result.get("diverged"):
+    if result.diverged:
         kept = "the outputs are from the last good step" if saved["state"] else "nothing saved"
-        raise CliError(f"the fit diverged at {result['diverged']}; {kept} (try a smaller --lr)")
+        raise CliError(f"the fit diverged at {result.diverged}; {kept} (try a smaller --lr)")
     return EXIT_INTERRUPTED if cancelled else 0
 
 
@@ -127,15 +110,14 @@ def _failure(exc: BaseException, args: argparse.Namespace) -> CliError:
     return CliError(f"the fit failed in the model: {type(exc).__name__}: {exc}")
 
 
-def steps_done(result: dict[str, Any]) -> int:
-    if result["kind"] == "svi":
-        return len(result.get("losses", []))
-    mcmc = result.get("mcmc")
-    return int(mcmc.num_samples) if mcmc is not None else 0
+def steps_done(result: RunResult) -> int:
+    if result.kind == "svi":
+        return len(result.losses or [])
+    return int(result.mcmc.num_samples) if result.mcmc is not None else 0
 
 
 def _save_outputs(
-    result: dict[str, Any], args: argparse.Namespace, plot: Path, state_path: Path
+    result: RunResult, args: argparse.Namespace, plot: Path, state_path: Path
 ) -> dict[str, Path | None]:
     from quivers.commands.plots import loss_plot, nuts_plot
     from quivers.commands.state import save_state
@@ -144,23 +126,23 @@ def _save_outputs(
     saved: dict[str, Path | None] = {"plot": None, "state": None}
     if done == 0:
         return saved  # nothing fitted: keep any earlier state and plot
-    title = f"{result['target']} ({Path(args.file).name})"
-    if result["kind"] == "svi":
-        loss_plot(plot, result["losses"], f"{title}: SVI")
+    title = f"{result.target} ({Path(args.file).name})"
+    if result.kind == "svi":
+        loss_plot(plot, result.losses or [], f"{title}: SVI")
     else:
-        nuts_plot(plot, result["mcmc"].samples, f"{title}: NUTS")
+        nuts_plot(plot, result.mcmc.samples, f"{title}: NUTS")
     saved["plot"] = plot
-    state = result.get("state")
+    state = result.state
     if state is not None:
         save_state(
             state_path,
             state,
             source=str(args.file),
-            target=result["target"],
-            method=result["kind"],
+            target=result.target,
+            method=result.kind,
             seed=args.seed,
             steps_done=done,
-            cancelled=bool(result.get("cancelled")),
+            cancelled=result.cancelled,
         )
         saved["state"] = state_path
     return saved
@@ -169,8 +151,8 @@ def _save_outputs(
 # ------------------------------------------------------------------- summary
 
 
-def summary(result: dict[str, Any], args: argparse.Namespace, saved: dict[str, Path | None]) -> str:
-    kind = result["kind"]
+def summary(result: RunResult, args: argparse.Namespace, saved: dict[str, Path | None]) -> str:
+    kind = result.kind
     done = steps_done(result)
     lines = []
     if kind == "svi":
@@ -180,20 +162,20 @@ def summary(result: dict[str, Any], args: argparse.Namespace, saved: dict[str, P
             f"NUTS, {args.chains} chain(s) x ({args.warmup} warmup + {args.samples} draws); "
             f"{done} draws kept per chain"
         )
-    lines.append(f"{result['target']}: {what} in {result.get('elapsed', 0):.1f} s")
+    lines.append(f"{result.target}: {what} in {result.elapsed or 0:.1f} s")
     if args.data:
-        lines.append(f"data: {args.data} ({result.get('data', '-')})")
+        lines.append(f"data: {args.data} ({result.data or '-'})")
     else:
         lines.append(
             f"data: synthetic, weights drawn under seed {args.seed} "
-            f"({result.get('data', '-')}); refit from fresh weights (seed {args.seed + 1})"
+            f"({result.data or '-'}); refit from fresh weights (seed {args.seed + 1})"
         )
-    if result.get("cancelled"):
+    if result.cancelled:
         if kind == "svi":
             progress = f"{done} steps"
             kept = "the outputs below are from the last completed step"
         else:
-            chains = result["mcmc"].num_chains if result.get("mcmc") is not None else 0
+            chains = result.mcmc.num_chains if result.mcmc is not None else 0
             progress = f"{chains} of {args.chains} chain(s)"
             kept = "the outputs below are from the completed chains"
         lines.append(
@@ -213,8 +195,8 @@ def summary(result: dict[str, Any], args: argparse.Namespace, saved: dict[str, P
     return "\n".join(lines)
 
 
-def _svi_lines(result: dict[str, Any]) -> list[str]:
-    losses = result.get("losses", [])
+def _svi_lines(result: RunResult) -> list[str]:
+    losses = result.losses or []
     lines = []
     if losses:
         first = losses[0]
@@ -227,19 +209,19 @@ def _svi_lines(result: dict[str, Any]) -> list[str]:
             f"(mean of the last {len(tail)} step(s); {change:+.1f}%), "
             f"lowest {num(losses[best], 6)} at step {best + 1}"
         )
-    posterior = result.get("posterior", [])
+    posterior = result.posterior or []
     if posterior:
         lines.append("posterior (guide draws; a block's mean over its entries, sd averaged):")
         lines.append(_posterior_table(posterior))
-    state = result.get("state") or {}
+    state = result.state or {}
     if state:
         count = sum(int(v.numel()) for v in state.values())
         lines.append(f"weights: {len(state)} block(s), {count:,} numbers (point estimates)")
     return lines
 
 
-def _nuts_lines(result: dict[str, Any]) -> list[str]:
-    diag = result.get("diagnostics", {})
+def _nuts_lines(result: RunResult) -> list[str]:
+    diag = result.diagnostics or {}
     lines = []
     if diag:
         accept = ", ".join(num(a, 3) for a in diag.get("acceptance", []))
@@ -248,7 +230,7 @@ def _nuts_lines(result: dict[str, Any]) -> list[str]:
         lines.append(
             f"acceptance per chain: {accept}; divergences: {divergences}; step size: {steps}"
         )
-    posterior = result.get("posterior", [])
+    posterior = result.posterior or []
     if posterior:
         lines.append(
             "posterior (draws; a block's mean over its entries, sd averaged, "

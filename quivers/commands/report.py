@@ -47,8 +47,3 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]], indent: str = "
         return (indent + "  ".join(parts)).rstrip()
 
     return "\n".join([line(headers), *(line(r) for r in rows)])
-
-
-def jsonable(result: dict[str, Any]) -> dict[str, Any]:
-    """The result without tensors, state dicts or MCMC objects."""
-    return {k: v for k, v in result.items() if k not in ("draws", "state", "mcmc")}

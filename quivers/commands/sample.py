@@ -12,11 +12,22 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from quivers.commands import CliError, read_source, require_valid, run_failure, torch_threads
-from quivers.commands.report import jsonable, num, shape, table
+from quivers.commands import (
+    CliError,
+    read_source,
+    require_valid,
+    run_failure,
+    run_options,
+    torch_threads,
+)
+from quivers.commands.report import num, shape, table
+
+if TYPE_CHECKING:
+    from quivers.jobs.protocol import RunResult
 
 DATA_SUFFIXES = (".pt", ".npz", ".json")
 
@@ -26,15 +37,14 @@ def run(args: argparse.Namespace) -> int:
     require_valid(text, args.file)
     if args.out and Path(args.out).suffix.lower() not in DATA_SUFFIXES:
         raise CliError(f"{args.out}: unsupported output type (use .pt, .npz or .json)")
-    if args.n < 1 or args.length < 1:
-        raise CliError("--n and --length must be at least 1")
+    opts = run_options(args, "sample")
 
     from quivers.commands.state import load_state
-    from quivers.jobs.run import RunOptions, run_sample
+    from quivers.jobs.run import run_sample
 
     saved = load_state(args.from_state) if args.from_state else None
-    target = args.target or (saved.get("target") if saved else None)
-    opts = RunOptions(target=target, seed=args.seed, data=args.data, n=args.n, length=args.length)
+    if saved and not args.target:
+        opts = replace(opts, target=saved.get("target"))
     try:
         with torch_threads(args.threads):
             result = run_sample(
@@ -45,9 +55,9 @@ def run(args: argparse.Namespace) -> int:
     except Exception as exc:
         raise _failure(exc, args, saved) from None
     if args.out:
-        _write(args.out, result["draws"])
+        _write(args.out, result.draws or {})
     if args.format == "json":
-        out = jsonable(result)
+        out = result.to_wire()
         out["out"] = args.out
         print(json.dumps(out, indent=2))
     else:
@@ -91,8 +101,9 @@ def _write(path: str, draws: dict[str, Any]) -> None:
         raise CliError(f"{path}: cannot write: {exc.strerror or exc}") from None
 
 
-def _summary(result: dict[str, Any], args: argparse.Namespace, saved: dict | None) -> str:
-    n = result["draws"]["x"].shape[0] if "x" in result["draws"] else args.n
+def _summary(result: RunResult, args: argparse.Namespace, saved: dict | None) -> str:
+    draws = result.draws or {}
+    n = draws["x"].shape[0] if "x" in draws else args.n
     if saved:
         method = saved.get("method", "?")
         unit = "draws per chain, posterior mean" if method == "nuts" else "steps"
@@ -103,11 +114,11 @@ def _summary(result: dict[str, Any], args: argparse.Namespace, saved: dict | Non
     else:
         how = f"with weights drawn under seed {args.seed}"
     source = f"inputs from {args.data}" if args.data else "random prompts"
-    lines = [f"{result['target']}: {n} draw(s) on {source}, {how}"]
-    lines.append(f"data: {result.get('data', '-')}")
-    observed = set(result.get("observed", ()))
+    lines = [f"{result.target}: {n} draw(s) on {source}, {how}"]
+    lines.append(f"data: {result.data or '-'}")
+    observed = set(result.observed or ())
     rows = []
-    for name, stats in result["samples"].items():
+    for name, stats in (result.samples or {}).items():
         if "parts" in stats:
             rows.append([name, "latent", "(composite)", "-", "-", "-", "-", "-"])
             continue
@@ -125,14 +136,14 @@ def _summary(result: dict[str, Any], args: argparse.Namespace, saved: dict | Non
             ]
         )
     lines.append(table(["site", "kind", "shape", "dtype", "mean", "sd", "min", "max"], rows))
-    ret = result.get("returned", {})
+    ret = result.returned or {}
     if "shape" in ret:
         lines.append(
             f"returned: {shape(ret['shape'])} {ret.get('dtype')}, "
             f"mean {num(ret.get('mean'))}, sd {num(ret.get('sd'))}"
         )
     if args.out:
-        keys = ", ".join(k for k in result["draws"])
+        keys = ", ".join(k for k in draws)
         lines.append(f"wrote {args.out} ({keys})")
-    print(f"sampled in {result.get('elapsed', 0):.2f} s", file=sys.stderr)
+    print(f"sampled in {result.elapsed or 0:.2f} s", file=sys.stderr)
     return "\n".join(lines)

@@ -20,6 +20,7 @@ from torch import nn
 
 from quivers.core.families import Domain
 from quivers.runtime.ir import FinSetT, ObjT, ProductT, SpaceT
+from quivers.runtime.program import ProgramModule
 
 
 class DataError(ValueError):
@@ -87,7 +88,7 @@ def draw_weights(model: nn.Module, weight_scale: float = 0.3) -> None:
 
 
 def synthetic(
-    model: nn.Module,
+    model: ProgramModule,
     batch: int = 4,
     length: int = 8,
     seed: int | None = 0,
@@ -103,18 +104,17 @@ def synthetic(
     if seed is not None:
         torch.manual_seed(seed)
     draw_weights(model, weight_scale)
-    decl: Any = getattr(model, "decl", None)
-    x = random_input(decl.dom, batch, length, uses_sequences(model))
-    host = {name: torch.randn(batch, 1) for name in getattr(model, "host_names", ())}
+    x = random_input(model.decl.dom, batch, length, uses_sequences(model))
+    host = {name: torch.randn(batch, 1) for name in model.host_names}
     with torch.no_grad():
-        trace = model.trace(x, dict(host), **run_arguments(model, length))  # type: ignore[operator]
+        trace = model.trace(x, dict(host), **run_arguments(model, length))
     observations = {n: s.trace for n, s in trace.items() if s.observed}
     return Dataset(x, {**host, **observations}, "synthetic")
 
 
 def load_file(
     path: str | Path,
-    model: nn.Module,
+    model: ProgramModule,
     run: dict[str, int] | None = None,
     require_observed: bool = True,
 ) -> Dataset:
@@ -137,9 +137,9 @@ def load_file(
     tensors = {str(k): _tensor(p, str(k), v) for k, v in raw.items()}
     if "x" not in tensors:
         raise DataError(f"{p}: missing 'x', the program input")
-    observed = set(getattr(model, "observed_names", ()))
-    hosts = set(getattr(model, "host_names", ()))
-    latents = set(getattr(model, "latent_names", ()))
+    observed = set(model.observed_names)
+    hosts = set(model.host_names)
+    latents = set(model.latent_names)
     unknown = sorted(set(tensors) - {"x"} - observed - hosts - latents)
     if unknown:
         expected = ", ".join(sorted(observed | hosts)) or "none"
@@ -162,13 +162,10 @@ def _shape(t: torch.Tensor) -> str:
     return str(tuple(t.shape))
 
 
-def _check_input(p: Path, model: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    decl = getattr(model, "decl", None)
-    dom = getattr(decl, "dom", None)
+def _check_input(p: Path, model: ProgramModule, x: torch.Tensor) -> torch.Tensor:
+    dom = model.decl.dom
     if x.dim() == 0:
         raise DataError(f"{p}: 'x' is a scalar; expected one row per data point, shape (N, ...)")
-    if dom is None:
-        return x
     if _all_finite_sets(dom):
         if x.is_floating_point():
             if not bool(torch.all(x == x.round())):
@@ -184,7 +181,7 @@ def _check_input(p: Path, model: nn.Module, x: torch.Tensor) -> torch.Tensor:
 
 def _check_values(
     p: Path,
-    model: nn.Module,
+    model: ProgramModule,
     x: torch.Tensor,
     given: dict[str, torch.Tensor],
     hosts: set[str],
@@ -206,7 +203,7 @@ def _check_values(
         values[name] = t
     try:  # checking runs the model; fork_rng keeps the caller's random stream as it was
         with torch.no_grad(), torch.random.fork_rng():
-            reference = model.trace(x, dict(values), **run)  # type: ignore[operator]
+            reference = model.trace(x, dict(values), **run)
     except QvrDataError as exc:
         raise DataError(str(exc)) from exc
     except RuntimeError as exc:  # a shape clash inside arithmetic on host data
@@ -214,8 +211,8 @@ def _check_values(
     for name, t in given.items():
         if name in hosts:
             continue
-        site = reference.get(name) if hasattr(reference, "get") else None
-        expected = getattr(site, "trace", None)
+        site = reference.get(name)
+        expected = site.trace if site is not None else None
         if (
             isinstance(expected, torch.Tensor)
             and expected.is_floating_point()
@@ -225,7 +222,7 @@ def _check_values(
         values[name] = t
     try:  # the runtime names the site, the expected and the given shape
         with torch.no_grad(), torch.random.fork_rng():
-            model.trace(x, dict(values), **run)  # type: ignore[operator]
+            model.trace(x, dict(values), **run)
     except QvrDataError as exc:
         raise DataError(str(exc)) from exc
     except RuntimeError as exc:

@@ -2,23 +2,27 @@
 the language server's run commands do.
 
 Each run compiles the source, prepares data (synthetic from the model unless a file is
-given), runs, and returns a JSON-ready dict (see ``docs/dev/editor-protocol.md``).
-Progress goes to a callback as ``(fraction, message)``; a ``should_stop`` callable is
-polled between iterations.
+given), runs, and returns a :class:`~quivers.jobs.protocol.RunResult` (its JSON form:
+``docs/dev/editor-protocol.md``). Options are a parsed
+:class:`~quivers.jobs.protocol.RunOptions`. Progress goes to a callback as
+``(fraction, message)``; a ``should_stop`` callable is polled between iterations (and,
+for sampling, between the phases of the run), and a stopped run returns with
+``cancelled`` set and what was done so far.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, cast
+from collections.abc import Callable, Mapping
+from dataclasses import replace
+from typing import Any
 
 import torch
-from torch import nn
 
 from quivers.compiler import QvrCompileError
+from quivers.dsl import Program
+from quivers.inference import AutoNormalGuide, MCMCResult
 from quivers.jobs.data import (
     DataError,
     Dataset,
@@ -27,43 +31,25 @@ from quivers.jobs.data import (
     run_arguments,
     synthetic,
 )
+from quivers.jobs.protocol import OptionError, RunKind, RunOptions, RunResult
 from quivers.runtime.errors import QvrDataError
-from quivers.runtime.trace import leaves
+from quivers.runtime.program import ProgramModule
+from quivers.runtime.trace import TraceT, leaves
 
 Progress = Callable[[float, str], None]
 ShouldStop = Callable[[], bool]
-
-
-@dataclass
-class RunOptions:
-    target: str | None = None
-    seed: int = 0
-    data: str | None = None
-    n: int = 4
-    steps: int = 200
-    lr: float = 0.05
-    warmup: int = 50
-    samples: int = 50
-    chains: int = 1
-    batch: int = 4
-    length: int = 8
-    step_size: float = 0.01
-    max_tree_depth: int = 5
-
-    @classmethod
-    def from_dict(cls, raw: dict[str, Any] | None) -> RunOptions:
-        known = {k: v for k, v in (raw or {}).items() if k in cls.__dataclass_fields__}
-        return cls(**known)
+Runner = Callable[[str, str, RunOptions, Progress | None, ShouldStop | None], RunResult]
 
 
 class RunError(Exception):
     """A run that could not start or failed in the model or data."""
 
 
-def compile_target(text: str, path: str, target: str | None) -> tuple[Any, nn.Module, str]:
+def compile_target(text: str, path: str, target: str | None) -> tuple[Program, ProgramModule, str]:
     from quivers.dsl import loads
 
     prog = loads(text, path)
+    model: object
     if target is None:
         model = prog.morphism
         name = prog.module.exports[0][0] or "export"
@@ -71,19 +57,19 @@ def compile_target(text: str, path: str, target: str | None) -> tuple[Any, nn.Mo
         if target not in prog.module.programs:
             raise RunError(f"no program named '{target}' in {path}")
         model, name = prog.module.programs[target], target
-    if not hasattr(model, "trace"):
+    if not isinstance(model, ProgramModule):
         raise RunError(f"'{name}' is a morphism expression; sampling and fitting need a program")
     return prog, model, name
 
 
-def compile_seeded(text: str, path: str, opts: RunOptions) -> tuple[Any, nn.Module, str]:
+def compile_seeded(text: str, path: str, opts: RunOptions) -> tuple[Program, ProgramModule, str]:
     """Seed, then compile: as on the reference page, the seed comes before loading the
     program, so the synthetic corpus drawn next is the page's own."""
     torch.manual_seed(opts.seed)
     return compile_target(text, path, opts.target)
 
 
-def prepare(model: nn.Module, opts: RunOptions) -> Dataset:
+def prepare(model: ProgramModule, opts: RunOptions) -> Dataset:
     """The data of a fit: the file, or the synthetic corpus (call right after
     :func:`compile_seeded`)."""
     if opts.data:
@@ -91,7 +77,7 @@ def prepare(model: nn.Module, opts: RunOptions) -> Dataset:
     return synthetic(model, opts.batch, opts.length, seed=None)
 
 
-def load_state(model: nn.Module, state: dict[str, torch.Tensor]) -> None:
+def load_state(model: ProgramModule, state: Mapping[str, torch.Tensor]) -> None:
     """Load fitted weights, or raise a RunError naming what does not match."""
     own = model.state_dict()
     missing = sorted(set(own) - set(state))
@@ -116,7 +102,7 @@ def load_state(model: nn.Module, state: dict[str, torch.Tensor]) -> None:
 
 def _refit_setup(
     text: str, path: str, opts: RunOptions, progress: Progress | None
-) -> tuple[Any, str, Dataset]:
+) -> tuple[ProgramModule, str, Dataset]:
     """The reference page's recipe: compile, draw (or load) the data, then fresh
     weights under the next seed for the fit."""
     _, model, name = compile_seeded(text, path, opts)
@@ -127,11 +113,15 @@ def _refit_setup(
     return model, name, data
 
 
-def fresh_weights(model: nn.Module, seed: int) -> None:
+def fresh_weights(model: ProgramModule, seed: int) -> None:
     torch.manual_seed(seed)
     with torch.no_grad():
         for _, p in model.named_parameters():
             p.copy_(torch.randn_like(p) * 0.3)
+
+
+def _since(start: float) -> float:
+    return round(time.perf_counter() - start, 3)
 
 
 # ------------------------------------------------------------------ summaries
@@ -160,40 +150,23 @@ def _num(t: torch.Tensor) -> float:
 
 
 def _samples_summary(
-    model: nn.Module, x: torch.Tensor, obs: dict[str, torch.Tensor], run: dict[str, int]
-) -> dict:
+    model: ProgramModule, x: torch.Tensor, obs: dict[str, torch.Tensor], run: dict[str, int]
+) -> dict[str, Any]:
     with torch.no_grad():
-        trace = model.trace(x, obs, **run)  # type: ignore[operator]
+        trace = model.trace(x, obs, **run)
     return {name: tensor_stats(site.value) for name, site in trace.items()}
 
 
-def _result(kind: str, target: str, start: float, **fields: Any) -> dict[str, Any]:
-    out: dict[str, Any] = {
-        "ok": True,
-        "kind": kind,
-        "target": target,
-        "cancelled": False,
-        "error": None,
-        "elapsed": round(time.perf_counter() - start, 3),
-    }
-    out.update(fields)
-    return out
-
-
-def failure(kind: str, message: str) -> dict[str, Any]:
-    return {"ok": False, "kind": kind, "error": message, "cancelled": False}
-
-
-def guarded(kind: str, fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+def guarded(kind: RunKind, fn: Callable[[], RunResult]) -> RunResult:
     """Run ``fn``, turning a model or data failure into a result with ``ok`` false."""
     try:
         return fn()
     except QvrCompileError as exc:
-        return failure(kind, str(exc))
+        return RunResult.failure(kind, str(exc))
     except (QvrDataError, DataError, RunError) as exc:
-        return failure(kind, str(exc))
+        return RunResult.failure(kind, str(exc))
     except Exception as exc:  # a failure inside the model: report it, keep serving
-        return failure(kind, f"{type(exc).__name__}: {exc}")
+        return RunResult.failure(kind, f"{type(exc).__name__}: {exc}")
 
 
 # ----------------------------------------------------------------------- runs
@@ -205,9 +178,24 @@ def run_sample(
     opts: RunOptions,
     progress: Progress | None = None,
     should_stop: ShouldStop | None = None,
-    model_state: dict[str, torch.Tensor] | None = None,
-) -> dict[str, Any]:
+    model_state: Mapping[str, torch.Tensor] | None = None,
+) -> RunResult:
+    """Draw once from the program: every site's summary and the return value's.
+
+    ``should_stop`` is polled after compiling, after preparing the inputs and before
+    the draw (a single draw cannot be interrupted inside the model): a stopped run
+    returns ``cancelled`` with no samples.
+    """
     start = time.perf_counter()
+
+    def stopped(name: str | None, data: Dataset | None = None) -> RunResult | None:
+        if should_stop is None or not should_stop():
+            return None
+        described = data.describe() if data is not None else None
+        return RunResult("sample", name, cancelled=True, elapsed=_since(start), data=described)
+
+    if (early := stopped(opts.target)) is not None:
+        return early
     _, model, name = compile_seeded(text, path, opts)
     run = run_arguments(model, opts.length)
     if model_state is not None:  # the fitted weights, then the draws under the seed
@@ -220,31 +208,30 @@ def run_sample(
     else:  # random prompts (and host data), then the draw: the page's corpus
         from quivers.jobs.data import random_input, uses_sequences
 
-        dom = cast(Any, model).decl.dom
-        x = random_input(dom, opts.n, opts.length, uses_sequences(model))
-        hosts = {h: torch.randn(opts.n, 1) for h in getattr(model, "host_names", ())}
+        x = random_input(model.decl.dom, opts.n, opts.length, uses_sequences(model))
+        hosts = {h: torch.randn(opts.n, 1) for h in model.host_names}
         data = Dataset(x, hosts, "synthetic")
+    if (early := stopped(name, data)) is not None:
+        return early
     if progress:
         progress(0.5, f"drawing from {name}")
-    hosts = {k: v for k, v in data.observations.items() if k in getattr(model, "host_names", ())}
+    hosts = {k: v for k, v in data.observations.items() if k in model.host_names}
     with torch.no_grad():  # the same RNG state twice: the returned value is the traced draw
         rng = torch.get_rng_state()
-        trace = model.trace(data.x, hosts, **run)  # type: ignore[operator]
+        trace = model.trace(data.x, hosts, **run)
         torch.set_rng_state(rng)
-        returned = model.rsample(data.x, hosts, **run)  # type: ignore[operator]
+        returned = model.rsample(data.x, hosts, **run)
     if progress:
         progress(1.0, "done")
-    samples = {n: tensor_stats(s.value) for n, s in trace.items()}
-    log_density = {n: tensor_stats(s.log_prob) for n, s in trace.items()}
-    return _result(
+    return RunResult(
         "sample",
         name,
-        start,
-        samples=samples,
+        elapsed=_since(start),
+        samples={n: tensor_stats(s.value) for n, s in trace.items()},
         returned=tensor_stats(returned),
-        log_density=log_density,
+        log_density={n: tensor_stats(s.log_prob) for n, s in trace.items()},
         data=data.describe(),
-        observed=sorted(getattr(model, "observed_names", ())),
+        observed=sorted(model.observed_names),
         draws={"x": data.x, **hosts, **{n: s.value for n, s in trace.items()}},
     )
 
@@ -255,13 +242,12 @@ def run_svi(
     opts: RunOptions,
     progress: Progress | None = None,
     should_stop: ShouldStop | None = None,
-) -> dict[str, Any]:
-    from quivers.inference import ELBO, SVI, AutoNormalGuide, InferenceCancelled
+) -> RunResult:
+    from quivers.inference import ELBO, SVI, InferenceCancelled, ProgressInfo
 
     start = time.perf_counter()
     model, name, data = _refit_setup(text, path, opts, progress)
-    observed = set(getattr(model, "observed_names", ()))
-    guide = AutoNormalGuide(model, observed_names=observed)
+    guide = AutoNormalGuide(model, observed_names=model.observed_names)
     run = run_arguments(model, opts.length)
     guide.setup(data.x, data.observations, **run)
     optim = torch.optim.Adam(list(model.parameters()) + list(guide.parameters()), lr=opts.lr)
@@ -269,7 +255,7 @@ def run_svi(
 
     completed: list[float] = []  # the losses of finished steps, kept if a later one fails
 
-    def report(info: Any) -> None:
+    def report(info: ProgressInfo) -> None:
         loss = info.stats.get("loss", float("nan"))
         completed.append(float(loss))
         if progress:
@@ -287,6 +273,8 @@ def run_svi(
         losses, diverged = list(completed), f"step {len(completed) + 1}: {exc}"
     weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
     finite = all(bool(torch.isfinite(v).all()) for v in weights.values() if v.is_floating_point())
+    posterior: list[dict[str, Any]]
+    samples: dict[str, Any]
     try:
         posterior = _guide_posterior(guide, model, data, run)
         samples = _samples_summary(model, data.x, data.observations, run)
@@ -294,22 +282,21 @@ def run_svi(
         if diverged is None:
             raise
         posterior, samples = [], {}
-    result = _result(
+    return RunResult(
         "svi",
         name,
-        start,
+        # a diverged fit fails for clients, with what was done before it
+        ok=diverged is None,
+        cancelled=cancelled,
+        error=None if diverged is None else f"the fit diverged at {diverged}",
+        elapsed=_since(start),
         losses=[round(v, 4) for v in losses],
         posterior=posterior,
         samples=samples,
         data=data.describe(),
+        diverged=diverged,
         state=weights if finite else None,
     )
-    result["cancelled"] = cancelled
-    result["diverged"] = diverged
-    if diverged is not None:  # a failed run for clients, with what was done before it
-        result["ok"] = False
-        result["error"] = f"the fit diverged at {diverged}"
-    return result
 
 
 GUIDE_DRAWS = 200
@@ -317,12 +304,12 @@ GUIDE_DRAW_BUDGET = 5_000_000  # numbers drawn at most, for large sites
 
 
 def _guide_posterior(
-    guide: Any, model: nn.Module, data: Dataset, run: dict[str, int]
+    guide: AutoNormalGuide, model: ProgramModule, data: Dataset, run: dict[str, int]
 ) -> list[dict[str, Any]]:
     """Mean and sd of each latent site under the guide, in the site's own (constrained)
     space, from draws; a site whose draws fail falls back to the unconstrained loc/scale."""
-    names = list(getattr(model, "latent_names", ()))
-    draws: dict[str, Any] = {}
+    names = list(model.latent_names)
+    draws: dict[str, TraceT] = {}
     try:
         with torch.no_grad():
             width = max(int(guide.site_loc_scale(n)[0].numel()) for n in names) if names else 1
@@ -369,8 +356,14 @@ def run_nuts(
     opts: RunOptions,
     progress: Progress | None = None,
     should_stop: ShouldStop | None = None,
-) -> dict[str, Any]:
-    from quivers.inference import MCMC, InferenceCancelled, NUTSKernel, bayesian_lift_parameters
+) -> RunResult:
+    from quivers.inference import (
+        MCMC,
+        InferenceCancelled,
+        NUTSKernel,
+        ProgressInfo,
+        bayesian_lift_parameters,
+    )
 
     start = time.perf_counter()
     model, name, data = _refit_setup(text, path, opts, progress)
@@ -399,7 +392,7 @@ def run_nuts(
     )
     total = (opts.warmup + opts.samples) * opts.chains
 
-    def report(info: Any) -> None:
+    def report(info: ProgressInfo) -> None:
         if not progress:
             return
         done = info.chain * (opts.warmup + opts.samples) + info.iteration
@@ -412,47 +405,72 @@ def run_nuts(
         )
 
     cancelled = False
+    result: MCMCResult | None
     try:
         result = mc.run(lifted, lx, lobs, progress=report, should_stop=should_stop, run_kwargs=run)
     except InferenceCancelled as stop:
         cancelled = True
         result = stop.partial
     if result is None:
-        out = _result(
-            "nuts", name, start, posterior=[], samples={}, diagnostics={}, data=data.describe()
+        return RunResult(
+            "nuts",
+            name,
+            cancelled=True,
+            elapsed=_since(start),
+            posterior=[],
+            samples={},
+            diagnostics={},
+            data=data.describe(),
         )
-        out["cancelled"] = True
-        return out
-    posterior = _posterior_table(result)
     diagnostics = {
         "acceptance": [round(float(a), 4) for a in result.acceptance_rates],
         "divergences": [int(d) for d in result.divergence_counts],
         "step_size": [float(s) for s in result.step_sizes],
     }
-    samples = {n: tensor_stats(v) for n, v in result.samples.items() if not n.startswith("theta")}
-    out = _result(
+    weights = set(lifted.param_names)  # the lifted parameters are not the program's sites
+    return RunResult(
         "nuts",
         name,
-        start,
-        posterior=posterior,
-        samples=samples,
+        cancelled=cancelled,
+        elapsed=_since(start),
+        posterior=_posterior_table(result),
+        samples={n: tensor_stats(v) for n, v in result.samples.items() if n not in weights},
         diagnostics=diagnostics,
         data=data.describe(),
         mcmc=result,
         state=_posterior_mean_state(model, result),
     )
-    out["cancelled"] = cancelled
-    return out
 
 
-def _trace_shape(trace: Any) -> Any:
+RUNNERS: dict[RunKind, Runner] = {"sample": run_sample, "svi": run_svi, "nuts": run_nuts}
+
+
+def execute(
+    kind: RunKind,
+    text: str,
+    path: str,
+    raw_options: Mapping[str, Any] | None,
+    progress: Progress | None = None,
+    should_stop: ShouldStop | None = None,
+) -> RunResult:
+    """A client's run (the worker's job): parse its options, run, and report the
+    option keys that were ignored; a bad option fails the run naming the key."""
+    try:
+        opts, ignored = RunOptions.parse(raw_options, kind)
+    except OptionError as exc:
+        return RunResult.failure(kind, str(exc))
+    result = guarded(kind, lambda: RUNNERS[kind](text, path, opts, progress, should_stop))
+    return replace(result, ignored_options=ignored)
+
+
+def _trace_shape(trace: TraceT) -> Any:
     """A trace's shape; a tuple of shapes for a composite trace."""
     if isinstance(trace, tuple | list):
         return tuple(_trace_shape(t) for t in trace)
     return tuple(trace.shape)
 
 
-def _posterior_mean_state(model: nn.Module, result: Any) -> dict[str, torch.Tensor]:
+def _posterior_mean_state(model: ProgramModule, result: MCMCResult) -> dict[str, torch.Tensor]:
     """The model's state with every lifted parameter at its posterior mean."""
     state = {k: v.detach().clone() for k, v in model.state_dict().items()}
     for name, draws in result.samples.items():
@@ -463,7 +481,7 @@ def _posterior_mean_state(model: nn.Module, result: Any) -> dict[str, torch.Tens
     return state
 
 
-def _posterior_table(result: Any) -> list[dict[str, Any]]:
+def _posterior_table(result: MCMCResult) -> list[dict[str, Any]]:
     """One row per site or weight; a composite trace gives one row per part (``h[0]``)."""
     rows = []
     for name, draws in result.samples.items():

@@ -18,6 +18,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from quivers.jobs.protocol import RunResult
+
 _CTX = mp.get_context("spawn")
 STOP_GRACE_SECONDS = 5.0
 
@@ -26,34 +28,22 @@ def _worker_main(jobs: Any, events: Any, cancel: Any) -> None:
     # Imported here: the worker pays for torch once, at start, so runs start fast.
     import torch
 
-    from quivers.jobs.run import RunOptions, guarded, run_nuts, run_sample, run_svi
+    from quivers.jobs.run import execute
 
     torch.set_num_threads(1)
     events.put(("ready", None))
-    runners = {"sample": run_sample, "svi": run_svi, "nuts": run_nuts}
     while True:
         job = jobs.get()
         if job is None:
             return
         job_id, kind, text, path, options = job
         cancel.clear()
-        opts = RunOptions.from_dict(options)
 
         def progress(fraction: float, message: str, job_id: int = job_id) -> None:
             events.put(("progress", job_id, fraction, message))
 
-        def run(
-            kind: str = kind, text: str = text, path: str = path, opts: RunOptions = opts
-        ) -> dict[str, Any]:
-            return runners[kind](text, path, opts, progress, cancel.is_set)
-
-        result = guarded(kind, run)
-        events.put(("result", job_id, _jsonable(result)))
-
-
-def _jsonable(result: dict[str, Any]) -> dict[str, Any]:
-    """Drop what cannot cross to the client (tensors, state dicts, MCMC objects)."""
-    return {k: v for k, v in result.items() if k not in ("draws", "state", "mcmc")}
+        result = execute(kind, text, path, options, progress, cancel.is_set)
+        events.put(("result", job_id, result.to_wire()))
 
 
 @dataclass
@@ -131,14 +121,8 @@ class RunWorker:
         self.shutdown()
         for _, job in pending:
             if not job.future.done():
-                job.future.set_result(
-                    {
-                        "ok": False,
-                        "kind": None,
-                        "cancelled": cancelled,
-                        "error": "the run was stopped" if cancelled else "the worker died",
-                    }
-                )
+                why = "the run was stopped" if cancelled else "the worker died"
+                job.future.set_result(RunResult.failure(None, why, cancelled=cancelled).to_wire())
         assert self._loop is not None
         self.start(self._loop)
 

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Everything CI checks for the VS Code extension, except the code-server end-to-end
-# test (scripts/e2e.sh): install from the lockfile, build, type check, lint, grammar
-# tests, package the VSIX, then the unit, VSIX smoke and headless-Chromium page tests.
+# test (scripts/e2e.sh): install from the lockfile and Chromium, then `npm test` (the
+# package.json script every extension has): build, type check, lint, grammar tests,
+# package the VSIX, then the unit, VSIX smoke, headless-Chromium page and server
+# contract tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 start=$SECONDS
@@ -16,29 +18,11 @@ if ! command -v chromium >/dev/null 2>&1; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
 fi
 
-step "build (esbuild; copies ../grammars/qvr.tmLanguage.json)"
-npm run --silent build
-
-step "type check (tsc: extension + webview script)"
-npx tsc -p .
-npx tsc -p src/webview
-
-step "lint (eslint)"
-npx eslint .
-
-step "grammar tests (vscode-tmgrammar-test)"
-npx vscode-tmgrammar-test -g ../grammars/qvr.tmLanguage.json "test/grammar/*.qvr"
-
-step "package (vsce)"
-rm -f qvr.vsix
-npx vsce package --no-dependencies --allow-missing-repository --out qvr.vsix </dev/null
-
-step "tests: unit, VSIX smoke, pages in headless Chromium, server contract (node --test)"
+step "npm test: build, type check (tsc), lint (eslint), grammar tests, package (vsce), then node --test"
 # The contract and page tests talk to the real server when \$QVR_PYTHON (default python3)
 # can import quivers_lsp; the contract tests skip, and the pages use the committed
 # flowchart fixture, when it cannot.
-mkdir -p artifacts
-node --test --test-concurrency=1 test/unit/ test/smoke/ test/render/ test/contract/
+npm test
 
 step "done"
 echo "artifacts: $(ls artifacts | tr '\n' ' ')"

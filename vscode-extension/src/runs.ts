@@ -95,6 +95,9 @@ export class RunController implements vscode.Disposable {
     if (!result || typeof result !== "object") {
       result = { ok: false, kind: kindOf(command), error: "The server returned no result." };
     }
+    for (const key of result.ignored_options ?? []) {
+      this.log.appendLine(`the server ignored run option '${key}'`);
+    }
     this.log.appendLine(summarize(result));
     this.showResults(result, file);
     if (!result.ok) {

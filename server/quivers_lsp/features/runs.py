@@ -16,11 +16,12 @@ from lsprotocol import types as lsp
 from pygls.lsp.server import LanguageServer
 from pygls.uris import to_fs_path
 
+from quivers.jobs.protocol import RunKind, RunResult
 from quivers_lsp.state import State
 from quivers_lsp.worker import RunWorker
 
 TITLES = {"sample": "QVR: sampling", "svi": "QVR: fitting with SVI", "nuts": "QVR: running NUTS"}
-COMMANDS = {"qvr.sample": "sample", "qvr.fitSvi": "svi", "qvr.runNuts": "nuts"}
+COMMANDS: dict[str, RunKind] = {"qvr.sample": "sample", "qvr.fitSvi": "svi", "qvr.runNuts": "nuts"}
 CANCEL = "qvr.cancelRun"
 
 
@@ -37,21 +38,18 @@ def _options(args: tuple[Any, ...]) -> tuple[str | None, dict[str, Any]]:
 
 
 def register(server: LanguageServer, state: State) -> None:
-    async def run(ls: LanguageServer, kind: str, args: tuple[Any, ...]) -> dict[str, Any]:
+    async def run(ls: LanguageServer, kind: RunKind, args: tuple[Any, ...]) -> dict[str, Any]:
         uri, options = _options(args)
         if uri is None:
-            return {"ok": False, "kind": kind, "cancelled": False, "error": "no document given"}
+            return RunResult.failure(kind, "no document given").to_wire()
         if state.worker is None:
             state.worker = RunWorker()
             state.worker.start(asyncio.get_running_loop())
         worker = state.worker
         if worker.busy:
-            return {
-                "ok": False,
-                "kind": kind,
-                "cancelled": False,
-                "error": "a run is already in progress; cancel it first",
-            }
+            return RunResult.failure(
+                kind, "a run is already in progress; cancel it first"
+            ).to_wire()
         doc = state.document(ls, uri)
         path = to_fs_path(uri) or uri
         token = f"qvr-run-{uuid.uuid4()}"
@@ -100,7 +98,7 @@ def register(server: LanguageServer, state: State) -> None:
         return {"cancelled": True}
 
 
-def _register_command(server: LanguageServer, command: str, kind: str, run: Any) -> None:
+def _register_command(server: LanguageServer, command: str, kind: RunKind, run: Any) -> None:
     async def handler(ls: LanguageServer, *args: Any) -> dict[str, Any]:
         return await run(ls, kind, args)
 

@@ -62,6 +62,10 @@ export interface RunResult {
   /** Statistics of the program's return value (sample runs). */
   returned?: SampleStats | null;
   diagnostics?: Record<string, unknown> | null;
+  /** Why an SVI fit stopped early (the step and the non-finite loss). */
+  diverged?: string | null;
+  /** Option keys the server ignored: unknown, or not read by this kind of run. */
+  ignored_options?: string[];
 }
 
 /** The client-side commands (package.json `contributes.commands`). */

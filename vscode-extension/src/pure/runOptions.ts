@@ -1,24 +1,63 @@
 // The `options` object of a run command, from the `qvr.run.options` setting: only the
-// keys the run kind reads (editor-protocol.md), with valid types; `data` resolved
-// against the workspace folder.
+// keys the run kind reads, with valid types; `data` resolved against the workspace
+// folder. The key lists and rules are the run contract's (quivers/jobs/protocol.py,
+// exported as quivers/jobs/run-options.json); the unit tests check they agree.
 
 import * as path from "node:path";
 
 export type RunKindName = "sample" | "svi" | "nuts";
 
-const COMMON = ["seed", "data", "batch", "length"] as const;
+/** The setting keys each run reads (`target` comes from the command, not the setting). */
 export const OPTION_KEYS: Record<RunKindName, readonly string[]> = {
-  sample: [...COMMON, "n"],
-  svi: [...COMMON, "n", "steps", "lr"],
-  nuts: [...COMMON, "n", "warmup", "samples", "chains"],
+  sample: ["seed", "data", "n", "length"],
+  svi: ["seed", "data", "steps", "lr", "batch", "length"],
+  nuts: ["seed", "data", "warmup", "samples", "chains", "step_size", "max_tree_depth", "batch", "length"],
 };
 
-const INTEGER_KEYS = new Set(["seed", "batch", "length", "n", "steps", "warmup", "samples", "chains"]);
+export interface OptionRule {
+  type: "integer" | "number" | "string";
+  minimum?: number;
+  exclusiveMinimum?: number;
+}
+
+export const OPTION_RULES: Record<string, OptionRule> = {
+  seed: { type: "integer", minimum: 0 },
+  data: { type: "string" },
+  n: { type: "integer", minimum: 1 },
+  steps: { type: "integer", minimum: 1 },
+  lr: { type: "number", exclusiveMinimum: 0 },
+  warmup: { type: "integer", minimum: 0 },
+  samples: { type: "integer", minimum: 1 },
+  chains: { type: "integer", minimum: 1 },
+  step_size: { type: "number", exclusiveMinimum: 0 },
+  max_tree_depth: { type: "integer", minimum: 1 },
+  batch: { type: "integer", minimum: 1 },
+  length: { type: "integer", minimum: 1 },
+};
 
 export interface RunOptionsResult {
   options: Record<string, unknown>;
   /** Settings that were ignored, with why (shown in the output channel). */
   ignored: string[];
+}
+
+/** Why `value` breaks `rule`, or undefined when it is valid. */
+function violation(rule: OptionRule, value: unknown): string | undefined {
+  if (rule.type === "string") {
+    return typeof value === "string" ? undefined : "must be a path";
+  }
+  const integer = rule.type === "integer";
+  const ok =
+    typeof value === "number" &&
+    Number.isFinite(value) &&
+    (!integer || Number.isInteger(value)) &&
+    (rule.minimum === undefined || value >= rule.minimum) &&
+    (rule.exclusiveMinimum === undefined || value > rule.exclusiveMinimum);
+  if (ok) {
+    return undefined;
+  }
+  const sign = rule.minimum === 0 ? "a non-negative" : "a positive";
+  return `must be ${sign} ${integer ? "integer" : "number"}`;
 }
 
 export function runOptions(
@@ -40,31 +79,23 @@ export function runOptions(
     if (value === null || value === undefined || value === "") {
       continue;
     }
-    if (!keys.includes(key)) {
-      if (!Object.values(OPTION_KEYS).some((k) => k.includes(key))) {
-        ignored.push(`${key}: not a run option`);
-      }
+    const rule = OPTION_RULES[key];
+    if (!rule) {
+      ignored.push(`${key}: not a run option`);
       continue;
     }
-    if (key === "data") {
-      if (typeof value !== "string") {
-        ignored.push("data: must be a path");
-        continue;
-      }
-      options.data = workspaceFolder && !path.isAbsolute(value) ? path.join(workspaceFolder, value) : value;
-    } else if (INTEGER_KEYS.has(key)) {
-      if (typeof value !== "number" || !Number.isInteger(value) || value < (key === "seed" ? 0 : 1)) {
-        ignored.push(`${key}: must be ${key === "seed" ? "a non-negative" : "a positive"} integer`);
-        continue;
-      }
-      options[key] = value;
-    } else {
-      if (typeof value !== "number" || !(value > 0)) {
-        ignored.push(`${key}: must be a positive number`);
-        continue;
-      }
-      options[key] = value;
+    if (!keys.includes(key)) {
+      continue; // another kind's option: the setting is shared by every run
     }
+    const why = violation(rule, value);
+    if (why) {
+      ignored.push(`${key}: ${why}`);
+      continue;
+    }
+    options[key] =
+      key === "data" && workspaceFolder && !path.isAbsolute(value as string)
+        ? path.join(workspaceFolder, value as string)
+        : value;
   }
   return { options, ignored };
 }

@@ -2,14 +2,20 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
-import { extRoot, pure } from "../helpers/paths.mjs";
+import { extRoot, repoRoot, pure } from "../helpers/paths.mjs";
 
-const { runOptions, OPTION_KEYS } = pure("runOptions");
+const { runOptions, OPTION_KEYS, OPTION_RULES } = pure("runOptions");
+// The run contract, exported by quivers/jobs/protocol.py (its test keeps the file current).
+const contract = JSON.parse(fs.readFileSync(path.join(repoRoot, "quivers", "jobs", "run-options.json"), "utf8"));
+const manifest = JSON.parse(fs.readFileSync(path.join(extRoot, "package.json"), "utf8"));
+const schema = manifest.contributes.configuration.properties["qvr.run.options"];
+const settingKeys = (kind) => contract.kinds[kind].filter((k) => contract.options[k].setting);
 
 test("each run gets only the options it reads, plus the target", () => {
   const settings = { seed: 3, steps: 500, lr: 0.01, warmup: 20, samples: 30, chains: 2, n: 8 };
-  assert.deepEqual(runOptions("svi", settings, "m").options, { target: "m", seed: 3, steps: 500, lr: 0.01, n: 8 });
-  assert.deepEqual(runOptions("nuts", settings).options, { seed: 3, warmup: 20, samples: 30, chains: 2, n: 8 });
+  // `n` is read by sampling only (SVI and NUTS never read it: the run contract's lists)
+  assert.deepEqual(runOptions("svi", settings, "m").options, { target: "m", seed: 3, steps: 500, lr: 0.01 });
+  assert.deepEqual(runOptions("nuts", settings).options, { seed: 3, warmup: 20, samples: 30, chains: 2 });
   assert.deepEqual(runOptions("sample", settings).options, { seed: 3, n: 8 });
   assert.deepEqual(runOptions("sample", undefined, "p").options, { target: "p" });
   assert.deepEqual(runOptions("sample", [1, 2]).options, {});
@@ -28,8 +34,43 @@ test("bad values are ignored with a reason; data is resolved against the workspa
 });
 
 test("the qvr.run.options schema lists exactly the protocol's options", () => {
-  const manifest = JSON.parse(fs.readFileSync(path.join(extRoot, "package.json"), "utf8"));
-  const schema = manifest.contributes.configuration.properties["qvr.run.options"];
   const all = new Set(Object.values(OPTION_KEYS).flat());
   assert.deepEqual(Object.keys(schema.properties).sort(), [...all].sort());
+});
+
+test("each run's keys are the Python run contract's", () => {
+  assert.deepEqual(Object.keys(OPTION_KEYS).sort(), Object.keys(contract.kinds).sort());
+  for (const kind of Object.keys(contract.kinds)) {
+    assert.deepEqual(OPTION_KEYS[kind], settingKeys(kind), kind);
+  }
+  assert.ok(OPTION_KEYS.nuts.includes("max_tree_depth") && !OPTION_KEYS.svi.includes("n"));
+});
+
+test("the rules and the schema are the contract's: types, bounds, defaults", () => {
+  const settings = Object.entries(contract.options).filter(([, o]) => o.setting);
+  assert.deepEqual(Object.keys(OPTION_RULES).sort(), settings.map(([k]) => k).sort());
+  assert.deepEqual(Object.keys(schema.properties).sort(), settings.map(([k]) => k).sort());
+  for (const [key, o] of settings) {
+    const bounds = { minimum: o.minimum, exclusiveMinimum: o.exclusiveMinimum };
+    assert.deepEqual(OPTION_RULES[key], JSON.parse(JSON.stringify({ type: o.type, ...bounds })), key);
+    const p = schema.properties[key];
+    assert.deepEqual({ type: p.type, minimum: p.minimum, exclusiveMinimum: p.exclusiveMinimum }, { type: o.type, ...bounds }, key);
+    const shown = o.default === null ? o.description : `${o.description} Default: ${o.default}.`;
+    assert.equal(p.description, shown, `${key}: the settings UI states the contract's default`);
+  }
+});
+
+test("values at the contract's bounds pass, values past them are ignored with a reason", () => {
+  for (const [key, rule] of Object.entries(OPTION_RULES)) {
+    const kind = Object.keys(OPTION_KEYS).find((k) => OPTION_KEYS[k].includes(key));
+    if (rule.type === "string") {
+      assert.deepEqual(runOptions(kind, { [key]: 3 }).ignored, [`${key}: must be a path`]);
+      continue;
+    }
+    const edge = rule.minimum ?? rule.exclusiveMinimum;
+    const valid = rule.minimum !== undefined ? edge : edge + 0.5;
+    assert.equal(runOptions(kind, { [key]: valid }).options[key], valid, `${key} = ${valid}`);
+    assert.equal(runOptions(kind, { [key]: rule.minimum !== undefined ? edge - 1 : edge }).ignored.length, 1, key);
+    assert.equal(runOptions(kind, { [key]: "10" }).ignored.length, 1, `${key}: a string`);
+  }
 });

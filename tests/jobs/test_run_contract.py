@@ -1,0 +1,151 @@
+"""The run contract (quivers/jobs/protocol.py): option parsing and validation, the
+exported key lists, and the wire form of a result."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+
+import pytest
+
+from quivers.jobs.protocol import (
+    CONTRACT_FILE,
+    RULES,
+    RUN_KINDS,
+    OptionError,
+    RunOptions,
+    RunResult,
+    cli_default,
+    contract,
+    contract_json,
+    keys_of,
+)
+
+
+def test_no_options_are_the_defaults() -> None:
+    assert RunOptions.parse(None) == (RunOptions(), ())
+    assert RunOptions.parse({}, "svi") == (RunOptions(), ())
+    opts, ignored = RunOptions.parse({"steps": None, "seed": 3}, "svi")  # None: unset
+    assert opts == RunOptions(seed=3) and ignored == ()
+
+
+def test_unknown_keys_and_keys_of_other_runs_are_reported() -> None:
+    raw = {"steps": 7, "colour": "red", "warmup": 3, "n": 2}
+    opts, ignored = RunOptions.parse(raw, "svi")
+    assert opts.steps == 7 and opts.warmup == RunOptions().warmup and opts.n == RunOptions().n
+    assert ignored == ("colour", "warmup", "n")
+    opts, ignored = RunOptions.parse(raw)  # no kind: only unknown keys are ignored
+    assert (opts.steps, opts.warmup, opts.n) == (7, 3, 2) and ignored == ("colour",)
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "reason"),
+    [
+        ("steps", "10", "must be an integer"),
+        ("steps", 2.5, "must be an integer"),
+        ("steps", 0, "must be at least 1"),
+        ("steps", True, "must be an integer"),
+        ("seed", -1, "must be at least 0"),
+        ("lr", 0, "must be positive"),
+        ("lr", "0.1", "must be a number"),
+        ("lr", math.nan, "must be a finite number"),
+        ("step_size", math.inf, "must be a finite number"),
+        ("max_tree_depth", 0, "must be at least 1"),
+        ("warmup", -1, "must be at least 0"),
+        ("data", 3, "must be a non-empty string"),
+        ("data", "", "must be a non-empty string"),
+        ("target", ["p"], "must be a non-empty string"),
+    ],
+)
+def test_a_bad_value_is_an_error_naming_the_key(key: str, value: object, reason: str) -> None:
+    with pytest.raises(OptionError) as caught:
+        RunOptions.parse({key: value})
+    assert caught.value.key == key and caught.value.reason == reason
+    assert str(caught.value) == f"run option '{key}' {reason}, got {value!r}"
+
+
+def test_values_are_normalised_to_their_types() -> None:
+    opts, _ = RunOptions.parse({"steps": 10.0, "lr": 1, "warmup": 0, "data": "d.pt"})
+    assert opts.steps == 10 and type(opts.steps) is int
+    assert opts.lr == 1.0 and type(opts.lr) is float
+    assert opts.warmup == 0 and opts.data == "d.pt"
+
+
+def test_options_must_be_an_object() -> None:
+    with pytest.raises(OptionError, match="run option 'options' must be an object"):
+        RunOptions.parse([1, 2])  # type: ignore[arg-type]
+
+
+def test_every_option_has_one_rule_and_every_run_reads_its_keys() -> None:
+    assert list(RULES) == [f.name for f in dataclasses.fields(RunOptions)]
+    for kind in RUN_KINDS:
+        assert {"target", "seed", "data", "length"} <= set(keys_of(kind))
+    assert keys_of("sample", settings_only=True) == ("seed", "data", "n", "length")
+    # the command line starts longer fits; everything else is shared
+    differs = {k for k in RULES if cli_default(k) != getattr(RunOptions(), k)}
+    assert differs == {"steps", "lr", "warmup", "samples", "chains"}
+
+
+def test_the_exported_contract_is_current() -> None:
+    """run-options.json is what the extension's tests read: regenerate it with
+    `python -m quivers.jobs.protocol > quivers/jobs/run-options.json`."""
+    assert CONTRACT_FILE.read_text(encoding="utf-8") == contract_json()
+    data = contract()
+    assert data["kinds"]["nuts"] == list(keys_of("nuts"))
+    assert data["options"]["lr"]["exclusiveMinimum"] == 0
+    assert data["options"]["steps"] == {
+        "type": "integer",
+        "default": 200,
+        "cliDefault": 300,
+        "kinds": ["svi"],
+        "setting": True,
+        "description": "SVI steps.",
+        "minimum": 1,
+    }
+
+
+def test_a_failure_result_on_the_wire() -> None:
+    wire = RunResult.failure("svi", "no document given").to_wire()
+    assert wire == {
+        "kind": "svi",
+        "target": None,
+        "ok": False,
+        "cancelled": False,
+        "error": "no document given",
+        "elapsed": None,
+        "ignored_options": [],
+    }
+
+
+def test_the_wire_form_is_strict_json_without_in_process_fields() -> None:
+    result = RunResult(
+        "sample",
+        "p",
+        elapsed=0.5,
+        samples={"h": {"mean": math.nan, "min": -math.inf, "max": math.inf, "shape": (2, 3)}},
+        posterior=[{"name": "w", "r_hat": math.nan, "ess": 12.5}],
+        losses=[1.0, math.inf],
+        ignored_options=("colour",),
+        draws={"x": object()},
+        state={"w": object()},
+        mcmc=object(),
+    )
+    wire = result.to_wire()
+    text = json.dumps(wire, allow_nan=False)  # raises on a bare NaN or Infinity
+    assert not {"draws", "state", "mcmc"} & set(wire)
+    assert wire["samples"]["h"] == {
+        "mean": "NaN",
+        "min": "-Infinity",
+        "max": "Infinity",
+        "shape": [2, 3],
+    }
+    assert wire["posterior"][0]["r_hat"] == "NaN" and wire["posterior"][0]["ess"] == 12.5
+    assert wire["losses"] == [1.0, "Infinity"] and wire["ignored_options"] == ["colour"]
+    assert json.loads(text) == wire
+    assert "returned" not in wire and "diagnostics" not in wire  # unset fields stay off
+
+
+def test_a_value_that_is_not_json_names_the_field() -> None:
+    with pytest.raises(TypeError, match=r"samples\.h: object is not JSON data"):
+        RunResult("sample", samples={"h": object()}).to_wire()
