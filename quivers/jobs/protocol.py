@@ -27,7 +27,7 @@ from __future__ import annotations
 import json
 import math
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Final, Literal
@@ -295,6 +295,19 @@ class RunResult:
                 continue
             out[f.name] = _json_value(value, f.name)
         return out
+
+
+def posterior_row(
+    name: str,
+    shape: Sequence[int],
+    mean: float,
+    sd: float,
+    r_hat: float | None = None,
+    ess: float | None = None,
+) -> dict[str, Any]:
+    """One row of ``RunResult.posterior``: a site or weight block's mean and sd over its
+    entries, its worst r_hat and lowest ess (MCMC only), and its shape."""
+    return {"name": name, "mean": mean, "sd": sd, "r_hat": r_hat, "ess": ess, "shape": list(shape)}
 
 
 _IN_PROCESS: Final = frozenset({"draws", "state", "mcmc"})

@@ -31,7 +31,7 @@ from quivers.jobs.data import (
     run_arguments,
     synthetic,
 )
-from quivers.jobs.protocol import OptionError, RunKind, RunOptions, RunResult
+from quivers.jobs.protocol import OptionError, RunKind, RunOptions, RunResult, posterior_row
 from quivers.runtime.errors import QvrDataError
 from quivers.runtime.program import ProgramModule
 from quivers.runtime.trace import TraceT, leaves
@@ -322,31 +322,13 @@ def _guide_posterior(
         value = draws.get(site)
         if isinstance(value, torch.Tensor) and value.is_floating_point() and value.shape[0] > 1:
             v = value.detach().float()
-            rows.append(
-                {
-                    "name": site,
-                    "mean": _num(v.mean()),
-                    "sd": _num(v.std(dim=0).mean()),
-                    "r_hat": None,
-                    "ess": None,
-                    "shape": list(v.shape[1:]),
-                }
-            )
+            rows.append(posterior_row(site, v.shape[1:], _num(v.mean()), _num(v.std(dim=0).mean())))
             continue
         try:
             loc, scale = guide.site_loc_scale(site)
         except (KeyError, AttributeError):
             continue
-        rows.append(
-            {
-                "name": site,
-                "mean": _num(loc.mean()),
-                "sd": _num(scale.mean()),
-                "r_hat": None,
-                "ess": None,
-                "shape": list(loc.shape),
-            }
-        )
+        rows.append(posterior_row(site, loc.shape, _num(loc.mean()), _num(scale.mean())))
     return rows
 
 
@@ -503,11 +485,11 @@ def _posterior_row(name: str, draws: torch.Tensor, r_hat: Any, ess: Any) -> dict
     flat = draws.reshape(draws.shape[0] * draws.shape[1], -1).float()
     rh = torch.as_tensor(r_hat).float() if r_hat is not None else None
     es = torch.as_tensor(ess).float() if ess is not None else None
-    return {
-        "name": name,
-        "mean": _num(flat.mean()),
-        "sd": _num(flat.std(dim=0).mean()) if flat.shape[0] > 1 else 0.0,
-        "r_hat": _num(rh.nan_to_num(nan=1.0).max()) if rh is not None and rh.numel() else None,
-        "ess": _num(es.nan_to_num(nan=0.0).min()) if es is not None and es.numel() else None,
-        "shape": list(draws.shape[2:]),
-    }
+    return posterior_row(
+        name,
+        draws.shape[2:],
+        _num(flat.mean()),
+        _num(flat.std(dim=0).mean()) if flat.shape[0] > 1 else 0.0,
+        r_hat=_num(rh.nan_to_num(nan=1.0).max()) if rh is not None and rh.numel() else None,
+        ess=_num(es.nan_to_num(nan=0.0).min()) if es is not None and es.numel() else None,
+    )
