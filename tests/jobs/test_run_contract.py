@@ -149,3 +149,43 @@ def test_the_wire_form_is_strict_json_without_in_process_fields() -> None:
 def test_a_value_that_is_not_json_names_the_field() -> None:
     with pytest.raises(TypeError, match=r"samples\.h: object is not JSON data"):
         RunResult("sample", samples={"h": object()}).to_wire()
+
+
+def test_the_cli_flags_are_the_contract_s_options_at_its_cli_defaults() -> None:
+    from quivers.cli import build_parser
+    from quivers.commands import run_options
+
+    parser = build_parser()
+    sample = parser.parse_args(["sample", "f.qvr"])
+    assert {k: getattr(sample, k) for k in keys_of("sample")} == {
+        k: cli_default(k) for k in keys_of("sample")
+    }
+    assert run_options(sample, "sample") == RunOptions(n=cli_default("n"))
+    fit = parser.parse_args(["fit", "f.qvr"])
+    for kind in ("svi", "nuts"):
+        assert {k: getattr(fit, k) for k in keys_of(kind)} == {
+            k: cli_default(k) for k in keys_of(kind)
+        }
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["fit", "f.qvr", "--steps", "0"], "--steps must be at least 1"),
+        (["fit", "f.qvr", "--lr", "0"], "--lr must be positive"),
+        (
+            ["fit", "f.qvr", "--method", "nuts", "--max-tree-depth", "0"],
+            "--max-tree-depth must be at least 1",
+        ),
+        (["fit", "f.qvr", "--method", "nuts", "--step-size", "-1"], "--step-size must be positive"),
+        (["sample", "f.qvr", "--n", "0"], "--n must be at least 1"),
+    ],
+)
+def test_a_bad_flag_is_an_error_naming_the_flag(argv: list[str], message: str) -> None:
+    from quivers.cli import build_parser
+    from quivers.commands import CliError, run_options
+
+    args = build_parser().parse_args(argv)
+    with pytest.raises(CliError) as caught:
+        run_options(args, getattr(args, "method", "sample"))
+    assert str(caught.value) == message

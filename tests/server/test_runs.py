@@ -196,3 +196,13 @@ async def test_code_lens_arguments_run_the_named_target(client: LanguageClient) 
     assert result["ok"], result
     assert result["target"] == "elman_rnn_lm"
     assert result["samples"]["next_token"]["dtype"] == "int64"
+
+
+async def test_run_options_are_checked_and_ignored_keys_reported(client: LanguageClient) -> None:
+    uri, _ = await open_doc(client, REGRESSION)
+    bad = await run_command(client, "qvr.fitSvi", uri, {"steps": "10"})
+    assert bad["ok"] is False and bad["kind"] == "svi"
+    assert bad["error"] == "run option 'steps' must be an integer, got '10'"
+    result = await run_command(client, "qvr.sample", uri, {"n": 2, "colour": "red", "steps": 3})
+    assert result["ok"], result
+    assert result["ignored_options"] == ["colour", "steps"]
