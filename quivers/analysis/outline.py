@@ -113,12 +113,13 @@ def workspace_symbols(docs: list[Document], query: str) -> list[tuple[str, Outli
     out: list[tuple[str, OutlineSymbol]] = []
     for doc in docs:
         for sym in document_symbols(doc):
-            if _matches(sym.name.lower(), q):
+            if matches(sym.name.lower(), q):
                 out.append((doc.uri, sym))
     return out
 
 
-def _matches(name: str, query: str) -> bool:
+def matches(name: str, query: str) -> bool:
+    """Whether ``query`` is a subsequence of ``name`` (both lowercased by the caller)."""
     it = iter(name)
     return all(ch in it for ch in query)
 

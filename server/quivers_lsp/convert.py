@@ -30,13 +30,18 @@ def _utf16_col(lines: Lines, line: int, col: int) -> int:
     text = lines[line]
     if text.isascii():
         return col
-    return len(text[:col].encode("utf-16-le")) // 2
+    # surrogatepass: a lone surrogate (pasted from a broken file) counts as one unit
+    return len(text[:col].encode("utf-16-le", "surrogatepass")) // 2
 
 
 def _codepoint_col(lines: Lines, line: int, units: int) -> int:
     if line >= len(lines):
         return units
-    text = lines[line]
+    return codepoint_col(lines[line], units)
+
+
+def codepoint_col(text: str, units: int) -> int:
+    """The code-point column of UTF-16 column ``units`` in ``text`` (clamped to it)."""
     if text.isascii():
         return min(units, len(text))
     count = 0

@@ -1,37 +1,42 @@
-"""Server state: the analysed documents, debounced diagnostics, workspace files."""
+"""Server state: the open documents and their analyses, semantic-token results, the
+workspace index and the run worker."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import logging
 from collections.abc import Sequence
-from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types as lsp
-from pygls.uris import from_fs_path, to_fs_path
 from pygls.workspace import TextDocument, Workspace
 
 from quivers.analysis import Document
 from quivers_lsp import convert
+from quivers_lsp.analyser import DocumentAnalyser
+from quivers_lsp.index import WorkspaceIndex
+from quivers_lsp.protocol import InvalidParams
 
 if TYPE_CHECKING:
     from pygls.lsp.server import LanguageServer
 
     from quivers_lsp.worker import RunWorker
 
-DEBOUNCE_SECONDS = 0.03
-MAX_WORKSPACE_FILES = 2000
+logger = logging.getLogger(__name__)
 
 
 class QvrTextDocument(TextDocument):
-    """A text document whose lines end only at '\n' (so also at '\r\n').
+    """A text document whose lines end only at '\\n' (so also at '\\r\\n').
 
-    pygls splits with ``str.splitlines``, which also breaks at '\x0b', '\x0c',
-    '\x1c'-'\x1e', '\x85', '\u2028' and '\u2029': none of them ends a line for an LSP
+    pygls splits with ``str.splitlines``, which also breaks at '\\x0b', '\\x0c',
+    '\\x1c'-'\\x1e', '\\x85', '\\u2028' and '\\u2029': none of them ends a line for an LSP
     client or for the analysis, so an incremental edit after such a character (pasted
     text, a form feed) landed on the wrong line and the server's text drifted from the
     client's.
+
+    Incremental edits are applied by offset (pygls rebuilt the whole text line by line
+    in Python: milliseconds per keystroke on 20,000 lines), and a reversed range (end
+    before start) is applied normalised, with a log message, instead of being dropped.
     """
 
     @property
@@ -41,6 +46,32 @@ class QvrTextDocument(TextDocument):
         if parts[-1]:
             out.append(parts[-1])
         return tuple(out)
+
+    def _apply_incremental_change(self, change: lsp.TextDocumentContentChangePartial) -> None:
+        source = self.source
+        lines = source.split("\n")
+        start, end = change.range.start, change.range.end
+        if (end.line, end.character) < (start.line, start.character):
+            logger.warning(
+                "%s: an edit range ends before it starts (%d:%d-%d:%d); applied normalised",
+                self.uri,
+                start.line,
+                start.character,
+                end.line,
+                end.character,
+            )
+            start, end = end, start
+        a, b = _offset(source, lines, start), _offset(source, lines, end)
+        self._source = source[:a] + change.text + source[b:]
+
+
+def _offset(source: str, lines: list[str], pos: lsp.Position) -> int:
+    """The code-point offset of a UTF-16 position (clamped to the text, as LSP says)."""
+    if pos.line >= len(lines):
+        return len(source)
+    line = lines[pos.line]
+    before = sum(map(len, lines[: pos.line])) + pos.line
+    return before + convert.codepoint_col(line, pos.character)
 
 
 def use_qvr_documents(workspace: Workspace) -> None:
@@ -64,29 +95,79 @@ def use_qvr_documents(workspace: Workspace) -> None:
     workspace._create_text_document = create  # type: ignore[method-assign]
 
 
+def _warm(doc: Document) -> None:
+    """In the analysis thread: the unit lookups every position query starts from (a
+    cached_property: on Python 3.11 its lock is shared by all documents, so computing
+    it on the loop for a large file would also hold up queries on small ones)."""
+    doc.located  # noqa: B018
+    doc._starts  # noqa: B018
+
+
 class State:
     def __init__(self) -> None:
-        self.docs: dict[str, Document] = {}
-        self.pending: dict[str, asyncio.Task[None]] = {}
-        self.workspace_roots: list[Path] = []
-        self._disk: dict[Path, tuple[float, Document]] = {}
+        self.analysers: dict[str, DocumentAnalyser] = {}
+        self.index = WorkspaceIndex()
         self.worker: RunWorker | None = None
+        self.run_active = False  # a run command is between its guard and its answer
         self.tokens: dict[str, tuple[str, Sequence[int]]] = {}  # uri -> last semantic tokens
         self._token_results = 0
 
     # ------------------------------------------------------------ documents
 
-    def document(self, ls: LanguageServer, uri: str) -> Document:
-        """The analysis of the document's current text (re-analysed when it changed)."""
-        text_doc = ls.workspace.get_text_document(uri)
-        text = text_doc.source
-        cached = self.docs.get(uri)
-        if cached is not None and cached.text == text:
-            cached.version = text_doc.version
-            return cached
-        doc = Document(text, uri, text_doc.version)
-        self.docs[uri] = doc
-        return doc
+    def text_document(self, ls: LanguageServer, uri: str) -> TextDocument:
+        """The open document ``uri`` (an InvalidParams error when it is not open: the
+        server never reads unopened files on a request, which could be FIFOs)."""
+        found = ls.workspace.text_documents.get(uri)
+        if found is None:
+            raise InvalidParams(f"the document {uri} is not open")
+        return found
+
+    async def document(self, ls: LanguageServer, uri: str) -> Document:
+        """The analysis of the document's current text (waiting for it if need be)."""
+        text_doc = self.text_document(ls, uri)
+        return await self._analyser(ls, uri).document(text_doc.source, text_doc.version)
+
+    def changed(self, ls: LanguageServer, uri: str) -> None:
+        """The document was opened, edited or saved: analyse it (off the loop). When
+        its text is the one last analysed (a save, an undo, an empty edit), publish
+        that analysis again at once, with the new version."""
+        text_doc = self.text_document(ls, uri)
+        analyser = self._analyser(ls, uri)
+        analyser.want(text_doc.source, text_doc.version)
+        latest = analyser.latest
+        if latest is not None and latest.text == text_doc.source:
+            self._publish(ls, uri, latest, analyser.extra)
+
+    def _analyser(self, ls: LanguageServer, uri: str) -> DocumentAnalyser:
+        analyser = self.analysers.get(uri)
+        if analyser is None:
+            converter = ls.protocol._converter
+
+            def prepare(doc: Document) -> list[Any]:
+                """In the analysis thread: what a publish needs, as plain JSON data."""
+                return [
+                    converter.unstructure(convert.diagnostic(doc.lines, d))
+                    for d in doc.analysis.diagnostics
+                ]
+
+            def done(doc: Document, diagnostics: list[Any]) -> None:
+                self._publish(ls, uri, doc, diagnostics)
+
+            analyser = DocumentAnalyser(uri, asyncio.get_running_loop(), done, prepare, _warm)
+            self.analysers[uri] = analyser
+        return analyser
+
+    def _publish(self, ls: LanguageServer, uri: str, doc: Document, diagnostics: Any) -> None:
+        current = ls.workspace.text_documents.get(uri)
+        if current is None or current.source != doc.text:
+            return  # closed, or a newer version is on its way
+        ls.protocol._send_data(
+            {
+                "jsonrpc": "2.0",
+                "method": lsp.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS,
+                "params": {"uri": uri, "version": current.version, "diagnostics": diagnostics},
+            }
+        )
 
     def remember_tokens(self, uri: str, data: Sequence[int]) -> str:
         """Keep the semantic tokens sent for ``uri``; their result id for deltas."""
@@ -96,75 +177,18 @@ class State:
         return result_id
 
     def forget(self, uri: str) -> None:
-        self.docs.pop(uri, None)
+        """didClose: drop everything held for the document (its analysis included)."""
+        analyser = self.analysers.pop(uri, None)
+        if analyser is not None:
+            analyser.close()
         self.tokens.pop(uri, None)
-        task = self.pending.pop(uri, None)
-        if task is not None:
-            task.cancel()
-
-    # ---------------------------------------------------------- diagnostics
-
-    def schedule_diagnostics(
-        self, ls: LanguageServer, uri: str, delay: float = DEBOUNCE_SECONDS
-    ) -> None:
-        task = self.pending.get(uri)
-        if task is not None:
-            task.cancel()
-        self.pending[uri] = asyncio.get_running_loop().create_task(
-            self._publish_later(ls, uri, delay)
-        )
-
-    async def _publish_later(self, ls: LanguageServer, uri: str, delay: float) -> None:
-        with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.sleep(delay)
-            self.publish(ls, uri)
-
-    def publish(self, ls: LanguageServer, uri: str) -> None:
-        doc = self.document(ls, uri)
-        lines = doc.lines
-        ls.text_document_publish_diagnostics(
-            lsp.PublishDiagnosticsParams(
-                uri=uri,
-                version=doc.version,
-                diagnostics=[convert.diagnostic(lines, d) for d in doc.analysis.diagnostics],
-            )
-        )
 
     # ------------------------------------------------------------ workspace
 
-    def workspace_documents(self) -> list[Document]:
-        """Open documents plus the `.qvr` files under the workspace roots."""
-        out = dict(self.docs)
-        count = 0
-        for root in self.workspace_roots:
-            for path in sorted(root.rglob("*.qvr")):
-                count += 1
-                if count > MAX_WORKSPACE_FILES:
-                    break
-                uri = from_fs_path(str(path)) or path.as_uri()
-                if uri in out:
-                    continue
-                doc = self._from_disk(path, uri)
-                if doc is not None:
-                    out[uri] = doc
-        return list(out.values())
-
-    def _from_disk(self, path: Path, uri: str) -> Document | None:
-        try:
-            mtime = path.stat().st_mtime
-            hit = self._disk.get(path)
-            if hit is not None and hit[0] == mtime:
-                return hit[1]
-            doc = Document(path.read_text(encoding="utf-8"), uri)
-        except (OSError, UnicodeDecodeError):
-            return None
-        self._disk[path] = (mtime, doc)
-        return doc
-
-    def set_roots(self, uris: list[str]) -> None:
-        roots = []
-        for uri in uris:
-            path = to_fs_path(uri)
-            if path and Path(path).is_dir():
-                roots.append(Path(path))
-        self.workspace_roots = roots
+    async def open_documents(self, ls: LanguageServer) -> list[Document]:
+        """The current analysis of every open document."""
+        uris = list(ls.workspace.text_documents)
+        found = await asyncio.gather(
+            *(self.document(ls, uri) for uri in uris), return_exceptions=True
+        )
+        return [d for d in found if isinstance(d, Document)]

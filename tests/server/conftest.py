@@ -6,15 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import os
-import sys
 
 import pytest_lsp
 from lsprotocol import types as lsp
 from pytest_lsp import ClientServerConfig, LanguageClient
 
-from .lsp_helpers import CLIENT_CAPABILITIES, WORKSPACE, alive, child_pids, inbox
-
-SERVER = [sys.executable, "-m", "quivers_lsp"]
+from .lsp_helpers import CLIENT_CAPABILITIES, SERVER, WORKSPACE, alive, child_pids, inbox
 
 
 @pytest_lsp.fixture(

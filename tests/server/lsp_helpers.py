@@ -11,7 +11,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import json
 import os
+import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -24,6 +26,7 @@ ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "docs" / "examples" / "source"
 REFERENCE = (EXAMPLES / "vanilla_rnn_lm.qvr").read_text()
 TIMEOUT = 30.0
+SERVER = [sys.executable, "-m", "quivers_lsp"]
 
 CLIENT_CAPABILITIES = lsp.ClientCapabilities(
     text_document=lsp.TextDocumentClientCapabilities(
@@ -261,3 +264,158 @@ def pos(text: str, needle: str, occurrence: int = 0, offset: int = 0) -> lsp.Pos
 
 def doc_id(uri: str) -> lsp.TextDocumentIdentifier:
     return lsp.TextDocumentIdentifier(uri=uri)
+
+
+# ------------------------------------------------------------- a raw client
+
+
+class RawClient:
+    """The server process over its pipes, spoken to in plain dicts or raw bytes (for
+    broken frames and invalid params, which a typed client cannot send). Every message
+    from the server is recorded; waits are on messages, with a timeout."""
+
+    def __init__(self, process: asyncio.subprocess.Process) -> None:
+        self.process = process
+        self.messages: list[dict[str, Any]] = []
+        self._changed = asyncio.Event()
+        self._next_id = 0
+        self._reader = asyncio.ensure_future(self._read())
+
+    @classmethod
+    async def start(cls, env: dict[str, str] | None = None) -> RawClient:
+        process = await asyncio.create_subprocess_exec(
+            *SERVER,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            env={**os.environ, **(env or {})},
+            limit=2**26,
+        )
+        return cls(process)
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def send_bytes(self, data: bytes) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.write(data)
+
+    def send(self, message: dict[str, Any]) -> None:
+        body = json.dumps(message).encode()
+        self.send_bytes(b"Content-Length: %d\r\n\r\n" % len(body) + body)
+
+    def request_id(self) -> int:
+        self._next_id += 1
+        return self._next_id
+
+    def send_request(self, method: str, params: Any = None, omit_params: bool = False) -> int:
+        msg_id = self.request_id()
+        message: dict[str, Any] = {"jsonrpc": "2.0", "id": msg_id, "method": method}
+        if not omit_params:
+            message["params"] = params
+        self.send(message)
+        return msg_id
+
+    async def request(self, method: str, params: Any = None, omit_params: bool = False) -> Any:
+        """The response (the whole message: ``result`` or ``error``)."""
+        return await self.response(self.send_request(method, params, omit_params))
+
+    def notify(self, method: str, params: Any = None) -> None:
+        self.send({"jsonrpc": "2.0", "method": method, "params": params})
+
+    async def response(self, msg_id: Any, timeout: float = TIMEOUT) -> dict[str, Any]:
+        return await self.wait(lambda m: m.get("id") == msg_id and "method" not in m, timeout)
+
+    def responses(self, msg_id: Any) -> list[dict[str, Any]]:
+        return [m for m in self.messages if m.get("id") == msg_id and "method" not in m]
+
+    async def wait(
+        self, predicate: Callable[[dict[str, Any]], bool], timeout: float = TIMEOUT, start: int = 0
+    ) -> dict[str, Any]:
+        async def scan() -> dict[str, Any]:
+            seen = start
+            while True:
+                while seen < len(self.messages):
+                    message = self.messages[seen]
+                    seen += 1
+                    if predicate(message):
+                        return message
+                if self._reader.done():
+                    raise EOFError("the server closed its output")
+                self._changed.clear()
+                await self._changed.wait()
+
+        return await asyncio.wait_for(scan(), timeout)
+
+    async def diagnostics(self, uri: str, version: int, start: int = 0) -> dict[str, Any]:
+        return await self.wait(
+            lambda m: (
+                m.get("method") == lsp.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS
+                and m["params"]["uri"] == uri
+                and (m["params"].get("version") or 0) >= version
+            ),
+            start=start,
+        )
+
+    async def initialize(self, root: Path | None = None) -> dict[str, Any]:
+        answer = await self.request(
+            "initialize",
+            {
+                "processId": os.getpid(),
+                "rootUri": root.as_uri() if root else None,
+                "capabilities": {"window": {"workDoneProgress": True}},
+            },
+        )
+        self.notify("initialized", {})
+        return answer
+
+    def open(self, uri: str, text: str, version: int = 1) -> None:
+        self.notify(
+            "textDocument/didOpen",
+            {"textDocument": {"uri": uri, "languageId": "qvr", "version": version, "text": text}},
+        )
+
+    async def stop(self) -> int:
+        """shutdown, exit, and the exit code."""
+        if self.process.returncode is None:
+            await self.request("shutdown")
+            self.notify("exit")
+        return await asyncio.wait_for(self.process.wait(), TIMEOUT)
+
+    async def kill(self) -> None:
+        if self.process.returncode is None:
+            self.process.kill()
+            await self.process.wait()
+
+    async def _read(self) -> None:
+        assert self.process.stdout is not None
+        stdout = self.process.stdout
+        while True:
+            length = 0
+            while True:
+                header = await stdout.readline()
+                if not header:
+                    self._changed.set()
+                    return
+                if header == b"\r\n":
+                    break
+                if header.lower().startswith(b"content-length:"):
+                    length = int(header.split(b":")[1])
+            body = await stdout.readexactly(length)
+            message = json.loads(body, parse_constant=_no_constant)
+            if "method" in message and "id" in message:  # a request from the server
+                self.send({"jsonrpc": "2.0", "id": message["id"], "result": None})
+            self.messages.append(message)
+            self._changed.set()
+
+
+def _no_constant(name: str) -> Any:
+    """Bare NaN/Infinity are not JSON: vscode-jsonrpc rejects them, and so do we."""
+    raise ValueError(f"the server sent a bare {name}")
+
+
+def rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0

@@ -1,4 +1,4 @@
-"""Document sync and diagnostics (pushed after a debounce, and pulled)."""
+"""Document sync and diagnostics (pushed when an analysis ends, and pulled)."""
 
 from __future__ import annotations
 
@@ -12,15 +12,15 @@ from quivers_lsp.state import State
 def register(server: LanguageServer, state: State) -> None:
     @server.feature(lsp.TEXT_DOCUMENT_DID_OPEN)
     def did_open(ls: LanguageServer, params: lsp.DidOpenTextDocumentParams) -> None:
-        state.schedule_diagnostics(ls, params.text_document.uri, delay=0)
+        state.changed(ls, params.text_document.uri)
 
     @server.feature(lsp.TEXT_DOCUMENT_DID_CHANGE)
     def did_change(ls: LanguageServer, params: lsp.DidChangeTextDocumentParams) -> None:
-        state.schedule_diagnostics(ls, params.text_document.uri)
+        state.changed(ls, params.text_document.uri)
 
     @server.feature(lsp.TEXT_DOCUMENT_DID_SAVE)
     def did_save(ls: LanguageServer, params: lsp.DidSaveTextDocumentParams) -> None:
-        state.schedule_diagnostics(ls, params.text_document.uri, delay=0)
+        state.changed(ls, params.text_document.uri)
 
     @server.feature(lsp.TEXT_DOCUMENT_DID_CLOSE)
     def did_close(ls: LanguageServer, params: lsp.DidCloseTextDocumentParams) -> None:
@@ -33,9 +33,9 @@ def register(server: LanguageServer, state: State) -> None:
         lsp.TEXT_DOCUMENT_DIAGNOSTIC,
         lsp.DiagnosticOptions(inter_file_dependencies=False, workspace_diagnostics=False),
     )
-    def pull(
+    async def pull(
         ls: LanguageServer, params: lsp.DocumentDiagnosticParams
     ) -> lsp.DocumentDiagnosticReport:
-        doc = state.document(ls, params.text_document.uri)
+        doc = await state.document(ls, params.text_document.uri)
         items = [convert.diagnostic(doc.lines, d) for d in doc.analysis.diagnostics]
         return lsp.RelatedFullDocumentDiagnosticReport(items=items)

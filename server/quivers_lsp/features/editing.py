@@ -29,8 +29,8 @@ def register(server: LanguageServer, state: State) -> None:
     @server.feature(
         lsp.TEXT_DOCUMENT_COMPLETION, lsp.CompletionOptions(trigger_characters=COMPLETION_TRIGGERS)
     )
-    def completion(ls: LanguageServer, params: lsp.CompletionParams) -> lsp.CompletionList:
-        doc = state.document(ls, params.text_document.uri)
+    async def completion(ls: LanguageServer, params: lsp.CompletionParams) -> lsp.CompletionList:
+        doc = await state.document(ls, params.text_document.uri)
         line, col = convert.position_in(doc.lines, params.position)
         snippets, markdown = completion_support(ls)
         found, cut = complete_limited(doc, line, col)
@@ -41,14 +41,16 @@ def register(server: LanguageServer, state: State) -> None:
         lsp.TEXT_DOCUMENT_SIGNATURE_HELP,
         lsp.SignatureHelpOptions(trigger_characters=["(", ","]),
     )
-    def signature(ls: LanguageServer, params: lsp.SignatureHelpParams) -> lsp.SignatureHelp | None:
-        doc = state.document(ls, params.text_document.uri)
+    async def signature(
+        ls: LanguageServer, params: lsp.SignatureHelpParams
+    ) -> lsp.SignatureHelp | None:
+        doc = await state.document(ls, params.text_document.uri)
         line, col = convert.position_in(doc.lines, params.position)
         sig = signature_help(doc, line, col)
         return convert.signature(sig) if sig is not None else None
 
-    def full_tokens(ls: LanguageServer, uri: str) -> lsp.SemanticTokens:
-        doc = state.document(ls, uri)
+    async def full_tokens(ls: LanguageServer, uri: str) -> lsp.SemanticTokens:
+        doc = await state.document(ls, uri)
         tokens = convert.semantic_tokens_raw(doc.lines, raw_tokens(doc))
         tokens.result_id = state.remember_tokens(uri, tokens.data)
         return tokens
@@ -61,11 +63,13 @@ def register(server: LanguageServer, state: State) -> None:
             range=True,
         ),
     )
-    def tokens_full(ls: LanguageServer, params: lsp.SemanticTokensParams) -> lsp.SemanticTokens:
-        return full_tokens(ls, params.text_document.uri)
+    async def tokens_full(
+        ls: LanguageServer, params: lsp.SemanticTokensParams
+    ) -> lsp.SemanticTokens:
+        return await full_tokens(ls, params.text_document.uri)
 
     @server.feature(lsp.TEXT_DOCUMENT_SEMANTIC_TOKENS_FULL_DELTA)
-    def tokens_delta(
+    async def tokens_delta(
         ls: LanguageServer, params: lsp.SemanticTokensDeltaParams
     ) -> lsp.SemanticTokens | lsp.SemanticTokensDelta:
         """Only what changed since the client's last result (a few numbers after a
@@ -73,7 +77,7 @@ def register(server: LanguageServer, state: State) -> None:
         previous result is not the one the server remembers."""
         uri = params.text_document.uri
         previous = state.tokens.get(uri)
-        tokens = full_tokens(ls, uri)
+        tokens = await full_tokens(ls, uri)
         if previous is None or previous[0] != params.previous_result_id:
             return tokens
         assert tokens.result_id is not None
@@ -82,16 +86,16 @@ def register(server: LanguageServer, state: State) -> None:
         )
 
     @server.feature(lsp.TEXT_DOCUMENT_SEMANTIC_TOKENS_RANGE)
-    def tokens_range(
+    async def tokens_range(
         ls: LanguageServer, params: lsp.SemanticTokensRangeParams
     ) -> lsp.SemanticTokens:
-        doc = state.document(ls, params.text_document.uri)
+        doc = await state.document(ls, params.text_document.uri)
         rng = convert.range_in(doc.lines, params.range)
         return convert.semantic_tokens_raw(doc.lines, raw_tokens(doc, rng.line, rng.end_line))
 
     @server.feature(lsp.TEXT_DOCUMENT_INLAY_HINT)
-    def hints(ls: LanguageServer, params: lsp.InlayHintParams) -> list[lsp.InlayHint]:
-        doc = state.document(ls, params.text_document.uri)
+    async def hints(ls: LanguageServer, params: lsp.InlayHintParams) -> list[lsp.InlayHint]:
+        doc = await state.document(ls, params.text_document.uri)
         rng = convert.range_in(doc.lines, params.range)
         return [convert.inlay_hint(doc.lines, h) for h in inlay_hints(doc, rng.line, rng.end_line)]
 
@@ -99,17 +103,21 @@ def register(server: LanguageServer, state: State) -> None:
         lsp.TEXT_DOCUMENT_CODE_ACTION,
         lsp.CodeActionOptions(code_action_kinds=[lsp.CodeActionKind.QuickFix]),
     )
-    def actions(ls: LanguageServer, params: lsp.CodeActionParams) -> list[lsp.CodeAction]:
-        doc = state.document(ls, params.text_document.uri)
+    async def actions(ls: LanguageServer, params: lsp.CodeActionParams) -> list[lsp.CodeAction]:
+        doc = await state.document(ls, params.text_document.uri)
         rng = convert.range_in(doc.lines, params.range)
         return [convert.code_action(doc.lines, doc.uri, a) for a in code_actions(doc, rng)]
 
     @server.feature(lsp.TEXT_DOCUMENT_FORMATTING)
-    def formatting(
+    async def formatting(
         ls: LanguageServer, params: lsp.DocumentFormattingParams
     ) -> list[lsp.TextEdit] | None:
-        doc = state.document(ls, params.text_document.uri)
-        formatted = format_source(doc.text)
+        doc = await state.document(ls, params.text_document.uri)
+        # the formatter writes '\n'; a document with '\r\n' line ends keeps them
+        crlf = "\r\n" in doc.text
+        formatted = format_source(doc.text.replace("\r\n", "\n") if crlf else doc.text)
+        if formatted is not None and crlf:
+            formatted = formatted.replace("\n", "\r\n")
         if formatted is None or formatted == doc.text:
             return None if formatted is None else []
         end_line = len(doc.lines) - 1
@@ -123,6 +131,6 @@ def register(server: LanguageServer, state: State) -> None:
         return [lsp.TextEdit(range=whole, new_text=formatted)]
 
     @server.feature(lsp.TEXT_DOCUMENT_CODE_LENS, lsp.CodeLensOptions(resolve_provider=False))
-    def lenses(ls: LanguageServer, params: lsp.CodeLensParams) -> list[lsp.CodeLens]:
-        doc = state.document(ls, params.text_document.uri)
+    async def lenses(ls: LanguageServer, params: lsp.CodeLensParams) -> list[lsp.CodeLens]:
+        doc = await state.document(ls, params.text_document.uri)
         return [convert.code_lens(doc.lines, doc.uri, lens) for lens in code_lenses(doc)]

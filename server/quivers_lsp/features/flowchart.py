@@ -15,7 +15,7 @@ FLOWCHART = "qvr/flowchart"
 
 def register(server: LanguageServer, state: State) -> None:
     @server.feature(FLOWCHART)
-    def chart(ls: LanguageServer, params: Any) -> dict[str, object]:
+    async def chart(ls: LanguageServer, params: Any) -> dict[str, object]:
         uri = _field(params, "uri")
         target = _field(params, "target")
         if not isinstance(uri, str):
@@ -26,7 +26,7 @@ def register(server: LanguageServer, state: State) -> None:
                 "targets": [],
                 "error": "qvr/flowchart needs a document uri",
             }
-        doc = state.document(ls, uri)
+        doc = await state.document(ls, uri)
         return convert.flowchart(doc.lines, flowchart(doc, target))
 
 

@@ -2,7 +2,10 @@
 
 Runs happen in the worker process on the buffer's current text; this handler only
 forwards progress (as cancellable work-done progress the server creates) and returns
-the worker's result.
+the worker's result. One run at a time: the guard is taken before the handler's first
+``await``, so back-to-back runs cannot all slip past it while progress is created.
+A run ends within about a second of a cancel (``qvr.cancelRun``, the progress's cancel
+button, or ``$/cancelRequest`` on the command), whatever the worker is doing.
 """
 
 from __future__ import annotations
@@ -16,13 +19,14 @@ from lsprotocol import types as lsp
 from pygls.lsp.server import LanguageServer
 from pygls.uris import to_fs_path
 
-from quivers.jobs.protocol import RunKind, RunResult
+from quivers.jobs.protocol import RunKind
 from quivers_lsp.state import State
-from quivers_lsp.worker import RunWorker
+from quivers_lsp.worker import RunWorker, stopped
 
 TITLES = {"sample": "QVR: sampling", "svi": "QVR: fitting with SVI", "nuts": "QVR: running NUTS"}
 COMMANDS: dict[str, RunKind] = {"qvr.sample": "sample", "qvr.fitSvi": "svi", "qvr.runNuts": "nuts"}
 CANCEL = "qvr.cancelRun"
+WATCH_SECONDS = 0.05  # how often the progress token's cancel flag is looked at
 
 
 def _options(args: tuple[Any, ...]) -> tuple[str | None, dict[str, Any]]:
@@ -38,19 +42,28 @@ def _options(args: tuple[Any, ...]) -> tuple[str | None, dict[str, Any]]:
 
 
 def register(server: LanguageServer, state: State) -> None:
-    async def run(ls: LanguageServer, kind: RunKind, args: tuple[Any, ...]) -> dict[str, Any]:
-        uri, options = _options(args)
-        if uri is None:
-            return RunResult.failure(kind, "no document given").to_wire()
+    def worker() -> RunWorker:
         if state.worker is None:
             state.worker = RunWorker()
             state.worker.start(asyncio.get_running_loop())
-        worker = state.worker
-        if worker.busy:
-            return RunResult.failure(
-                kind, "a run is already in progress; cancel it first"
-            ).to_wire()
-        doc = state.document(ls, uri)
+        return state.worker
+
+    async def run(ls: LanguageServer, kind: RunKind, args: tuple[Any, ...]) -> dict[str, Any]:
+        uri, options = _options(args)
+        if uri is None:
+            return stopped(kind, "no document given", cancelled=False)
+        if state.run_active or worker().busy:
+            return stopped(kind, "a run is already in progress; cancel it first", cancelled=False)
+        state.run_active = True  # before the first await
+        try:
+            return await run_once(ls, kind, uri, options)
+        finally:
+            state.run_active = False
+
+    async def run_once(
+        ls: LanguageServer, kind: RunKind, uri: str, options: dict[str, Any]
+    ) -> dict[str, Any]:
+        doc = await state.document(ls, uri)
         path = to_fs_path(uri) or uri
         token = f"qvr-run-{uuid.uuid4()}"
         window = ls.client_capabilities.window
@@ -68,23 +81,27 @@ def register(server: LanguageServer, state: State) -> None:
                     lsp.WorkDoneProgressReport(message=message, percentage=int(100 * fraction)),
                 )
 
+        runner = worker()
         watcher = (
-            asyncio.get_running_loop().create_task(_watch_cancel(ls, token, worker))
+            asyncio.get_running_loop().create_task(_watch_cancel(ls, token, runner))
             if progress
             else None
         )
+        result: dict[str, Any] | None = None
         try:
-            result = await worker.run(kind, doc.text, path, options, on_progress)
+            result = await runner.run(kind, doc.text, path, options, on_progress)
         finally:
             if watcher is not None:
                 watcher.cancel()
-        if progress:
-            done = (
-                "cancelled"
-                if result.get("cancelled")
-                else ("done" if result.get("ok") else "failed")
-            )
-            ls.work_done_progress.end(token, lsp.WorkDoneProgressEnd(message=done))
+            if progress:
+                done = (
+                    "cancelled"
+                    if result is None or result.get("cancelled")
+                    else ("done" if result.get("ok") else "failed")
+                )
+                ls.work_done_progress.end(token, lsp.WorkDoneProgressEnd(message=done))
+                ls.work_done_progress.tokens.pop(token, None)
+        assert result is not None
         return result
 
     for command, kind in COMMANDS.items():
@@ -110,7 +127,7 @@ async def _watch_cancel(ls: LanguageServer, token: str, worker: RunWorker) -> No
     """The client's cancel button marks the token's future; stop the run then."""
     with contextlib.suppress(asyncio.CancelledError):
         while True:
-            await asyncio.sleep(0.05)
+            await asyncio.sleep(WATCH_SECONDS)
             future = ls.work_done_progress.tokens.get(token)
             if future is not None and future.cancelled():
                 await worker.stop_current()
