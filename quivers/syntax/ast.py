@@ -440,6 +440,27 @@ def walk(node: Node) -> Iterator[Node]:
         stack.extend(below)
 
 
+def nesting(node: Node) -> int:
+    """How deeply the constructs under ``node`` nest, a chain of one operator
+    (``f >> g >> h``, ``F @ G @ H``, ``a + b + c``) counting as one level however long
+    it is: the quantity the parser's nesting limit bounds (docs/language.md)."""
+    deepest = 0
+    stack = [(node, 1)]
+    while stack:
+        current, d = stack.pop()
+        if d > deepest:
+            deepest = d
+        for child in children(current):
+            stack.append((child, d if _continues_chain(current, child) else d + 1))
+    return deepest
+
+
+def _continues_chain(parent: Node, child: Node) -> bool:
+    if type(child) is not type(parent) or not isinstance(parent, (Compose, TensorExpr, BinOp)):
+        return False
+    return not isinstance(parent, BinOp) or child.op == parent.op  # type: ignore[attr-defined]
+
+
 def depth(node: Node) -> int:
     """How many nodes deep the tree under ``node`` is (a leaf is 1)."""
     deepest = 0

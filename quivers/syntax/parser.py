@@ -23,7 +23,8 @@ from quivers.syntax import ast, grammar, layout
 from quivers.syntax.lower import lower, span_of
 
 MAX_REPAIRS = 6
-MAX_DEPTH = 100  # of a unit's syntax tree (ast.depth)
+MAX_NESTING = 100  # brackets and constructs inside one another (ast.nesting)
+MAX_DEPTH = 250  # of a unit's syntax tree (ast.depth): recursive walks stay in the stack
 MAX_END_INSERTIONS = 3
 _MAX_FRONTIER = 8
 _DEEP_CANDIDATES = frozenset({"RPAR", "RSQB", "RBRACE", "NAME", "NUMBER", "INT"})
@@ -35,6 +36,7 @@ _cache: dict[tuple[str, str], tuple[ast.Node, tuple[ast.RelDiagnostic, ...]]] = 
 _stats = {"parsed": 0, "reused": 0, "cleared": 0}
 
 _CLOSERS = ("RPAR", "RSQB", "RBRACE")
+_BRACKETS = re.compile(r"[()\[\]{}]")
 _HEAD = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)(?:\s+([A-Za-z_][A-Za-z0-9_]*))?")
 
 
@@ -141,12 +143,16 @@ def _parse_fresh(kind: str, text: str) -> tuple[ast.Node, tuple[ast.RelDiagnosti
         if not errors:
             errors.append(_generic_error(text))
         return _error_node(text), tuple(errors[:1])
-    # The checker and the editor features walk the tree recursively, so refuse a unit
-    # deeper than MAX_DEPTH (a chain of a few hundred `>>` or `+`, say) instead of
-    # letting them overflow the stack.
+    # Nesting is bounded (brackets and constructs inside one another; a chain of one
+    # operator is one level), and so is the tree's depth: the checker and the editor
+    # features walk it recursively, and a chain of several hundred `>>` would
+    # overflow their stack.
+    levels = max(ast.nesting(node), _bracket_nesting(text))
+    if levels > MAX_NESTING:
+        return _error_node(text), (_too_deep(text, levels),)
     depth = ast.depth(node)
     if depth > MAX_DEPTH:
-        return _error_node(text), (_too_deep(text, depth),)
+        return _error_node(text), (_too_long(text, depth),)
     # After a repair, report only the first error: the rest are usually its echoes.
     return node, tuple(errors[:1])
 
@@ -155,10 +161,32 @@ def _too_deep(text: str, depth: int | None) -> ast.RelDiagnostic:
     levels = f"{depth} levels" if depth is not None else "too many levels"
     return ast.RelDiagnostic(
         "E0001",
-        f"syntax error: this statement nests {levels} deep; at most {MAX_DEPTH} are supported",
+        f"syntax error: this statement nests {levels} deep; at most {MAX_NESTING} are supported",
         _all_span(text),
         suggestion="split it into several `let` declarations or steps",
     )
+
+
+def _too_long(text: str, depth: int) -> ast.RelDiagnostic:
+    return ast.RelDiagnostic(
+        "E0001",
+        f"syntax error: this statement's syntax tree is {depth} levels deep (a chain of"
+        f" about {depth} parts); at most {MAX_DEPTH} are supported",
+        _all_span(text),
+        suggestion="split the chain into several `let` declarations",
+    )
+
+
+def _bracket_nesting(text: str) -> int:
+    """The deepest nesting of brackets in ``text`` (comments are already blanked)."""
+    deepest = level = 0
+    for match in _BRACKETS.finditer(text):
+        if match.group() in "([{":
+            level += 1
+            deepest = max(deepest, level)
+        else:
+            level = max(0, level - 1)
+    return deepest
 
 
 def _keywords_as_names(tree: Tree, errors: list[ast.RelDiagnostic]) -> None:

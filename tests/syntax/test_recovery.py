@@ -198,3 +198,23 @@ def test_expected_lists_names_first_and_is_not_cut_short(text: str, starts: str)
     assert "..." not in d.message
     if text.startswith("object"):
         assert "'('" in d.message and "'{'" in d.message
+
+
+@pytest.mark.parametrize("parts", [99, 240])
+def test_a_flat_chain_is_one_level_of_nesting(parts: int):
+    # issue 14, item 10: 99 parts of `f >> ... >> f` were refused as "101 levels deep"
+    for op in (">>", "@"):
+        text = DEEP_HEAD + "let g = " + f" {op} ".join(["f"] * parts) + "\n"
+        assert [d.message for d in parse(text).diagnostics] == []
+
+
+def test_nesting_counts_brackets():
+    # ... while 10,000 nested parentheses passed: they nest, whatever the tree says
+    text = DEEP_HEAD + "let g = " + "(" * 10_000 + "f" + ")" * 10_000 + "\n"
+    (d,) = parse(text).diagnostics
+    assert d.code == "E0001" and "nests 10000 levels deep; at most 100" in d.message
+    fine = DEEP_HEAD + "let g = " + "(" * 100 + "f" + ")" * 100 + "\n"
+    assert parse(fine).diagnostics == []
+    text = DEEP_HEAD + "let g = " + "repeat(" * 101 + "f" + ", 2)" * 101 + "\n"
+    (d,) = parse(text).diagnostics  # each repeat( adds a level, as in the tree
+    assert d.code == "E0001" and "levels deep; at most 100 are supported" in d.message
