@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from lsprotocol import types as lsp
 from pygls.workspace import TextDocument, Workspace
@@ -23,6 +23,14 @@ if TYPE_CHECKING:
     from quivers_lsp.worker import RunWorker
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+async def off_loop(fn: Callable[..., T], *args: Any) -> T:
+    """Run a whole-document query (semantic tokens, symbols, references, formatting...)
+    in a thread: on a 20,000-line file one takes long enough to hold up requests on
+    every other document if it ran on the event loop."""
+    return await asyncio.to_thread(fn, *args)
 
 
 class QvrTextDocument(TextDocument):

@@ -11,7 +11,7 @@ from quivers.analysis.hints import code_actions, code_lenses, inlay_hints
 from quivers.analysis.tokens import raw_tokens
 from quivers.syntax.formatter import format_source
 from quivers_lsp import convert
-from quivers_lsp.state import State
+from quivers_lsp.state import State, off_loop
 
 COMPLETION_TRIGGERS = ["=", "~", "(", "[", ",", " ", ":", "<"]
 
@@ -51,7 +51,7 @@ def register(server: LanguageServer, state: State) -> None:
 
     async def full_tokens(ls: LanguageServer, uri: str) -> lsp.SemanticTokens:
         doc = await state.document(ls, uri)
-        tokens = convert.semantic_tokens_raw(doc.lines, raw_tokens(doc))
+        tokens = await off_loop(lambda: convert.semantic_tokens_raw(doc.lines, raw_tokens(doc)))
         tokens.result_id = state.remember_tokens(uri, tokens.data)
         return tokens
 
@@ -91,13 +91,19 @@ def register(server: LanguageServer, state: State) -> None:
     ) -> lsp.SemanticTokens:
         doc = await state.document(ls, params.text_document.uri)
         rng = convert.range_in(doc.lines, params.range)
-        return convert.semantic_tokens_raw(doc.lines, raw_tokens(doc, rng.line, rng.end_line))
+        return await off_loop(
+            lambda: convert.semantic_tokens_raw(doc.lines, raw_tokens(doc, rng.line, rng.end_line))
+        )
 
     @server.feature(lsp.TEXT_DOCUMENT_INLAY_HINT)
     async def hints(ls: LanguageServer, params: lsp.InlayHintParams) -> list[lsp.InlayHint]:
         doc = await state.document(ls, params.text_document.uri)
         rng = convert.range_in(doc.lines, params.range)
-        return [convert.inlay_hint(doc.lines, h) for h in inlay_hints(doc, rng.line, rng.end_line)]
+        return await off_loop(
+            lambda: [
+                convert.inlay_hint(doc.lines, h) for h in inlay_hints(doc, rng.line, rng.end_line)
+            ]
+        )
 
     @server.feature(
         lsp.TEXT_DOCUMENT_CODE_ACTION,
@@ -115,7 +121,9 @@ def register(server: LanguageServer, state: State) -> None:
         doc = await state.document(ls, params.text_document.uri)
         # the formatter writes '\n'; a document with '\r\n' line ends keeps them
         crlf = "\r\n" in doc.text
-        formatted = format_source(doc.text.replace("\r\n", "\n") if crlf else doc.text)
+        formatted = await off_loop(
+            format_source, doc.text.replace("\r\n", "\n") if crlf else doc.text
+        )
         if formatted is not None and crlf:
             formatted = formatted.replace("\n", "\r\n")
         if formatted is None or formatted == doc.text:
@@ -133,4 +141,6 @@ def register(server: LanguageServer, state: State) -> None:
     @server.feature(lsp.TEXT_DOCUMENT_CODE_LENS, lsp.CodeLensOptions(resolve_provider=False))
     async def lenses(ls: LanguageServer, params: lsp.CodeLensParams) -> list[lsp.CodeLens]:
         doc = await state.document(ls, params.text_document.uri)
-        return [convert.code_lens(doc.lines, doc.uri, lens) for lens in code_lenses(doc)]
+        return await off_loop(
+            lambda: [convert.code_lens(doc.lines, doc.uri, lens) for lens in code_lenses(doc)]
+        )

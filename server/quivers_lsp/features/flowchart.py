@@ -8,7 +8,7 @@ from pygls.lsp.server import LanguageServer
 
 from quivers.analysis.flowchart import flowchart
 from quivers_lsp import convert
-from quivers_lsp.state import State
+from quivers_lsp.state import State, off_loop
 
 FLOWCHART = "qvr/flowchart"
 
@@ -27,7 +27,7 @@ def register(server: LanguageServer, state: State) -> None:
                 "error": "qvr/flowchart needs a document uri",
             }
         doc = await state.document(ls, uri)
-        return convert.flowchart(doc.lines, flowchart(doc, target))
+        return await off_loop(lambda: convert.flowchart(doc.lines, flowchart(doc, target)))
 
 
 def _field(params: Any, name: str) -> Any:

@@ -13,7 +13,7 @@ from quivers.analysis import navigation as nav
 from quivers.analysis.hover import hover as hover_at
 from quivers_lsp import convert
 from quivers_lsp.protocol import RequestFailed
-from quivers_lsp.state import State
+from quivers_lsp.state import State, off_loop
 
 FIRST_WALK_WAIT = 1.0  # seconds
 
@@ -48,7 +48,7 @@ def register(server: LanguageServer, state: State) -> None:
     @server.feature(lsp.TEXT_DOCUMENT_REFERENCES)
     async def references(ls: LanguageServer, params: lsp.ReferenceParams) -> list[lsp.Location]:
         doc, line, col = await at(ls, params)
-        found = nav.references(doc, line, col, params.context.include_declaration)
+        found = await off_loop(nav.references, doc, line, col, params.context.include_declaration)
         return [lsp.Location(uri=doc.uri, range=convert.to_range(doc.lines, r)) for r in found]
 
     @server.feature(lsp.TEXT_DOCUMENT_DOCUMENT_HIGHLIGHT)
@@ -61,7 +61,7 @@ def register(server: LanguageServer, state: State) -> None:
                 range=convert.to_range(doc.lines, r),
                 kind=lsp.DocumentHighlightKind.Write if write else lsp.DocumentHighlightKind.Read,
             )
-            for r, write in nav.highlights(doc, line, col)
+            for r, write in await off_loop(nav.highlights, doc, line, col)
         ]
 
     @server.feature(lsp.TEXT_DOCUMENT_PREPARE_RENAME)
@@ -81,7 +81,7 @@ def register(server: LanguageServer, state: State) -> None:
     async def rename(ls: LanguageServer, params: lsp.RenameParams) -> lsp.WorkspaceEdit | None:
         doc, line, col = await at(ls, params)
         try:
-            edits = nav.rename(doc, line, col, params.new_name)
+            edits = await off_loop(nav.rename, doc, line, col, params.new_name)
         except nav.RenameError as exc:
             raise RequestFailed(str(exc)) from exc
         return lsp.WorkspaceEdit(
@@ -93,7 +93,9 @@ def register(server: LanguageServer, state: State) -> None:
         ls: LanguageServer, params: lsp.DocumentSymbolParams
     ) -> list[lsp.DocumentSymbol]:
         doc = await state.document(ls, params.text_document.uri)
-        return [convert.document_symbol(doc.lines, s) for s in outline.document_symbols(doc)]
+        return await off_loop(
+            lambda: [convert.document_symbol(doc.lines, s) for s in outline.document_symbols(doc)]
+        )
 
     @server.feature(lsp.WORKSPACE_SYMBOL)
     async def workspace_symbols(
@@ -135,5 +137,5 @@ def register(server: LanguageServer, state: State) -> None:
         kinds = {"region": lsp.FoldingRangeKind.Region, "comment": lsp.FoldingRangeKind.Comment}
         return [
             lsp.FoldingRange(start_line=a, end_line=b, kind=kinds[k])
-            for a, b, k in outline.folding_ranges(doc)
+            for a, b, k in await off_loop(outline.folding_ranges, doc)
         ]
