@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import gc
 import logging
+import os
 import sys
 import threading
 
@@ -22,7 +23,8 @@ from quivers_lsp.worker import RunWorker
 logger = logging.getLogger(__name__)
 # The analysis threads hold the GIL while they work; the event loop gets it back at
 # each switch interval. A shorter interval than Python's 5 ms keeps requests on other
-# documents fast while a large one is analysed (benchmarks/bench_server.py --stall).
+# documents fast while a large one is analysed (benchmarks/bench_server.py --stall;
+# QVR_LSP_SWITCH_INTERVAL overrides it, for that benchmark's comparison).
 SWITCH_INTERVAL = 0.001
 
 
@@ -98,6 +100,6 @@ def main() -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(50_000, 50, 100)
-    sys.setswitchinterval(SWITCH_INTERVAL)
+    sys.setswitchinterval(float(os.environ.get("QVR_LSP_SWITCH_INTERVAL", SWITCH_INTERVAL)))
     logging.basicConfig(stream=sys.stderr, level=logging.WARNING)
     sys.exit(serve(server))
