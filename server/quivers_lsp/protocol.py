@@ -68,6 +68,7 @@ class QvrProtocol(LanguageServerProtocol):
     def __init__(self, server: Any, converter: Any) -> None:
         super().__init__(server, converter)
         self.initialize_received = False
+        self.initialization_options: dict[str, Any] = {}
         self.exit_code: int | None = None
         self.on_exit: Callable[[], None] = lambda: None
 
@@ -236,6 +237,8 @@ class QvrProtocol(LanguageServerProtocol):
         general = params.capabilities.general
         if general is not None:
             general.position_encodings = None  # UTF-16 only: see the module docstring
+        options = params.initialization_options
+        self.initialization_options = options if isinstance(options, dict) else {}
         return (yield from super().lsp_initialize(params))
 
     @lsp_method(lsp.WORKSPACE_EXECUTE_COMMAND)

@@ -40,8 +40,11 @@ def build_server() -> LanguageServer:
         if not roots and ls.workspace.root_uri:
             roots = [ls.workspace.root_uri]
         state.index.set_roots(roots)
-        # Warm the run worker now, so the first run reports progress quickly.
-        if state.worker is None:
+        # Warm the run worker now, so the first run reports progress quickly (unless
+        # the client asks not to: initializationOptions {"warmWorker": false}).
+        protocol = ls.protocol
+        assert isinstance(protocol, QvrProtocol)
+        if state.worker is None and protocol.initialization_options.get("warmWorker", True):
             state.worker = RunWorker()
             state.worker.start(asyncio.get_running_loop())
 

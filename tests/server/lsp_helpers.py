@@ -357,13 +357,18 @@ class RawClient:
             start=start,
         )
 
-    async def initialize(self, root: Path | None = None) -> dict[str, Any]:
+    async def initialize(
+        self, root: Path | None = None, warm_worker: bool = True
+    ) -> dict[str, Any]:
+        """Initialize (``warm_worker`` False: no worker until a run needs one, which
+        spares tests that run nothing a torch import)."""
         answer = await self.request(
             "initialize",
             {
                 "processId": os.getpid(),
                 "rootUri": root.as_uri() if root else None,
                 "capabilities": {"window": {"workDoneProgress": True}},
+                "initializationOptions": {"warmWorker": warm_worker},
             },
         )
         self.notify("initialized", {})

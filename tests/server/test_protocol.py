@@ -23,7 +23,7 @@ async def raw() -> AsyncIterator[RawClient]:
 
 async def ready(raw: RawClient) -> str:
     """Initialize, open the reference program and wait for its diagnostics."""
-    answer = await raw.initialize()
+    answer = await raw.initialize(warm_worker=False)
     assert "result" in answer, answer
     uri = new_uri("raw")
     raw.open(uri, REFERENCE)

@@ -38,7 +38,7 @@ def generated(lines: int, tag: str) -> str:
 @pytest.fixture
 async def raw() -> AsyncIterator[RawClient]:
     client = await RawClient.start()
-    await client.initialize()
+    await client.initialize(warm_worker=False)
     yield client
     await client.kill()
 

@@ -43,7 +43,7 @@ def tricky_workspace(root: Path) -> Path:
 
 async def test_symbols_skip_fifos_links_and_ignored_trees(raw: RawClient, tmp_path: Path) -> None:
     root = tricky_workspace(tmp_path)
-    await raw.initialize(root)
+    await raw.initialize(root, warm_worker=False)
     found = await symbols(raw, "Thing")
     assert found == [("GoodThing", (root / "good.qvr").as_uri())]
     # a request on the FIFO's uri is refused without opening it
@@ -58,7 +58,7 @@ async def test_symbols_skip_fifos_links_and_ignored_trees(raw: RawClient, tmp_pa
 
 
 async def test_a_root_of_slash_is_answered(raw: RawClient) -> None:
-    await raw.initialize(Path("/"))
+    await raw.initialize(Path("/"), warm_worker=False)
     uri = new_uri("open")
     raw.open(uri, "object OpenedHere : FinSet 2\n")
     await raw.diagnostics(uri, 1)
@@ -73,7 +73,7 @@ async def test_a_root_of_slash_is_answered(raw: RawClient) -> None:
 
 async def test_directories_vanishing_mid_scan(raw: RawClient, tmp_path: Path) -> None:
     (tmp_path / "kept.qvr").write_text("object KeptThing : FinSet 2\n")
-    await raw.initialize(tmp_path)
+    await raw.initialize(tmp_path, warm_worker=False)
     stop = threading.Event()
 
     def churn() -> None:  # a build directory being written and wiped
@@ -126,7 +126,7 @@ async def test_only_utf16_is_agreed_and_used(raw: RawClient) -> None:
 
 
 async def test_a_lone_surrogate_does_not_stop_diagnostics(raw: RawClient) -> None:
-    await raw.initialize()
+    await raw.initialize(warm_worker=False)
     uri = new_uri("surrogate")
     body = (
         (
