@@ -105,4 +105,10 @@ def main() -> None:
     gc.set_threshold(50_000, 50, 100)
     sys.setswitchinterval(float(os.environ.get("QVR_LSP_SWITCH_INTERVAL", SWITCH_INTERVAL)))
     logging.basicConfig(stream=sys.stderr, level=logging.WARNING)
-    sys.exit(serve(server))
+    code = serve(server)
+    # Exit at once: tearing down a large document's trees and the front end's caches
+    # at interpreter exit took seconds; the worker is already gone (serve closed it).
+    with contextlib.suppress(OSError, ValueError):
+        sys.stdout.flush()
+        sys.stderr.flush()
+    os._exit(code)
