@@ -180,3 +180,27 @@ async def test_the_worker_dies_with_its_server_during_a_run(raw: RawClient) -> N
     os.kill(raw.pid, signal.SIGKILL)
     await raw.process.wait()
     assert await gone(children), f"left behind: {[p for p in children if alive(p)]}"
+
+
+NON_FINITE = """object X : Real 1
+morphism big : X -> X [role=kernel, scale=1e38] ~ Normal
+program p : X -> X
+    sample y <- big
+    return y
+export p
+"""
+
+
+async def test_non_finite_numbers_go_out_as_json(raw: RawClient) -> None:
+    # issue 14, item 6: draws near 1e38 overflow float32 in their mean and sd; a bare
+    # NaN would make the strict JSON reader of this client (as VS Code's) fail
+    uri = await opened(raw, NON_FINITE)
+    answer = await raw.request(
+        "workspace/executeCommand",
+        {"command": "qvr.sample", "arguments": [uri, {"n": 50, "length": 1}]},
+    )
+    result = answer["result"]
+    assert result["ok"], result
+    summary = result["samples"]["y"]
+    assert summary["mean"] in ("NaN", "Infinity", "-Infinity"), summary
+    assert isinstance(summary["max"], float) and summary["max"] > 1e37

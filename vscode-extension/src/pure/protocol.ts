@@ -28,12 +28,15 @@ export interface FlowchartResult {
   error: string | null;
 }
 
+/** A number from the server: JSON has no NaN or Infinity, so those come as strings. */
+export type WireNumber = number | "NaN" | "Infinity" | "-Infinity";
+
 export interface PosteriorRow {
   name: string;
-  mean: number | null;
-  sd: number | null;
-  r_hat?: number | null;
-  ess?: number | null;
+  mean: WireNumber | null;
+  sd: WireNumber | null;
+  r_hat?: WireNumber | null;
+  ess?: WireNumber | null;
   /** Shape of the summarised tensor, when the server gives it (the numbers are averages over it). */
   shape?: number[] | null;
 }
@@ -41,10 +44,10 @@ export interface PosteriorRow {
 export interface SampleStats {
   shape?: number[];
   dtype?: string;
-  mean?: number | null;
-  sd?: number | null;
-  min?: number | null;
-  max?: number | null;
+  mean?: WireNumber | null;
+  sd?: WireNumber | null;
+  min?: WireNumber | null;
+  max?: WireNumber | null;
 }
 
 export type RunKind = "sample" | "svi" | "nuts";

@@ -4,9 +4,19 @@
 import { escapeHtml } from "./html";
 import type { PosteriorRow, RunResult, SampleStats } from "./protocol";
 
-/** Formats a number for a table cell: 4 significant digits, em dash for missing. */
+/** Non-finite numbers as the server spells them (JSON has no NaN or Infinity). */
+const NON_FINITE: Readonly<Record<string, string>> = { NaN: "NaN", Infinity: "∞", "-Infinity": "−∞" };
+
+/** Formats a number for a table cell: 4 significant digits, em dash for missing,
+ * NaN and ∞ for the server's "NaN"/"Infinity"/"-Infinity". */
 export function formatNumber(value: unknown): string {
-  if (typeof value !== "number" || Number.isNaN(value)) {
+  if (typeof value === "string" && value in NON_FINITE) {
+    return NON_FINITE[value];
+  }
+  if (typeof value === "number" && Number.isNaN(value)) {
+    return "NaN";
+  }
+  if (typeof value !== "number") {
     return "—";
   }
   if (!Number.isFinite(value)) {

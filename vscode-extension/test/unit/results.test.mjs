@@ -62,7 +62,12 @@ test("numbers: 4 significant digits, integers as is, missing as a dash", () => {
   assert.equal(formatNumber(0.00001234), "1.23e-5");
   assert.equal(formatNumber(null), "—");
   assert.equal(formatNumber(undefined), "—");
-  assert.equal(formatNumber(NaN), "—");
+  // non-finite numbers come as strings (issue 14, item 6) and are shown as such
+  assert.equal(formatNumber("NaN"), "NaN");
+  assert.equal(formatNumber("Infinity"), "∞");
+  assert.equal(formatNumber("-Infinity"), "−∞");
+  assert.equal(formatNumber(NaN), "NaN");
+  assert.equal(formatNumber("nan"), "—");
 });
 
 test("posterior table: mean, sd, r_hat, ess; a high r_hat is flagged", () => {
@@ -79,6 +84,9 @@ test("posterior table: mean, sd, r_hat, ess; a high r_hat is flagged", () => {
 test("sample statistics table", () => {
   const html = samplesTable({ next_token: { shape: [4], dtype: "int64", mean: 120.5, sd: 70.1, min: 3, max: 250 } });
   assert.match(html, /<td>next_token<\/td><td>\(4,\)<\/td><td>int64<\/td><td>120.5<\/td><td>70.1<\/td><td>3<\/td><td>250<\/td>/);
+  // draws near 1e38 overflow float32 in their mean and sd: the server sends strings
+  const big = samplesTable({ y: { shape: [50, 1], dtype: "float32", mean: "NaN", sd: "Infinity", min: -2.26e38, max: 1.7e38 } });
+  assert.match(big, /<td>y<\/td><td>\(50, 1\)<\/td><td>float32<\/td><td>NaN<\/td><td>∞<\/td><td>-2.26e\+38<\/td><td>1.70e\+38<\/td>/);
 });
 
 const svi = {
