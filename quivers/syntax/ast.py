@@ -11,7 +11,7 @@ span into a file position.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, fields
 
 from quivers.core.diagnostics import Diagnostic, Range
@@ -444,15 +444,7 @@ def nesting(node: Node) -> int:
     """How deeply the constructs under ``node`` nest, a chain of one operator
     (``f >> g >> h``, ``F @ G @ H``, ``a + b + c``) counting as one level however long
     it is: the quantity the parser's nesting limit bounds (docs/language.md)."""
-    deepest = 0
-    stack = [(node, 1)]
-    while stack:
-        current, d = stack.pop()
-        if d > deepest:
-            deepest = d
-        for child in children(current):
-            stack.append((child, d if _continues_chain(current, child) else d + 1))
-    return deepest
+    return _deepest(node, _continues_chain)
 
 
 def _continues_chain(parent: Node, child: Node) -> bool:
@@ -463,11 +455,18 @@ def _continues_chain(parent: Node, child: Node) -> bool:
 
 def depth(node: Node) -> int:
     """How many nodes deep the tree under ``node`` is (a leaf is 1)."""
+    return _deepest(node, lambda parent, child: False)
+
+
+def _deepest(node: Node, same_level: Callable[[Node, Node], bool]) -> int:
+    """The most levels on a path down from ``node``; a child for which
+    ``same_level(parent, child)`` holds stays on its parent's level. Iterative."""
     deepest = 0
     stack = [(node, 1)]
     while stack:
         current, d = stack.pop()
         if d > deepest:
             deepest = d
-        stack.extend((child, d + 1) for child in children(current))
+        for child in children(current):
+            stack.append((child, d if same_level(current, child) else d + 1))
     return deepest
