@@ -80,10 +80,21 @@ def build_parser() -> argparse.ArgumentParser:
     sample = sub.add_parser("sample", help="draw from a program and summarise every site")
     _add_run_options(sample)
     sample.add_argument(
-        "--n", type=int, default=cli_default("n"), metavar="N", help="number of draws (rows)"
+        "--n",
+        type=int,
+        metavar="N",
+        help=f"number of draws (rows; {cli_default('n')}, or 1 text with --prompt)",
     )
     sample.add_argument(
         "--out", metavar="FILE", help="write x and every site's value (.pt, .npz or .json)"
+    )
+    sample.add_argument(
+        "--prompt",
+        metavar="TEXT",
+        help="generate text after TEXT with a token model (bytes; use with --from)",
+    )
+    sample.add_argument(
+        "--tokens", type=int, default=200, metavar="N", help="bytes to generate (200)"
     )
     sample.add_argument(
         "--from",
@@ -99,7 +110,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     for flag, kind, metavar, help_text in (
         ("steps", int, "N", "SVI steps"),
-        ("lr", float, "LR", "SVI Adam learning rate"),
         ("warmup", int, "N", "NUTS warmup"),
         ("samples", int, "N", "NUTS draws"),
         ("chains", int, "N", "NUTS chains"),
@@ -116,6 +126,12 @@ def build_parser() -> argparse.ArgumentParser:
             help=f"{help_text} ({default})",
         )
     fit.add_argument(
+        "--lr",
+        type=float,
+        metavar="LR",
+        help=f"SVI Adam learning rate ({cli_default('lr')}; 0.002 for a text corpus)",
+    )
+    fit.add_argument(
         "--plot",
         metavar="FILE",
         help="plot file (.png/.svg/.pdf; default: FILE's name with .loss.png or .nuts.png)",
@@ -125,6 +141,45 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="fitted-state file (default: <FILE stem>.state.pt next to the plot)",
     )
+    corpus = fit.add_argument_group(
+        "text corpora", "--data FILE.txt: UTF-8 text as byte sequences with next-byte targets"
+    )
+    corpus.add_argument(
+        "--seq-len", type=int, metavar="L", help="bytes per row of a text corpus (16)"
+    )
+    corpus.add_argument("--batch-size", type=int, metavar="B", help="rows per minibatch (128)")
+    corpus.add_argument("--epochs", type=int, metavar="N", help="passes over the corpus (1)")
+    corpus.add_argument(
+        "--val-fraction", type=float, metavar="F", help="held-out share of the rows (0.1)"
+    )
+    corpus.add_argument(
+        "--guide",
+        choices=("prior", "amortized"),
+        help="guide of the local sites: prior (draws from the model) or amortized (prior)",
+    )
+    corpus.add_argument(
+        "--clip-norm",
+        type=float,
+        metavar="C",
+        help="clip the gradient norm per row of the corpus at C; 0 turns it off (5)",
+    )
+    corpus.add_argument(
+        "--eval-every", type=int, metavar="N", help="score the held-out rows every N steps"
+    )
+    corpus.add_argument(
+        "--checkpoint-every",
+        type=int,
+        metavar="N",
+        help="write the state file (a resumable checkpoint) every N steps",
+    )
+    corpus.add_argument(
+        "--resume", metavar="STATE", help="continue the fit saved in STATE (a checkpoint)"
+    )
+    corpus.add_argument(
+        "--distributed",
+        action="store_true",
+        help="one worker of a torchrun data-parallel fit (gloo on CPU); rank 0 writes",
+    )
     fit.add_argument(
         "--progress",
         choices=("auto", "bar", "plain", "none"),
@@ -132,6 +187,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="progress on stderr: a bar on a terminal, plain lines otherwise (auto)",
     )
 
+    fit.set_defaults(seed=None)  # a resumed corpus fit takes its checkpoint's seed
     sub.add_parser("lsp", help="start the language server (LSP over stdio)")
     return parser
 

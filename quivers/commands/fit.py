@@ -52,10 +52,21 @@ def output_paths(args: argparse.Namespace) -> tuple[Path, Path]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from quivers.commands import fit_corpus
+    from quivers.jobs.corpus import is_text_corpus
+    from quivers.jobs.protocol import cli_default
+
     text = read_source(args.file)
-    opts = run_options(args, args.method)
+    corpus = bool(args.data) and args.method == "svi" and is_text_corpus(args.data)
+    if not corpus:
+        fit_corpus.reject_corpus_options(args)
+        args.lr = cli_default("lr") if args.lr is None else args.lr
+        args.seed = cli_default("seed") if args.seed is None else args.seed
+        opts = run_options(args, args.method)
     plot, state_path = output_paths(args)
     require_valid(text, args.file)
+    if corpus:
+        return fit_corpus.run(args, text, plot, state_path)
 
     from quivers.commands.progress import ProgressBar, StopOnInterrupt
     from quivers.jobs.run import RUNNERS

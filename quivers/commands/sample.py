@@ -33,6 +33,11 @@ DATA_SUFFIXES = (".pt", ".npz", ".json")
 
 
 def run(args: argparse.Namespace) -> int:
+    from quivers.jobs.protocol import cli_default
+
+    args.n_given = args.n is not None
+    if args.n is None:
+        args.n = cli_default("n")
     text = read_source(args.file)
     require_valid(text, args.file)
     if args.out and Path(args.out).suffix.lower() not in DATA_SUFFIXES:
@@ -43,6 +48,8 @@ def run(args: argparse.Namespace) -> int:
     from quivers.jobs.run import run_sample
 
     saved = load_state(args.from_state) if args.from_state else None
+    if args.prompt is not None:
+        return _generate(args, text, saved)
     if saved and not args.target:
         opts = replace(opts, target=saved.get("target"))
     try:
@@ -62,6 +69,48 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(out, indent=2))
     else:
         print(_summary(result, args, saved))
+    return 0
+
+
+def _generate(args: argparse.Namespace, text: str, saved: dict | None) -> int:
+    """``--prompt TEXT``: bytes drawn one at a time after the prompt (a token model)."""
+    import torch
+
+    from quivers.jobs.corpus import generate, token_site
+    from quivers.jobs.data import DataError
+    from quivers.jobs.run import compile_target, load_state
+
+    if args.tokens < 0:
+        raise CliError("--tokens must be at least 0")
+    if args.out or args.data:
+        raise CliError("--prompt prints text; it takes no --out or --data")
+    corpus = (saved or {}).get("corpus") or {}
+    window = int(corpus.get("seq_len") or args.length)
+    try:
+        with torch_threads(args.threads):
+            torch.manual_seed(args.seed)
+            target = args.target or (saved.get("target") if saved else None)
+            _, model, name = compile_target(text, args.file, target)
+            token_site(model, name)
+            if saved is not None:
+                load_state(model, saved["state_dict"])
+            torch.manual_seed(args.seed)
+            prompt = args.prompt.encode("utf-8")
+            texts = generate(model, prompt, args.tokens, window, rows=args.n if args.n_given else 1)
+    except (CliError, DataError) as exc:
+        raise CliError(str(exc)) from None
+    except Exception as exc:
+        raise _failure(exc, args, saved) from None
+    for i, drawn in enumerate(texts):
+        if i:
+            print("\n" + "-" * 40)
+        sys.stdout.write((prompt + drawn).decode("utf-8", errors="replace") + "\n")
+    how = f"weights of {args.from_state}" if saved else f"weights drawn under seed {args.seed}"
+    print(
+        f"{name}: {args.tokens} byte(s) after a {len(prompt)}-byte prompt, each given the last "
+        f"{window} bytes, with the {how}",
+        file=sys.stderr,
+    )
     return 0
 
 

@@ -20,18 +20,48 @@ FORMAT = "qvr-state"
 VERSION = 1
 
 
+#: Test seam for the crash-safety test: when set to a FIFO path, a write that would
+#: replace an existing state file stops half-way through the temporary file, says
+#: "partial <tmp>" on the FIFO and waits there to be killed.
+PAUSE_ENV = "QVR_TEST_PAUSE_STATE_WRITE"
+
+
 def save_state(path: str | Path, state_dict: dict[str, Any], **meta: Any) -> None:
+    """Write atomically: the whole file goes to ``<name>.tmp``, is flushed to disk,
+    then renamed over ``path``; a crash at any point leaves the previous file whole."""
+    import io
+
     import torch
 
     p = Path(path)
     payload = {"format": FORMAT, "version": VERSION, **meta, "state_dict": state_dict}
     tmp = p.with_name(p.name + ".tmp")
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    blob = buffer.getvalue()
     try:
         p.parent.mkdir(parents=True, exist_ok=True)
-        torch.save(payload, tmp)
+        with open(tmp, "wb") as f:
+            pause = os.environ.get(PAUSE_ENV)
+            if pause and p.exists():
+                _pause_half_way(f, blob, tmp, pause)
+            f.write(blob)
+            f.flush()
+            os.fsync(f.fileno())
         os.replace(tmp, p)
     except OSError as exc:
         raise CliError(f"{p}: cannot write the fitted state: {exc.strerror or exc}") from None
+
+
+def _pause_half_way(f: Any, blob: bytes, tmp: Path, fifo: str) -> None:
+    import threading
+
+    f.write(blob[: len(blob) // 2])
+    f.flush()
+    os.fsync(f.fileno())
+    with open(fifo, "w") as signal_pipe:
+        signal_pipe.write(f"partial {tmp}\n")
+    threading.Event().wait()  # until the test kills the process
 
 
 def load_state(path: str | Path) -> dict[str, Any]:

@@ -5,11 +5,20 @@ gradients as in Kingma & Welling, 2014, and ADVI, Kucukelbir et al., 2017). The
 objective returns the **negative** ELBO, averaged over ``num_particles`` draws, so
 that it can be minimised; its gradient reaches both the guide's and the model's
 parameters (variational EM for the latter).
+
+**Minibatches.** With ``num_rows=N`` the data passed is a minibatch of B of N rows
+and the objective is the unbiased estimator of the full data set's negative ELBO
+(Hoffman et al., 2013; Pyro's ``plate(subsample_size=...)``): every row's terms
+(local and observed sites, per-row scores, the local part of ``log q``) are scaled
+by N/B, the global sites' terms (drawn once for all rows) are counted once. It needs
+the model's ``log_joint_rows`` and a guide that reports ``log_q_rows``
+(:mod:`~quivers.inference.local_guides`), or a guide without local sites.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -18,6 +27,14 @@ from torch.distributions import Distribution
 from quivers.inference.guides import AutoGuide
 from quivers.inference.layout import missing_observations
 from quivers.runtime.trace import Model, TraceT
+
+
+@dataclass
+class RowTerms:
+    """log p - log q of one draw, per row (``rows``) and for the global sites (``glob``)."""
+
+    rows: torch.Tensor
+    glob: torch.Tensor
 
 
 def _index(tree: TraceT, k: int) -> TraceT:
@@ -50,10 +67,16 @@ class ELBO:
         guide: AutoGuide,
         x: Any,
         observations: Mapping[str, Any] | None = None,
+        num_rows: int | None = None,
         **run: Any,
     ) -> torch.Tensor:
         obs = dict(observations or {})
         missing_observations(model.observed_names, obs)
+        if num_rows is not None:
+            return self._minibatch(model, guide, x, obs, int(num_rows), run)
+        if hasattr(guide, "row_terms"):  # a guide that scores its draw in one model run
+            terms = self.row_terms(model, guide, x, obs, **run)
+            return -(terms.rows.sum(-1) + terms.glob).mean()
         if self.num_particles == 1:
             draw = guide.sample(x, obs, **run)
             log_p = model.log_joint(x, {**obs, **draw.values}, **run)
@@ -70,11 +93,78 @@ class ELBO:
         guide: AutoGuide,
         x: Any,
         observations: Mapping[str, Any] | None = None,
+        num_rows: int | None = None,
         **run: Any,
     ) -> float:
         """The negative ELBO as a float, without gradients."""
         with torch.no_grad():
-            return float(self(model, guide, x, observations, **run))
+            return float(self(model, guide, x, observations, num_rows, **run))
+
+    def _minibatch(
+        self,
+        model: Any,
+        guide: Any,
+        x: Any,
+        obs: dict[str, Any],
+        num_rows: int,
+        run: dict[str, Any],
+    ) -> torch.Tensor:
+        terms = self.row_terms(model, guide, x, obs, **run)
+        batch = int(terms.rows.shape[-1])
+        if num_rows < batch:
+            raise ValueError(f"num_rows ({num_rows}) is smaller than the batch ({batch} rows)")
+        scale = num_rows / batch
+        return -(scale * terms.rows.sum(-1) + terms.glob).mean()
+
+    def row_terms(
+        self,
+        model: Any,
+        guide: Any,
+        x: Any,
+        observations: Mapping[str, Any] | None = None,
+        **run: Any,
+    ) -> RowTerms:
+        """The ELBO's integrand split into rows and globals, one value per particle.
+
+        ``rows`` (K, batch): log p - log q of each row's local and observed sites;
+        ``glob`` (K,): the global sites' log p - log q. Their sum over rows plus
+        ``glob`` is the full-batch integrand; ``rows`` alone is what a held-out row
+        costs given the global draw.
+        """
+        obs = dict(observations or {})
+        log_joint_rows = getattr(model, "log_joint_rows", None)
+        if log_joint_rows is None:
+            raise TypeError(
+                f"{type(model).__name__} has no log_joint_rows(x, values): a minibatch "
+                "ELBO needs the per-row and global parts of the log density"
+            )
+        rows_lp: list[torch.Tensor] = []
+        glob_lp: list[torch.Tensor] = []
+        fused = getattr(guide, "row_terms", None)
+        for _ in range(self.num_particles):  # particles one after another
+            both = fused(x, obs, **run) if fused is not None else None
+            if both is not None:
+                rows_lp.append(both[0])
+                glob_lp.append(both[1])
+                continue
+            draw = guide.sample(x, obs, **run)
+            q_rows = draw.log_q_rows
+            if q_rows is None:
+                local = tuple(getattr(getattr(guide, "layout", None), "local_sites", ()))
+                if local:
+                    raise ValueError(
+                        f"{type(guide).__name__} keeps one factor per row for the local "
+                        f"site(s) {list(local)}; minibatches need a guide that computes "
+                        "them (PriorGuide or AmortizedGuide)"
+                    )
+            p_rows, p_glob = log_joint_rows(x, {**obs, **draw.values}, **run)
+            if q_rows is None:
+                rows_lp.append(p_rows)
+                glob_lp.append(p_glob - draw.log_q)
+            else:
+                rows_lp.append(p_rows - q_rows)
+                glob_lp.append(p_glob - (draw.log_q - q_rows.sum()))
+        return RowTerms(torch.stack(rows_lp), torch.stack(glob_lp))
 
     def _log_joint_particles(
         self,

@@ -45,11 +45,15 @@ class GuideDraw:
     """Latent traces drawn from a guide and their log density ``log q`` (constrained).
 
     With ``num_particles=K`` every trace has a leading dimension K and ``log_q`` has
-    shape (K,); otherwise ``log_q`` is 0-d.
+    shape (K,); otherwise ``log_q`` is 0-d. A guide of local sites that are computed
+    per row (:mod:`~quivers.inference.local_guides`) also reports ``log_q_rows``, the
+    local sites' part of ``log_q`` row by row (shape (*particles, batch)): a minibatch
+    ELBO scales it by N/B and counts the rest once.
     """
 
     values: dict[str, TraceT]
     log_q: torch.Tensor
+    log_q_rows: torch.Tensor | None = None
 
 
 INIT_STRATEGIES = ("feasible", "prior")
@@ -61,8 +65,10 @@ class AutoGuide(nn.Module):
     Where the guide starts: ``init_strategy="feasible"`` (the default, as Pyro's
     ``init_to_feasible``) puts every latent at the image of 0 in unconstrained
     space; ``"prior"`` starts from a draw of the model. ``init_loc`` overrides
-    either for the sites it names. Subclasses implement ``_init_params(u0)`` and
-    ``_sample_u(shape)``.
+    either for the sites it names. ``exclude`` names sites the guide leaves alone
+    (another guide proposes them, e.g. the local sites of a
+    :class:`~quivers.inference.local_guides.PriorGuide`). Subclasses implement
+    ``_init_params(u0)`` and ``_sample_u(shape)``.
     """
 
     #: whether the guide has a density (False for the point mass)
@@ -75,8 +81,10 @@ class AutoGuide(nn.Module):
         observed_names: Collection[str] | None = None,
         init_loc: Mapping[str, TraceT] | None = None,
         init_strategy: str = "feasible",
+        exclude: Collection[str] = (),
     ) -> None:
         super().__init__()
+        self.exclude: frozenset[str] = frozenset(exclude)
         if init_strategy not in INIT_STRATEGIES:
             raise ValueError(
                 f"init_strategy must be one of {', '.join(INIT_STRATEGIES)}, got {init_strategy!r}"
@@ -114,7 +122,7 @@ class AutoGuide(nn.Module):
         missing_observations(self.observed_names, obs)
         with torch.no_grad():
             trace = self.model.trace(x, obs, **run)
-        layout = LatentLayout.from_trace(trace, set(self.observed_names) | set(obs))
+        layout = LatentLayout.from_trace(trace, set(self.observed_names) | set(obs) | self.exclude)
         if self.init_strategy == "feasible":
             # Pyro's default (init_to_feasible): the image of 0 in unconstrained space.
             zero = torch.zeros(layout.dim, dtype=layout.dtype)
@@ -185,8 +193,9 @@ class AutoNormalGuide(AutoGuide):
         init_scale: float = 0.1,
         init_loc: Mapping[str, TraceT] | None = None,
         init_strategy: str = "feasible",
+        exclude: Collection[str] = (),
     ) -> None:
-        super().__init__(model, observed_names, init_loc, init_strategy)
+        super().__init__(model, observed_names, init_loc, init_strategy, exclude)
         if init_scale <= 0:
             raise ValueError(f"init_scale must be positive, got {init_scale}")
         self.init_scale = float(init_scale)
@@ -237,8 +246,9 @@ class AutoDeltaGuide(AutoGuide):
         observed_names: Collection[str] | None = None,
         init_loc: Mapping[str, TraceT] | None = None,
         init_strategy: str = "feasible",
+        exclude: Collection[str] = (),
     ) -> None:
-        super().__init__(model, observed_names, init_loc, init_strategy)
+        super().__init__(model, observed_names, init_loc, init_strategy, exclude)
         self.loc: nn.Parameter | None = None
 
     def _init_params(self, u0: torch.Tensor) -> None:
@@ -268,8 +278,9 @@ class AutoMultivariateNormalGuide(AutoGuide):
         init_scale: float = 0.1,
         init_loc: Mapping[str, TraceT] | None = None,
         init_strategy: str = "feasible",
+        exclude: Collection[str] = (),
     ) -> None:
-        super().__init__(model, observed_names, init_loc, init_strategy)
+        super().__init__(model, observed_names, init_loc, init_strategy, exclude)
         if init_scale <= 0:
             raise ValueError(f"init_scale must be positive, got {init_scale}")
         self.init_scale = float(init_scale)

@@ -78,12 +78,12 @@ def latent_sites(trace: Mapping[str, Site], conditioned: Collection[str]) -> lis
 
 
 # torch's Transform methods carry no annotations: these give them their types.
-def _inverse_shape(t: Transform, shape: torch.Size) -> torch.Size:
+def inverse_shape(t: Transform, shape: torch.Size) -> torch.Size:
     inverse: Callable[[torch.Size], Sequence[int]] = t.inverse_shape
     return torch.Size(inverse(shape))
 
 
-def _log_abs_det_jacobian(t: Transform, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+def log_abs_det_jacobian(t: Transform, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     ladj: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = t.log_abs_det_jacobian
     return ladj(x, y)
 
@@ -126,7 +126,7 @@ class LatentLayout:
             for i, (leaf, support) in enumerate(zip(trace_leaves, supports, strict=True)):
                 t = bijector(support)
                 shape = leaf.shape
-                ushape = _inverse_shape(t, shape) if t is not None else shape
+                ushape = inverse_shape(t, shape) if t is not None else shape
                 size = int(torch.Size(ushape).numel())
                 slots.append(LeafSlot(site.name, i, shape, ushape, start, size, t, leaf.dtype))
                 start += size
@@ -161,7 +161,7 @@ class LatentLayout:
             else:
                 y = slot.transform(seg)
                 if with_jacobian:
-                    j = _log_abs_det_jacobian(slot.transform, seg, y)
+                    j = log_abs_det_jacobian(slot.transform, seg, y)
                     ladj = ladj + j.reshape(batch + (-1,)).sum(-1)
             per_site[slot.site].append(y)
         values = {name: unflatten(self.site_like[name], parts) for name, parts in per_site.items()}

@@ -77,25 +77,82 @@ class SVI:
         if setup is not None:
             setup(x, observations, **run)
 
-    def step(self, x: Any, observations: Mapping[str, Any] | None = None, **run: Any) -> float:
-        """One gradient step; returns the objective's value (before the step)."""
+    def prepare(
+        self, x: Any, observations: Mapping[str, Any] | None = None, **run: Any
+    ) -> torch.optim.Optimizer:
+        """Set the guide up on ``x`` and make sure the optimiser knows every parameter
+        (before loading a saved optimiser state, or to count parameters)."""
+        self._prepare(x, observations, run)
+        return self._sync_optimizer()
+
+    def parameters(self) -> list[nn.Parameter]:
+        """The model's and the guide's trainable parameters, each once, in a fixed order."""
+        return self._all_params()
+
+    def step(
+        self,
+        x: Any,
+        observations: Mapping[str, Any] | None = None,
+        num_rows: int | None = None,
+        **run: Any,
+    ) -> float:
+        """One gradient step; returns the objective's value (before the step).
+
+        With ``num_rows=N``, ``x`` and ``observations`` are a minibatch of a data set of
+        N rows and the objective is its unbiased minibatch estimate (see
+        :class:`~quivers.inference.elbo.ELBO`).
+        """
+        loss = self.loss_and_grads(x, observations, num_rows, **run)
+        self.apply_grads()
+        return loss
+
+    def loss_and_grads(
+        self,
+        x: Any,
+        observations: Mapping[str, Any] | None = None,
+        num_rows: int | None = None,
+        **run: Any,
+    ) -> float:
+        """The first half of :meth:`step`: the objective and its gradients, no update.
+
+        Data-parallel fitting reduces the gradients across workers between the halves.
+        """
         self._prepare(x, observations, run)
         optim = self._sync_optimizer()
         optim.zero_grad(set_to_none=True)
-        loss = self.objective(self.model, self.guide, x, observations, **run)
+        loss = self._objective(x, observations, num_rows, run)
         if not torch.isfinite(loss):
             raise FloatingPointError(f"the SVI objective is {float(loss)}; no step taken")
         torch.autograd.backward(loss)
-        optim.step()
         return float(loss.detach())
 
+    def apply_grads(self) -> None:
+        """The second half of :meth:`step`: one optimiser update."""
+        assert self.optim is not None, "loss_and_grads comes first"
+        self.optim.step()
+
+    def _objective(
+        self,
+        x: Any,
+        observations: Mapping[str, Any] | None,
+        num_rows: int | None,
+        run: dict[str, Any],
+    ) -> torch.Tensor:
+        if num_rows is None:  # objectives that know nothing of minibatches still work
+            return self.objective(self.model, self.guide, x, observations, **run)
+        return self.objective(self.model, self.guide, x, observations, num_rows=num_rows, **run)
+
     def evaluate_loss(
-        self, x: Any, observations: Mapping[str, Any] | None = None, **run: Any
+        self,
+        x: Any,
+        observations: Mapping[str, Any] | None = None,
+        num_rows: int | None = None,
+        **run: Any,
     ) -> float:
         """The objective's value without a step or gradients."""
         self._prepare(x, observations, run)
         with torch.no_grad():
-            return float(self.objective(self.model, self.guide, x, observations, **run))
+            return float(self._objective(x, observations, num_rows, run))
 
     def run(
         self,

@@ -9,7 +9,7 @@ does for a model; Bingham et al., JMLR 2019).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 import torch
@@ -124,12 +124,14 @@ class ProgramModule(Node):
         run: dict[str, Any],
         sites: dict[str, Site] | None = None,
         validate: bool = True,
+        unscored: Collection[str] = (),
     ) -> tuple[list[Any], Any, torch.Tensor | None, torch.Tensor | None]:
         """Run the steps once.
 
         Returns (site traces in order, return value, per-row log density of the local
         sites and scores, log density of the global sites). Sites are recorded into
-        ``sites`` when given.
+        ``sites`` when given. The sites named in ``unscored`` are drawn without their
+        log density, which is left out of the totals.
         """
         env: dict[str, Any] = {}
         if self.decl.params:
@@ -173,13 +175,14 @@ class ProgramModule(Node):
                             node.check_given(inp, t_in, where)
                         else:
                             node.check_trace(inp, t_in, where)
-                    tr, val, lp = node.run(inp, t_in, want_lp, **run)
+                    scored = want_lp and name not in unscored
+                    tr, val, lp = node.run(inp, t_in, scored, **run)
                 except QvrDataError as e:
                     msg = str(e)
                     raise QvrDataError(
                         msg if msg.startswith(where) else f"{where}: {msg}"
                     ) from None
-                if want_lp and lp is None:
+                if scored and lp is None:
                     lp = self._ref.new_zeros(_batch(inp))
                 env[name] = val
                 traces.append(tr)
@@ -287,6 +290,50 @@ class ProgramModule(Node):
         _, _, rows, glob = self._execute(x, given, host, True, True, run)
         total = self._ref.new_zeros(()) if rows is None else rows.sum()
         return total if glob is None else total + glob
+
+    def log_joint_rows(
+        self, x: torch.Tensor, values: dict[str, Any], **run: Any
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The exact log density split as (per-row part (batch,), global part 0-d).
+
+        The per-row part holds the local sites and scores of each row, the global part
+        the sites drawn once; ``rows.sum() + glob`` is :meth:`log_joint`. A minibatch
+        ELBO scales the first by N/B and counts the second once.
+        """
+        self.check_input(x)
+        given, host = self._split_obs(values)
+        _, _, rows, glob = self._execute(x, given, host, True, True, run)
+        if rows is None:
+            rows = self._ref.new_zeros(_rows(x))
+        return rows, (self._ref.new_zeros(()) if glob is None else glob)
+
+    def draw_log_joint_rows(
+        self,
+        x: torch.Tensor,
+        observations: dict[str, Any] | None,
+        draw: Collection[str],
+        **run: Any,
+    ) -> tuple[dict[str, Any], torch.Tensor, torch.Tensor]:
+        """Draw the sites ``draw`` from the model; score everything else.
+
+        Returns (the drawn sites' traces, per-row log density of every other site and
+        score, global log density). With q(z) = p(z | x) for the drawn sites, this is
+        the ELBO's integrand computed exactly: log p(z) - log q(z) is zero and is
+        never evaluated (the prior guide's objective, at the cost of one forward draw).
+        """
+        self.check_input(x)
+        wanted = frozenset(draw)
+        given, host = self._split_obs(observations)
+        clash = sorted(wanted & set(given))
+        if clash:
+            raise QvrDataError(f"sites {clash} are to be drawn, but values were given")
+        traces, _, rows, glob = self._execute(x, given, host, False, True, run, unscored=wanted)
+        drawn = {
+            name: tr for name, tr in zip(self.site_names, traces, strict=True) if name in wanted
+        }
+        if rows is None:
+            rows = self._ref.new_zeros(_rows(x))
+        return drawn, rows, (self._ref.new_zeros(()) if glob is None else glob)
 
     # ------------------------------------------------------------- as a kernel
     def run(self, x, trace=None, want_lp=True, **run) -> RunOut:

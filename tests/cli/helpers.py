@@ -83,7 +83,9 @@ def one_clear_error(result: Result, *needles: str) -> str:
     """
     assert result.code == 1, result
     assert "Traceback" not in result.err, result.err
-    lines = [ln for ln in result.err_lines if not ln.startswith(("fit svi", "fit nuts"))]
+    lines = [
+        ln for ln in result.err_lines if not ln.startswith(("fit svi", "fit nuts", "fit corpus"))
+    ]
     assert len(lines) == 1, lines
     for needle in needles:
         assert needle in lines[0], (needle, lines[0])

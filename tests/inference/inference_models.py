@@ -74,6 +74,20 @@ class StepModel(nn.Module):
         sites = self.trace(x, observations, **run)
         return list(sites.values())[-1].value
 
+    def log_joint_rows(
+        self, x: Any, values: Mapping[str, Any], **run: Any
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(per-row log density of the local sites, global sites' log density)."""
+        sites = self.trace(x, values, **run)
+        rows = torch.zeros(x.shape[0])
+        glob = torch.zeros(())
+        for s in sites.values():
+            if s.is_global:
+                glob = glob + s.log_prob
+            else:
+                rows = rows + s.log_prob
+        return rows, glob
+
 
 class NormalNormal(StepModel):
     """mu ~ Normal(m0, s0); y_i ~ Normal(mu, sigma), i = 1..len(x)."""
@@ -96,6 +110,47 @@ class NormalNormal(StepModel):
         prec = 1 / self.s0**2 + y.numel() / self.sigma**2
         mean = (self.m0 / self.s0**2 + float(y.sum()) / self.sigma**2) / prec
         return mean, math.sqrt(1 / prec)
+
+
+class HierarchicalNormal(StepModel):
+    """mu ~ Normal(0, s0); z_i ~ Normal(mu, tau); y_i ~ Normal(z_i, sigma): one local
+    latent per row, one global."""
+
+    def __init__(self, s0: float = 3.0, tau: float = 1.0, sigma: float = 0.5) -> None:
+        super().__init__()
+        self.s0, self.tau, self.sigma = s0, tau, sigma
+
+    def steps(self) -> list[Step]:
+        return [
+            Step("mu", lambda x, e: D.Normal(torch.tensor(0.0), self.s0), is_global=True),
+            Step("z", lambda x, e: D.Normal(e["mu"].expand(x.shape[0]), self.tau)),
+            Step("y", lambda x, e: D.Normal(e["z"], self.sigma), observed=True),
+        ]
+
+    def local_posterior(self, y: torch.Tensor, mu: float) -> tuple[torch.Tensor, float]:
+        """p(z_i | y_i, mu): its mean per row and its sd."""
+        prec = 1 / self.tau**2 + 1 / self.sigma**2
+        return (mu / self.tau**2 + y / self.sigma**2) / prec, math.sqrt(1 / prec)
+
+    def expected_elbo(
+        self, y: torch.Tensor, mu: float, loc: torch.Tensor, scale: torch.Tensor
+    ) -> float:
+        """E_q[log p - log q] for q = delta(mu) x prod_i Normal(z_i; loc_i, scale_i)."""
+        t2, s2 = self.tau**2, self.sigma**2
+        log2pi = math.log(2 * math.pi)
+        prior = -0.5 * log2pi - math.log(self.s0) - 0.5 * mu**2 / self.s0**2
+        rows = (
+            -0.5 * log2pi
+            - math.log(self.tau)
+            - ((loc - mu) ** 2 + scale**2) / (2 * t2)
+            - 0.5 * log2pi
+            - math.log(self.sigma)
+            - ((y - loc) ** 2 + scale**2) / (2 * s2)
+            + 0.5 * log2pi
+            + scale.log()
+            + 0.5
+        )
+        return prior + float(rows.sum())
 
 
 class BetaBernoulli(StepModel):

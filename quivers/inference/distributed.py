@@ -1,0 +1,63 @@
+"""Data-parallel SVI with ``torch.distributed``: one process per worker.
+
+Each worker fits its own shard of every global batch (the
+:class:`~torch.utils.data.DistributedSampler` split that
+:class:`~quivers.inference.minibatch.MinibatchFit` makes with ``num_replicas`` and
+``rank``) and computes the minibatch ELBO of its B rows scaled by N/B. The mean of
+the K workers' estimates is the estimate of the global batch of K*B rows (scaled by
+N/(K B)), so averaging the gradients (:func:`average_gradients`, one all-reduce of
+one flat buffer, as ``DistributedDataParallel`` buckets do) gives every worker the
+gradient of the global batch, and identical updates keep the model's and the
+guide's parameters, global sites included, identical on every rank.
+:func:`broadcast_parameters` makes the starting point identical too.
+
+``torchrun`` sets ``RANK``, ``WORLD_SIZE``, ``MASTER_ADDR`` and ``MASTER_PORT``;
+:func:`init_from_env` joins that group (gloo on CPU, nccl on GPUs).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+
+import torch
+import torch.distributed as dist
+
+
+def init_from_env(backend: str | None = None) -> tuple[int, int]:
+    """Join the process group ``torchrun`` describes; returns (rank, world size)."""
+    if "RANK" not in os.environ or "WORLD_SIZE" not in os.environ:
+        raise RuntimeError(
+            "--distributed needs the environment torchrun sets (RANK, WORLD_SIZE, "
+            "MASTER_ADDR, MASTER_PORT): run it as `torchrun --nproc-per-node=K -m quivers fit ...`"
+        )
+    if not dist.is_initialized():
+        chosen = backend or ("nccl" if torch.cuda.is_available() else "gloo")
+        dist.init_process_group(backend=chosen)
+    return dist.get_rank(), dist.get_world_size()
+
+
+def average_gradients(grads: list[torch.Tensor], loss: torch.Tensor) -> torch.Tensor:
+    """Replace every gradient (and the loss) by its mean over the workers, in place."""
+    world = dist.get_world_size()
+    flat = torch.cat([g.reshape(-1) for g in grads] + [loss.reshape(1).to(grads[0].dtype)])
+    dist.all_reduce(flat, op=dist.ReduceOp.SUM)
+    flat /= world
+    offset = 0
+    for g in grads:
+        n = g.numel()
+        g.copy_(flat[offset : offset + n].view_as(g))
+        offset += n
+    return flat[offset]
+
+
+def broadcast_parameters(params: Iterable[torch.Tensor], src: int = 0) -> None:
+    """Give every worker rank ``src``'s parameter values."""
+    with torch.no_grad():
+        for p in params:
+            dist.broadcast(p.data, src=src)
+
+
+def shutdown() -> None:
+    if dist.is_initialized():
+        dist.destroy_process_group()
