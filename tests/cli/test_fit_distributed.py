@@ -35,7 +35,8 @@ def test_two_workers_equal_one_process_on_the_same_global_batches(tmp_path: Path
     cmd = [
         sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2",
         "-m", "quivers", "fit", str(REFERENCE), "--data", str(corpus), "--distributed",
-        "--seq-len", "16", "--batch-size", "8", "--progress", "none",
+        "--seq-len", "16", "--batch-size", "8", "--lr", "0.005", "--clip-norm", "0",
+        "--progress", "none",
         "--state", str(state), "--plot", str(tmp_path / "dist.png"),
     ]  # fmt: skip
     env = {**os.environ, "GLOO_SOCKET_IFNAME": "lo", "OMP_NUM_THREADS": "1"}
