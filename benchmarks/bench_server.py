@@ -6,7 +6,7 @@ Starts ``python -m quivers_lsp`` with pygls' client, opens generated files of 1,
 - start: process spawn to the initialize result (and torch must not be loaded in the
   server process: checked in ``/proc/<pid>/maps``, also after runs);
 - keystroke: a one-character didChange to the publishDiagnostics of that version
-  (the debounce included), alternating edits in a doc comment, a step and a type;
+  (the analysis included), alternating edits in a doc comment, a step and a type;
 - hover, completion, semantic tokens (full, and delta as VS Code asks after an edit);
 - hover while a NUTS run is in progress in the worker;
 - run command to its first progress report, with a warm worker;
