@@ -115,6 +115,7 @@ class DocumentAnalyser:
             if self._running != text and (self._wanted is None or self._wanted[0] != text):
                 self._wanted = (text, version)
                 self._cond.notify()
+        self._interrupt_unless(text)  # the document's text is this one now
         return await future
 
     def close(self) -> None:

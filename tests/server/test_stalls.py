@@ -124,3 +124,27 @@ async def test_stale_versions_are_dropped(raw: RawClient) -> None:
         {"textDocument": {"uri": big}, "position": {"line": 4 + 2, "character": 9}},
     )
     assert "emb" in answer["result"]["contents"]["value"]
+
+
+async def test_a_running_stale_analysis_is_interrupted() -> None:
+    # in-process, on the analyser itself: the first text's analysis is running when the
+    # second arrives; it is interrupted (never finished nor published) and the second
+    # is analysed
+    import asyncio
+
+    from quivers_lsp.analyser import DocumentAnalyser
+
+    loop = asyncio.get_running_loop()
+    published: list[str] = []
+    analyser = DocumentAnalyser("file:///x.qvr", loop, lambda doc, _: published.append(doc.text))
+    first, second = generated(LINES, "c"), generated(LINES, "d")
+    try:
+        analyser.want(first, 1)
+        while analyser._running != first:  # the thread has started on it
+            await asyncio.sleep(0.001)
+        doc = await analyser.document(second, 2)  # wants the second text
+        assert doc.text == second and doc.version == 2
+        assert analyser.cancelled == 1
+        assert published == [second]
+    finally:
+        analyser.close()
