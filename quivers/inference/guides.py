@@ -36,7 +36,8 @@ from quivers.runtime.trace import Model, TraceT
 _LOG_2PI = math.log(2.0 * math.pi)
 
 
-def _inv_softplus(y: float) -> float:
+def inv_softplus(y: float) -> float:
+    """The x with softplus(x) = y: where a softplus-parametrised scale starts."""
     return y + math.log(-math.expm1(-y))
 
 
@@ -204,7 +205,7 @@ class AutoNormalGuide(AutoGuide):
 
     def _init_params(self, u0: torch.Tensor) -> None:
         self.loc = nn.Parameter(u0.clone())
-        self.scale_raw = nn.Parameter(torch.full_like(u0, _inv_softplus(self.init_scale)))
+        self.scale_raw = nn.Parameter(torch.full_like(u0, inv_softplus(self.init_scale)))
 
     @property
     def scale(self) -> torch.Tensor:
@@ -292,7 +293,7 @@ class AutoMultivariateNormalGuide(AutoGuide):
         d = u0.numel()
         self.loc = nn.Parameter(u0.clone())
         self.tril_raw = nn.Parameter(u0.new_zeros(d, d))
-        self.diag_raw = nn.Parameter(torch.full_like(u0, _inv_softplus(self.init_scale)))
+        self.diag_raw = nn.Parameter(torch.full_like(u0, inv_softplus(self.init_scale)))
 
     def _loc(self) -> torch.Tensor:
         assert self.loc is not None, "guide not set up"

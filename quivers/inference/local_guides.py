@@ -39,7 +39,13 @@ from torch import nn
 from torch.distributions import constraints
 from torch.nn import functional as F
 
-from quivers.inference.guides import AutoDeltaGuide, AutoGuide, AutoNormalGuide, GuideDraw
+from quivers.inference.guides import (
+    AutoDeltaGuide,
+    AutoGuide,
+    AutoNormalGuide,
+    GuideDraw,
+    inv_softplus,
+)
 from quivers.inference.layout import (
     bijector,
     inverse_shape,
@@ -52,8 +58,13 @@ from quivers.runtime.trace import Site, leaves
 GLOBAL_GUIDES = ("normal", "delta")
 
 
-def _inv_softplus(y: float) -> float:
-    return y + math.log(-math.expm1(-y))
+def _start_near_zero(last: nn.Linear, size: int, scale: float) -> None:
+    """An output layer of [loc; raw scale] (2 x size) that starts at loc ~ 0 and
+    scale = ``scale`` for every input, so a fresh guide starts near its prior's centre."""
+    with torch.no_grad():
+        last.weight.mul_(0.01)
+        last.bias.zero_()
+        last.bias[size:] = inv_softplus(scale)
 
 
 class LocalGuide(nn.Module):
@@ -293,11 +304,7 @@ class _SiteHead(nn.Module):
         self.event = inverse_shape(self.transform, event) if self.transform else event
         size = int(self.event.numel())
         self.net = nn.Sequential(nn.Linear(in_dim, hidden), nn.Tanh(), nn.Linear(hidden, 2 * size))
-        with torch.no_grad():  # start near loc 0, scale init_scale
-            last = cast(nn.Linear, self.net[2])
-            last.weight.mul_(0.01)
-            last.bias.zero_()
-            last.bias[size:] = _inv_softplus(init_scale)
+        _start_near_zero(cast(nn.Linear, self.net[2]), size, init_scale)
 
     def loc_scale(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         loc, raw = self.net(features).chunk(2, dim=-1)
@@ -328,11 +335,7 @@ class _SequenceHead(nn.Module):
         self.combine = nn.Sequential(
             nn.Linear(hidden + self.dim, hidden), nn.Tanh(), nn.Linear(hidden, 2 * self.dim)
         )
-        with torch.no_grad():
-            last = cast(nn.Linear, self.combine[2])
-            last.weight.mul_(0.01)
-            last.bias.zero_()
-            last.bias[self.dim :] = _inv_softplus(scale)
+        _start_near_zero(cast(nn.Linear, self.combine[2]), self.dim, scale)
 
     def sample(self, steps: torch.Tensor, row: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         batch, length = steps.shape[0], steps.shape[1]
