@@ -245,3 +245,14 @@ def test_sigkill_mid_write_keeps_the_previous_checkpoint_which_resumes_exactly(
     assert qvr(*common, "--state", whole).code == 0
     for name, value in weights(whole).items():
         assert torch.equal(value, weights(state)[name]), name
+
+
+def test_amortized_guide_fits_a_corpus_with_a_fixed_size(tmp_path: Path, corpus: Path) -> None:
+    r = fit(tmp_path, corpus, "--guide", "amortized")
+    assert r.code == 0, r.err
+    assert "amortized guide" in r.out
+    size = int(r.out.split("guide ")[-1].split()[0].replace(",", ""))
+    assert size > 0  # an encoder, the same size for any corpus
+    saved = torch.load(tmp_path / "s.state.pt", weights_only=True)
+    assert saved["options"]["guide"] == "amortized"
+    assert sum(v.numel() for v in saved["fit"]["guide"].values()) == size
