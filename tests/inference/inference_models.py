@@ -194,6 +194,23 @@ class GammaPoisson(StepModel):
         return D.Gamma(torch.tensor(self.a + float(y.sum())), torch.tensor(self.b + y.numel()))
 
 
+class StandardNormal(StepModel):
+    """z ~ Normal(0, I_dim): one global site, nothing observed."""
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.dim = dim
+
+    def steps(self) -> list[Step]:
+        return [
+            Step(
+                "z",
+                lambda x, e: D.Independent(D.Normal(torch.zeros(self.dim), 1.0), 1),
+                is_global=True,
+            )
+        ]
+
+
 class CorrelatedGaussian(StepModel):
     """z ~ MultivariateNormal(mean, cov): one global site, nothing observed."""
 

@@ -16,9 +16,8 @@ import math
 
 import pytest
 import torch
-from inference_models import Step, StepModel
+from inference_models import StandardNormal
 from reference_nuts import State, leapfrog, transition_shape
-from torch import distributions as D
 
 from quivers.inference import MCMC, NUTSKernel
 from quivers.inference.integrator import PhasePoint
@@ -118,15 +117,6 @@ def test_tree_depth_cap_matches_the_reference():
     assert max(depths) == 4
 
 
-class IsotropicGaussian(StepModel):
-    """z ~ Normal(0, I_10): one global site."""
-
-    def steps(self) -> list[Step]:
-        return [
-            Step("z", lambda x, e: D.Independent(D.Normal(torch.zeros(10), 1.0), 1), is_global=True)
-        ]
-
-
 def _reference_mean_steps(dim: int, eps: float, n: int, seed: int) -> tuple[float, float]:
     """Mean and standard error of the reference's leapfrog steps per transition on
     Normal(0, I_dim), each started at stationarity (q, p ~ Normal(0, I)) with random
@@ -159,7 +149,7 @@ def test_gradients_per_draw_on_an_isotropic_gaussian():
     factor near 2)."""
     eps, n = 0.3, 300
     kernel = NUTSKernel(step_size=eps, adapt_step_size=False, adapt_mass_matrix=False)
-    result = MCMC(kernel, num_warmup=0, num_samples=n, seed=11).run(IsotropicGaussian(), None, {})
+    result = MCMC(kernel, num_warmup=0, num_samples=n, seed=11).run(StandardNormal(10), None, {})
     got = result.num_steps.double().flatten()
     want, want_se = _reference_mean_steps(10, eps, n, seed=12)
     se = math.sqrt(float(got.var()) / got.numel() + want_se**2)

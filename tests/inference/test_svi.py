@@ -203,6 +203,15 @@ def test_predictive_from_guide_and_prior():
     # posterior predictive of y_i: Normal(mean, sqrt(sd^2 + sigma^2))
     assert abs(float(post["y"].mean()) - mean) < 0.05
     assert abs(float(post["y"][:, 0].std()) - math.sqrt(sd**2 + 1.0)) < 0.1
+    # The latents are the guide's draws, not its median: the sd of mu is the guide's
+    # scale, and the row mean of y, mu + mean(noise), has variance scale^2 + 1/20
+    # (0.10 here; 0.05 for a collapsed guide). From 4000 draws the relative standard
+    # error of an sd is 1/sqrt(8000) = 1.1 % and of a variance sqrt(2/4000) = 2.2 %:
+    # the tolerances 5 % and 10 % are about 4.5 standard errors.
+    _, scale = guide.site_loc_scale("mu")
+    assert abs(float(post["mu"].std()) / float(scale) - 1) < 0.05
+    row_var = float(post["y"].mean(1).var())
+    assert abs(row_var / (float(scale) ** 2 + 1 / 20) - 1) < 0.1, row_var
     prior = Predictive(model, None, num_samples=4000)(x)
     assert abs(float(prior["mu"].std()) - 2.0) < 0.1
 
