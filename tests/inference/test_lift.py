@@ -7,7 +7,7 @@ import math
 
 import pytest
 import torch
-from inference_models import TrajectoryModel
+from inference_models import TrajectoryModel, assert_short_nuts_run_worked
 from torch import distributions as D
 
 from quivers.inference import (
@@ -106,6 +106,7 @@ def test_nuts_on_lifted_model_like_the_seed_snippet():
     assert result.samples["h"].shape == (1, 10, 3, 6, 4)
     assert result.acceptance_rates.shape == (1,) and result.divergence_counts.shape == (1,)
     assert 0.0 <= float(result.acceptance_rates.mean()) <= 1.0
+    assert_short_nuts_run_worked(result)
     assert "readout.weight" in result.summary()
     pred = Predictive(lifted, result, num_samples=4)(lx)
     assert pred["y"].shape == (4, 3)

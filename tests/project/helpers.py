@@ -8,7 +8,18 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-SHARED = ROOT.parent / "shared"
+
+
+def _shared() -> Path:
+    """The project's ``shared`` folder beside the checkout (``../shared``), or beside
+    a folder above it, as for a git worktree under ``wt/NAME``."""
+    for base in ROOT.parents:
+        if (base / "shared" / "seed-snippets").is_dir():
+            return base / "shared"
+    return ROOT.parent / "shared"
+
+
+SHARED = _shared()
 SNIPPETS = SHARED / "seed-snippets"
 EXAMPLES = sorted((ROOT / "docs" / "examples" / "source").glob("*.qvr"))
 

@@ -1,4 +1,5 @@
-"""The three snippets of the reference page run verbatim from the repository root."""
+"""The three snippets of the reference page run verbatim from the repository root
+(``../shared/seed-snippets``)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,13 @@ import pytest
 
 from .helpers import SNIPPETS, run_python
 
-pytestmark = pytest.mark.skipif(not SNIPPETS.is_dir(), reason="shared/seed-snippets not present")
+
+def test_the_snippets_are_present() -> None:
+    """CI and every checkout of the project have them: a missing folder is a failure,
+    not a reason to skip the tests below."""
+    assert SNIPPETS.is_dir(), f"{SNIPPETS} is missing"
+    names = {"generate_data.py", "svi_fit.py", "nuts_posterior.py"}
+    assert names <= {p.name for p in SNIPPETS.iterdir()}
 
 
 def test_generate_data() -> None:
@@ -34,5 +41,7 @@ def test_nuts_posterior_reports_acceptance_and_divergences() -> None:
     assert out.returncode == 0, out.stderr
     acceptance = float(re.search(r"acceptance: (\S+)", out.stdout).group(1))  # type: ignore[union-attr]
     divergences = int(re.search(r"divergences: (\d+)", out.stdout).group(1))  # type: ignore[union-attr]
-    assert 0.0 < acceptance <= 1.0
-    assert divergences >= 0
+    # ten warmup iterations adapt the step size towards 0.8 (0.89 on this seed); a
+    # step size that ran away accepts nothing, and at these tiny steps nothing diverges
+    assert 0.6 < acceptance <= 1.0, out.stdout
+    assert divergences == 0, out.stdout
