@@ -322,6 +322,16 @@ async def test_signature_help(client: LanguageClient) -> None:
     assert sig.signatures[0].label == "lm_head(x1: Hidden) -> Token"
     assert sig.active_parameter == 0
     assert text  # the incomplete call is covered by the unit tests
+    # and sent here too: the call as it is while being typed, cursor after the comma
+    broken, _ = await open_doc(client, text)
+    typing = await client.text_document_signature_help_async(
+        lsp.SignatureHelpParams(
+            text_document=doc_id(broken), position=at(text, "lm_head(h, ", offset=11)
+        )
+    )
+    assert typing is not None
+    assert typing.signatures[0].label == "lm_head(x1: Hidden) -> Token"
+    assert typing.active_parameter == 0  # past the only parameter: clamped to it
 
 
 async def test_semantic_tokens_full_and_range(client: LanguageClient) -> None:

@@ -182,7 +182,8 @@ async def random_requests(client: LanguageClient, uri: str, text: str, rng: rand
     assert all(0 <= f.start_line <= f.end_line < len(lines) for f in folds or ())
 
     chart: Any = await client.protocol.send_request_async("qvr/flowchart", {"uri": uri})
-    assert (chart.mermaid is None) != (chart.error is None) or chart.mermaid is not None
+    # exactly one of a chart or the reason there is none
+    assert (chart.mermaid is None) != (chart.error is None), chart
     if chart.mermaid is None:
         assert isinstance(chart.error, str) and "\n" not in chart.error
     else:

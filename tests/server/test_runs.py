@@ -89,7 +89,11 @@ async def test_run_nuts_reports_warmup_and_sampling(client: LanguageClient) -> N
     assert {"slope", "intercept", "sigma"} <= names
     assert all("r_hat" in p and "ess" in p for p in result["posterior"])
     assert len(result["diagnostics"]["acceptance"]) == 1
-    assert result["diagnostics"]["divergences"][0] >= 0
+    # four warmup iterations start the step size from Hoffman & Gelman's heuristic and
+    # adapt it towards 0.8 (0.96 on this seed): a run-away step size accepts nothing,
+    # and nothing diverges on this smooth posterior
+    assert 0.5 < result["diagnostics"]["acceptance"][0] <= 1.0, result["diagnostics"]
+    assert result["diagnostics"]["divergences"] == [0], result["diagnostics"]
     (token,) = tokens_since(client, before)
     messages = [
         r.message
