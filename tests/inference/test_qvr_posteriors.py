@@ -127,6 +127,13 @@ def test_correlated_gaussian_covariance_by_nuts() -> None:
     expected = torch.tensor([[1.0, 0.8], [0.8, 1.0]])
     assert torch.allclose(cov, expected, atol=0.2), cov
     assert torch.allclose(z.mean(dim=1), torch.zeros(2), atol=0.25)
+    # The bulk ESS of this 800-draw chain is about 210, so the variances' standard
+    # error is sqrt(2/210) = 0.1 (atol 0.2 above is two of them) and the means' is
+    # 1/sqrt(210) = 0.07. The sample correlation is much sharper: its standard error
+    # near 0.8 is (1 - 0.8^2)/sqrt(210) = 0.025, and 0.1 is four of them, so a sampler
+    # that loses the dependence between z1 and z2 fails here.
+    corr = cov[0, 1] / cov.diagonal().sqrt().prod()
+    assert abs(float(corr) - 0.8) < 0.1, corr
 
 
 @pytest.mark.parametrize("source", [NORMAL_NORMAL, BETA_BERNOULLI, GAMMA_POISSON, CORRELATED])
