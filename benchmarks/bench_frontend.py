@@ -101,11 +101,13 @@ def measure(text: str, runs: int) -> dict[str, float]:
         # would otherwise fall on whichever call comes next (untimed; an editor's
         # session pays it once, not per keystroke).
         gc.collect()
-        # A one-character edit: the scale's last digit becomes another digit (a
-        # different one each run, so the edited unit is never in the cache).
+        # A one-character edit: the scale's digit becomes another digit (never 1, so
+        # the text does change; a different value each run, so the edited unit is
+        # never in the cache).
         edited = lines[:]
-        edited[mid] = edited[mid].replace("scale=0.1", f"scale=0.{k % 9 + 1}{k // 9 or ''}", 1)
+        edited[mid] = edited[mid].replace("scale=0.1", f"scale=0.{k % 8 + 2}{k // 8 or ''}", 1)
         new = "\n".join(edited)
+        assert new != text, "the edit must change the text"
         wall["edit"].append(_time(lambda new=new: check_text(new), cpu["edit"]))
         check_text(text)  # back to the file as it was
         new = "\n".join(lines[:mid] + [f"object Inserted{k} : Real 3"] + lines[mid:])
