@@ -312,25 +312,23 @@ async def test_completion(client: LanguageClient) -> None:
 
 async def test_signature_help(client: LanguageClient) -> None:
     text = REFERENCE.replace("lm_head(h)", "lm_head(h, ")
-    uri, _ = await open_doc(client, REFERENCE)
-    sig = await client.text_document_signature_help_async(
-        lsp.SignatureHelpParams(
-            text_document=doc_id(uri), position=at(REFERENCE, "lm_head(h)", offset=8)
+
+    async def signature(source: str, needle: str, offset: int) -> lsp.SignatureHelp:
+        uri, _ = await open_doc(client, source)
+        sig = await client.text_document_signature_help_async(
+            lsp.SignatureHelpParams(
+                text_document=doc_id(uri), position=at(source, needle, offset=offset)
+            )
         )
-    )
-    assert sig is not None
-    assert sig.signatures[0].label == "lm_head(x1: Hidden) -> Token"
+        assert sig is not None
+        assert sig.signatures[0].label == "lm_head(x1: Hidden) -> Token"
+        return sig
+
+    sig = await signature(REFERENCE, "lm_head(h)", 8)  # the cursor on h
     assert sig.active_parameter == 0
     assert text  # the incomplete call is covered by the unit tests
-    # and sent here too: the call as it is while being typed, cursor after the comma
-    broken, _ = await open_doc(client, text)
-    typing = await client.text_document_signature_help_async(
-        lsp.SignatureHelpParams(
-            text_document=doc_id(broken), position=at(text, "lm_head(h, ", offset=11)
-        )
-    )
-    assert typing is not None
-    assert typing.signatures[0].label == "lm_head(x1: Hidden) -> Token"
+    # and sent here too: the call as it is while being typed, cursor after "h, "
+    typing = await signature(text, "lm_head(h, ", 11)
     assert typing.active_parameter == 0  # past the only parameter: clamped to it
 
 
