@@ -180,7 +180,6 @@ def copy_tree(dest: Path) -> None:
 
 def pytest(copy: Path, tests: tuple[str, ...]) -> tuple[int, str]:
     env = dict(os.environ, PYTHONPATH=f"{copy}{os.pathsep}{copy / 'server'}")
-    env.pop("PYTHONDONTWRITEBYTECODE", None)
     cmd = [sys.executable, "-m", "pytest", "-q", "-x", "-m", "not slow", "-p", "no:cacheprovider"]
     proc = subprocess.run([*cmd, *tests], cwd=copy, env=env, capture_output=True, text=True)
     lines = [ln for ln in proc.stdout.splitlines() if ln.strip()]
