@@ -24,14 +24,14 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, cast
 
 import torch
 from torch import nn
 from torch.distributions import constraints
 
-from quivers.runtime.trace import Model, Site, TraceT, leaves
+from quivers.runtime.trace import Model, Site, Trace, TraceT, leaves
 
 Slots = dict[str, list[tuple[nn.Module, str]]]
 
@@ -133,13 +133,11 @@ class LiftedModel(nn.Module):
                 theta[n] = torch.randn(shape, dtype=dtype) * self.prior_scale
         return theta
 
-    def trace(
-        self, x: Any, observations: Mapping[str, Any] | None = None, **run: Any
-    ) -> dict[str, Site]:
+    def trace(self, x: Any, observations: Mapping[str, Any] | None = None, **run: Any) -> Trace:
         given = dict(observations or {})
         theta_given, rest = self._split(given)
         theta = self._draw_theta(theta_given)
-        sites: dict[str, Site] = {}
+        sites = Trace()
         for n in self.param_names:
             sites[n] = Site(
                 name=n,
@@ -228,3 +226,115 @@ def bayesian_lift_parameters(
     lifted = LiftedModel(model, prior_scale, names, shapes, dtypes, lifted_sites)
     lobs = {k: v for k, v in obs.items() if k not in extra}
     return lifted, x, lobs
+
+
+LogProbFn = Callable[[Any, Any], torch.Tensor]
+
+
+class ObservedDensity(nn.Module):
+    """A model with one observed site ``target_key`` whose log density is given by a
+    function of the input and the observation; its parameters are ``base``'s.
+
+    This is what :func:`lift_from_log_prob` and :func:`lift_to_bayesian_program`
+    lift: a parameter-only module (no ``sample`` steps) plus a likelihood. ``draw``,
+    when given, samples the observation (``rsample``); a density alone cannot.
+    """
+
+    latent_names: tuple[str, ...] = ()
+
+    def __init__(
+        self,
+        base: nn.Module,
+        target_key: str,
+        log_prob_fn: LogProbFn,
+        draw: Callable[[Any], torch.Tensor] | None = None,
+    ) -> None:
+        super().__init__()
+        self.base = base  # a submodule: its parameters are this model's
+        self.target_key = target_key
+        self.observed_names: frozenset[str] = frozenset({target_key})
+        self._log_prob_fn = log_prob_fn
+        self._draw = draw
+
+    def _site_log_prob(self, x: Any, y: Any) -> torch.Tensor:
+        lp = self._log_prob_fn(x, y)
+        if not isinstance(lp, torch.Tensor):
+            raise TypeError(
+                f"site '{self.target_key}': the log density must be a tensor, "
+                f"got {type(lp).__name__}"
+            )
+        return lp.flatten(1).sum(1) if lp.dim() > 1 else lp  # per row, or 0-d
+
+    def _observation(self, values: Mapping[str, Any] | None) -> Any:
+        if values is None or self.target_key not in values:
+            if self._draw is None:
+                raise KeyError(
+                    f"site '{self.target_key}': missing observation; a model given by its "
+                    "log density alone cannot draw it"
+                )
+            return None
+        return values[self.target_key]
+
+    def trace(self, x: Any, observations: Mapping[str, Any] | None = None, **run: Any) -> Trace:
+        y = self._observation(observations)
+        if y is None:
+            assert self._draw is not None
+            y = self._draw(x)
+        lp = self._site_log_prob(x, y)
+        site = Site(self.target_key, y, y, lp, constraints.real, True, lp.dim() == 0)
+        return Trace({self.target_key: site})
+
+    def log_joint(self, x: Any, values: Mapping[str, Any], **run: Any) -> torch.Tensor:
+        y = self._observation(values)
+        if y is None:
+            raise KeyError(f"log_joint needs a value for site '{self.target_key}'")
+        return self._site_log_prob(x, y).sum()
+
+    def rsample(self, x: Any, observations: Mapping[str, Any] | None = None, **run: Any) -> Any:
+        return self.trace(x, observations, **run)[self.target_key].value
+
+
+def lift_from_log_prob(
+    model: nn.Module,
+    log_prob_fn: LogProbFn,
+    target_key: str,
+    x: Any,
+    observations: Mapping[str, Any],
+    parameter_prior_scale: float = 1.0,
+) -> tuple[LiftedModel, Any, dict[str, Any]]:
+    """Lift a parameter-only ``model`` whose likelihood is ``log_prob_fn(x, y)``
+    (``y = observations[target_key]``; a tensor per row or 0-d): every parameter of
+    ``model`` gets a Normal(0, ``parameter_prior_scale``) prior, and the lifted log
+    density is exactly ``log p(theta) + log_prob_fn(x, y)`` summed over rows with
+    the parameters set to theta. Returns ``(lifted, lx, lobs)``.
+    """
+    wrapped = ObservedDensity(model, target_key, log_prob_fn)
+    return bayesian_lift_parameters(wrapped, x, observations, parameter_prior_scale)
+
+
+def lift_to_bayesian_program(
+    model: nn.Module,
+    location_fn: Callable[[Any], torch.Tensor],
+    observation_family: Callable[..., torch.distributions.Distribution],
+    target_key: str,
+    x: Any,
+    observations: Mapping[str, Any],
+    observation_kwargs: Mapping[str, Any] | None = None,
+    parameter_prior_scale: float = 1.0,
+) -> tuple[LiftedModel, Any, dict[str, Any]]:
+    """Lift a parameter-only ``model`` observed through a distribution family:
+    ``y = observations[target_key]`` has density
+    ``observation_family(location_fn(x), **observation_kwargs)`` (its first
+    argument is the location, e.g. ``torch.distributions.Normal``), summed over
+    every entry of a row. Every parameter gets a Normal(0, ``parameter_prior_scale``)
+    prior. Returns ``(lifted, lx, lobs)``.
+    """
+    kwargs = dict(observation_kwargs or {})
+
+    def family(inp: Any) -> torch.distributions.Distribution:
+        return observation_family(location_fn(inp), **kwargs)
+
+    wrapped = ObservedDensity(
+        model, target_key, lambda inp, y: family(inp).log_prob(y), lambda inp: family(inp).sample()
+    )
+    return bayesian_lift_parameters(wrapped, x, observations, parameter_prior_scale)

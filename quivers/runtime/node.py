@@ -182,6 +182,12 @@ class RelationMixin:
         """The (|dom|, |cod|) matrix in the algebra's carrier."""
         raise NotImplementedError
 
+    @property
+    def tensor(self) -> torch.Tensor:
+        """The matrix with no run-time arguments (``relation()``; a ``repeat`` without
+        a count needs ``relation(n_steps=N)``)."""
+        return self.relation()
+
 
 def nodes(modules: nn.ModuleList) -> list[Node]:
     """The parts of a combinator, typed (a ``ModuleList`` only knows ``Module``)."""

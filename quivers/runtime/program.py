@@ -35,7 +35,7 @@ from quivers.runtime.ir import (
 from quivers.runtime.kernels import InlineFamily
 from quivers.runtime.node import Node, RunOut, add_lp, pack, reduce_rows, unpack
 from quivers.runtime.objects import check_value, factors, join_values, leaf_factors, split_value
-from quivers.runtime.trace import Site
+from quivers.runtime.trace import Site, Trace
 
 _FUNCS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
     "sigmoid": torch.sigmoid,
@@ -275,13 +275,20 @@ class ProgramModule(Node):
 
     def trace(
         self, x: torch.Tensor, observations: Mapping[str, Any] | None = None, **run: Any
-    ) -> dict[str, Site]:
+    ) -> Trace:
         """Every site's trace, value and log density, in program order."""
+        return self.traced_run(x, observations, **run)[1]
+
+    def traced_run(
+        self, x: torch.Tensor, observations: Mapping[str, Any] | None = None, **run: Any
+    ) -> tuple[Any, Trace, torch.Tensor]:
+        """One run: (return value, every site, exact total log density incl. scores)."""
         self.check_input(x)
         given, host = self._split_obs(observations)
-        sites: dict[str, Site] = {}
-        self._execute(x, given, host, False, True, run, sites)
-        return sites
+        sites = Trace()
+        _, value, rows, glob = self._execute(x, given, host, False, True, run, sites)
+        total = self._ref.new_zeros(()) if rows is None else rows.sum()
+        return value, sites, total if glob is None else total + glob
 
     def log_joint(self, x: torch.Tensor, values: Mapping[str, Any], **run: Any) -> torch.Tensor:
         """Exact total log density: local sites and scores summed over rows, globals once."""

@@ -4,7 +4,7 @@ This is the whole contract between a model and ``quivers.inference``: a model is
 object that satisfies :class:`Model` (``trace``, ``log_joint``, ``rsample``,
 ``observed_names``, ``latent_names`` and its parameters; see
 ``docs/dev/model-protocol.md``), and ``trace`` returns a mapping of :class:`Site`
-records in program order. Compiled programs, lifted models and the tests'
+records in program order (a :class:`Trace`, which also reads as ``.sites``). Compiled programs, lifted models and the tests'
 hand-written models all satisfy it; nothing in inference looks further.
 """
 
@@ -34,6 +34,18 @@ class Site:
     support: SupportT  # a torch Constraint per trace leaf, same structure as trace
     observed: bool
     is_global: bool
+
+
+class Trace(dict[str, Site]):
+    """The sites of one run, by name in program order.
+
+    A plain ``dict`` (``trace["y"]``, ``trace.items()``) that also reads as
+    ``trace.sites["y"]``, the spelling of the published gallery's snippets.
+    """
+
+    @property
+    def sites(self) -> Trace:
+        return self
 
 
 @runtime_checkable
