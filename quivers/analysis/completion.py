@@ -24,6 +24,7 @@ from quivers.core.vocabulary import (
     DEFAULT_MLP_WIDTH,
     INIT_SCHEMES,
     KEYWORD_DOCS,
+    LATER_SPELLING_KEYWORDS,
     OPTIONS,
     PARAM_SOURCES,
     ROLES,
@@ -196,7 +197,7 @@ def _keywords_in(accepted: set[str]) -> set[str]:
             continue
         if isinstance(pattern, PatternStr) and pattern.value in words:
             out.add(pattern.value)
-    return out
+    return out - LATER_SPELLING_KEYWORDS
 
 
 # ------------------------------------------------------------------ contextual

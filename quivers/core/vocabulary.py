@@ -16,8 +16,27 @@ from dataclasses import dataclass
 from quivers.core.families import Domain
 
 # The first word of each top-level statement and of each program step.
-DECLARATION_KEYWORDS = ("object", "morphism", "let", "export", "composition", "program")
+DECLARATION_KEYWORDS = (
+    "object",
+    "morphism",
+    "let",
+    "define",  # a later spelling of a top-level `let`
+    "export",
+    "composition",
+    "program",
+)
 STEP_KEYWORDS = ("sample", "observe", "let", "score", "return")
+# The first words of the published quivers' effect system (`effect`, `instance` and
+# `handler` declarations), which QVR does not support yet: such a statement is one
+# E0005, not a cascade of syntax errors.
+UNSUPPORTED_DECLARATIONS = {
+    "effect": "the effect/handler system",
+    "instance": "the effect/handler system",
+    "handler": "the effect/handler system",
+}
+# Keywords of the later spellings (docs/language.md section 17): accepted, highlighted
+# and hovered, but completion offers only our spelling.
+LATER_SPELLING_KEYWORDS = frozenset({"define"})
 # Declarations whose name stays visible when the statement does not parse.
 NAMED_DECLARATIONS = ("object", "morphism", "let")
 
@@ -26,6 +45,7 @@ KEYWORD_DOCS: dict[str, str] = {
     "object": "Declares an object: a finite set or a continuous space.",
     "morphism": "Declares a learnable (or fixed) arrow between objects.",
     "let": "Names a morphism expression, or (in a program) an arithmetic value.",
+    "define": "A later spelling of a top-level `let`: names a morphism expression.",
     "program": "A probabilistic program; itself a morphism from its domain to its codomain.",
     "export": "The first export is the loaded program's `morphism`.",
     "composition": "Selects the algebra finite-set morphisms compose under.",
@@ -95,6 +115,7 @@ ROLES: dict[str, str] = {
     "composed by the active algebra",
     "observed": "fixed relation given after '~'",
 }
+DEFAULT_ROLE = "kernel"  # a morphism without `role` (the later spelling)
 
 
 @dataclass(frozen=True)

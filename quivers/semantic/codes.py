@@ -13,6 +13,7 @@ CODES: dict[str, str] = {
     "E0002": "unexpected character",
     "E0003": "unterminated block comment",
     "E0004": "program step outside a program",
+    "E0005": "construct not supported yet",
     # names
     "E0101": "unknown name",
     "E0102": "name used before its declaration",
@@ -22,8 +23,9 @@ CODES: dict[str, str] = {
     # objects
     "E0201": "size must be a positive integer",
     "E0202": "element named twice in a finite set",
+    "E0203": "a bare size as a type (the oldest spelling of FinSet N)",
     # morphisms, roles, options, families
-    "E0301": "morphism without a role",
+    # E0301 (morphism without a role) is retired: no role means role=kernel
     "E0302": "unknown role",
     "E0303": "unknown option",
     "E0304": "option not read by this role or family",

@@ -8,6 +8,7 @@ import difflib
 from quivers.core.families import FAMILIES, Domain, Family, out_of_domain
 from quivers.core.vocabulary import (
     ALGEBRAS,
+    DEFAULT_ROLE,
     INIT_SCHEMES,
     OPTIONS,
     PARAM_SOURCES,
@@ -111,14 +112,7 @@ def _collect_options(ctx: Ctx, node: ast.MorphismDecl) -> dict[str, ast.Option]:
 def _role(ctx: Ctx, node: ast.MorphismDecl, options: dict[str, ast.Option]) -> str | None:
     option = options.get("role")
     if option is None:
-        where = node.options_span or node.name.span
-        ctx.error(
-            "E0301",
-            f"morphism '{node.name.text}' has no role",
-            where,
-            suggestion="add [role=kernel] (or embed, latent, observed)",
-        )
-        return None
+        return DEFAULT_ROLE  # the later spelling: no role is a kernel
     value = option.value
     role = value.name.text if isinstance(value, ast.NameOpt) else None
     if role not in ROLES:
@@ -272,7 +266,7 @@ def _validate_options(
             )
             continue
         if param is not None:
-            if role is not None and role != "kernel":  # no role: E0301 said so already
+            if role is not None and role != "kernel":  # an unknown role: E0302 said so already
                 ctx.error(
                     "E0304",
                     f"option '{key}' fixes a family parameter, read only by kernels",
@@ -484,6 +478,24 @@ def _export(ctx: Ctx, node: ast.ExportDecl) -> None:
 
 
 def _composition(ctx: Ctx, node: ast.CompositionDecl) -> None:
+    for option in node.options:  # `composition N [level=...]` other than level=algebra
+        key = option.name.text
+        if key != "level":
+            ctx.error(
+                "E0303",
+                f"unknown option '{key}': a composition takes only level",
+                option.name.span,
+                suggestion="write [level=algebra]",
+            )
+        else:
+            shown = _option_text(option.value)
+            ctx.error(
+                "E0305",
+                f"level={shown} is not supported: every QVR composition is an algebra",
+                option.value.span,
+                suggestion="write [level=algebra] (or `composition N as algebra`)",
+                replacement="algebra",
+            )
     name = node.algebra.text
     if name not in ALGEBRAS:
         guess = did_you_mean(name, ALGEBRAS)

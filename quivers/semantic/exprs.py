@@ -13,6 +13,14 @@ ARROW_KINDS = ("morphism", "let", "program")
 def resolve_type(ctx: Ctx, node: ast.TypeExpr) -> T.Type:
     result: T.Type
     if isinstance(node, ast.FinSetType):
+        if node.bare:
+            ctx.error(
+                "E0203",
+                f"a bare size '{node.size}' is the oldest spelling of a finite set",
+                node.span,
+                suggestion=f"write FinSet {node.size} (a space is written Real {node.size})",
+                replacement=f"FinSet {node.size}",
+            )
         if node.size < 1:
             ctx.error(
                 "E0201", f"a finite set needs at least one element, not {node.size}", node.span

@@ -52,6 +52,7 @@ class Name(Node):
 @dataclass(slots=True, eq=False)
 class FinSetType(Node):
     size: int
+    bare: bool = False  # written `200`, the oldest spelling (the checker reports it)
 
 
 @dataclass(slots=True, eq=False)
@@ -221,6 +222,9 @@ class ExportDecl(Node):
 @dataclass(slots=True, eq=False)
 class CompositionDecl(Node):
     algebra: Name
+    # `composition N [level=...]` (a later spelling): the options other than the one
+    # `level=algebra` that means our spelling, for the checker to reject
+    options: list[Option] = field(default_factory=list)
 
 
 @dataclass(slots=True, eq=False)
@@ -237,6 +241,14 @@ class ErrorNode(Node):
 
     keyword: str | None
     name: Name | None
+
+
+@dataclass(slots=True, eq=False)
+class DeclGroup(Node):
+    """``object A, B : T`` (a later spelling): one declaration per name. Only the
+    lowering makes these; the parser turns each into one unit per declaration."""
+
+    decls: list[ObjectDecl] | list[MorphismDecl]
 
 
 Declaration = ObjectDecl | MorphismDecl | LetDecl | ExportDecl | CompositionDecl

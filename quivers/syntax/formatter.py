@@ -27,7 +27,7 @@ _TOKEN = re.compile(
 _OPENERS = "([{"
 _CLOSERS = ")]}"
 _BINARY = {"->", "<-", ">>", "@", "~", ":", "*", "+", "/", "-", "="}
-_SYNTAX_CODES = {"E0001", "E0002", "E0003", "E0004"}
+_SYNTAX_CODES = {"E0001", "E0002", "E0003", "E0004", "E0005"}
 
 
 def format_source(text: str) -> str | None:

@@ -11,6 +11,7 @@ syntax error.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from typing import Any
 
@@ -106,6 +107,9 @@ class Lowering(Transformer[Token, ast.Node]):
     def finset_type(self, meta: Meta, ch: Kids) -> ast.FinSetType:
         return ast.FinSetType(span_of(meta), int(ch[0]))
 
+    def bare_size_type(self, meta: Meta, ch: Kids) -> ast.FinSetType:
+        return ast.FinSetType(span_of(meta), int(ch[0]), bare=True)
+
     def enum_type(self, meta: Meta, ch: Kids) -> ast.EnumType:
         return ast.EnumType(span_of(meta), [_name(t) for t in ch])
 
@@ -192,14 +196,26 @@ class Lowering(Transformer[Token, ast.Node]):
 
     # --------------------------------------------------------- declarations
 
-    def object_decl(self, meta: Meta, ch: Kids) -> ast.ObjectDecl:
-        return ast.ObjectDecl(span_of(meta), _name(ch[0]), ch[1])
+    def object_decl(self, meta: Meta, ch: Kids) -> ast.ObjectDecl | ast.DeclGroup:
+        *names, type_ = ch
+        decls = [
+            ast.ObjectDecl(span_of(meta), _name(t), type_ if i == 0 else copy.deepcopy(type_))
+            for i, t in enumerate(names)
+        ]
+        return decls[0] if len(decls) == 1 else ast.DeclGroup(span_of(meta), decls)
 
-    def morphism_decl(self, meta: Meta, ch: Kids) -> ast.MorphismDecl:
-        options, options_span = ch[3] if ch[3] is not None else ([], None)
-        return ast.MorphismDecl(
-            span_of(meta), _name(ch[0]), ch[1], ch[2], options, options_span, ch[4]
-        )
+    def morphism_decl(self, meta: Meta, ch: Kids) -> ast.MorphismDecl | ast.DeclGroup:
+        *names, dom, cod, opts, family = ch
+        decls = []
+        for i, token in enumerate(names):
+            parts = (dom, cod, opts, family) if i == 0 else copy.deepcopy((dom, cod, opts, family))
+            options, options_span = parts[2] if parts[2] is not None else ([], None)
+            decls.append(
+                ast.MorphismDecl(
+                    span_of(meta), _name(token), parts[0], parts[1], options, options_span, parts[3]
+                )
+            )
+        return decls[0] if len(decls) == 1 else ast.DeclGroup(span_of(meta), decls)
 
     def let_decl(self, meta: Meta, ch: Kids) -> ast.LetDecl:
         return ast.LetDecl(span_of(meta), _name(ch[0]), ch[1])
@@ -209,6 +225,16 @@ class Lowering(Transformer[Token, ast.Node]):
 
     def composition_decl(self, meta: Meta, ch: Kids) -> ast.CompositionDecl:
         return ast.CompositionDecl(span_of(meta), _name(ch[0]))
+
+    def composition_level(self, meta: Meta, ch: Kids) -> ast.CompositionDecl:
+        if ch[1] == "level":  # `[level=algebra]`: our spelling's tree
+            return ast.CompositionDecl(span_of(meta), _name(ch[0]))
+        key = _name(ch[1])
+        value = ast.NameOpt(key.span, ast.Name(key.span, "algebra"))
+        return ast.CompositionDecl(span_of(meta), _name(ch[0]), [ast.Option(key.span, key, value)])
+
+    def composition_options(self, meta: Meta, ch: Kids) -> ast.CompositionDecl:
+        return ast.CompositionDecl(span_of(meta), _name(ch[0]), ch[1][0])
 
     def program_header(self, meta: Meta, ch: Kids) -> ast.ProgramHeader:
         return ast.ProgramHeader(span_of(meta), _name(ch[0]), ch[1], ch[2], ch[3])

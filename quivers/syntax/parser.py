@@ -19,6 +19,7 @@ from lark.lexer import PatternStr
 from lark.parsers.lalr_interactive_parser import InteractiveParser
 
 from quivers.core.diagnostics import Diagnostic, Range
+from quivers.core.vocabulary import UNSUPPORTED_DECLARATIONS
 from quivers.syntax import ast, grammar, layout
 from quivers.syntax.lower import lower, span_of
 
@@ -65,6 +66,14 @@ def parse(text: str) -> ast.SourceFile:
                 Diagnostic(d.code, d.message, unit.absolute(d.span), suggestion=d.suggestion)
                 for d in unit.syntax_errors
             )
+        if isinstance(unit.node, ast.DeclGroup) and not raw.orphan:
+            # `object A, B : T`: one unit per name, each the declaration written out
+            items.extend(
+                ast.Unit(kind, decl, unit.line, unit.offset, unit.text, unit.doc, ())
+                for decl in unit.node.decls
+            )
+            program = None
+            continue
         if raw.orphan:
             diagnostics.append(
                 Diagnostic(
@@ -129,6 +138,10 @@ def cache_stats() -> dict[str, int]:
 
 
 def _parse_fresh(kind: str, text: str) -> tuple[ast.Node, tuple[ast.RelDiagnostic, ...]]:
+    if kind == "declaration":
+        unsupported = _unsupported(text)
+        if unsupported is not None:
+            return _error_node(text), (unsupported,)
     errors: list[ast.RelDiagnostic] = []
     handler = _Recovery(text, errors)
     try:
@@ -155,6 +168,21 @@ def _parse_fresh(kind: str, text: str) -> tuple[ast.Node, tuple[ast.RelDiagnosti
         return _error_node(text), (_too_long(text, depth),)
     # After a repair, report only the first error: the rest are usually its echoes.
     return node, tuple(errors[:1])
+
+
+def _unsupported(text: str) -> ast.RelDiagnostic | None:
+    """One E0005 for a statement of a construct we do not support (the effect system)."""
+    m = _HEAD.match(text)
+    word = m.group(1) if m else None
+    if word not in UNSUPPORTED_DECLARATIONS:
+        return None
+    start, end = m.span(1) if m else (0, 0)
+    return ast.RelDiagnostic(
+        "E0005",
+        f"'{word}' declarations ({UNSUPPORTED_DECLARATIONS[word]}) are not supported yet",
+        ast.Span(0, start, 0, end, start, end),
+        suggestion="remove this statement; a QVR program has no effect handlers",
+    )
 
 
 def _too_deep(text: str, depth: int | None) -> ast.RelDiagnostic:
@@ -317,7 +345,10 @@ def _expected(accepted: set[str]) -> str:
     (Sorted as plain strings, quoted keywords and brackets came first and a cut after
     six hid 'a name', usually the most useful word, from `object A :`.)
     """
-    words = sorted({_describe(t) for t in accepted}, key=_expected_rank)
+    described = {_describe(t) for t in accepted}
+    if "'FinSet'" in described:  # a bare size is a type only to be reported (E0203)
+        described.discard("an integer")
+    words = sorted(described, key=_expected_rank)
     if len(words) > MAX_EXPECTED:
         words = words[:MAX_EXPECTED] + ["..."]
     return ", ".join(words)

@@ -184,8 +184,7 @@ M = "object A : Real 2\nobject C : FinSet 3\nobject P : Positive 2\n"
 @pytest.mark.parametrize(
     ("decl", "code", "words"),
     [
-        ("morphism f : A -> A ~ Normal", "E0301", ["no role"]),
-        ("morphism f : A -> A [scale=0.1] ~ Normal", "E0301", ["no role"]),
+        ("morphism f : A -> A ~ Categorical", "E0308", ["Categorical"]),  # no role: a kernel
         ("morphism f : A -> A [role=kernal] ~ Normal", "E0302", ["kernal"]),
         ("morphism f : A -> A [role=kernel, scael=0.1] ~ Normal", "E0303", ["scael"]),
         (

@@ -88,7 +88,7 @@ def check_spans(text: str) -> int:
 _LEADS: dict[type, tuple[str, ...]] = {
     ast.ObjectDecl: ("object",),
     ast.MorphismDecl: ("morphism",),
-    ast.LetDecl: ("let",),
+    ast.LetDecl: ("let", "define"),
     ast.ExportDecl: ("export",),
     ast.CompositionDecl: ("composition",),
     ast.ProgramHeader: ("program",),
@@ -111,7 +111,9 @@ _LEADS: dict[type, tuple[str, ...]] = {
 def _check_covered(node: ast.Node, covered: str) -> None:
     """The text a node covers is the text it was read from."""
     lead = _LEADS.get(type(node))
-    if lead is not None:
+    if isinstance(node, ast.FinSetType) and node.bare:  # `object T : 200` (E0203)
+        assert covered == str(node.size), (node, covered)
+    elif lead is not None:
         assert covered.startswith(lead), (type(node).__name__, covered)
     if isinstance(node, ast.NumberLit):
         assert covered.replace(" ", "") == node.text, (node, covered)

@@ -1,0 +1,71 @@
+"""The editor features on the later spellings (docs/language.md section 17): the
+outline, hover, flowchart and completion see the same module as in our spelling;
+the quick fix of E0203 and the single E0005 of an effect declaration."""
+
+from __future__ import annotations
+
+from quivers.analysis.completion import complete
+from quivers.analysis.flowchart import flowchart
+from quivers.analysis.hover import hover
+from quivers.analysis.outline import document_symbols
+from quivers.semantic import check_text
+
+from .helpers import at, doc
+
+LATER = "object A, B : Real 4\nmorphism f, g : A -> A ~ Normal\ndefine h = f >> g\nexport h\n"
+OURS = (
+    "object A : Real 4\n"
+    "object B : Real 4\n"
+    "morphism f : A -> A [role=kernel] ~ Normal\n"
+    "morphism g : A -> A [role=kernel] ~ Normal\n"
+    "let h = f >> g\n"
+    "export h\n"
+)
+
+
+def test_outline_lists_every_name_of_a_group():
+    later = [(s.name, s.kind) for s in document_symbols(doc(LATER))]
+    assert later == [(s.name, s.kind) for s in document_symbols(doc(OURS))]
+    assert later[:4] == [("A", "object"), ("B", "object"), ("f", "morphism"), ("g", "morphism")]
+
+
+def test_hover_on_the_second_name_of_a_group():
+    d, line, col = at(LATER.replace("A, B", "A, |B"))
+    md = hover(d, line, col)
+    assert md is not None and "Real 4" in md.markdown and "B" in md.markdown
+    d, line, col = at(LATER.replace("f, g", "f, |g"))
+    md = hover(d, line, col)
+    assert md is not None and "kernel" in md.markdown and "Normal" in md.markdown
+
+
+def test_flowchart_of_both_spellings_is_the_same():
+    assert flowchart(doc(LATER)).mermaid == flowchart(doc(OURS)).mermaid
+
+
+def test_completion_offers_our_spelling_only():
+    d, line, col = at(LATER + "|")
+    words = {item.label for item in complete(d, line, col)}
+    assert "let" in words and "define" not in words
+
+
+def test_a_bare_size_has_a_quick_fix_to_finset():
+    text = "object T : 200\nexport identity(T)\n"
+    (diag,) = check_text(text).diagnostics
+    assert diag.code == "E0203" and "FinSet 200" in (diag.suggestion or "")
+    (edit,) = diag.fix
+    fixed = text[: edit.range.offset] + edit.new_text + text[edit.range.end_offset :]
+    assert fixed == "object T : FinSet 200\nexport identity(T)\n"
+    assert check_text(fixed).diagnostics == []
+
+
+def test_an_effect_declaration_is_one_clear_diagnostic():
+    text = (
+        "object S : FinSet 3\n"
+        "effect Counter[S]\n"
+        "    tick : S -> S\n"
+        "    reset : S -> S\n"
+        "export identity(S)\n"
+    )
+    diags = check_text(text).diagnostics
+    assert [(d.code, d.range.line) for d in diags] == [("E0005", 1)]
+    assert "not supported yet" in diags[0].message and "effect" in diags[0].message

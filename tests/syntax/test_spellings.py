@@ -1,0 +1,121 @@
+"""The later spellings accepted next to ours: each parses to the same syntax tree as
+our spelling of the same program (spans aside), checks the same, and ``qvr fmt``
+keeps the user's spelling."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import pytest
+
+from quivers.semantic import check_text
+from quivers.syntax import ast, parse
+from quivers.syntax.formatter import format_source
+
+HEAD = "object A : Real 4\nobject B : Real 4\nobject S : FinSet 3\n"
+
+# (name, later spelling, our spelling); both sides written in the canonical layout
+PAIRS = [
+    (
+        "define for a top-level let",
+        HEAD + "morphism f : A -> A [role=kernel] ~ Normal\ndefine g = f >> f\nexport g\n",
+        HEAD + "morphism f : A -> A [role=kernel] ~ Normal\nlet g = f >> f\nexport g\n",
+    ),
+    (
+        "composition with a level option",
+        "composition markov [level=algebra]\n" + HEAD + "export identity(S)\n",
+        "composition markov as algebra\n" + HEAD + "export identity(S)\n",
+    ),
+    (
+        "several objects in one declaration",
+        "object A, B : Real 4\nobject S : FinSet 3\nexport identity(A)\n",
+        HEAD + "export identity(A)\n",
+    ),
+    (
+        "several morphisms in one declaration",
+        HEAD + "morphism f, g : A -> A [role=kernel, scale=0.5] ~ Normal\nexport f >> g\n",
+        HEAD
+        + "morphism f : A -> A [role=kernel, scale=0.5] ~ Normal\n"
+        + "morphism g : A -> A [role=kernel, scale=0.5] ~ Normal\n"
+        + "export f >> g\n",
+    ),
+]
+
+
+def shape(node: Any) -> Any:
+    """A node as nested tuples of its fields, without spans (what 'the same AST' means)."""
+    if isinstance(node, ast.Name):
+        return node.text
+    if isinstance(node, ast.Node):
+        fields = [
+            (f.name, shape(getattr(node, f.name)))
+            for f in dataclasses.fields(node)
+            if f.name not in ("span", "options_span")
+        ]
+        return (type(node).__name__, tuple(fields))
+    if isinstance(node, list | tuple):
+        return tuple(shape(n) for n in node)
+    return node
+
+
+def tree(text: str) -> Any:
+    file = parse(text)
+    assert file.diagnostics == []
+    return tuple(shape(u.node) for u in file.units())
+
+
+@pytest.mark.parametrize(("name", "later", "ours"), PAIRS, ids=[p[0] for p in PAIRS])
+def test_a_later_spelling_parses_to_our_tree(name, later, ours):
+    assert tree(later) == tree(ours)
+
+
+@pytest.mark.parametrize(("name", "later", "ours"), PAIRS, ids=[p[0] for p in PAIRS])
+def test_a_later_spelling_checks_like_ours(name, later, ours):
+    got, want = check_text(later), check_text(ours)
+    assert [d.code for d in got.diagnostics] == [d.code for d in want.diagnostics] == []
+    assert set(got.symbols) == set(want.symbols)
+    for symbol in want.symbols:
+        assert got.symbols[symbol].info.type == want.symbols[symbol].info.type
+
+
+@pytest.mark.parametrize(("name", "later", "ours"), PAIRS, ids=[p[0] for p in PAIRS])
+def test_the_formatter_keeps_the_users_spelling(name, later, ours):
+    assert format_source(later) == later
+    messy = later.replace(" = ", "=").replace(", ", " ,  ").replace(" : ", ":")
+    assert format_source(messy) == later
+
+
+def test_a_morphism_without_a_role_is_a_kernel():
+    with_role = check_text(HEAD + "morphism f : A -> B [role=kernel] ~ Normal\nexport f\n")
+    without = check_text(HEAD + "morphism f : A -> B ~ Normal\nexport f\n")
+    assert without.diagnostics == [] == with_role.diagnostics
+    assert without.symbols["f"].info.role == "kernel"
+    assert without.symbols["f"].info.type == with_role.symbols["f"].info.type
+    # between finite sets with no family: the learnable row-stochastic matrix
+    matrix = check_text(HEAD + "morphism t : S -> S\nexport t\n")
+    assert matrix.diagnostics == [] and matrix.symbols["t"].info.role == "kernel"
+
+
+def test_a_composition_level_other_than_algebra_is_rejected():
+    def diags(options):
+        found = check_text(f"composition markov [{options}]\n" + HEAD + "export identity(S)\n")
+        return [(d.code, d.message) for d in found.diagnostics]
+
+    ((code, message),) = diags("level=semigroupoid")
+    assert code == "E0305" and "semigroupoid" in message and "algebra" in message
+    ((code, message),) = diags("depth=2")
+    assert code == "E0303" and "'depth'" in message
+    ((code, message),) = diags("kind=algebra")
+    assert code == "E0303" and "'kind'" in message
+    assert diags("level=algebra") == []
+
+
+def test_each_name_of_a_group_is_its_own_declaration():
+    file = parse("object A, B : Real 4\n")
+    a, b = file.units()
+    assert (a.node.name.text, b.node.name.text) == ("A", "B")
+    assert a.node.type is not b.node.type  # no node shared between declarations
+    assert (a.node.name.span.col, b.node.name.span.col) == (7, 10)
+    twice = check_text("object A, A : Real 4\n")
+    assert [d.code for d in twice.diagnostics] == ["E0103"]
