@@ -14,6 +14,7 @@ CODES: dict[str, str] = {
     "E0003": "unterminated block comment",
     "E0004": "program step outside a program",
     "E0005": "construct not supported yet",
+    "E0006": "keyword arguments that do not bind to the family's parameters",
     # names
     "E0101": "unknown name",
     "E0102": "name used before its declaration",

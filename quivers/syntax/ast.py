@@ -244,6 +244,15 @@ class ErrorNode(Node):
 
 
 @dataclass(slots=True, eq=False)
+class ArgumentError(Node):
+    """Keyword arguments that do not bind to a family's parameters (E0006). Only the
+    lowering makes these; the parser reports the unit and makes it an ErrorNode."""
+
+    message: str
+    suggestion: str | None
+
+
+@dataclass(slots=True, eq=False)
 class DeclGroup(Node):
     """``object A, B : T`` (a later spelling): one declaration per name. Only the
     lowering makes these; the parser turns each into one unit per declaration."""

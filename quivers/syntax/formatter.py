@@ -27,7 +27,7 @@ _TOKEN = re.compile(
 _OPENERS = "([{"
 _CLOSERS = ")]}"
 _BINARY = {"->", "<-", ">>", "@", "~", ":", "*", "+", "/", "-", "="}
-_SYNTAX_CODES = {"E0001", "E0002", "E0003", "E0004", "E0005"}
+_SYNTAX_CODES = {"E0001", "E0002", "E0003", "E0004", "E0005", "E0006"}
 
 
 def format_source(text: str) -> str | None:
@@ -79,25 +79,30 @@ def _respace(code: str, square_depth: int = 0) -> tuple[str, int]:
     tokens = _TOKEN.findall(code)
     pieces: list[str] = []
     prev: str | None = None
+    parens = 0  # `=` inside parentheses is a keyword argument: tight, as in options
     for tok in tokens:
-        if prev is not None and _space_between(prev, tok, square_depth, pieces):
+        if prev is not None and _space_between(prev, tok, square_depth + parens, pieces):
             pieces.append(" ")
         pieces.append(tok)
         if tok == "[":
             square_depth += 1
         elif tok == "]":
             square_depth = max(0, square_depth - 1)
+        elif tok == "(":
+            parens += 1
+        elif tok == ")":
+            parens = max(0, parens - 1)
         prev = tok
     return "".join(pieces), square_depth
 
 
-def _space_between(prev: str, tok: str, square_depth: int, pieces: list[str]) -> bool:
+def _space_between(prev: str, tok: str, bracket_depth: int, pieces: list[str]) -> bool:
     if prev in _OPENERS or tok in _CLOSERS or tok == ",":
         return False
     if prev == ",":
         return True
     if tok == "=" or prev == "=":
-        return square_depth == 0
+        return bracket_depth == 0
     if tok == "(":
         return not (_is_word(prev) and prev != "return") and prev not in _CLOSERS
     return not (prev == "-" and _is_unary(pieces))

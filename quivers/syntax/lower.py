@@ -12,12 +12,15 @@ syntax error.
 from __future__ import annotations
 
 import copy
+import difflib
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from lark import Token, Transformer, Tree
 from lark.tree import Meta
 
+from quivers.core.families import FAMILIES
 from quivers.syntax import ast
 
 Kids = list[Any]
@@ -71,6 +74,62 @@ def _fold(parts: Kids, make: Callable[[ast.Span, Any, Any], ast.Expr]) -> ast.Ex
     for right in parts[1:]:
         result = make(join(result.span, right.span), result, right)
     return result
+
+
+@dataclass(frozen=True, slots=True)
+class KeywordArgument:
+    """``name=value`` in a family call, until :func:`bind_arguments` orders it."""
+
+    span: ast.Span
+    name: ast.Name
+    value: ast.Name | ast.NumberLit
+
+
+def bind_arguments(
+    callee: ast.Name, args: list[Any], span: ast.Span
+) -> list[Any] | ast.ArgumentError:
+    """The arguments in the family's parameter order: keyword arguments (a later
+    spelling) become the positional call they spell, so both spellings are one tree.
+    Mixing the two, an unknown or repeated parameter, or a missing one is an error."""
+    keywords = [a for a in args if isinstance(a, KeywordArgument)]
+    if not keywords:
+        return args
+    family = FAMILIES.get(callee.text)
+    if family is None:
+        return ast.ArgumentError(
+            span,
+            f"keyword arguments name a family's parameters, and '{callee.text}' is not a family",
+            "pass the arguments by position",
+        )
+    names = [p.name for p in family.params]
+    if len(keywords) != len(args):
+        first = keywords[0].name.text
+        return ast.ArgumentError(
+            keywords[0].span,
+            f"{family.signature()} is called with positional and keyword arguments: "
+            f"parameter '{first}' is given by keyword",
+            "give every argument by keyword or every one by position",
+        )
+    given: dict[str, Any] = {}
+    for kw in keywords:
+        key = kw.name.text
+        if key not in names:
+            close = difflib.get_close_matches(key, names, n=1, cutoff=0.6)
+            hint = f"did you mean '{close[0]}'?" if close else f"write {family.signature()}"
+            return ast.ArgumentError(kw.name.span, f"{family.name} has no parameter '{key}'", hint)
+        if key in given:
+            return ast.ArgumentError(
+                kw.name.span, f"parameter '{key}' of {family.name} is given twice", None
+            )
+        given[key] = kw.value
+    missing = [n for n in names if n not in given]
+    if missing:
+        return ast.ArgumentError(
+            span,
+            f"{family.signature()}: parameter '{missing[0]}' is not given",
+            f"add {missing[0]}=...",
+        )
+    return [given[n] for n in names]
 
 
 class Lowering(Transformer[Token, ast.Node]):
@@ -136,8 +195,19 @@ class Lowering(Transformer[Token, ast.Node]):
     def tensor_expr(self, meta: Meta, ch: Kids) -> ast.Expr:
         return _fold(ch, ast.TensorExpr)
 
-    def apply(self, meta: Meta, ch: Kids) -> ast.Apply:
-        return ast.Apply(span_of(meta), ch[0], _present(ch[1:]))
+    def apply(self, meta: Meta, ch: Kids) -> ast.Apply | ast.ArgumentError:
+        args = _present(ch[1:])
+        callee = ch[0]
+        if isinstance(callee, ast.Ref):
+            bound = bind_arguments(callee.name, args, span_of(meta))
+            if isinstance(bound, ast.ArgumentError):
+                return bound
+            args = bound
+        return ast.Apply(span_of(meta), callee, args)
+
+    def keyword_arg(self, meta: Meta, ch: Kids) -> KeywordArgument:
+        value = _name(ch[1]) if isinstance(ch[1], Token) else ch[1]
+        return KeywordArgument(span_of(meta), _name(ch[0]), value)
 
     def arg_name(self, meta: Meta, ch: Kids) -> ast.Name:
         return _name(ch[0])
@@ -185,8 +255,12 @@ class Lowering(Transformer[Token, ast.Node]):
     def family_name(self, meta: Meta, ch: Kids) -> ast.FamilyRef:
         return ast.FamilyRef(span_of(meta), _name(ch[0]), None)
 
-    def family_call(self, meta: Meta, ch: Kids) -> ast.FamilyRef:
-        return ast.FamilyRef(span_of(meta), _name(ch[0]), _present(ch[1:]))
+    def family_call(self, meta: Meta, ch: Kids) -> ast.FamilyRef | ast.ArgumentError:
+        name = _name(ch[0])
+        bound = bind_arguments(name, _present(ch[1:]), span_of(meta))
+        if isinstance(bound, ast.ArgumentError):
+            return bound
+        return ast.FamilyRef(span_of(meta), name, bound)
 
     def matrix(self, meta: Meta, ch: Kids) -> ast.MatrixLit:
         return ast.MatrixLit(span_of(meta), ch)

@@ -166,6 +166,11 @@ def _parse_fresh(kind: str, text: str) -> tuple[ast.Node, tuple[ast.RelDiagnosti
     depth = ast.depth(node)
     if depth > MAX_DEPTH:
         return _error_node(text), (_too_long(text, depth),)
+    # Keyword arguments that do not bind (also ones a repair made up) spoil the unit.
+    bad = next((n for n in ast.walk(node) if isinstance(n, ast.ArgumentError)), None)
+    if bad is not None:
+        diag = ast.RelDiagnostic("E0006", bad.message, bad.span, suggestion=bad.suggestion)
+        return _error_node(text), tuple(errors[:1]) or (diag,)
     # After a repair, report only the first error: the rest are usually its echoes.
     return node, tuple(errors[:1])
 

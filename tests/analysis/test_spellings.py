@@ -69,3 +69,25 @@ def test_an_effect_declaration_is_one_clear_diagnostic():
     diags = check_text(text).diagnostics
     assert [(d.code, d.range.line) for d in diags] == [("E0005", 1)]
     assert "not supported yet" in diags[0].message and "effect" in diags[0].message
+
+
+def test_keyword_arguments_chart_and_hover_like_positional_ones():
+    program = (
+        "object X : Real 1\n"
+        "program p(x) : X -> X\n"
+        "    observe y : X <- Normal({})\n"
+        "    return y\n"
+        "export p\n"
+    )
+    later, ours = program.format("loc=x, scale=0.5"), program.format("x, 0.5")
+    # the same chart; a node is labelled with the source as the user wrote it
+    chart = flowchart(doc(later)).mermaid
+    assert '"Normal(loc=x, scale=0.5)"' in chart
+    assert chart.replace("loc=x, scale=0.5", "x, 0.5") == flowchart(doc(ours)).mermaid
+    assert [s.name for s in document_symbols(doc(later))] == [
+        s.name for s in document_symbols(doc(ours))
+    ]
+    for text in (later, ours):
+        d, line, col = at(text.replace("observe y", "observe |y"))
+        md = hover(d, line, col)
+        assert md is not None and "observed site" in md.markdown and "Real 1" in md.markdown

@@ -15,12 +15,26 @@ from quivers.syntax.formatter import format_source
 
 HEAD = "object A : Real 4\nobject B : Real 4\nobject S : FinSet 3\n"
 
+PROGRAM = (
+    "object P : Positive 1\nprogram p(x) : P -> P\n    sample m : P <- {}\n    return m\nexport p\n"
+)
+
 # (name, later spelling, our spelling); both sides written in the canonical layout
 PAIRS = [
     (
         "define for a top-level let",
         HEAD + "morphism f : A -> A [role=kernel] ~ Normal\ndefine g = f >> f\nexport g\n",
         HEAD + "morphism f : A -> A [role=kernel] ~ Normal\nlet g = f >> f\nexport g\n",
+    ),
+    (
+        "keyword family arguments",
+        PROGRAM.format("Normal(loc=x, scale=0.5)"),
+        PROGRAM.format("Normal(x, 0.5)"),
+    ),
+    (
+        "keyword family arguments in another order",
+        PROGRAM.format("Gamma(rate=2.0, concentration=x)"),
+        PROGRAM.format("Gamma(x, 2.0)"),
     ),
     (
         "composition with a level option",
@@ -109,6 +123,33 @@ def test_a_composition_level_other_than_algebra_is_rejected():
     ((code, message),) = diags("kind=algebra")
     assert code == "E0303" and "'kind'" in message
     assert diags("level=algebra") == []
+
+
+@pytest.mark.parametrize(
+    ("call", "words"),
+    [
+        ("Normal(x, scale=0.5)", ["positional and keyword", "'scale'"]),
+        ("Normal(loc=x, scael=0.5)", ["no parameter 'scael'", "did you mean 'scale'?"]),
+        ("Normal(loc=x, loc=x)", ["'loc'", "twice"]),
+        ("Normal(loc=x)", ["'scale'", "not given"]),
+        ("q(loc=x)", ["'q' is not a family"]),
+    ],
+)
+def test_keyword_arguments_that_do_not_bind_name_the_parameter(call, words):
+    found = check_text(PROGRAM.format(call).replace("Positive", "Real"))
+    ((code, text),) = [(d.code, d.message + " " + (d.suggestion or "")) for d in found.diagnostics]
+    assert code == "E0006"
+    for word in words:
+        assert word in text
+
+
+def test_keyword_arguments_of_a_fixed_family_clause():
+    later = "object S : FinSet 2\nmorphism r : S -> S [role=latent] ~ Beta(concentration0=2.0, concentration1=1.0)\n"
+    ours = "object S : FinSet 2\nmorphism r : S -> S [role=latent] ~ Beta(1.0, 2.0)\n"
+    assert tuple(shape(u.node) for u in parse(later).units()) == tuple(
+        shape(u.node) for u in parse(ours).units()
+    )
+    assert format_source(later) == later
 
 
 def test_each_name_of_a_group_is_its_own_declaration():
