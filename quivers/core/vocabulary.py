@@ -44,7 +44,8 @@ NAMED_DECLARATIONS = ("object", "morphism", "let")
 KEYWORD_DOCS: dict[str, str] = {
     "object": "Declares an object: a finite set or a continuous space.",
     "morphism": "Declares a learnable (or fixed) arrow between objects.",
-    "let": "Names a morphism expression, or (in a program) an arithmetic value.",
+    "let": "Names a morphism expression, or (in a program) an arithmetic value; "
+    "`let x <- src` in a program is a later spelling of `sample x <- src`.",
     "define": "A later spelling of a top-level `let`: names a morphism expression.",
     "program": "A probabilistic program; itself a morphism from its domain to its codomain.",
     "export": "The first export is the loaded program's `morphism`.",

@@ -37,6 +37,11 @@ PAIRS = [
         PROGRAM.format("Gamma(x, 2.0)"),
     ),
     (
+        "let with a bind arrow for a draw",
+        PROGRAM.format("Gamma(x, 2.0)").replace("sample m : P", "let m : P"),
+        PROGRAM.format("Gamma(x, 2.0)"),
+    ),
+    (
         "composition with a level option",
         "composition markov [level=algebra]\n" + HEAD + "export identity(S)\n",
         "composition markov as algebra\n" + HEAD + "export identity(S)\n",
