@@ -132,6 +132,27 @@ def bind_arguments(
     return [given[n] for n in names]
 
 
+def _kernel_parameters_as_options(options: list[ast.Option], clause: Any) -> tuple[list, Any]:
+    """``~ Normal(0.0, 0.5)`` on a kernel (a later spelling) fixes those parameters:
+    our spelling is ``[loc=0.0, scale=0.5] ~ Normal``. Only a kernel (role ``kernel``
+    or no role), a known family and one argument per parameter are rewritten; on
+    other roles the arguments are a prior's, and anything else is the checker's."""
+    if not isinstance(clause, ast.FamilyRef) or not clause.args:
+        return options, clause
+    role = next((o.value for o in options if o.name.text == "role"), None)
+    if role is not None and not (isinstance(role, ast.NameOpt) and role.name.text == "kernel"):
+        return options, clause
+    family = FAMILIES.get(clause.name.text)
+    if family is None or len(clause.args) != family.arity:
+        return options, clause
+    fixed = [
+        ast.Option(arg.span, ast.Name(ast.NO_SPAN, param.name), ast.NumberOpt(arg.span, arg))
+        for param, arg in zip(family.params, clause.args, strict=True)
+    ]
+    bare = ast.FamilyRef(clause.name.span, clause.name, None)
+    return [*options, *fixed], bare
+
+
 class Lowering(Transformer[Token, ast.Node]):
     """One method per rule of ``grammars/qvr.lark``; see the module docstring."""
 
@@ -284,9 +305,10 @@ class Lowering(Transformer[Token, ast.Node]):
         for i, token in enumerate(names):
             parts = (dom, cod, opts, family) if i == 0 else copy.deepcopy((dom, cod, opts, family))
             options, options_span = parts[2] if parts[2] is not None else ([], None)
+            options, clause = _kernel_parameters_as_options(options, parts[3])
             decls.append(
                 ast.MorphismDecl(
-                    span_of(meta), _name(token), parts[0], parts[1], options, options_span, parts[3]
+                    span_of(meta), _name(token), parts[0], parts[1], options, options_span, clause
                 )
             )
         return decls[0] if len(decls) == 1 else ast.DeclGroup(span_of(meta), decls)

@@ -200,7 +200,8 @@ M = "object A : Real 2\nobject C : FinSet 3\nobject P : Positive 2\n"
         ("morphism f : A -> A [role=kernel, scale=big] ~ Normal", "E0305", ["scale"]),
         ("morphism f : A -> A [role=kernel] ~ Normall", "E0306", ["Normall"]),
         ("morphism f : C -> A [role=embed] ~ Normal", "E0307", ["embed", "Normal"]),
-        ("morphism f : A -> A [role=kernel] ~ Normal(0.0, 1.0)", "E0307", ["options"]),
+        # one number per parameter fixes them (a later spelling); fewer is still E0307
+        ("morphism f : A -> A [role=kernel] ~ Normal(0.0)", "E0307", ["options"]),
         ("morphism f : C -> C [role=kernel] ~ [[1, 0, 0]]", "E0307", ["observed"]),
         ("morphism f : A -> A [role=kernel] ~ [[1, 0], [0, 1]]", "E0307", ["observed"]),
         ("morphism f : A -> C [role=kernel] ~ Normal", "E0308", ["Normal", "C (FinSet 3)"]),

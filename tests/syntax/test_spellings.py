@@ -42,6 +42,16 @@ PAIRS = [
         PROGRAM.format("Gamma(x, 2.0)"),
     ),
     (
+        "a kernel's family call fixes its parameters",
+        HEAD + "morphism f : A -> A [role=kernel] ~ Normal(0.0, 0.5)\nexport f\n",
+        HEAD + "morphism f : A -> A [role=kernel, loc=0.0, scale=0.5] ~ Normal\nexport f\n",
+    ),
+    (
+        "a kernel's family call by keyword, without a role",
+        HEAD + "morphism f : A -> A ~ Normal(scale=0.5, loc=0.0)\nexport f\n",
+        HEAD + "morphism f : A -> A [loc=0.0, scale=0.5] ~ Normal\nexport f\n",
+    ),
+    (
         "composition with a level option",
         "composition markov [level=algebra]\n" + HEAD + "export identity(S)\n",
         "composition markov as algebra\n" + HEAD + "export identity(S)\n",
@@ -165,3 +175,21 @@ def test_each_name_of_a_group_is_its_own_declaration():
     assert (a.node.name.span.col, b.node.name.span.col) == (7, 10)
     twice = check_text("object A, A : Real 4\n")
     assert [d.code for d in twice.diagnostics] == ["E0103"]
+
+
+def test_a_kernel_with_a_fixed_family_draws_from_exactly_those_parameters():
+    import torch
+
+    from quivers.dsl import loads
+
+    torch.manual_seed(0)
+    prog = loads("object A : Real 1\nmorphism f : A -> A ~ Normal(1.5, 0.25)\nexport f\n")
+    x = torch.randn(4, 1)
+    y = torch.tensor([[1.0], [2.0], [1.5], [0.0]])
+    want = torch.distributions.Normal(1.5, 0.25).log_prob(y).sum(-1)
+    torch.testing.assert_close(prog.morphism.log_prob(x, y), want)
+    # on another role the call is a prior, not fixed options: left to the checker
+    latent = check_text(
+        "object S : FinSet 2\nmorphism r : S -> S [role=latent] ~ Beta(1.0, 2.0)\nexport r\n"
+    )
+    assert [d.code for d in latent.diagnostics] == ["E0307"]
