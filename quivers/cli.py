@@ -132,6 +132,25 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"SVI Adam learning rate ({cli_default('lr')}; 0.002 for a text corpus)",
     )
     fit.add_argument(
+        "--chain-method",
+        choices=("vectorized", "sequential", "parallel"),
+        default=None,
+        help="NUTS chains as one batch, one after another, or in worker processes "
+        "(default: vectorized for several chains)",
+    )
+    fit.add_argument(
+        "--device",
+        default="cpu",
+        metavar="DEV",
+        help="torch device of the model and the fit: cpu, cuda, mps or auto (cpu)",
+    )
+    fit.add_argument(
+        "--save",
+        metavar="RUN.nc",
+        help="NUTS: write the draws and sampler statistics as an ArviZ InferenceData "
+        "netCDF file (needs the arviz extra)",
+    )
+    fit.add_argument(
         "--plot",
         metavar="FILE",
         help="plot file (.png/.svg/.pdf; default: FILE's name with .loss.png or .nuts.png)",

@@ -57,6 +57,8 @@ def run(args: argparse.Namespace) -> int:
     from quivers.jobs.protocol import cli_default
 
     text = read_source(args.file)
+    if args.save and args.method != "nuts":
+        raise CliError("--save writes NUTS draws: use it with --method nuts")
     corpus = bool(args.data) and args.method == "svi" and is_text_corpus(args.data)
     if not corpus:
         fit_corpus.reject_corpus_options(args)
@@ -134,7 +136,7 @@ def _save_outputs(
     from quivers.commands.state import save_state
 
     done = steps_done(result)
-    saved: dict[str, Path | None] = {"plot": None, "state": None}
+    saved: dict[str, Path | None] = {"plot": None, "state": None, "run": None}
     if done == 0:
         return saved  # nothing fitted: keep any earlier state and plot
     title = f"{result.target} ({Path(args.file).name})"
@@ -143,6 +145,15 @@ def _save_outputs(
     else:
         nuts_plot(plot, result.mcmc.samples, f"{title}: NUTS")
     saved["plot"] = plot
+    if result.kind == "nuts" and args.save:
+        from quivers.inference.interop import import_arviz
+
+        try:
+            import_arviz()
+        except ImportError as err:
+            raise CliError(f"--save {args.save}: {err}") from None
+        result.mcmc.to_arviz().to_netcdf(str(args.save))
+        saved["run"] = Path(args.save)
     state = result.state
     if state is not None:
         save_state(
@@ -186,9 +197,14 @@ def summary(result: RunResult, args: argparse.Namespace, saved: dict[str, Path |
             progress = f"{done} steps"
             kept = "the outputs below are from the last completed step"
         else:
-            chains = result.mcmc.num_chains if result.mcmc is not None else 0
-            progress = f"{chains} of {args.chains} chain(s)"
-            kept = "the outputs below are from the completed chains"
+            mcmc = result.mcmc
+            chains = mcmc.num_chains if mcmc is not None else 0
+            if mcmc is None or mcmc.num_samples == args.samples:
+                progress = f"{chains} of {args.chains} chain(s)"
+                kept = "the outputs below are from the completed chains"
+            else:
+                progress = f"{done} of {args.samples} draws in {chains} of {args.chains} chain(s)"
+                kept = "the outputs below are from the draws made so far"
         lines.append(
             f"stopped by Ctrl-C after {progress}; "
             + (kept if done else "nothing saved (earlier files are kept)")
@@ -203,6 +219,8 @@ def summary(result: RunResult, args: argparse.Namespace, saved: dict[str, Path |
         lines.append(
             f"state: {saved['state']}  (reuse: qvr sample {args.file} --from {saved['state']})"
         )
+    if saved["run"]:
+        lines.append(f"run: {saved['run']}  (ArviZ InferenceData: arviz.from_netcdf)")
     return "\n".join(lines)
 
 

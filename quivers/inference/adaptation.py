@@ -62,10 +62,10 @@ class DualAveraging:
 class WelfordVariance:
     """Running mean and variance of vectors (Welford, 1962)."""
 
-    def __init__(self, dim: int) -> None:
+    def __init__(self, dim: int, device: torch.device | str | None = None) -> None:
         self.n = 0
-        self.mean = torch.zeros(dim, dtype=torch.float64)
-        self.m2 = torch.zeros(dim, dtype=torch.float64)
+        self.mean = torch.zeros(dim, dtype=torch.float64, device=device)
+        self.m2 = torch.zeros(dim, dtype=torch.float64, device=device)
 
     def add(self, x: torch.Tensor) -> None:
         x = x.detach().to(torch.float64)
@@ -120,17 +120,22 @@ class WarmupAdapter:
         target_accept: float,
         adapt_step_size: bool = True,
         adapt_mass_matrix: bool = True,
+        like: torch.Tensor | None = None,
     ) -> None:
+        """``like`` (a position) gives the metric's dtype and device (default: the
+        default dtype, on the CPU)."""
         self.num_warmup = num_warmup
         self.step_size = float(step_size)
-        self.inv_mass = torch.ones(dim)
+        dtype = like.dtype if like is not None else None
+        self.device = like.device if like is not None else None
+        self.inv_mass = torch.ones(dim, dtype=dtype, device=self.device)
         self.adapt_step_size = adapt_step_size
         self.dual = DualAveraging(self.step_size, target_accept)
         start, ends = adaptation_windows(num_warmup) if adapt_mass_matrix else (0, [])
         self.window_start = start
         self.window_ends = ends
         self.last_window_end = ends[-1] if ends else start
-        self.welford = WelfordVariance(dim)
+        self.welford = WelfordVariance(dim, self.device)
 
     def restart_step_size(self, step_size: float) -> None:
         self.step_size = step_size
@@ -144,7 +149,7 @@ class WarmupAdapter:
             self.welford.add(q)
             if iteration + 1 in self.window_ends:
                 self.inv_mass = self.welford.regularized_variance().to(q.dtype)
-                self.welford = WelfordVariance(q.numel())
+                self.welford = WelfordVariance(q.numel(), self.device)
                 return True
         return False
 

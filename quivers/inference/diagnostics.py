@@ -10,8 +10,10 @@ Bayesian Analysis 16(2):
 - R-hat is the larger of the rank-normalised split R-hat of the draws (bulk) and of
   the draws folded around their median (tails);
 - ESS uses the multi-chain autocorrelation estimate of their equation (10) with
-  Geyer's (1992) initial monotone positive sequence truncation; bulk ESS is computed
-  on rank-normalised split chains, tail ESS on indicators of the 5% and 95% quantiles.
+  Geyer's (1992) initial monotone positive sequence truncation, in Stan's form (the
+  one ArviZ and posterior implement; ``tests/inference/test_arviz.py`` checks the
+  agreement to 1e-6); bulk ESS is computed on rank-normalised split chains, tail ESS
+  on indicators of the 5% and 95% quantiles.
 
 Every function takes draws of shape ``(chains, draws, *event)`` and returns one
 number per event coordinate (shape ``event``).
@@ -84,11 +86,19 @@ def _ess_basic(x: torch.Tensor) -> torch.Tensor:
         var_plus = var_plus + x.mean(dim=1).var(dim=0, unbiased=True)
     rho = 1.0 - (mean_var - acov.mean(dim=0)) / var_plus  # (N, P)
     rho[0] = 1.0
-    k = n // 2
-    pairs = rho[: 2 * k].reshape(k, 2, p).sum(dim=1)  # Geyer's Gamma_k = rho_2k + rho_2k+1
-    positive = torch.cumprod((pairs > 0).to(torch.float64), dim=0)  # initial positive seq.
-    monotone = torch.cummin(pairs, dim=0).values  # initial monotone sequence
-    tau = -1.0 + 2.0 * (monotone * positive).sum(dim=0)
+    # Geyer's initial positive sequence as Stan computes it (and ArviZ): pairs
+    # Gamma_k = rho_2k + rho_2k+1 for k <= kmax (lags below N - 2); the sequence ends
+    # at the first k >= 1 with Gamma_k <= 0 (that pair is left out), the pairs kept
+    # are made monotone (Geyer's initial monotone sequence), and the even lag of the
+    # first pair left out is added once when it is positive (Stan's refinement).
+    kmax = max(math.ceil((n - 2) / 2) - 1, 0)
+    pairs = rho[: 2 * kmax + 2].reshape(kmax + 1, 2, p).sum(dim=1)
+    alive = torch.cumprod((pairs > 0).to(torch.int64), dim=0)  # all pairs so far positive
+    stop = alive[:kmax].sum(dim=0) if kmax > 0 else torch.zeros(p, dtype=torch.int64)
+    monotone = torch.cummin(pairs, dim=0).values
+    kept = torch.arange(kmax + 1, device=x.device)[:, None] < stop[None, :]
+    even = rho[2 * stop, torch.arange(p, device=x.device)]
+    tau = -1.0 + 2.0 * (monotone * kept).sum(dim=0) + torch.clamp(even, min=0.0)
     total = m * n
     tau = torch.clamp(tau, min=1.0 / math.log10(total))  # ESS <= S log10(S)
     ess = total / tau
@@ -130,7 +140,7 @@ def tail_ess(draws: torch.Tensor) -> torch.Tensor:
     """Tail ESS: the smaller ESS of the indicators of the 5% and 95% quantiles."""
     x, event = _as_3d(draws)
     split = split_chains(x)
-    pooled = split.reshape(-1, split.shape[-1])
+    pooled = x.reshape(-1, x.shape[-1])  # quantiles of every draw (R's type 7), as ArviZ
     q05 = torch.quantile(pooled, 0.05, dim=0)
     q95 = torch.quantile(pooled, 0.95, dim=0)
     low = _ess_basic((split <= q05).to(torch.float64))

@@ -126,7 +126,7 @@ class AutoGuide(nn.Module):
         layout = LatentLayout.from_trace(trace, set(self.observed_names) | set(obs) | self.exclude)
         if self.init_strategy == "feasible":
             # Pyro's default (init_to_feasible): the image of 0 in unconstrained space.
-            zero = torch.zeros(layout.dim, dtype=layout.dtype)
+            zero = torch.zeros(layout.dim, dtype=layout.dtype, device=layout.device)
             start, _ = layout.constrain(zero, with_jacobian=False)
             init = {name: start[name] for name in layout.site_names}
         else:  # "prior": a draw of the model
@@ -218,7 +218,7 @@ class AutoNormalGuide(AutoGuide):
 
     def _sample_u(self, shape: tuple[int, ...]) -> tuple[torch.Tensor, torch.Tensor]:
         loc, scale = self._loc(), self.scale
-        eps = torch.randn(shape + loc.shape, dtype=loc.dtype)
+        eps = torch.randn(shape + loc.shape, dtype=loc.dtype, device=loc.device)
         u = loc + scale * eps
         log_q = (-0.5 * eps.square() - scale.log()).sum(-1) - 0.5 * loc.numel() * _LOG_2PI
         return u, log_q
@@ -226,7 +226,11 @@ class AutoNormalGuide(AutoGuide):
     def site_loc_scale(self, name: str) -> tuple[torch.Tensor, torch.Tensor]:
         """Unconstrained (loc, scale) of one site's leaves, concatenated and flat."""
         assert self.layout is not None, "guide not set up"
-        idx = [torch.arange(s.start, s.start + s.size) for s in self.layout.slots if s.site == name]
+        idx = [
+            torch.arange(s.start, s.start + s.size, device=self.layout.device)
+            for s in self.layout.slots
+            if s.site == name
+        ]
         if not idx:
             raise KeyError(f"'{name}' is not a latent site of this guide")
         i = torch.cat(idx)
@@ -311,7 +315,7 @@ class AutoMultivariateNormalGuide(AutoGuide):
 
     def _sample_u(self, shape: tuple[int, ...]) -> tuple[torch.Tensor, torch.Tensor]:
         loc, lower = self._loc(), self.scale_tril
-        eps = torch.randn(shape + loc.shape, dtype=loc.dtype)
+        eps = torch.randn(shape + loc.shape, dtype=loc.dtype, device=loc.device)
         u = loc + eps @ lower.T
         log_det = torch.diagonal(lower).log().sum()
         log_q = -0.5 * eps.square().sum(-1) - log_det - 0.5 * loc.numel() * _LOG_2PI

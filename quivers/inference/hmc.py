@@ -1,17 +1,25 @@
 """Hamiltonian Monte Carlo with a fixed trajectory length (Duane et al., 1987;
 Neal, 2011, "MCMC using Hamiltonian dynamics").
 
-A kernel is configuration only; the :class:`~quivers.inference.mcmc.MCMC` driver owns
-the per-chain state and the warmup adaptation, and calls :meth:`transition`.
+A kernel is configuration only (:mod:`quivers.inference.kernel`); the
+:class:`~quivers.inference.mcmc.MCMC` driver owns the per-chain state and the warmup
+adaptation.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import torch
 
+from quivers.inference.batched import (
+    BatchedPotential,
+    BatchPoint,
+    leapfrog_batch,
+    pick,
+    rowdot,
+    sample_momentum_batch,
+)
 from quivers.inference.integrator import (
     MAX_ENERGY_ERROR,
     PhasePoint,
@@ -19,49 +27,10 @@ from quivers.inference.integrator import (
     leapfrog,
     sample_momentum,
 )
+from quivers.inference.kernel import MCMCKernel, TransitionInfo
 from quivers.inference.potential import Potential
 
-
-@dataclass
-class TransitionInfo:
-    """What one transition reports (used for adaptation and diagnostics)."""
-
-    accept_stat: float  # mean Metropolis acceptance probability over the trajectory
-    diverging: bool
-    num_steps: int  # leapfrog steps taken
-    tree_depth: int = 0
-    energy: float = float("nan")  # Hamiltonian at the selected point
-
-
-class MCMCKernel:
-    """Shared configuration of the HMC-family kernels."""
-
-    def __init__(
-        self,
-        step_size: float = 0.1,
-        adapt_step_size: bool = True,
-        adapt_mass_matrix: bool = True,
-        target_accept: float = 0.8,
-        max_energy_error: float = MAX_ENERGY_ERROR,
-    ) -> None:
-        if step_size <= 0:
-            raise ValueError(f"step_size must be positive, got {step_size}")
-        if not 0.0 < target_accept < 1.0:
-            raise ValueError(f"target_accept must be in (0, 1), got {target_accept}")
-        self.step_size = float(step_size)
-        self.adapt_step_size = adapt_step_size
-        self.adapt_mass_matrix = adapt_mass_matrix
-        self.target_accept = float(target_accept)
-        self.max_energy_error = float(max_energy_error)
-
-    def transition(
-        self,
-        potential: Potential,
-        point: PhasePoint,
-        step_size: float,
-        inv_mass: torch.Tensor,
-    ) -> tuple[PhasePoint, TransitionInfo]:
-        raise NotImplementedError
+__all__ = ["HMCKernel", "MCMCKernel", "TransitionInfo"]
 
 
 class HMCKernel(MCMCKernel):
@@ -121,3 +90,52 @@ class HMCKernel(MCMCKernel):
         if not diverging and torch.rand(()).item() < accept:
             return current, TransitionInfo(accept, False, taken, 0, h1)
         return point, TransitionInfo(accept, diverging, taken, 0, h0)
+
+    def transition_batch(
+        self,
+        potential: BatchedPotential,
+        state: BatchPoint,
+        step_sizes: list[float],
+        inv_mass: torch.Tensor,
+    ) -> tuple[BatchPoint, list[TransitionInfo]]:
+        chains = state.q.shape[0]
+        p = sample_momentum_batch(inv_mass)
+        h0 = [u + 0.5 * k for u, k in zip(state.potential, rowdot(p, inv_mass * p), strict=True)]
+        lengths = [self._steps_for(s) for s in step_sizes]
+        q, energy, grad = state.q, list(state.potential), state.grad
+        running = [True] * chains
+        taken = [0] * chains
+        for i in range(max(lengths)):
+            active = [r and i < n for r, n in zip(running, lengths, strict=True)]
+            if not any(active):
+                break
+            q1, e1, g1, p1 = leapfrog_batch(potential, q, grad, p, step_sizes, inv_mass, active)
+            q, grad, p = pick(active, q1, q), pick(active, g1, grad), pick(active, p1, p)
+            for c, on in enumerate(active):
+                if on:
+                    energy[c] = e1[c]
+                    taken[c] += 1
+                    running[c] = math.isfinite(e1[c])
+        kinetic = rowdot(p, inv_mass * p)
+        h1 = [
+            e + 0.5 * k if r else math.inf for e, k, r in zip(energy, kinetic, running, strict=True)
+        ]
+        diverging = [
+            not (math.isfinite(d) and d <= self.max_energy_error)
+            for d in (a - b for a, b in zip(h1, h0, strict=True))
+        ]
+        accept = [
+            0.0 if dv else min(1.0, math.exp(h0[c] - h1[c])) for c, dv in enumerate(diverging)
+        ]
+        draws = torch.rand(chains).tolist() if not all(diverging) else [math.inf] * chains
+        keep = [not dv and draws[c] < accept[c] for c, dv in enumerate(diverging)]
+        infos = [
+            TransitionInfo(accept[c], diverging[c], taken[c], 0, h1[c] if keep[c] else h0[c])
+            for c in range(chains)
+        ]
+        out = BatchPoint(
+            pick(keep, q, state.q),
+            [e if k else u for e, k, u in zip(energy, keep, state.potential, strict=True)],
+            pick(keep, grad, state.grad),
+        )
+        return out, infos

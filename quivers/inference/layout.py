@@ -111,6 +111,7 @@ class LatentLayout:
         self.site_like: dict[str, TraceT] = {}
         self.local_sites: tuple[str, ...] = tuple(s.name for s in sites if not s.is_global)
         slots: list[LeafSlot] = []
+        devices: list[torch.device] = []
         start = 0
         for site in sites:
             trace_leaves = leaves(site.trace)
@@ -130,8 +131,11 @@ class LatentLayout:
                 size = int(torch.Size(ushape).numel())
                 slots.append(LeafSlot(site.name, i, shape, ushape, start, size, t, leaf.dtype))
                 start += size
+                devices.append(leaf.device)
         self.slots: tuple[LeafSlot, ...] = tuple(slots)
         self.dim = start
+        # u lives where the model's traces live (a model moved with .to("cuda") samples there)
+        self.device = devices[0] if devices else torch.device("cpu")
         # u is kept in the widest floating dtype of the leaves (float64 models stay exact)
         self.dtype = torch.get_default_dtype()
         for slot in slots:
@@ -189,7 +193,7 @@ class LatentLayout:
             seg = y if slot.transform is None else slot.transform.inv(y)
             parts.append(seg.reshape(batch + (-1,)).to(self.dtype))
         if not parts:
-            return torch.zeros(0, dtype=self.dtype)
+            return torch.zeros(0, dtype=self.dtype, device=self.device)
         return torch.cat(parts, dim=-1)
 
     def batch_size_of(self, x: Any) -> int | None:

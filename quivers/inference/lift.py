@@ -130,7 +130,8 @@ class LiftedModel(nn.Module):
                 theta[n] = given[n]
             else:
                 shape, dtype = self.param_shapes[n], self.param_dtypes[n]
-                theta[n] = torch.randn(shape, dtype=dtype) * self.prior_scale
+                device = next(iter(self.base.parameters()), torch.zeros(())).device
+                theta[n] = torch.randn(shape, dtype=dtype, device=device) * self.prior_scale
         return theta
 
     def trace(self, x: Any, observations: Mapping[str, Any] | None = None, **run: Any) -> Trace:

@@ -5,14 +5,16 @@ observations)`` builds the unconstrained potential
 U(u) = -(log p(z, y | x) + log|det J|) (see :mod:`quivers.inference.potential`),
 initialises each chain from a prior draw of the model (``model.trace``) or from
 ``init_params``, adapts during warmup (:mod:`quivers.inference.adaptation`) and
-collects draws. Chains run one after another in this process.
+collects draws. Chains run as one batch (``chain_method="vectorized"``, the default
+for several chains: :mod:`quivers.inference.batched`), one after another
+(``"sequential"``), or in worker processes (``"parallel"``).
 """
 
 from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -21,8 +23,9 @@ import torch
 
 from quivers.inference import diagnostics
 from quivers.inference.adaptation import WarmupAdapter
-from quivers.inference.hmc import MCMCKernel
+from quivers.inference.batched import BatchedPotential, BatchPoint
 from quivers.inference.integrator import PhasePoint, find_reasonable_step_size
+from quivers.inference.kernel import MCMCKernel, TransitionInfo
 from quivers.inference.potential import Potential
 from quivers.inference.progress import InferenceCancelled, ProgressFn, ProgressInfo, StopFn
 from quivers.runtime.trace import TraceT, leaves, unflatten
@@ -40,6 +43,9 @@ class MCMCResult:
     tensors for a composite trace); ``acceptance_rates`` and ``divergence_counts``
     are per chain (sampling phase); ``r_hat`` and ``ess`` map each site to one value
     per coordinate (rank-normalised split R-hat and bulk ESS, Vehtari et al. 2021).
+    ``energy`` is the Hamiltonian at every draw (for ArviZ's energy plot).
+    ``complete`` is False for the partial result of a stopped run (fewer draws than
+    asked for: see :class:`~quivers.inference.progress.InferenceCancelled`).
     """
 
     samples: dict[str, TraceT]
@@ -53,8 +59,10 @@ class MCMCResult:
     num_steps: torch.Tensor  # (chains, draws) leapfrog steps per draw
     tree_depths: torch.Tensor  # (chains, draws)
     diverging: torch.Tensor  # (chains, draws) bool
+    energy: torch.Tensor  # (chains, draws) float64
     num_warmup: int = 0
-    extras: dict[str, Any] = field(default_factory=dict)
+    complete: bool = True
+    observations: dict[str, Any] = field(default_factory=dict)  # what the run conditioned on
 
     @property
     def num_chains(self) -> int:
@@ -71,6 +79,13 @@ class MCMCResult:
     @cached_property
     def ess(self) -> dict[str, TraceT]:
         return {k: _map_leaves(v, diagnostics.ess) for k, v in self.samples.items()}
+
+    def to_arviz(self, observed_data: Mapping[str, Any] | None = None) -> Any:
+        """An ``arviz.InferenceData`` of this run (needs the ``arviz`` extra; see
+        :mod:`quivers.inference.interop`)."""
+        from quivers.inference.interop import to_arviz
+
+        return to_arviz(self, observed_data)
 
     def flat_samples(self) -> dict[str, TraceT]:
         """Samples with chains and draws merged: ``(chains * draws, *site_shape)``."""
@@ -147,11 +162,92 @@ def _seeded(seed: int | None) -> Iterator[None]:
         yield
 
 
+CHAIN_METHODS = ("vectorized", "sequential", "parallel")
+
+
+@dataclass(frozen=True)
+class ChainRecord:
+    """What one chain produced: its kept draws and per-draw statistics, and its
+    adapted step size and inverse metric."""
+
+    draws: torch.Tensor  # (draws, D)
+    accept: torch.Tensor  # (draws,) float64
+    steps: torch.Tensor  # (draws,) int64
+    depths: torch.Tensor  # (draws,) int64
+    diverging: torch.Tensor  # (draws,) bool
+    energy: torch.Tensor  # (draws,) float64
+    step_size: float
+    inv_mass: torch.Tensor  # (D,)
+    warmup_divergences: int
+
+    def truncated(self, n: int) -> ChainRecord:
+        return ChainRecord(
+            self.draws[:n],
+            self.accept[:n],
+            self.steps[:n],
+            self.depths[:n],
+            self.diverging[:n],
+            self.energy[:n],
+            self.step_size,
+            self.inv_mass,
+            self.warmup_divergences,
+        )
+
+
+class _Buffers:
+    """Preallocated per-draw storage for C chains."""
+
+    def __init__(self, chains: int, num: int, dim: int, like: torch.Tensor) -> None:
+        dev = like.device
+        self.draws = torch.empty(chains, num, dim, dtype=like.dtype, device=dev)
+        self.accept = torch.empty(chains, num, dtype=torch.float64)
+        self.steps = torch.empty(chains, num, dtype=torch.int64)
+        self.depths = torch.empty(chains, num, dtype=torch.int64)
+        self.diverging = torch.zeros(chains, num, dtype=torch.bool)
+        self.energy = torch.empty(chains, num, dtype=torch.float64)
+
+    def put(self, chain: int, i: int, info: TransitionInfo) -> None:
+        self.accept[chain, i] = info.accept_stat
+        self.steps[chain, i] = info.num_steps
+        self.depths[chain, i] = info.tree_depth
+        self.diverging[chain, i] = info.diverging
+        self.energy[chain, i] = info.energy
+
+    def record(
+        self, chain: int, n: int, step_size: float, inv_mass: torch.Tensor, warm_div: int
+    ) -> ChainRecord:
+        return ChainRecord(
+            self.draws[chain, :n],
+            self.accept[chain, :n],
+            self.steps[chain, :n],
+            self.depths[chain, :n],
+            self.diverging[chain, :n],
+            self.energy[chain, :n],
+            step_size,
+            inv_mass,
+            warm_div,
+        )
+
+
+class _Stopped(Exception):
+    """Internal: the stop callback fired; carries what the chains produced so far."""
+
+    def __init__(self, message: str, records: list[ChainRecord]) -> None:
+        super().__init__(message)
+        self.records = records
+
+
 class MCMC:
     """Runs ``num_chains`` chains of ``kernel`` (an :class:`HMCKernel` or
     :class:`NUTSKernel`), each with ``num_warmup`` adaptation iterations (discarded)
     and ``num_samples`` kept draws.
 
+    ``chain_method`` is ``"vectorized"`` (the default for several chains: every chain
+    advances in one batch, one potential-and-gradient call per leapfrog step for all
+    of them, each with its own step size, metric and trajectory), ``"sequential"``
+    (one chain after another, the default for one chain) or ``"parallel"`` (one worker
+    process per chain, through ``torch.multiprocessing``, for models that do not
+    batch; the model must be picklable, and chain ``c`` is seeded ``seed + c``).
     ``seed`` makes a run reproducible without touching the global RNG state.
     ``init_strategy`` is ``"prior"`` (a draw of the model, the default) or
     ``"uniform"`` (Stan's Uniform(-2, 2) in unconstrained space); up to
@@ -168,11 +264,16 @@ class MCMC:
         seed: int | None = None,
         init_strategy: str = "prior",
         max_init_attempts: int = 100,
+        chain_method: str | None = None,
     ) -> None:
         if num_warmup < 0 or num_samples < 1 or num_chains < 1:
             raise ValueError("need num_warmup >= 0, num_samples >= 1 and num_chains >= 1")
         if init_strategy not in ("prior", "uniform"):
             raise ValueError(f"init_strategy must be 'prior' or 'uniform', got {init_strategy!r}")
+        if chain_method is None:
+            chain_method = "vectorized" if num_chains > 1 else "sequential"
+        if chain_method not in CHAIN_METHODS:
+            raise ValueError(f"chain_method must be one of {CHAIN_METHODS}, got {chain_method!r}")
         self.kernel = kernel
         self.num_warmup = int(num_warmup)
         self.num_samples = int(num_samples)
@@ -180,6 +281,7 @@ class MCMC:
         self.seed = seed
         self.init_strategy = init_strategy
         self.max_init_attempts = int(max_init_attempts)
+        self.chain_method = chain_method
 
     def run(
         self,
@@ -195,10 +297,19 @@ class MCMC:
 
         ``init_params`` gives constrained starting values for some or all latent
         sites (shared by every chain). ``progress`` is called after every iteration
-        with phase ``"warmup"`` or ``"sampling"``; when ``should_stop()`` returns True
-        the run raises :class:`InferenceCancelled` whose ``partial`` is the result of
-        the chains already finished (or None).
+        with phase ``"warmup"`` or ``"sampling"`` (for vectorised chains once per
+        iteration for all chains, with ``chain`` -1). When ``should_stop()`` returns
+        True the run raises :class:`InferenceCancelled` whose ``partial`` holds the
+        draws made so far (``complete=False``; None when no draw was kept yet):
+        every chain's draws for vectorised chains; for sequential chains the finished
+        chains, or the current chain's draws when none has finished.
         """
+        if self.chain_method == "parallel":
+            from quivers.inference.parallel import run_parallel
+
+            return run_parallel(
+                self, model, x, observations, init_params, progress, should_stop, run_kwargs
+            )
         obs = dict(observations or {})
         run = dict(run_kwargs or {})
         with _seeded(self.seed):
@@ -210,17 +321,21 @@ class MCMC:
                     "the model has no latent sites to sample (every site is observed "
                     f"or given: {sorted(first_trace)})"
                 )
-            chains: list[dict[str, Any]] = []
-            for c in range(self.num_chains):
-                trace = first_trace if c == 0 else None
-                try:
-                    chains.append(
-                        self._run_chain(c, potential, trace, init_params, progress, should_stop)
+            try:
+                if self.chain_method == "vectorized":
+                    records = self._run_vectorized(
+                        potential, first_trace, init_params, progress, should_stop
                     )
-                except InferenceCancelled as stop:
-                    partial = self._collect(potential, chains) if chains else None
-                    raise InferenceCancelled(str(stop), partial) from None
-        return self._collect(potential, chains)
+                else:
+                    records = self._run_sequential(
+                        potential, first_trace, init_params, progress, should_stop
+                    )
+            except _Stopped as stop:
+                partial = (
+                    self._collect(potential, stop.records, complete=False) if stop.records else None
+                )
+                raise InferenceCancelled(str(stop), partial) from None
+        return self._collect(potential, records)
 
     # ------------------------------------------------------------------ chains
 
@@ -237,7 +352,7 @@ class MCMC:
         last = math.nan
         for attempt in range(self.max_init_attempts):
             if self.init_strategy == "uniform":
-                q = torch.rand(layout.dim) * 4.0 - 2.0
+                q = torch.rand(layout.dim, device=layout.device) * 4.0 - 2.0
                 if init_params:
                     values, _ = layout.constrain(q, with_jacobian=False)
                     values.update(init_params)
@@ -267,6 +382,48 @@ class MCMC:
             f"{potential.last_error}); pass init_params"
         )
 
+    def _adapter(self, potential: Potential, point: PhasePoint) -> WarmupAdapter:
+        kernel = self.kernel
+        adapter = WarmupAdapter(
+            self.num_warmup,
+            potential.dim,
+            kernel.step_size,
+            kernel.target_accept,
+            adapt_step_size=kernel.adapt_step_size and self.num_warmup > 0,
+            adapt_mass_matrix=kernel.adapt_mass_matrix,
+            like=point.q,
+        )
+        if adapter.adapt_step_size:
+            adapter.restart_step_size(
+                find_reasonable_step_size(potential, point, adapter.inv_mass, adapter.step_size)
+            )
+        return adapter
+
+    def _run_sequential(
+        self,
+        potential: Potential,
+        first_trace: Mapping[str, Any],
+        init_params: Mapping[str, TraceT] | None,
+        progress: ProgressFn | None,
+        should_stop: StopFn | None,
+    ) -> list[ChainRecord]:
+        records: list[ChainRecord] = []
+        for c in range(self.num_chains):
+            try:
+                records.append(
+                    self._run_chain(
+                        c,
+                        potential,
+                        first_trace if c == 0 else None,
+                        init_params,
+                        progress,
+                        should_stop,
+                    )
+                )
+            except _Stopped as stop:
+                raise _Stopped(str(stop), records or stop.records) from None
+        return records
+
     def _run_chain(
         self,
         chain: int,
@@ -275,23 +432,10 @@ class MCMC:
         init_params: Mapping[str, TraceT] | None,
         progress: ProgressFn | None,
         should_stop: StopFn | None,
-    ) -> dict[str, Any]:
+    ) -> ChainRecord:
         kernel = self.kernel
         point = self._initial_point(potential, trace, init_params)
-        dim = potential.dim
-        adapter = WarmupAdapter(
-            self.num_warmup,
-            dim,
-            kernel.step_size,
-            kernel.target_accept,
-            adapt_step_size=kernel.adapt_step_size and self.num_warmup > 0,
-            adapt_mass_matrix=kernel.adapt_mass_matrix,
-        )
-        adapter.inv_mass = adapter.inv_mass.to(point.q.dtype)
-        if adapter.adapt_step_size:
-            adapter.restart_step_size(
-                find_reasonable_step_size(potential, point, adapter.inv_mass, adapter.step_size)
-            )
+        adapter = self._adapter(potential, point)
         warm_div = 0
         for i in range(self.num_warmup):
             self._check_stop(should_stop, "warmup", i, chain)
@@ -303,44 +447,109 @@ class MCMC:
                     find_reasonable_step_size(potential, point, adapter.inv_mass, adapter.step_size)
                 )
             if progress is not None:
-                progress(self._info("warmup", i, self.num_warmup, chain, info, used))
+                progress(self._info("warmup", i, self.num_warmup, chain, [info], [used]))
         step_size = adapter.finish()
         inv_mass = adapter.inv_mass
-        draws = torch.empty(self.num_samples, dim, dtype=point.q.dtype)
-        accept = torch.empty(self.num_samples, dtype=torch.float64)
-        steps = torch.empty(self.num_samples, dtype=torch.int64)
-        depths = torch.empty(self.num_samples, dtype=torch.int64)
-        diverging = torch.zeros(self.num_samples, dtype=torch.bool)
-        for i in range(self.num_samples):
-            self._check_stop(should_stop, "sampling", i, chain)
-            point, info = kernel.transition(potential, point, step_size, inv_mass)
-            draws[i] = point.q
-            accept[i] = info.accept_stat
-            steps[i] = info.num_steps
-            depths[i] = info.tree_depth
-            diverging[i] = info.diverging
-            if progress is not None:
-                progress(self._info("sampling", i, self.num_samples, chain, info, step_size))
-        return {
-            "draws": draws,
-            "accept": accept,
-            "steps": steps,
-            "depths": depths,
-            "diverging": diverging,
-            "step_size": step_size,
-            "inv_mass": inv_mass,
-            "warmup_divergences": warm_div,
-        }
+        out = _Buffers(1, self.num_samples, potential.dim, point.q)
 
-    def _check_stop(self, should_stop: StopFn | None, phase: str, i: int, chain: int) -> None:
+        def kept(n: int) -> list[ChainRecord]:
+            return [out.record(0, n, step_size, inv_mass, warm_div)]
+
+        for i in range(self.num_samples):
+            self._check_stop(should_stop, "sampling", i, chain, kept)
+            point, info = kernel.transition(potential, point, step_size, inv_mass)
+            out.draws[0, i] = point.q
+            out.put(0, i, info)
+            if progress is not None:
+                progress(self._info("sampling", i, self.num_samples, chain, [info], [step_size]))
+        return out.record(0, self.num_samples, step_size, inv_mass, warm_div)
+
+    def _run_vectorized(
+        self,
+        potential: Potential,
+        first_trace: Mapping[str, Any],
+        init_params: Mapping[str, TraceT] | None,
+        progress: ProgressFn | None,
+        should_stop: StopFn | None,
+    ) -> list[ChainRecord]:
+        """All chains in lock step (same RNG order as sequential for one chain)."""
+        kernel = self.kernel
+        chains = self.num_chains
+        adapters: list[WarmupAdapter] = []
+        points: list[PhasePoint] = []
+        for c in range(chains):
+            point = self._initial_point(potential, first_trace if c == 0 else None, init_params)
+            points.append(point)
+            adapters.append(self._adapter(potential, point))
+        batched = BatchedPotential(potential)
+        state = BatchPoint.stack(points)
+        inv_mass = torch.stack([a.inv_mass for a in adapters])
+        warm_div = [0] * chains
+        for i in range(self.num_warmup):
+            self._check_stop(should_stop, "warmup", i, -1)
+            used = [a.step_size for a in adapters]
+            state, infos = kernel.transition_batch(batched, state, used, inv_mass)
+            changed = False
+            for c, adapter in enumerate(adapters):
+                warm_div[c] += int(infos[c].diverging)
+                if adapter.update(i, state.q[c], infos[c].accept_stat):
+                    changed = True
+                    if adapter.adapt_step_size:
+                        adapter.restart_step_size(
+                            find_reasonable_step_size(
+                                potential, state.point(c), adapter.inv_mass, adapter.step_size
+                            )
+                        )
+            if changed:
+                inv_mass = torch.stack([a.inv_mass for a in adapters])
+            if progress is not None:
+                progress(self._info("warmup", i, self.num_warmup, -1, infos, used))
+        steps = [a.finish() for a in adapters]
+        out = _Buffers(chains, self.num_samples, potential.dim, state.q)
+
+        def records(n: int) -> list[ChainRecord]:
+            return [out.record(c, n, steps[c], inv_mass[c], warm_div[c]) for c in range(chains)]
+
+        for i in range(self.num_samples):
+            self._check_stop(should_stop, "sampling", i, -1, records)
+            state, infos = kernel.transition_batch(batched, state, steps, inv_mass)
+            out.draws[:, i] = state.q
+            for c in range(chains):
+                out.put(c, i, infos[c])
+            if progress is not None:
+                progress(self._info("sampling", i, self.num_samples, -1, infos, steps))
+        return records(self.num_samples)
+
+    def _check_stop(
+        self,
+        should_stop: StopFn | None,
+        phase: str,
+        i: int,
+        chain: int,
+        kept: Callable[[int], list[ChainRecord]] | None = None,
+    ) -> None:
         if should_stop is not None and should_stop():
-            raise InferenceCancelled(
-                f"MCMC stopped in {phase} iteration {i} of chain {chain} ({self.num_chains} chains)"
+            where = (
+                f"of chain {chain} ({self.num_chains} chains)"
+                if chain >= 0
+                else f"({self.num_chains} vectorised chains)"
+            )
+            raise _Stopped(
+                f"MCMC stopped in {phase} iteration {i} {where}", kept(i) if kept and i else []
             )
 
     def _info(
-        self, phase: str, i: int, total: int, chain: int, info: Any, step_size: float
+        self,
+        phase: str,
+        i: int,
+        total: int,
+        chain: int,
+        infos: list[TransitionInfo],
+        step_sizes: list[float],
     ) -> ProgressInfo:
+        """One report; for vectorised chains (``chain`` -1) the statistics are means
+        over the chains (``diverging``: how many diverged)."""
+        n = len(infos)
         return ProgressInfo(
             phase,
             i + 1,
@@ -348,32 +557,37 @@ class MCMC:
             chain,
             self.num_chains,
             {
-                "accept_prob": info.accept_stat,
-                "diverging": float(info.diverging),
-                "step_size": step_size,
-                "num_steps": float(info.num_steps),
-                "tree_depth": float(info.tree_depth),
+                "accept_prob": sum(t.accept_stat for t in infos) / n,
+                "diverging": float(sum(t.diverging for t in infos)),
+                "step_size": sum(step_sizes) / n,
+                "num_steps": sum(t.num_steps for t in infos) / n,
+                "tree_depth": sum(t.tree_depth for t in infos) / n,
             },
         )
 
-    def _collect(self, potential: Potential, chains: list[dict[str, Any]]) -> MCMCResult:
-        draws = torch.stack([c["draws"] for c in chains])  # (C, N, D)
+    def _collect(
+        self, potential: Potential, chains: list[ChainRecord], complete: bool = True
+    ) -> MCMCResult:
+        draws = torch.stack([c.draws for c in chains])  # (C, N, D)
         samples = potential.constrain(draws)
-        diverging = torch.stack([c["diverging"] for c in chains])
-        accept = torch.stack([c["accept"] for c in chains])
+        diverging = torch.stack([c.diverging for c in chains])
+        accept = torch.stack([c.accept for c in chains])
         return MCMCResult(
             samples=samples,
             unconstrained=draws,
             acceptance_rates=accept.mean(dim=1),
             divergence_counts=diverging.sum(dim=1),
             warmup_divergence_counts=torch.tensor(
-                [c["warmup_divergences"] for c in chains], dtype=torch.int64
+                [c.warmup_divergences for c in chains], dtype=torch.int64
             ),
-            step_sizes=torch.tensor([c["step_size"] for c in chains], dtype=torch.float64),
-            inverse_mass=torch.stack([c["inv_mass"] for c in chains]),
+            step_sizes=torch.tensor([c.step_size for c in chains], dtype=torch.float64),
+            inverse_mass=torch.stack([c.inv_mass for c in chains]),
             accept_stats=accept,
-            num_steps=torch.stack([c["steps"] for c in chains]),
-            tree_depths=torch.stack([c["depths"] for c in chains]),
+            num_steps=torch.stack([c.steps for c in chains]),
+            tree_depths=torch.stack([c.depths for c in chains]),
             diverging=diverging,
+            energy=torch.stack([c.energy for c in chains]),
             num_warmup=self.num_warmup,
+            complete=complete,
+            observations=dict(potential.observations),
         )

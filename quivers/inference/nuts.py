@@ -19,7 +19,7 @@ import math
 
 import torch
 
-from quivers.inference.hmc import MCMCKernel, TransitionInfo
+from quivers.inference.batched import BatchedPotential, BatchPoint
 from quivers.inference.integrator import (
     MAX_ENERGY_ERROR,
     PhasePoint,
@@ -27,6 +27,7 @@ from quivers.inference.integrator import (
     leapfrog,
     sample_momentum,
 )
+from quivers.inference.kernel import MCMCKernel, TransitionInfo
 from quivers.inference.potential import Potential
 
 
@@ -54,6 +55,7 @@ class _Tree:
         "p_right",
         "ps_right",
         "proposal",
+        "energy",
         "log_weight",
         "rho",
         "turning",
@@ -63,9 +65,15 @@ class _Tree:
     )
 
     def __init__(
-        self, point: PhasePoint, p: torch.Tensor, p_sharp: torch.Tensor, log_weight: float
+        self,
+        point: PhasePoint,
+        p: torch.Tensor,
+        p_sharp: torch.Tensor,
+        log_weight: float,
+        energy: float,
     ) -> None:
         self.left = self.right = self.proposal = point
+        self.energy = energy  # the Hamiltonian at the proposal
         self.p_left = self.p_right = self.rho = p
         self.ps_left = self.ps_right = p_sharp
         self.log_weight = log_weight
@@ -133,8 +141,8 @@ class NUTSKernel(MCMCKernel):
     ) -> tuple[PhasePoint, TransitionInfo]:
         p0 = sample_momentum(inv_mass)
         h0 = point.potential + kinetic(p0, inv_mass)
-        tree = _Tree(point, p0, inv_mass * p0, 0.0)
-        sample = point
+        tree = _Tree(point, p0, inv_mass * p0, 0.0, h0)
+        sample, energy = point, h0
         depth = 0
         diverging = False
         sum_accept = 0.0
@@ -155,12 +163,23 @@ class NUTSKernel(MCMCKernel):
             if sub.log_weight > tree.log_weight or (
                 torch.rand(()).item() < math.exp(sub.log_weight - tree.log_weight)
             ):
-                sample = sub.proposal
+                sample, energy = sub.proposal, sub.energy
             _merge(tree, sub, direction)
             if tree.turning:
                 break
         accept = sum_accept / max(num_steps, 1)
-        return sample, TransitionInfo(accept, diverging, num_steps, depth)
+        return sample, TransitionInfo(accept, diverging, num_steps, depth, energy)
+
+    def transition_batch(
+        self,
+        potential: BatchedPotential,
+        state: BatchPoint,
+        step_sizes: list[float],
+        inv_mass: torch.Tensor,
+    ) -> tuple[BatchPoint, list[TransitionInfo]]:
+        from quivers.inference.nuts_batched import transition_batch
+
+        return transition_batch(self, potential, state, step_sizes, inv_mass)
 
     def _build(
         self,
@@ -181,7 +200,7 @@ class NUTSKernel(MCMCKernel):
                 else math.inf
             )
             delta = h - h0 if h == h else math.inf
-            tree = _Tree(point, p_new, inv_mass * p_new, -delta)
+            tree = _Tree(point, p_new, inv_mass * p_new, -delta, h)
             tree.num_steps = 1
             if delta > self.max_energy_error:
                 tree.diverging = True
@@ -203,6 +222,6 @@ class NUTSKernel(MCMCKernel):
         # uniform progressive sampling within a subtree
         total = _logaddexp(first.log_weight, second.log_weight)
         if torch.rand(()).item() < math.exp(second.log_weight - total):
-            first.proposal = second.proposal
+            first.proposal, first.energy = second.proposal, second.energy
         _merge(first, second, direction)
         return first

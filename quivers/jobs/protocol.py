@@ -62,6 +62,8 @@ class RunOptions:
     max_tree_depth: int = 5
     batch: int = 4
     length: int = 8
+    chain_method: str | None = None  # NUTS: vectorized when chains > 1, else sequential
+    device: str = "cpu"
 
     @classmethod
     def parse(
@@ -108,12 +110,19 @@ class Rule:
     exclusive_minimum: bool = False  # the value must exceed ``minimum``
     setting: bool = True  # a key of the editor's ``qvr.run.options`` setting
     cli_default: int | float | None = None  # where ``qvr`` deliberately starts elsewhere
+    choices: tuple[str, ...] | None = None  # the values a string option accepts
 
     def check(self, key: str, value: Any) -> Any:
         """The value, validated (an integral float becomes an int), or OptionError."""
         if self.type == "string":
             if not isinstance(value, str) or not value:
                 raise OptionError(key, value, "must be a non-empty string")
+            if (
+                self.choices is not None
+                and value not in self.choices
+                and not (key == "device" and value.startswith("cuda:") and value[5:].isdigit())
+            ):
+                raise OptionError(key, value, f"must be one of {', '.join(self.choices)}")
             return value
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise OptionError(key, value, f"must be {_A[self.type]}")
@@ -187,6 +196,22 @@ RULES: Final[dict[str, Rule]] = {
     ),
     "batch": Rule("integer", FITS, "Rows of synthetic data.", minimum=1),
     "length": Rule("integer", ALL, "Sequence length of synthetic data.", minimum=1),
+    "chain_method": Rule(
+        "string",
+        ("nuts",),
+        "How NUTS runs its chains: vectorized (one batch; the default for several "
+        "chains), sequential, or parallel (worker processes).",
+        setting=False,
+        choices=("vectorized", "sequential", "parallel"),
+    ),
+    "device": Rule(
+        "string",
+        FITS,
+        "Torch device of the model and the fit: cpu, cuda (or cuda:N), mps, or auto "
+        "(an accelerator when torch sees one).",
+        setting=False,
+        choices=("cpu", "cuda", "mps", "auto"),
+    ),
 }
 
 _DEFAULTS: Final[dict[str, Any]] = {f.name: f.default for f in fields(RunOptions)}
@@ -220,6 +245,8 @@ def contract() -> dict[str, Any]:
         }
         if rule.minimum is not None:
             entry["exclusiveMinimum" if rule.exclusive_minimum else "minimum"] = rule.minimum
+        if rule.choices is not None:
+            entry["enum"] = list(rule.choices)
         options[key] = entry
     return {"kinds": {kind: list(keys_of(kind)) for kind in RUN_KINDS}, "options": options}
 

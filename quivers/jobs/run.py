@@ -110,7 +110,32 @@ def _refit_setup(
     if progress:
         progress(0.0, f"data: {data.describe()}")
     fresh_weights(model, opts.seed + 1)
+    device = resolve_device(opts.device)
+    if device.type != "cpu":
+        model.to(device)
+        data = Dataset(
+            data.x.to(device) if isinstance(data.x, torch.Tensor) else data.x,
+            {
+                k: v.to(device) if isinstance(v, torch.Tensor) else v
+                for k, v in data.observations.items()
+            },
+            data.source,
+        )
     return model, name, data
+
+
+def resolve_device(name: str) -> torch.device:
+    """``cpu``, ``cuda``, ``cuda:N``, ``mps``, or ``auto``: CUDA, then MPS, then the CPU."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        return torch.device("mps" if torch.backends.mps.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise RunError(f"device {name!r} asked for, but torch sees no CUDA device")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise RunError(f"device {name!r} asked for, but torch sees no MPS device")
+    return device
 
 
 def fresh_weights(model: ProgramModule, seed: int) -> None:
@@ -271,7 +296,7 @@ def run_svi(
         losses, cancelled = list(stop.partial or []), True
     except FloatingPointError as exc:  # the failing step changed nothing: keep the others
         losses, diverged = list(completed), f"step {len(completed) + 1}: {exc}"
-    weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    weights = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
     finite = all(bool(torch.isfinite(v).all()) for v in weights.values() if v.is_floating_point())
     posterior: list[dict[str, Any]]
     samples: dict[str, Any]
@@ -371,19 +396,24 @@ def run_nuts(
         num_samples=opts.samples,
         num_chains=opts.chains,
         seed=opts.seed,
+        chain_method=opts.chain_method,
     )
     total = (opts.warmup + opts.samples) * opts.chains
 
     def report(info: ProgressInfo) -> None:
         if not progress:
             return
-        done = info.chain * (opts.warmup + opts.samples) + info.iteration
+        # vectorised chains (chain -1) advance together: one report for all of them
+        together = info.chain < 0
+        done = info.iteration * (opts.chains if together else 1)
+        done += 0 if together else info.chain * (opts.warmup + opts.samples)
         if info.phase == "sampling":
-            done += opts.warmup
+            done += opts.warmup * (opts.chains if together else 1)
         accept = info.stats.get("accept_prob", float("nan"))
+        which = f"{opts.chains} chains" if together else f"chain {info.chain + 1}"
         progress(
             min(done / max(total, 1), 1.0),
-            f"{info.phase} {info.iteration}/{info.total} · chain {info.chain + 1} · accept {accept:.2f}",
+            f"{info.phase} {info.iteration}/{info.total} · {which} · accept {accept:.2f}",
         )
 
     cancelled = False
@@ -454,12 +484,12 @@ def _trace_shape(trace: TraceT) -> Any:
 
 def _posterior_mean_state(model: ProgramModule, result: MCMCResult) -> dict[str, torch.Tensor]:
     """The model's state with every lifted parameter at its posterior mean."""
-    state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
     for name, draws in result.samples.items():
         if name in state and isinstance(draws, torch.Tensor) and draws.shape[1] > 0:
             mean = draws.float().mean(dim=(0, 1))
             if tuple(mean.shape) == tuple(state[name].shape):
-                state[name] = mean.to(state[name].dtype)
+                state[name] = mean.to(dtype=state[name].dtype, device="cpu")
     return state
 
 

@@ -271,3 +271,31 @@ def test_every_example_fits_briefly(tmp_path: Path, example: Path, method: str) 
     assert (tmp_path / f"{example.stem}.state.pt").is_file()
     again = qvr("sample", example, "--from", tmp_path / f"{example.stem}.state.pt", "--length", "3")
     assert again.code == 0, again.err
+
+
+def test_nuts_fit_saves_an_arviz_run_file(tmp_path: Path) -> None:
+    """--save writes the vectorised chains' draws and sampler statistics as netCDF."""
+    az = pytest.importorskip("arviz")
+    program, data = tmp_path / "regression.qvr", tmp_path / "line.pt"
+    program.write_text(REGRESSION)
+    regression_data(data, slope=1.5, intercept=-0.7, n=30)
+    run = tmp_path / "run.nc"
+    result = fit(
+        tmp_path, "--method", "nuts", "--data", data, "--warmup", "30", "--samples", "20",
+        "--chains", "2", "--device", "cpu", "--save", run, program=program,
+    )  # fmt: skip
+    assert result.code == 0, result.err
+    assert f"run: {run}" in result.out
+    saved = az.from_netcdf(str(run))
+    assert saved.posterior["slope"].shape == (2, 20)
+    assert saved.sample_stats["energy"].shape == (2, 20)
+    assert saved.sample_stats["diverging"].shape == (2, 20)
+    assert saved.observed_data["y"].shape[0] == 30
+    assert "2 chains" in result.err  # vectorised progress: one line for both chains
+
+
+def test_fit_refuses_a_bad_device_and_save_without_nuts(tmp_path: Path) -> None:
+    bad = fit(tmp_path, "--method", "nuts", "--device", "tpu9", "--samples", "2", "--warmup", "0")
+    one_clear_error(bad, "tpu9")
+    svi = fit(tmp_path, "--steps", "2", "--save", tmp_path / "r.nc")
+    one_clear_error(svi, "--save", "--method nuts")

@@ -98,7 +98,8 @@ def test_sigint_during_nuts_keeps_the_completed_chains(tmp_path: Path) -> None:
     state = tmp_path / "s.pt"
     code, out, _ = interrupted_fit(
         [str(program), "--method", "nuts", "--data", str(data), "--warmup", "20",
-         "--samples", "5000", "--chains", "3", "--plot", str(tmp_path / "p.png"),
+         "--samples", "5000", "--chains", "3", "--chain-method", "sequential",
+         "--plot", str(tmp_path / "p.png"),
          "--state", str(state)],
         lambda line: line.startswith("fit nuts ") and "chain 2" in line,
     )  # fmt: skip

@@ -72,14 +72,21 @@ def ref_ess(chains: list[list[float]]) -> float:
         1 - (w - sum(acov(c, mu, t) for c, mu in zip(chains, means, strict=True)) / m) / var_plus
         for t in range(1, n)
     ]
+    # Geyer's initial positive sequence in Stan's form: pairs of lags while the
+    # previous pair is positive and the lag stays below n - 3 ...
+    t, even, odd = 1, 1.0, rho[1]
+    kept = [1.0, rho[1]]
+    while t < n - 3 and even + odd > 0:
+        even, odd = rho[t + 1], rho[t + 2]
+        if even + odd >= 0:
+            kept += [even, odd]
+        t += 2
+    # ... made monotone, plus the last even lag once when it is positive
     total, prev = 0.0, math.inf
-    for k in range(n // 2):
-        pair = rho[2 * k] + rho[2 * k + 1]
-        if pair <= 0:
-            break
-        prev = min(prev, pair)
+    for i in range(0, t - 1, 2):
+        prev = min(prev, kept[i] + kept[i + 1])
         total += prev
-    tau = max(-1 + 2 * total, 1 / math.log10(m * n))
+    tau = max(-1 + 2 * total + max(even, 0.0), 1 / math.log10(m * n))
     return m * n / tau
 
 

@@ -51,9 +51,9 @@ def test_mcmc_progress_counts_every_iteration():
     model = NormalNormal()
     x, obs = data()
     seen: list[ProgressInfo] = []
-    MCMC(NUTSKernel(), num_warmup=5, num_samples=7, num_chains=2, seed=0).run(
-        model, x, obs, progress=seen.append
-    )
+    MCMC(
+        NUTSKernel(), num_warmup=5, num_samples=7, num_chains=2, seed=0, chain_method="sequential"
+    ).run(model, x, obs, progress=seen.append)
     phases = [(i.chain, i.phase) for i in seen]
     assert (
         phases
@@ -72,9 +72,14 @@ def test_mcmc_cancellation_returns_finished_chains():
         return any(i.chain == 1 and i.phase == "sampling" for i in seen)
 
     with pytest.raises(InferenceCancelled, match="chain 1") as info:
-        MCMC(NUTSKernel(), num_warmup=5, num_samples=20, num_chains=3, seed=0).run(
-            model, x, obs, progress=seen.append, should_stop=stop
-        )
+        MCMC(
+            NUTSKernel(),
+            num_warmup=5,
+            num_samples=20,
+            num_chains=3,
+            seed=0,
+            chain_method="sequential",
+        ).run(model, x, obs, progress=seen.append, should_stop=stop)
     partial = info.value.partial
     assert isinstance(partial, MCMCResult)
     assert partial.samples["mu"].shape == (1, 20)
