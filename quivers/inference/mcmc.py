@@ -28,7 +28,7 @@ from quivers.inference.integrator import PhasePoint, find_reasonable_step_size
 from quivers.inference.kernel import MCMCKernel, TransitionInfo
 from quivers.inference.potential import Potential
 from quivers.inference.progress import InferenceCancelled, ProgressFn, ProgressInfo, StopFn
-from quivers.runtime.trace import TraceT, leaves, unflatten
+from quivers.runtime.trace import Model, TraceT, leaves, unflatten
 
 
 def _map_leaves(tree: TraceT, fn: Any) -> TraceT:
@@ -285,7 +285,7 @@ class MCMC:
 
     def run(
         self,
-        model: Any,
+        model: Model,
         x: Any,
         observations: Mapping[str, Any] | None = None,
         init_params: Mapping[str, TraceT] | None = None,

@@ -20,7 +20,7 @@ import torch
 import torch.multiprocessing as mp
 
 from quivers.inference.progress import InferenceCancelled, ProgressFn, ProgressInfo, StopFn
-from quivers.runtime.trace import leaves, unflatten
+from quivers.runtime.trace import Model, leaves, unflatten
 
 if TYPE_CHECKING:
     from quivers.inference.mcmc import MCMC, MCMCResult
@@ -106,7 +106,7 @@ def concat_chains(results: list[MCMCResult], complete: bool = True) -> MCMCResul
 
 def run_parallel(
     mcmc: MCMC,
-    model: Any,
+    model: Model,
     x: Any,
     observations: Mapping[str, Any] | None,
     init_params: Mapping[str, Any] | None,
