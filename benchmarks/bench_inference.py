@@ -12,7 +12,11 @@
    ``h_t`` per scan step) is first checked to be the same target (log density and
    gradient at the starting point, relative difference below 1e-4), then Pyro's NUTS
    runs from the same starting point with the same settings and budget.
-3. One SVI step (ELBO with AutoNormalGuide, Adam) on the reference program
+3. Chains against NumPyro (``numpyro`` importable; the ``bench`` extra): the 100-d
+   Gaussian with one chain and with four (ours vectorised, NumPyro's
+   ``chain_method="vectorized"``), and eight schools (non-centred) with four, same
+   budgets and settings, NumPyro's draws scored by our ESS code.
+4. One SVI step (ELBO with AutoNormalGuide, Adam) on the reference program
    ``vanilla_rnn_lm`` at batch 64 x length 128, against a hand-written torch ELBO step
    of the same model in the same process (target: <= 1.3x) and, with Pyro, against
    Pyro's SVI step (``AutoNormal`` over the ``h_t`` sites, the weights an ``nn.Module``
@@ -43,7 +47,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests" / "inference"))
 
-from inference_models import correlated_100d  # noqa: E402
+from inference_models import (  # noqa: E402
+    EIGHT_SCHOOLS_SIGMA,
+    EIGHT_SCHOOLS_Y,
+    EightSchools,
+    correlated_100d,
+    eight_schools_data,
+)
 
 from quivers.inference import ELBO, MCMC, SVI, AutoNormalGuide, NUTSKernel  # noqa: E402
 from quivers.inference import diagnostics as dg  # noqa: E402
@@ -125,6 +135,142 @@ def bench_pyro_nuts(num_warmup: int, num_samples: int, seed: int) -> dict[str, A
         "ess_per_s": float(ess.min()) / sampling,
         "version": pyro.__version__,
     }
+
+
+# ------------------------------------------ chains: quivers against NumPyro
+
+
+def _target(name: str) -> tuple[Any, Any, dict[str, torch.Tensor]]:
+    if name == "gauss100":
+        return correlated_100d(), None, {}
+    x, obs = eight_schools_data()
+    return EightSchools(centred=False), x, obs
+
+
+def bench_chains(
+    target: str, num_chains: int, num_warmup: int, num_samples: int, seed: int
+) -> dict[str, Any]:
+    """Our NUTS with ``num_chains`` chains (vectorised when more than one); the
+    sampling phase's CPU seconds, worst-coordinate bulk ESS over every site."""
+    model, x, obs = _target(target)
+    marks: dict[str, float] = {}
+
+    def progress(info: Any) -> None:
+        if info.phase == "warmup" and info.iteration == info.total:
+            marks["warm_end"] = time.process_time()
+
+    start = time.process_time()
+    result = MCMC(
+        NUTSKernel(),
+        num_warmup=num_warmup,
+        num_samples=num_samples,
+        num_chains=num_chains,
+        seed=seed,
+    ).run(model, x, obs, progress=progress)
+    end = time.process_time()
+    ess = dg.ess(_flat_draws(result.samples, 2))
+    sampling = end - marks.get("warm_end", start)
+    grads = float(result.num_steps.double().sum())
+    return {
+        "sampling_s": sampling,
+        "warmup_s": marks.get("warm_end", start) - start,
+        "min_ess": float(ess.min()),
+        "ess_per_s": float(ess.min()) / sampling,
+        "ms_per_grad": 1e3 * sampling / grads,
+        "grads_per_draw": grads / (num_chains * num_samples),
+        "divergences": int(result.divergence_counts.sum()),
+    }
+
+
+def bench_numpyro_chains(
+    target: str, num_chains: int, num_warmup: int, num_samples: int, seed: int
+) -> dict[str, Any] | None:
+    """NumPyro's NUTS on the same target, budget and settings (diagonal metric,
+    target acceptance 0.8, depth 10), chains vectorised; scored by our ESS code. The
+    sampling time includes NumPyro's JIT compilation of the sampling loop (a few
+    seconds); warmup includes the warmup loop's."""
+    try:
+        import jax
+        import numpyro
+        import numpyro.distributions as nd
+        from numpyro.infer import MCMC as NMCMC
+        from numpyro.infer import NUTS as NNUTS
+    except ImportError:
+        return None
+    import numpy as np
+
+    if target == "gauss100":
+        ref = correlated_100d()
+        loc, tril = ref.mean.numpy(), ref.scale_tril.numpy()
+
+        def model() -> None:
+            numpyro.sample("z", nd.MultivariateNormal(loc, scale_tril=tril))
+
+        args: tuple[Any, ...] = ()
+    else:
+        sigma = np.asarray(EIGHT_SCHOOLS_SIGMA, dtype=np.float32)
+        y = np.asarray(EIGHT_SCHOOLS_Y, dtype=np.float32)
+
+        def model(sigma: Any, y: Any) -> None:  # type: ignore[misc]
+            mu = numpyro.sample("mu", nd.Normal(0.0, 5.0))
+            tau = numpyro.sample("tau", nd.HalfCauchy(5.0))
+            eta = numpyro.sample("eta", nd.Normal(np.zeros(8, np.float32), 1.0).to_event(1))
+            numpyro.sample("y", nd.Normal(mu + tau * eta, sigma).to_event(1), obs=y)
+
+        args = (sigma, y)
+    kernel = NNUTS(model, target_accept_prob=0.8, max_tree_depth=10, dense_mass=False)
+    mcmc = NMCMC(
+        kernel,
+        num_warmup=num_warmup,
+        num_samples=num_samples,
+        num_chains=num_chains,
+        chain_method="vectorized" if num_chains > 1 else "sequential",
+        progress_bar=False,
+    )
+    key = jax.random.PRNGKey(seed)
+    t0 = time.process_time()
+    mcmc.warmup(key, *args, extra_fields=("num_steps",))
+    jax.block_until_ready(mcmc.post_warmup_state)
+    t1 = time.process_time()
+    mcmc.run(mcmc.post_warmup_state.rng_key, *args, extra_fields=("num_steps", "diverging"))
+    got = mcmc.get_samples(group_by_chain=True)
+    jax.block_until_ready(got)
+    t2 = time.process_time()
+    draws = {k: torch.from_numpy(np.asarray(v)) for k, v in got.items()}
+    ess = dg.ess(_flat_draws(draws, 2))
+    extra = mcmc.get_extra_fields()
+    grads = float(np.asarray(extra["num_steps"]).sum())
+    return {
+        "sampling_s": t2 - t1,
+        "warmup_s": t1 - t0,
+        "min_ess": float(ess.min()),
+        "ess_per_s": float(ess.min()) / (t2 - t1),
+        "ms_per_grad": 1e3 * (t2 - t1) / grads,
+        "grads_per_draw": grads / (num_chains * num_samples),
+        "divergences": int(np.asarray(extra["diverging"]).sum()),
+        "version": numpyro.__version__,
+    }
+
+
+def print_chains(warm: int, draws: int) -> None:
+    """The issue's targets: 100-d Gaussian with 1 and 4 chains, eight schools
+    (non-centred) with 4 chains, quivers against NumPyro."""
+    for target, chains in (("gauss100", 1), ("gauss100", 4), ("eight_schools", 4)):
+        ours = bench_chains(target, chains, warm, draws, seed=0)
+        theirs = bench_numpyro_chains(target, chains, warm, draws, seed=0)
+        rows = [("quivers", ours)] + ([(f"NumPyro {theirs['version']}", theirs)] if theirs else [])
+        print(f"{target}, {chains} chain(s), {warm} warmup + {draws} draws each:")
+        for label, r in rows:
+            print(
+                f"  {label}: sampling {r['sampling_s']:.1f} CPU s (warmup {r['warmup_s']:.1f}), "
+                f"min bulk ESS {r['min_ess']:.0f}, {r['ess_per_s']:.1f} min-ESS per CPU s, "
+                f"{r['ms_per_grad']:.3f} ms per gradient, {r['grads_per_draw']:.1f} "
+                f"gradients/draw, divergences {r['divergences']}"
+            )
+        if theirs:
+            print(f"  ESS/s ratio quivers / NumPyro: {ours['ess_per_s'] / theirs['ess_per_s']:.2f}")
+        else:
+            print("  numpyro not importable: no NumPyro comparison")
 
 
 # ------------------------------------------------ the reference program, shared
@@ -498,12 +644,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="small budgets (smoke test)")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument(
+        "--only-chains", action="store_true", help="only the quivers/NumPyro chain comparison"
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     warm, draws, reps = (100, 200, 5) if args.quick else (500, 1000, 30)
     l_warm, l_draws, l_depth = (25, 25, 3) if args.quick else (100, 100, 5)
 
     print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s)")
+    if args.only_chains:
+        print_chains(warm, draws)
+        return
     ours = bench_nuts(warm, draws, seed=0)
     print(
         f"quivers NUTS, 100-d correlated Gaussian, {warm} warmup + {draws} draws: "
@@ -526,6 +678,8 @@ def main() -> None:
             f"{pyro_res['ess_per_s']:.1f} min-ESS per CPU s"
         )
         print(f"ESS/s ratio quivers / Pyro: {ours['ess_per_s'] / pyro_res['ess_per_s']:.2f}")
+
+    print_chains(warm, draws)
 
     lifted = bench_lifted_nuts(4, 8, l_warm, l_draws, l_depth, seed=0)
     if lifted is None:

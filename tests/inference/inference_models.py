@@ -363,3 +363,96 @@ def assert_short_nuts_run_worked(result: Any) -> None:
     assert int(result.divergence_counts.sum()) == 0, result.divergence_counts
     u = result.unconstrained[0]
     assert bool(((u[1:] - u[:-1]).abs().amax(dim=1) > 0).all())
+
+
+# ------------------------------------------------------------- standard posteriors
+
+#: Rubin (1981): the estimated coaching effects and their standard errors in eight schools
+EIGHT_SCHOOLS_Y = (28.0, 8.0, -3.0, 7.0, -1.0, 1.0, 18.0, 12.0)
+EIGHT_SCHOOLS_SIGMA = (15.0, 10.0, 16.0, 11.0, 9.0, 11.0, 10.0, 18.0)
+
+
+class EightSchools(StepModel):
+    """mu ~ Normal(0, 5), tau ~ HalfCauchy(5); centred: theta_j ~ Normal(mu, tau),
+    non-centred: theta_j = mu + tau eta_j with eta_j ~ Normal(0, 1); y_j ~
+    Normal(theta_j, sigma_j). ``x`` is sigma (one row per school)."""
+
+    def __init__(self, centred: bool) -> None:
+        super().__init__()
+        self.centred = centred
+
+    def steps(self) -> list[Step]:
+        zero, five = torch.tensor(0.0), torch.tensor(5.0)
+        latent = (
+            Step("theta", lambda x, e: D.Normal(e["mu"].expand(8), e["tau"]), is_global=True)
+            if self.centred
+            else Step("eta", lambda x, e: D.Normal(torch.zeros(8), 1.0), is_global=True)
+        )
+
+        def effect(e: Env) -> torch.Tensor:
+            return e["theta"] if self.centred else e["mu"] + e["tau"] * e["eta"]
+
+        return [
+            Step("mu", lambda x, e: D.Normal(zero, five), is_global=True),
+            Step("tau", lambda x, e: D.HalfCauchy(five), is_global=True),
+            latent,
+            Step("y", lambda x, e: D.Normal(effect(e), x), observed=True),
+        ]
+
+
+def eight_schools_data() -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    return torch.tensor(EIGHT_SCHOOLS_SIGMA), {"y": torch.tensor(EIGHT_SCHOOLS_Y)}
+
+
+class NealsFunnel(StepModel):
+    """Neal (2003): v ~ Normal(0, 3), z_k ~ Normal(0, exp(v / 2)), k = 1..dim-1;
+    nothing observed, so the posterior is this prior (v has mean 0 and sd 3)."""
+
+    def __init__(self, dim: int = 10) -> None:
+        super().__init__()
+        self.dim = dim
+
+    def steps(self) -> list[Step]:
+        k = self.dim - 1
+        return [
+            Step("v", lambda x, e: D.Normal(torch.tensor(0.0), torch.tensor(3.0)), is_global=True),
+            Step(
+                "z",
+                lambda x, e: D.Normal(torch.zeros(k), torch.exp(e["v"] / 2)),
+                is_global=True,
+            ),
+        ]
+
+
+class LogisticRegression(StepModel):
+    """w ~ Normal(0, prior_scale) per feature, b ~ Normal(0, prior_scale);
+    y_i ~ Bernoulli(logits = x_i . w + b). ``x`` is (N, P)."""
+
+    def __init__(self, num_features: int, prior_scale: float = 1.0) -> None:
+        super().__init__()
+        self.p, self.prior_scale = num_features, prior_scale
+
+    def steps(self) -> list[Step]:
+        s = self.prior_scale
+        return [
+            Step("w", lambda x, e: D.Normal(torch.zeros(self.p), s), is_global=True),
+            Step("b", lambda x, e: D.Normal(torch.tensor(0.0), s), is_global=True),
+            Step(
+                "y",
+                lambda x, e: D.Bernoulli(logits=x @ e["w"] + e["b"]),
+                observed=True,
+            ),
+        ]
+
+
+def breast_cancer_data() -> tuple[torch.Tensor, dict[str, torch.Tensor]] | None:
+    """scikit-learn's Wisconsin breast cancer set (569 x 30, shipped with the
+    package), features standardised; None without scikit-learn."""
+    try:
+        from sklearn.datasets import load_breast_cancer
+    except ImportError:
+        return None
+    data = load_breast_cancer()
+    x = torch.tensor(data.data, dtype=torch.float32)
+    x = (x - x.mean(0)) / x.std(0)
+    return x, {"y": torch.tensor(data.target, dtype=torch.float32)}
