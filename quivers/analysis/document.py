@@ -15,6 +15,7 @@ from quivers.core.diagnostics import Range
 from quivers.semantic import check_text
 from quivers.semantic.model import Analysis, NameRef, Symbol, UnitResult
 from quivers.syntax import ast
+from quivers.syntax.cache import DEFAULT_CACHE, FrontendCache
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,12 +36,24 @@ class RefAt:
 
 
 class Document:
-    def __init__(self, text: str, uri: str = "", version: int | None = None) -> None:
+    """One text, analysed with ``cache`` (the process-wide default unless given: the
+    language server passes its own)."""
+
+    def __init__(
+        self,
+        text: str,
+        uri: str = "",
+        version: int | None = None,
+        cache: FrontendCache = DEFAULT_CACHE,
+    ) -> None:
         self.text = text
         self.uri = uri
         self.version = version
-        self.analysis: Analysis = check_text(text)
+        self.cache = cache
+        self.analysis: Analysis = check_text(text, cache)
         self.lines = text.split("\n")
+        # Every semantic token of the document, sorted; filled by analysis.tokens.
+        self.raw_tokens: list[tuple[int, int, int, int, int]] | None = None
 
     @property
     def file(self) -> ast.SourceFile:

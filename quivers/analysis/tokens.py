@@ -59,13 +59,12 @@ RawToken = tuple[int, int, int, int, int]
 
 _TYPE_INDEX = {name: i for i, name in enumerate(TOKEN_TYPES)}
 _MOD_BIT = {name: 1 << i for i, name in enumerate(TOKEN_MODIFIERS)}
-_UNIT_CACHE_LIMIT = 50_000
-# (id(node), id(result), unit index, unit text, indent, skipped lines) -> tokens relative
-# to the unit's first line (and the last absolute placement). An unchanged statement keeps its node and check result across
-# edits, so only edited statements are lexed and classified again. The node and result
-# are kept in the value so that their ids cannot be reused while the entry lives.
-# The value is [node, result, relative tokens, first line placed at, placed tokens].
-_unit_cache: dict[tuple[int, int, int, str, int, int], list] = {}
+# The document's FrontendCache.tokens maps (id(node), id(result), unit index, unit
+# text, indent, skipped lines) to the tokens relative to the unit's first line (and the
+# last absolute placement). An unchanged statement keeps its node and check result
+# across edits, so only edited statements are lexed and classified again. The node and
+# result are kept in the value so that their ids cannot be reused while the entry
+# lives. The value is [node, result, relative tokens, first line placed at, placed tokens].
 
 
 def semantic_tokens(
@@ -92,15 +91,14 @@ def raw_tokens(doc: Document, start_line: int = 0, end_line: int | None = None) 
 
 
 def _all_raw_tokens(doc: Document) -> list[RawToken]:
-    cached = doc.__dict__.get("_qvr_raw_tokens")
-    if cached is not None:
-        return cached
+    if doc.raw_tokens is not None:
+        return doc.raw_tokens
     masked = _masked_lines(doc)
     starts = doc.file.line_starts
     out: list[RawToken] = []
     covered = 0  # the first line no unit has lexed yet
-    if len(_unit_cache) > _UNIT_CACHE_LIMIT:
-        _unit_cache.clear()
+    cache = doc.cache
+    known = cache.tokens
     for loc in doc.located:
         first, last = loc.unit.line, loc.unit.end_line
         for line in range(covered, first):
@@ -111,14 +109,15 @@ def _all_raw_tokens(doc: Document) -> list[RawToken]:
         unit = loc.unit
         indent = unit.offset - doc.file.line_starts[unit.line] if unit.line < len(starts) else 0
         key = (id(unit.node), id(loc.result), loc.unit_index, unit.text, indent, first - unit.line)
-        hit = _unit_cache.get(key)
+        hit = known.get(key)
         if hit is None:
             names = _unit_names(doc, loc, first)
             relative: list[RawToken] = []
             for i, line_text in enumerate(masked[first : last + 1]):
                 relative.extend(_lex_line(line_text, i, names))
             hit = [unit.node, loc.result, relative, -1, relative]
-            _unit_cache[key] = hit
+            cache.admit(len(unit.text))
+            known[key] = hit
         if hit[3] != first:  # placed elsewhere before: shift the relative tokens
             hit[3] = first
             hit[4] = [(first + r, c, n, k, b) for r, c, n, k, b in hit[2]]
@@ -129,7 +128,7 @@ def _all_raw_tokens(doc: Document) -> list[RawToken]:
     for c in doc.file.comments:
         out.extend(_comment_tokens(doc, c))
     out.sort()
-    doc.__dict__["_qvr_raw_tokens"] = out
+    doc.raw_tokens = out
     return out
 
 

@@ -12,6 +12,7 @@ fails when they disagree with these tables.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 
 from quivers.core.families import Domain
 
@@ -94,6 +95,7 @@ TYPE_KEYWORDS = (FINSET, *SPACE_KINDS)
 SPACE_BY_DOMAIN: dict[Domain, str] = {k.domain: k.name for k in SPACE_KINDS.values()}
 
 
+@cache
 def spaces_holding(support: Domain) -> tuple[str, ...]:
     """The space kinds a draw with this support fits, in table order."""
     return tuple(k.name for k in SPACE_KINDS.values() if k.holds(support))

@@ -8,7 +8,8 @@ nodes are the same objects (the parser reuses unchanged units) and whose looked-
 names have the same signatures reuses its result, so a one-line edit re-checks that
 line and whatever depends on what it declares. Parts of messages that depend on
 other positions (an earlier declaration's line, a did-you-mean over all names) are
-filled in when the result is placed in the file.
+filled in when the result is placed in the file. The results live in a
+``FrontendCache`` (``quivers.syntax.cache``) with the parser's units.
 """
 
 from __future__ import annotations
@@ -23,29 +24,21 @@ from quivers.semantic.decls import check_declaration
 from quivers.semantic.model import Analysis, RelDiag, Symbol, SymbolInfo, UnitResult
 from quivers.semantic.programs import check_program
 from quivers.syntax import ast
-from quivers.syntax.parser import cache_stats as parser_cache_stats
+from quivers.syntax.cache import DEFAULT_CACHE, FrontendCache
 from quivers.syntax.parser import parse
 
-_CACHE_LIMIT = 50_000
-# Keyed by id() of an item's nodes: an int for a declaration, a tuple for a program.
-_cache: dict[object, tuple[tuple[ast.Node, ...], dict[str, Signature], UnitResult]] = {}
-_stats = {"checked": 0, "reused": 0}
-_parser_clears = 0
+# FrontendCache.checks is keyed by id() of an item's nodes (an int for a declaration,
+# a tuple for a program) and holds (nodes, signatures looked up, result); keeping the
+# nodes alive makes equal ids mean the very same nodes.
+CheckEntry = tuple[tuple[ast.Node, ...], dict[str, Signature], UnitResult]
 
 
-def check_text(text: str) -> Analysis:
-    return check(parse(text))
+def check_text(text: str, cache: FrontendCache = DEFAULT_CACHE) -> Analysis:
+    return check(parse(text, cache), cache)
 
 
-def check(file: ast.SourceFile) -> Analysis:
-    """Check a parsed file. Never raises on user input."""
-    global _parser_clears
-    clears = parser_cache_stats()["cleared"]
-    if clears != _parser_clears:
-        # The parser dropped its units, so no node cached here can come back: free
-        # them (they may be large) rather than wait for this cache's own limit.
-        _cache.clear()
-        _parser_clears = clears
+def check(file: ast.SourceFile, cache: FrontendCache = DEFAULT_CACHE) -> Analysis:
+    """Check a parsed file, reusing the results ``cache`` holds. Never raises on user input."""
     # Every declared name, with the line of its first declaration (an ErrorNode keeps
     # the name it could read). Written out rather than calling _declared_name: this
     # and the loop below run for every item on every keystroke.
@@ -61,7 +54,8 @@ def check(file: ast.SourceFile) -> Analysis:
     symbols: dict[str, Symbol] = {}
     results: list[tuple[ast.Item, UnitResult]] = []
     later = dict(first_line)
-    cached = _cache.get
+    checks: dict[object, CheckEntry] = cache.checks
+    cached = checks.get
     reused = 0
     for index, item in enumerate(file.items):
         if isinstance(item, Program):
@@ -78,7 +72,7 @@ def check(file: ast.SourceFile) -> Analysis:
             result = hit[2]
             reused += 1
         else:
-            result = _check_item(item, visible, later)
+            result = _check_item(item, visible, later, cache)
         results.append((item, result))
         name = result.declares
         if name is not None:
@@ -99,8 +93,8 @@ def check(file: ast.SourceFile) -> Analysis:
                     index,
                 )
 
-    _stats["reused"] += reused
-    suggester = _Suggester(symbols)
+    cache.stats["check_reused"] += reused
+    suggester = _Suggester(symbols, cache)
     diagnostics = list(file.diagnostics)
     algebra: str | None = None
     algebra_line = 0
@@ -153,8 +147,9 @@ def check(file: ast.SourceFile) -> Analysis:
     return Analysis(file, symbols, results, diagnostics, algebra or DEFAULT_ALGEBRA, exports)
 
 
-def cache_stats() -> dict[str, int]:
-    return dict(_stats)
+def cache_stats(cache: FrontendCache = DEFAULT_CACHE) -> dict[str, int]:
+    """Items checked afresh and reused so far."""
+    return {"checked": cache.stats["checked"], "reused": cache.stats["check_reused"]}
 
 
 # ------------------------------------------------------------------ internals
@@ -175,7 +170,7 @@ def _declared_name(item: ast.Item) -> str | None:
 
 
 def _check_item(
-    item: ast.Item, visible: dict[str, SymbolInfo], later: dict[str, int]
+    item: ast.Item, visible: dict[str, SymbolInfo], later: dict[str, int], cache: FrontendCache
 ) -> UnitResult:
     key: object
     if isinstance(item, ast.Program):
@@ -184,10 +179,11 @@ def _check_item(
     else:
         nodes = (item.node,)
         key = id(item.node)  # check() builds the same keys
-    hit = _cache.get(key)
+    checks: dict[object, CheckEntry] = cache.checks
+    hit = checks.get(key)
     # The cache keeps its nodes alive, so equal ids mean the very same nodes.
     if hit is not None and _same_signatures(hit[1], visible, later):
-        _stats["reused"] += 1
+        cache.stats["check_reused"] += 1
         return hit[2]
     ctx = Ctx(visible, later)
     if isinstance(item, ast.Program):
@@ -196,10 +192,10 @@ def _check_item(
         check_declaration(ctx, item.node)
     else:
         _declare_error_node(ctx, item.node)
-    if len(_cache) >= _CACHE_LIMIT:
-        _cache.clear()
-    _cache[key] = (nodes, ctx.accessed, ctx.result)
-    _stats["checked"] += 1
+    if hit is None:  # else the same nodes, re-checked: their entry is replaced
+        cache.admit()
+    checks[key] = (nodes, ctx.accessed, ctx.result)
+    cache.stats["checked"] += 1
     return ctx.result
 
 
@@ -233,12 +229,6 @@ def _same_signatures(
 
 
 _SUGGEST_CUTOFF = 0.6  # as did_you_mean
-_SUGGEST_LIMIT = 20_000
-# Per kinds: the last pool of top-level names searched (kept so that an unchanged pool
-# is the same object from one check to the next).
-_pools: dict[tuple[str, ...], frozenset[str]] = {}
-# Per (unknown name, kinds): the pool it was searched in and the best (score, name).
-_guesses: dict[tuple[str, tuple[str, ...]], tuple[frozenset[str], tuple[float, str] | None]] = {}
 
 
 def _best_match(word: str, pool: Iterable[str]) -> tuple[float, str] | None:
@@ -259,6 +249,9 @@ def _best_match(word: str, pool: Iterable[str]) -> tuple[float, str] | None:
     return best
 
 
+Guess = tuple[frozenset[str], tuple[float, str] | None]
+
+
 class _Suggester:
     """Did-you-mean over the file's top-level names, for every unknown name.
 
@@ -268,10 +261,15 @@ class _Suggester:
     when the pool changes, only the names added since are searched (the old best
     still wins over everything that stayed), unless the old best was removed. The
     answer is exactly difflib's.
+
+    Kept in the cache: per kinds, the last pool of top-level names searched (so that
+    an unchanged pool is the same object from one check to the next), and per
+    (unknown name, kinds), the pool it was searched in and the best (score, name).
     """
 
-    def __init__(self, symbols: dict[str, Symbol]) -> None:
+    def __init__(self, symbols: dict[str, Symbol], cache: FrontendCache) -> None:
         self.symbols = symbols
+        self.cache = cache
         self.pools: dict[tuple[str, ...], frozenset[str]] = {}
         self.added: dict[tuple[int, int], frozenset[str]] = {}
 
@@ -284,17 +282,21 @@ class _Suggester:
                 if kinds
                 else frozenset(self.symbols)
             )
-            previous = _pools.get(kinds)
+            pools = self.cache.pools
+            previous = pools.get(kinds)
             if previous is not None and previous == pool:
                 pool = previous  # the same object as last time: guesses stay valid
             else:
-                _pools[kinds] = pool
+                if previous is None:
+                    self.cache.admit()
+                pools[kinds] = pool
             self.pools[kinds] = pool
         return pool
 
     def guess(self, name: str, kinds: tuple[str, ...]) -> str | None:
         pool = self.pool(kinds)
-        entry = _guesses.get((name, kinds))
+        guesses: dict[tuple[str, tuple[str, ...]], Guess] = self.cache.guesses
+        entry = guesses.get((name, kinds))
         if entry is not None and entry[0] is pool:
             best = entry[1]
         elif entry is not None and (entry[1] is None or entry[1][1] in pool):
@@ -308,9 +310,9 @@ class _Suggester:
                 best = old_best
         else:
             best = _best_match(name, pool)
-        if len(_guesses) >= _SUGGEST_LIMIT:
-            _guesses.clear()
-        _guesses[(name, kinds)] = (pool, best)
+        if entry is None:
+            self.cache.admit()
+        guesses[(name, kinds)] = (pool, best)
         return best[1] if best is not None else None
 
 

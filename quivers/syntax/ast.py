@@ -424,29 +424,35 @@ class SourceFile:
 # correctly everywhere as soon as its fields are declared.
 
 _CHILD_FIELDS: dict[type, tuple[str, ...]] = {}
+# Fields of these declared types never hold a node (the annotations are strings here).
+_LEAF_TYPES = frozenset({"str", "int", "float", "bool", "str | None", "Span", "Span | None"})
 
 
 def _child_fields(cls: type) -> tuple[str, ...]:
-    names = _CHILD_FIELDS.get(cls)
-    if names is None:
-        names = _CHILD_FIELDS[cls] = tuple(f.name for f in fields(cls) if f.name != "span")
+    names = tuple(
+        f.name for f in fields(cls) if f.name != "span" and str(f.type) not in _LEAF_TYPES
+    )
+    _CHILD_FIELDS[cls] = names
     return names
 
 
 def children(node: Node) -> list[Node]:
     """The nodes directly under ``node``, in field order (lists of lists flattened)."""
+    names = _CHILD_FIELDS.get(type(node))
+    if names is None:
+        names = _child_fields(type(node))
     out: list[Node] = []
-    for name in _child_fields(type(node)):
-        _collect(getattr(node, name), out)
+    for name in names:
+        value = getattr(node, name)
+        if isinstance(value, Node):
+            out.append(value)
+        elif isinstance(value, list):
+            for element in value:
+                if isinstance(element, Node):
+                    out.append(element)
+                elif isinstance(element, list):  # a matrix's rows
+                    out.extend(e for e in element if isinstance(e, Node))
     return out
-
-
-def _collect(value: object, out: list[Node]) -> None:
-    if isinstance(value, Node):
-        out.append(value)
-    elif isinstance(value, list):
-        for element in value:
-            _collect(element, out)
 
 
 def walk(node: Node) -> Iterator[Node]:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from quivers.core.vocabulary import DECLARATION_KEYWORDS as _DECL_KEYWORDS
 from quivers.core.vocabulary import STEP_KEYWORDS as _STEP_KEYWORDS
 from quivers.syntax.ast import Comment
+from quivers.syntax.cache import DEFAULT_CACHE, FrontendCache
 
 TAB_WIDTH = 8
 
@@ -118,7 +119,7 @@ def _line_of(line_starts: list[int], offset: int) -> int:
     return max(bisect_right(line_starts, offset) - 1, 0)
 
 
-def split(text: str) -> Layout:
+def split(text: str, cache: FrontendCache = DEFAULT_CACHE) -> Layout:
     line_starts = line_starts_of(text)
     masked, comments, unterminated = _mask_comments(text, line_starts)
     lines = masked.split("\n")
@@ -128,15 +129,15 @@ def split(text: str) -> Layout:
     in_program = False
     body_indent: int | None = None
 
-    classify = _LINE_CACHE.get
+    known = cache.lines
+    classify = known.get
     for number, line in enumerate(lines):
         info = classify(line, _UNSEEN)
         if info is _UNSEEN:
             info = _classify(line)
-            if len(line) <= _LINE_CACHE_MAX_LENGTH:  # a huge line is not kept per edit
-                if len(_LINE_CACHE) >= _LINE_CACHE_LIMIT:
-                    _LINE_CACHE.clear()
-                _LINE_CACHE[line] = info
+            if len(line) <= LINE_CACHE_MAX_LENGTH:  # a huge line is not kept per edit
+                cache.admit(len(line))
+                known[line] = info
         if info is None:
             continue
         indent, length, word, delta = info
@@ -174,10 +175,9 @@ def split(text: str) -> Layout:
 
 # What the layout needs of a line, by its text: None for a blank line, else
 # (indent, length without trailing blanks, first word, bracket balance). Lines repeat
-# across edits of a file (and within it), so this is cached like the parser's units.
-_LINE_CACHE: dict[str, tuple[int, int, str, int] | None] = {}
-_LINE_CACHE_LIMIT = 200_000
-_LINE_CACHE_MAX_LENGTH = 1_000
+# across edits of a file (and within it), so this is cached (FrontendCache.lines)
+# like the parser's units.
+LINE_CACHE_MAX_LENGTH = 1_000
 _UNSEEN = (-1, -1, "", 0)
 
 

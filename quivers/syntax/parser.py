@@ -6,7 +6,8 @@ statement or program step cannot hide any other. Inside a unit, recovery inserts
 missing token (a closing bracket, a name) or drops an unexpected one and goes on;
 a unit that still does not parse becomes an ``ErrorNode`` that keeps its keyword
 and name for outlines and navigation. Parsed units are cached by their text, so
-after an edit only the changed units are parsed again.
+after an edit only the changed units are parsed again (in a ``FrontendCache``, see
+``quivers.syntax.cache``).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from lark.parsers.lalr_interactive_parser import InteractiveParser
 from quivers.core.diagnostics import Diagnostic, Range
 from quivers.core.vocabulary import UNSUPPORTED_DECLARATIONS
 from quivers.syntax import ast, grammar, layout
+from quivers.syntax.cache import DEFAULT_CACHE, FrontendCache
 from quivers.syntax.lower import lower, span_of
 
 MAX_REPAIRS = 6
@@ -29,34 +31,28 @@ MAX_DEPTH = 250  # of a unit's syntax tree (ast.depth): recursive walks stay in 
 MAX_END_INSERTIONS = 3
 _MAX_FRONTIER = 8
 _DEEP_CANDIDATES = frozenset({"RPAR", "RSQB", "RBRACE", "NAME", "NUMBER", "INT"})
-_CACHE_LIMIT = 50_000
-# Also bound the text held: every edit of a huge unit adds a new key.
-_CACHE_CHARS = 20_000_000
-_cached_chars = 0
-_cache: dict[tuple[str, str], tuple[ast.Node, tuple[ast.RelDiagnostic, ...]]] = {}
-_stats = {"parsed": 0, "reused": 0, "cleared": 0}
 
 _CLOSERS = ("RPAR", "RSQB", "RBRACE")
 _BRACKETS = re.compile(r"[()\[\]{}]")
 _HEAD = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)(?:\s+([A-Za-z_][A-Za-z0-9_]*))?")
 
 
-def parse(text: str) -> ast.SourceFile:
-    """Parse a whole file. Never raises."""
-    lay = layout.split(text)
+def parse(text: str, cache: FrontendCache = DEFAULT_CACHE) -> ast.SourceFile:
+    """Parse a whole file, reusing the units ``cache`` has seen. Never raises."""
+    lay = layout.split(text, cache)
     masked = lay.masked
     diagnostics: list[Diagnostic] = []
     items: list[ast.Item] = []
     program: ast.Program | None = None
 
-    cached = _cache.get
+    cached = cache.units.get
     reused = 0
     for raw in lay.units:
         kind = raw.kind
         unit_text = masked[raw.offset : raw.end_offset]
         hit = cached((kind, unit_text))
         if hit is None:
-            unit = parse_unit(kind, unit_text, raw.first_line, raw.offset)
+            unit = parse_unit(kind, unit_text, raw.first_line, raw.offset, cache)
             unit.doc = raw.doc
         else:  # parse_unit's cache hit, inlined: this loop runs for every unit
             reused += 1
@@ -94,7 +90,7 @@ def parse(text: str) -> ast.SourceFile:
             items.append(unit)
             program = None
 
-    _stats["reused"] += reused
+    cache.stats["parse_reused"] += reused
     if lay.unterminated_block is not None:
         off = lay.unterminated_block
         line = layout._line_of(lay.line_starts, off)
@@ -110,28 +106,27 @@ def parse(text: str) -> ast.SourceFile:
     return ast.SourceFile(text, items, lay.comments, diagnostics, lay.line_starts)
 
 
-def parse_unit(kind: str, text: str, line: int = 0, offset: int = 0) -> ast.Unit:
+def parse_unit(
+    kind: str, text: str, line: int = 0, offset: int = 0, cache: FrontendCache = DEFAULT_CACHE
+) -> ast.Unit:
     """Parse one unit's text (starting at column 0 of its first line)."""
     key = (kind, text)
-    hit = _cache.get(key)
+    hit = cache.units.get(key)
     if hit is None:
         hit = _parse_fresh(kind, text)
-        global _cached_chars
-        if len(_cache) >= _CACHE_LIMIT or _cached_chars + len(text) > _CACHE_CHARS:
-            _cache.clear()
-            _cached_chars = 0
-            _stats["cleared"] += 1
-        _cache[key] = hit
-        _cached_chars += len(text)
-        _stats["parsed"] += 1
+        cache.admit(len(text))
+        cache.units[key] = hit
+        cache.stats["parsed"] += 1
     else:
-        _stats["reused"] += 1
+        cache.stats["parse_reused"] += 1
     node, errors = hit
     return ast.Unit(kind, node, line, offset, text, None, errors)
 
 
-def cache_stats() -> dict[str, int]:
-    return dict(_stats)
+def cache_stats(cache: FrontendCache = DEFAULT_CACHE) -> dict[str, int]:
+    """Units parsed afresh and reused so far, and how often the cache was emptied."""
+    s = cache.stats
+    return {"parsed": s["parsed"], "reused": s["parse_reused"], "cleared": s["cleared"]}
 
 
 # ------------------------------------------------------------------ internals

@@ -35,6 +35,7 @@ from typing import Any
 from pygls.exceptions import JsonRpcContentModified
 
 from quivers.analysis import Document
+from quivers.syntax.cache import DEFAULT_CACHE, FrontendCache
 
 logger = logging.getLogger(__name__)
 
@@ -59,8 +60,10 @@ class DocumentAnalyser:
         on_done: Callable[[Document, Any], None],
         prepare: Callable[[Document], Any] | None = None,
         warm: Callable[[Document], None] | None = None,
+        cache: FrontendCache = DEFAULT_CACHE,
     ) -> None:
         self.uri = uri
+        self.cache = cache
         self.latest: Document | None = None
         self.extra: Any = None  # what ``prepare`` made of ``latest`` in the thread
         self._loop = loop
@@ -190,7 +193,7 @@ class DocumentAnalyser:
                 with self._region:
                     self._running = text
                 began = time.perf_counter()
-                doc = Document(text, self.uri, version)
+                doc = Document(text, self.uri, version, self.cache)
                 extra = self._prepare(doc) if self._prepare is not None else None
                 # diagnostics first; then what queries need, so that a request never
                 # computes it on the loop

@@ -31,6 +31,7 @@ from lsprotocol import types as lsp
 from pygls.uris import from_fs_path, to_fs_path
 
 from quivers.analysis import Document, outline
+from quivers.syntax.cache import DEFAULT_CACHE, FrontendCache
 from quivers_lsp import convert
 
 logger = logging.getLogger(__name__)
@@ -53,7 +54,8 @@ class IndexedSymbol:
 
 
 class WorkspaceIndex:
-    def __init__(self) -> None:
+    def __init__(self, cache: FrontendCache = DEFAULT_CACHE) -> None:
+        self.cache = cache
         self.roots: list[Path] = []
         self.files: dict[str, tuple[tuple[int, int], list[IndexedSymbol]]] = {}
         self.capped = False
@@ -170,7 +172,7 @@ class WorkspaceIndex:
             return
         if len(raw) > MAX_FILE_BYTES:
             return
-        doc = Document(text, uri)
+        doc = Document(text, uri, cache=self.cache)
         found = [
             IndexedSymbol(s.name, s.kind, s.detail, convert.to_range(doc.lines, s.selection))
             for _, s in outline.workspace_symbols([doc], "")

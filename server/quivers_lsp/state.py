@@ -12,6 +12,7 @@ from lsprotocol import types as lsp
 from pygls.workspace import TextDocument, Workspace
 
 from quivers.analysis import Document
+from quivers.syntax.cache import FrontendCache
 from quivers_lsp import convert
 from quivers_lsp.analyser import DocumentAnalyser
 from quivers_lsp.index import WorkspaceIndex
@@ -114,7 +115,8 @@ def _warm(doc: Document) -> None:
 class State:
     def __init__(self) -> None:
         self.analysers: dict[str, DocumentAnalyser] = {}
-        self.index = WorkspaceIndex()
+        self.cache = FrontendCache()  # the parses and checks every document here reuses
+        self.index = WorkspaceIndex(self.cache)
         self.worker: RunWorker | None = None
         self.run_active = False  # a run command is between its guard and its answer
         self.tokens: dict[str, tuple[str, Sequence[int]]] = {}  # uri -> last semantic tokens
@@ -161,7 +163,9 @@ class State:
             def done(doc: Document, diagnostics: list[Any]) -> None:
                 self._publish(ls, uri, doc, diagnostics)
 
-            analyser = DocumentAnalyser(uri, asyncio.get_running_loop(), done, prepare, _warm)
+            analyser = DocumentAnalyser(
+                uri, asyncio.get_running_loop(), done, prepare, _warm, self.cache
+            )
             self.analysers[uri] = analyser
         return analyser
 

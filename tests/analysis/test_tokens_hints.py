@@ -201,8 +201,10 @@ def test_cached_tokens_equal_fresh_tokens_across_edits() -> None:
     moving lines, re-indenting and editing must give what a cold computation gives."""
     import random
 
-    from quivers.analysis import tokens as tk
+    from quivers.analysis import Document
+    from quivers.syntax.cache import FrontendCache
 
+    cache = FrontendCache()
     rng = random.Random(5)
     text = with_broken_neighbours(REFERENCE) + "\n" + REFERENCE.replace("export", "#export")
     edits = ["\n", "  ", "x", "# c", "#! d\n", "", "    sample q <- cell\n", "\t"]
@@ -210,6 +212,5 @@ def test_cached_tokens_equal_fresh_tokens_across_edits() -> None:
         a = rng.randrange(len(text) + 1)
         b = min(len(text), a + rng.choice([0, 0, 1, 5]))
         text = text[:a] + rng.choice(edits) + text[b:]
-        warm = semantic_tokens(doc(text))
-        tk._unit_cache.clear()
-        assert warm == semantic_tokens(doc(text))
+        warm = semantic_tokens(Document(text, "file:///test.qvr", 1, cache))
+        assert warm == semantic_tokens(Document(text, "file:///test.qvr", 1, FrontendCache()))

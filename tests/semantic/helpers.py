@@ -1,6 +1,7 @@
 """The one entry point the semantic tests use to reach the checker.
 
-``diagnose(text)`` gives (code, one-based line) pairs in source order; ``messages``
+``analyse(text, cache)`` checks with a given ``FrontendCache`` (tests that count
+cache hits pass a fresh one); ``diagnose(text)`` gives (code, one-based line) pairs in source order; ``messages``
 the full diagnostics; ``types_of(text)`` each top-level name's type as written in
 messages ("A -> B" for arrows, the structure for objects); ``program_locals`` the
 types of a program's variables.
@@ -12,9 +13,11 @@ from quivers.core.diagnostics import Diagnostic
 from quivers.semantic import Analysis, check_text
 from quivers.semantic import types as T
 from quivers.semantic.checker import cache_stats
+from quivers.syntax.cache import DEFAULT_CACHE, FrontendCache
 
 __all__ = [
     "Analysis",
+    "FrontendCache",
     "analyse",
     "cache_stats",
     "diagnose",
@@ -26,8 +29,8 @@ __all__ = [
 ]
 
 
-def analyse(text: str) -> Analysis:
-    return check_text(text)
+def analyse(text: str, cache: FrontendCache = DEFAULT_CACHE) -> Analysis:
+    return check_text(text, cache)
 
 
 def diagnose(text: str) -> list[tuple[str, int]]:

@@ -17,6 +17,7 @@ from syntax.helpers import check_spans
 from quivers.core.diagnostics import Range
 from quivers.semantic import check_text
 from quivers.syntax import parse
+from quivers.syntax.cache import DEFAULT_CACHE, FrontendCache
 
 ROOT = Path(__file__).resolve().parents[2]
 SEEDS = sorted((ROOT / "docs" / "examples" / "source").glob("*.qvr")) + sorted(
@@ -162,8 +163,8 @@ def test_every_seed_is_consistent():
         parse(text)
 
 
-def _fingerprint(text: str) -> list[tuple[object, ...]]:
-    analysis = check_text(text)
+def _fingerprint(text: str, cache: FrontendCache = DEFAULT_CACHE) -> list[tuple[object, ...]]:
+    analysis = check_text(text, cache)
     out: list[tuple[object, ...]] = [
         (d.code, d.message, d.range, d.suggestion, d.fix) for d in analysis.diagnostics
     ]
@@ -175,16 +176,10 @@ def _fingerprint(text: str) -> list[tuple[object, ...]]:
 @given(st.one_of(char_edits(), line_edits()))
 def test_cached_results_equal_fresh_results(text: str):
     """After any edit, the incremental answer (warm caches) is the from-scratch answer."""
-    from quivers.semantic import checker
-    from quivers.syntax import layout, parser
-
     for seed in TEXTS[:3]:
         check_text(seed)  # warm the caches with related text
     warm = _fingerprint(text)
-    parser._cache.clear()
-    checker._cache.clear()
-    layout._LINE_CACHE.clear()
-    assert _fingerprint(text) == warm
+    assert _fingerprint(text, FrontendCache()) == warm
 
 
 # ------------------------------------------------- structured random programs
@@ -370,9 +365,6 @@ def test_random_programs_never_crash(text: str):
 @given(programs(), st.data())
 def test_random_programs_incremental_equals_fresh(text: str, data: st.DataObject):
     """A sequence of line edits, each checked warm (after the previous text) and cold."""
-    from quivers.semantic import checker
-    from quivers.syntax import layout, parser
-
     lines = text.split("\n")
     check_text(text)
     for _ in range(3):
@@ -387,7 +379,4 @@ def test_random_programs_incremental_equals_fresh(text: str, data: st.DataObject
             lines[i], lines[j] = lines[j], lines[i]
         new = "\n".join(lines)
         warm = _fingerprint(new)
-        parser._cache.clear()
-        checker._cache.clear()
-        layout._LINE_CACHE.clear()
-        assert _fingerprint(new) == warm
+        assert _fingerprint(new, FrontendCache()) == warm

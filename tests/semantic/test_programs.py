@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from .helpers import analyse, cache_stats, diagnose, messages, one, program_locals, types_of
+from .helpers import (
+    FrontendCache,
+    analyse,
+    cache_stats,
+    diagnose,
+    messages,
+    one,
+    program_locals,
+    types_of,
+)
 
 HEAD = """\
 object Token : FinSet 16
@@ -273,33 +282,35 @@ def test_unchanged_items_are_not_rechecked():
         for i in range(30)
     ]
     text = "\n".join(lines) + "\n"
-    analyse(text)
-    before = cache_stats()
-    analyse(text)
-    mid = cache_stats()
+    cache = FrontendCache()
+    analyse(text, cache)
+    before = cache_stats(cache)
+    analyse(text, cache)
+    mid = cache_stats(cache)
     assert mid["checked"] == before["checked"]
     assert mid["reused"] - before["reused"] == 60
     # Edit one morphism: it alone is re-checked.
     edited = lines[:]
     edited[45] = edited[45].replace("Normal", "StudentT")
-    analyse("\n".join(edited) + "\n")
-    after = cache_stats()
+    analyse("\n".join(edited) + "\n", cache)
+    after = cache_stats(cache)
     assert after["checked"] - mid["checked"] == 1
     # Change an object's type: the object and its one user are re-checked.
     edited = lines[:]
     edited[3] = edited[3].replace("Real", "Positive")
-    analyse("\n".join(edited) + "\n")
-    last = cache_stats()
+    analyse("\n".join(edited) + "\n", cache)
+    last = cache_stats(cache)
     assert last["checked"] - after["checked"] == 2
 
 
 def test_inserting_a_line_rechecks_only_it():
     lines = [f"object R{i}_insert : Real {i + 1}" for i in range(20)]
-    analyse("\n".join(lines) + "\n")
-    before = cache_stats()
+    cache = FrontendCache()
+    analyse("\n".join(lines) + "\n", cache)
+    before = cache_stats(cache)
     lines.insert(10, "object NewOne_insert : Real 3")
-    analysis = analyse("\n".join(lines) + "\n")
-    after = cache_stats()
+    analysis = analyse("\n".join(lines) + "\n", cache)
+    after = cache_stats(cache)
     assert after["checked"] - before["checked"] == 1
     assert analysis.symbols["R15_insert"].line == 16  # placed at its new line
 
@@ -349,7 +360,8 @@ def test_did_you_mean_is_incremental_and_exact(monkeypatch: pytest.MonkeyPatch):
     from quivers.semantic import checker
 
     decls = "".join(f"let dym{i}_x = dym_a{i} >> dym_b{i}\n" for i in range(120))
-    analyse(decls)  # the cold check searches every name
+    cache = FrontendCache()
+    analyse(decls, cache)  # the cold check searches every name
     scanned: list[int] = []
     real = checker._best_match
 
@@ -361,7 +373,7 @@ def test_did_you_mean_is_incremental_and_exact(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setattr(checker, "_best_match", counting)
     # An edit that declares one more name: each unknown name is compared with it only.
     edited = decls + "let dym_a7x = dym5_x\n"
-    analysis = analyse(edited)
+    analysis = analyse(edited, cache)
     assert sum(scanned) <= 2 * 121
     # ... and every suggestion is difflib's over the file's morphism-like names.
     pool = [n for n, s in analysis.symbols.items() if s.kind in ("morphism", "let", "program")]
@@ -374,14 +386,11 @@ def test_did_you_mean_is_incremental_and_exact(monkeypatch: pytest.MonkeyPatch):
         assert d.suggestion == expected, name
 
 
-def test_checker_cache_is_freed_when_the_parser_cache_is(monkeypatch: pytest.MonkeyPatch):
-    from quivers.semantic import checker
-    from quivers.syntax import parser
-
-    monkeypatch.setattr(parser, "_CACHE_CHARS", 50_000)
+def test_checker_cache_is_freed_when_the_parser_cache_is():
+    cache = FrontendCache(max_chars=50_000)
     head = "object A : Real 1\nmorphism f : A -> A [role=kernel] ~ Normal\n"
     parts = ", ".join(["f"] * 4_000)  # one unit of 12,000 characters
     for k in range(10):
-        analyse(head + f"let g = fan({parts}{' ' * k})\nlet h = f\n")
+        analyse(head + f"let g = fan({parts}{' ' * k})\nlet h = f\n", cache)
     # Each version's nodes died with the parser's cache; the checker let them go too.
-    assert len(checker._cache) <= 8
+    assert len(cache.checks) <= 8

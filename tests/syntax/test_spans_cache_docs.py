@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from quivers.syntax.cache import FrontendCache
+
 from .helpers import ast, cache_stats, check_range, check_spans, parse, parse_one, units, walk
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -149,15 +151,16 @@ def test_unchanged_units_are_not_reparsed():
         for i in range(40)
     ]
     text = "\n".join(lines) + "\n"
-    before = cache_stats()
-    first = parse(text)
-    mid = cache_stats()
+    cache = FrontendCache()
+    before = cache_stats(cache)
+    first = parse(text, cache)
+    mid = cache_stats(cache)
     assert mid["parsed"] - before["parsed"] == 40
     edited = lines[:]
     edited[20] = edited[20].replace("Real", "Positive")
     edited.insert(5, "object Inserted : Real 9")
-    second = parse("\n".join(edited) + "\n")
-    after = cache_stats()
+    second = parse("\n".join(edited) + "\n", cache)
+    after = cache_stats(cache)
     assert after["parsed"] - mid["parsed"] == 2  # the changed line and the new one
     assert after["reused"] - mid["reused"] == 39
     # Reused units share their nodes; only their placement changes.
@@ -169,8 +172,9 @@ def test_unchanged_units_are_not_reparsed():
 
 def test_cache_is_keyed_on_kind_and_text():
     text = "    return q_unique_cache_key"
-    as_step = units("program p : A -> A\n" + text + "\n")[1]
-    orphan = units(text + "\n")[0]
+    cache = FrontendCache()
+    as_step = parse("program p : A -> A\n" + text + "\n", cache).units()[1]
+    orphan = parse(text + "\n", cache).units()[0]
     assert as_step.kind == orphan.kind == "step"
     assert as_step.node is orphan.node  # same kind and text: same cached node
 
@@ -206,12 +210,12 @@ def test_doc_reaches_the_symbol():
     assert analysis.symbols["H"].doc == "A hidden state."
 
 
-def test_caches_do_not_keep_every_version_of_a_huge_unit(monkeypatch: pytest.MonkeyPatch):
-    from quivers.syntax import layout, parser
+def test_caches_do_not_keep_every_version_of_a_huge_unit():
+    from quivers.syntax import layout
 
-    monkeypatch.setattr(parser, "_CACHE_CHARS", 1_000_000)
+    cache = FrontendCache(max_chars=1_000_000)
     unit = "let huge = " + " @ ".join(f"part{i}" for i in range(20)) + " " * 200_000
     for k in range(12):
-        parse(unit + "x" * k + "\n")
-        assert parser._cached_chars <= 1_000_000
-    assert all(len(line) <= layout._LINE_CACHE_MAX_LENGTH for line in layout._LINE_CACHE)
+        parse(unit + "x" * k + "\n", cache)
+        assert cache.chars <= 1_000_000
+    assert all(len(line) <= layout.LINE_CACHE_MAX_LENGTH for line in cache.lines)
