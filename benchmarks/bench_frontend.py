@@ -27,7 +27,6 @@ import sys
 import time
 
 from quivers.semantic import check_text
-from quivers.syntax.cache import DEFAULT_CACHE
 
 FAMILIES = ["Normal", "LogNormal", "StudentT"]
 
@@ -71,6 +70,8 @@ def generate(lines: int) -> str:
 
 
 def clear() -> None:
+    from quivers.syntax.cache import DEFAULT_CACHE
+
     DEFAULT_CACHE.clear()  # every front-end table: layout lines, units, checks, ...
 
 
