@@ -119,8 +119,10 @@ def _all_raw_tokens(doc: Document) -> list[RawToken]:
             cache.admit(len(unit.text))
             known[key] = hit
         if hit[3] != first:  # placed elsewhere before: shift the relative tokens
-            hit[3] = first
-            hit[4] = [(first + r, c, n, k, b) for r, c, n, k, b in hit[2]]
+            placed = [(first + r, c, n, k, b) for r, c, n, k, b in hit[2]]
+            # One store: an analysis interrupted here (the server's analysis threads
+            # are) cannot leave the entry with a new line and the old tokens.
+            hit[3:5] = (first, placed)
         out.extend(hit[4])
         covered = last + 1
     for line in range(covered, len(masked)):
