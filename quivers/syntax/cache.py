@@ -19,6 +19,11 @@ keeps them consistent, and the next check rebuilds what the current text needs.
 The tables are plain dicts owned by the layer that fills them; this module only
 knows their sizes (it is below ``semantic`` and ``analysis``, so their values are
 typed loosely here).
+
+Threads: the language server's per-document analysis threads share one cache, and an
+analysis may be interrupted at any bytecode. Every entry is stored in one step after
+it is computed, so a reader sees a whole entry or none; the size counters are not
+locked and may drift by an entry or two, which only moves the next emptying.
 """
 
 from __future__ import annotations
