@@ -24,11 +24,29 @@ EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 
 
+class _RecordGiven(argparse.Action):
+    """Store the value and set ``<dest>_given``: the parser's defaults are the run
+    contract's, and a few commands read "not given" differently (``--n`` with
+    ``--prompt`` is one text; a text-corpus fit has its own ``--lr``, and a resumed
+    one takes its checkpoint's ``--seed``)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):  # noqa: D102
+        setattr(namespace, self.dest, values)
+        setattr(namespace, f"{self.dest}_given", True)
+
+
 def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("file", metavar="FILE", help="a .qvr program")
     p.add_argument("--target", metavar="NAME", help="program to run (default: the first export)")
     seed = cli_default("seed")
-    p.add_argument("--seed", type=int, default=seed, metavar="S", help=f"random seed ({seed})")
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=seed,
+        action=_RecordGiven,
+        metavar="S",
+        help=f"random seed ({seed})",
+    )
     p.add_argument(
         "--data",
         metavar="FILE",
@@ -83,6 +101,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--n",
         type=int,
         metavar="N",
+        default=cli_default("n"),
+        action=_RecordGiven,
         help=f"number of draws (rows; {cli_default('n')}, or 1 text with --prompt)",
     )
     sample.add_argument(
@@ -128,6 +148,8 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument(
         "--lr",
         type=float,
+        default=cli_default("lr"),
+        action=_RecordGiven,
         metavar="LR",
         help=f"SVI Adam learning rate ({cli_default('lr')}; 0.002 for a text corpus)",
     )
@@ -206,7 +228,6 @@ def build_parser() -> argparse.ArgumentParser:
         help="progress on stderr: a bar on a terminal, plain lines otherwise (auto)",
     )
 
-    fit.set_defaults(seed=None)  # a resumed corpus fit takes its checkpoint's seed
     sub.add_parser("lsp", help="start the language server (LSP over stdio)")
     return parser
 

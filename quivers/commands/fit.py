@@ -54,7 +54,6 @@ def output_paths(args: argparse.Namespace) -> tuple[Path, Path]:
 def run(args: argparse.Namespace) -> int:
     from quivers.commands import fit_corpus
     from quivers.jobs.corpus import is_text_corpus
-    from quivers.jobs.protocol import cli_default
 
     text = read_source(args.file)
     if args.save and args.method != "nuts":
@@ -62,8 +61,6 @@ def run(args: argparse.Namespace) -> int:
     corpus = bool(args.data) and args.method == "svi" and is_text_corpus(args.data)
     if not corpus:
         fit_corpus.reject_corpus_options(args)
-        args.lr = cli_default("lr") if args.lr is None else args.lr
-        args.seed = cli_default("seed") if args.seed is None else args.seed
         opts = run_options(args, args.method)
     plot, state_path = output_paths(args)
     require_valid(text, args.file)

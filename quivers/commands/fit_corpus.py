@@ -64,6 +64,8 @@ def reject_corpus_options(args: argparse.Namespace) -> None:
 
 def _options(args: argparse.Namespace, saved: dict[str, Any] | None) -> dict[str, Any]:
     opts = {k: getattr(args, k) for k in DEFAULTS}
+    if not getattr(args, "seed_given", False):
+        opts["seed"] = None  # the checkpoint's, or the corpus default
     stored = (saved or {}).get("options") or {}
     for key in DEFAULTS:
         if saved is not None and key in FROM_CHECKPOINT and key in stored:
@@ -86,7 +88,7 @@ def _options(args: argparse.Namespace, saved: dict[str, Any] | None) -> dict[str
         value = getattr(args, key)
         if value is not None and value < 1:
             raise CliError(f"--{key.replace('_', '-')} must be at least 1")
-    if args.lr is None:
+    if not getattr(args, "lr_given", False):
         args.lr = CORPUS_LR
     if not args.lr > 0:
         raise CliError("--lr must be positive")

@@ -33,11 +33,8 @@ DATA_SUFFIXES = (".pt", ".npz", ".json")
 
 
 def run(args: argparse.Namespace) -> int:
-    from quivers.jobs.protocol import cli_default
 
-    args.n_given = args.n is not None
-    if args.n is None:
-        args.n = cli_default("n")
+    args.n_given = getattr(args, "n_given", False)
     text = read_source(args.file)
     require_valid(text, args.file)
     if args.out and Path(args.out).suffix.lower() not in DATA_SUFFIXES:
