@@ -1,172 +1,25 @@
-"""Loading QVR programs from Python: ``load(path)`` and ``loads(text)``."""
+"""Loading QVR programs from Python: ``load(path)`` and ``loads(text)``.
+
+Importing this module does not import torch: the compiled :class:`Program`
+(``quivers/compiled.py``, a ``torch.nn.Module``) is imported when a program is
+loaded, or when ``quivers.dsl.Program`` is first looked up.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-
-import torch
-from torch import nn
 
 from quivers.compiler import QvrCompileError, compile_source
 
 if TYPE_CHECKING:
-    from quivers.runtime.build import BuiltModule
-    from quivers.runtime.trace import Trace
-    from quivers.semantic.model import Analysis
-
-
-@dataclass
-class EntryRun:
-    """One run of a named declaration (:meth:`Program.run`).
-
-    ``value`` is what it returns; ``trace`` its sites and ``log_joint`` the exact
-    total log density of the run (scores included) for a ``program``, None for a
-    morphism or ``let``.
-    """
-
-    value: Any
-    trace: Trace | None
-    log_joint: torch.Tensor | None
-
-
-class Program(nn.Module):
-    """A compiled QVR module, as a ``torch.nn.Module``.
-
-    ``morphism`` is the first export; every later export that is a bare name is an
-    attribute of the same name. ``module`` holds every built declaration, and
-    ``analysis`` the checker's view of the source (types, symbols, warnings).
-    ``parameters()``, ``named_parameters()`` and ``.to(...)`` cover every
-    declaration (shared ones once). Calling the program runs its first export (see
-    :meth:`forward`); :meth:`run` runs any declaration by name. It also follows the
-    model protocol (``trace``, ``log_joint``, ...) by delegating to ``morphism``.
-    """
-
-    def __init__(self, analysis: Analysis, module: BuiltModule, path: str) -> None:
-        super().__init__()
-        self.analysis = analysis
-        self.module = module
-        self.path = path
-        self.root = module.root  # a submodule: every declaration's parameters
-        self.exports: dict[str, nn.Module] = {}
-        for name, built in module.exports[1:]:
-            if name is not None:
-                self.exports[name] = built
-
-    @property
-    def morphism(self) -> nn.Module:
-        if not self.module.exports:
-            raise AttributeError(f"{self.path} exports nothing: add `export <program>`")
-        return self.module.main
-
-    def __getattr__(self, name: str) -> Any:
-        try:
-            return super().__getattr__(name)  # parameters, buffers, submodules
-        except AttributeError:
-            pass
-        exports = self.__dict__.get("exports", {})
-        if name in exports:
-            return exports[name]
-        raise AttributeError(f"{self.path} has no export named '{name}'")
-
-    def __repr__(self) -> str:
-        names = [n or "<expr>" for n, _ in self.module.exports]
-        return f"Program({self.path!r}, exports={names})"
-
-    # ------------------------------------------------------------- running
-    def forward(self, x: Any = None, **run: Any) -> Any:
-        """Run the first export: without ``x``, the matrix of a finite-set relation
-        (``prog(n_steps=4)`` gives ``repeat`` its count); with ``x``, a draw of its
-        value (for a ``program``, ``observations=`` may be given too)."""
-        return _call(self.morphism, "export", x, run)
-
-    def run(
-        self,
-        name: str,
-        x: Any = None,
-        observations: Mapping[str, Any] | None = None,
-        seed: int | None = None,
-        **run: Any,
-    ) -> EntryRun:
-        """Run the declaration ``name`` (a program, morphism or ``let``) once.
-
-        A program runs on ``x`` with ``observations`` substituted and returns its
-        value, trace and exact log joint; a morphism or ``let`` returns its value
-        (its matrix when finite and ``x`` is None). ``seed`` seeds torch first.
-        """
-        from quivers.runtime.program import ProgramModule
-
-        node = self._declaration(name)
-        if seed is not None:
-            torch.manual_seed(seed)
-        if isinstance(node, ProgramModule):
-            if x is None:
-                raise TypeError(f"program '{name}' needs an input x")
-            value, sites, log_joint = node.traced_run(x, observations, **run)
-            return EntryRun(value, sites, log_joint)
-        if observations:
-            raise TypeError(f"'{name}' is not a program: it takes no observations")
-        return EntryRun(_call(node, name, x, run), None, None)
-
-    def _declaration(self, name: str) -> nn.Module:
-        for table in (self.module.programs, self.module.lets, self.module.morphisms):
-            if name in table:
-                return table[name]
-        known = sorted({*self.module.programs, *self.module.lets, *self.module.morphisms})
-        raise KeyError(f"{self.path} declares no program, morphism or let '{name}' (has {known})")
-
-    # ------------------------------------------------------ model protocol
-    @property
-    def observed_names(self) -> frozenset[str]:
-        return frozenset(getattr(self.morphism, "observed_names", frozenset()))
-
-    @property
-    def latent_names(self) -> Sequence[str]:
-        return tuple(getattr(self.morphism, "latent_names", ()))
-
-    def trace(self, x: Any, observations: Mapping[str, Any] | None = None, **run: Any) -> Trace:
-        return self._program("trace").trace(x, observations, **run)
-
-    def log_joint(self, x: Any, values: Mapping[str, Any], **run: Any) -> torch.Tensor:
-        return self._program("log_joint").log_joint(x, values, **run)
-
-    def rsample(self, x: Any, observations: Mapping[str, Any] | None = None, **run: Any) -> Any:
-        return self._program("rsample").rsample(x, observations, **run)
-
-    def _program(self, method: str) -> Any:
-        from quivers.runtime.program import ProgramModule
-
-        main = self.morphism
-        if not isinstance(main, ProgramModule):
-            raise TypeError(
-                f"{method}: the first export of {self.path} is not a program; "
-                "call the Program (prog(...)) or use prog.morphism"
-            )
-        return main
-
-    def named_declarations(self) -> Iterator[tuple[str, nn.Module]]:
-        """Every built program, let and morphism by name."""
-        yield from self.module.programs.items()
-        yield from self.module.lets.items()
-        yield from self.module.morphisms.items()
-
-
-def _call(node: nn.Module, name: str, x: Any, run: dict[str, Any]) -> Any:
-    from quivers.runtime.node import RelationMixin
-
-    if x is None:
-        if isinstance(node, RelationMixin):
-            return node.relation(**run)
-        raise TypeError(
-            f"'{name}' is not a relation between finite sets: give it an input, prog(x)"
-        )
-    return node(x, **run)
+    from quivers.compiled import EntryRun, Program
 
 
 def loads(text: str, name: str = "<string>") -> Program:
     """Compile QVR source text; raises ``QvrCompileError`` listing every error."""
+    from quivers.compiled import Program
+
     analysis, module = compile_source(text, name)
     return Program(analysis, module, name)
 
@@ -175,6 +28,15 @@ def load(path: str | Path) -> Program:
     """Compile a ``.qvr`` file; raises ``QvrCompileError`` listing every error."""
     p = Path(path)
     return loads(p.read_text(encoding="utf-8"), str(path))
+
+
+def __getattr__(name: str) -> Any:
+    # ``from quivers.dsl import Program`` keeps working, importing torch only then.
+    if name in ("EntryRun", "Program"):
+        from quivers import compiled
+
+        return getattr(compiled, name)
+    raise AttributeError(f"module 'quivers.dsl' has no attribute '{name}'")
 
 
 __all__ = ["EntryRun", "Program", "QvrCompileError", "load", "loads"]

@@ -20,8 +20,8 @@ from typing import Any
 
 import torch
 
+from quivers.compiled import Program
 from quivers.compiler import QvrCompileError
-from quivers.dsl import Program
 from quivers.inference import AutoNormalGuide, MCMCResult
 from quivers.jobs.data import (
     DataError,
