@@ -20,10 +20,12 @@ The tables are plain dicts owned by the layer that fills them; this module only
 knows their sizes (it is below ``semantic`` and ``analysis``, so their values are
 typed loosely here).
 
-Threads: the language server's per-document analysis threads share one cache, and an
-analysis may be interrupted at any bytecode. Every entry is stored in one step after
-it is computed, so a reader sees a whole entry or none; the size counters are not
-locked and may drift by an entry or two, which only moves the next emptying.
+Threads: the language server gives each open document its own cache (dropped on
+didClose, which frees that document's entries at once) and the workspace index
+another, so a cache is used by one thread at a time. An analysis may still be
+interrupted at any bytecode: every entry is stored in one step after it is computed,
+so a reader sees a whole entry or none; the size counters may drift by an entry or
+two, which only moves the next emptying.
 """
 
 from __future__ import annotations

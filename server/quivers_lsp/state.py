@@ -115,8 +115,9 @@ def _warm(doc: Document) -> None:
 class State:
     def __init__(self) -> None:
         self.analysers: dict[str, DocumentAnalyser] = {}
-        self.cache = FrontendCache()  # the parses and checks every document here reuses
-        self.index = WorkspaceIndex(self.cache)
+        # the workspace index's memo tables; each open document has its own (below), so
+        # that closing a document frees all of its parses, checks and tokens at once
+        self.index = WorkspaceIndex(FrontendCache())
         self.worker: RunWorker | None = None
         self.run_active = False  # a run command is between its guard and its answer
         self.tokens: dict[str, tuple[str, Sequence[int]]] = {}  # uri -> last semantic tokens
@@ -164,7 +165,7 @@ class State:
                 self._publish(ls, uri, doc, diagnostics)
 
             analyser = DocumentAnalyser(
-                uri, asyncio.get_running_loop(), done, prepare, _warm, self.cache
+                uri, asyncio.get_running_loop(), done, prepare, _warm, FrontendCache()
             )
             self.analysers[uri] = analyser
         return analyser
