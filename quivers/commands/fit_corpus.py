@@ -162,12 +162,19 @@ def _fit(
                 from quivers.inference import distributed
 
                 distributed.broadcast_parameters(setup.fit.svi.parameters())
+                distributed.seed_worker(opts["seed"], rank)
         except Exception as exc:
             raise _failure(exc, args) from None
 
         writer = rank == 0
 
         def write_state(cancelled: bool = False) -> None:
+            """Called on every rank: gathering the RNG states is a collective."""
+            ranks = None
+            if world > 1:
+                from quivers.inference import distributed
+
+                ranks = distributed.gather_rng_states()
             if writer:
                 save_state(
                     state_path,
@@ -180,7 +187,7 @@ def _fit(
                     cancelled=cancelled,
                     options={**opts, "lr": args.lr},
                     corpus=setup.info,
-                    fit=setup.fit.state_dict(),
+                    fit=setup.fit.state_dict(ranks),
                 )
 
         bar = ProgressBar("fit corpus", tty={"bar": True, "plain": False}.get(args.progress))
@@ -205,16 +212,17 @@ def _fit(
                 bar.close()
                 raise _failure(exc, args) from None
         bar.close()
+    final = result["steps_this_run"] > 0 or saved is None
+    if final:
+        write_state(bool(result["cancelled"]))  # every rank takes part, rank 0 writes
     if not writer:
         return EXIT_INTERRUPTED if result["cancelled"] else 0
     saved_plot = None
-    if result["steps_this_run"] > 0 or saved is None:
-        write_state(bool(result["cancelled"]))
-        if result["losses"]:
-            from quivers.commands.plots import loss_plot
+    if final and result["losses"]:
+        from quivers.commands.plots import loss_plot
 
-            loss_plot(plot, result["losses"], f"{result['target']} ({Path(args.file).name}): SVI")
-            saved_plot = plot
+        loss_plot(plot, result["losses"], f"{result['target']} ({Path(args.file).name}): SVI")
+        saved_plot = plot
     if args.format == "json":
         out = {k: v for k, v in result.items() if k != "state"}  # plain numbers and text
         out.update(plot=str(saved_plot) if saved_plot else None, state_file=str(state_path))

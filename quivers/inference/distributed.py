@@ -9,7 +9,8 @@ N/(K B)), so averaging the gradients (:func:`average_gradients`, one all-reduce 
 one flat buffer, as ``DistributedDataParallel`` buckets do) gives every worker the
 gradient of the global batch, and identical updates keep the model's and the
 guide's parameters, global sites included, identical on every rank.
-:func:`broadcast_parameters` makes the starting point identical too.
+:func:`broadcast_parameters` makes the starting point identical too, and
+:func:`seed_worker` gives every worker its own stream of guide noise.
 
 ``torchrun`` sets ``RANK``, ``WORLD_SIZE``, ``MASTER_ADDR`` and ``MASTER_PORT``;
 :func:`init_from_env` joins that group (gloo on CPU, nccl on GPUs).
@@ -51,11 +52,33 @@ def average_gradients(grads: list[torch.Tensor], loss: torch.Tensor) -> torch.Te
     return flat[offset]
 
 
+def seed_worker(seed: int, rank: int) -> None:
+    """Give worker ``rank`` > 0 its own random stream, so the guide's noise on its rows
+    is independent of the other workers' (rank 0 keeps the stream of a 1-process fit)."""
+    if rank > 0:
+        torch.manual_seed(worker_seed(seed, rank))
+
+
+def worker_seed(seed: int, rank: int) -> int:
+    return seed + 1_000_003 * rank
+
+
 def broadcast_parameters(params: Iterable[torch.Tensor], src: int = 0) -> None:
     """Give every worker rank ``src``'s parameter values."""
     with torch.no_grad():
         for p in params:
             dist.broadcast(p.data, src=src)
+
+
+def gather_rng_states() -> list[torch.Tensor]:
+    """Every worker's torch RNG state, in rank order (a collective: all ranks call it).
+
+    A checkpoint keeps them all, so each resumed worker continues its own stream of
+    guide noise and a resumed data-parallel fit ends where an uninterrupted one does.
+    """
+    states: list[object] = [None] * dist.get_world_size()
+    dist.all_gather_object(states, torch.get_rng_state())
+    return [torch.as_tensor(s) for s in states]
 
 
 def shutdown() -> None:

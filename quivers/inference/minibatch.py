@@ -295,8 +295,12 @@ class MinibatchFit:
             raise TypeError("checkpoints need a model that is an nn.Module (for its state_dict)")
         return model
 
-    def state_dict(self) -> dict[str, Any]:
-        """Everything a resumed fit needs (plain tensors, dicts and numbers)."""
+    def state_dict(self, rng_of_ranks: list[torch.Tensor] | None = None) -> dict[str, Any]:
+        """Everything a resumed fit needs (plain tensors, dicts and numbers).
+
+        ``rng_of_ranks``: every worker's RNG state (data-parallel fits), so that each
+        resumes its own random stream.
+        """
         st = self.state
         assert self.svi.optim is not None, "prepare() or a step comes first"
         return {
@@ -316,6 +320,7 @@ class MinibatchFit:
                 "num_rows": self.num_rows,
             },
             "rng": torch.get_rng_state(),
+            "rng_of_ranks": list(rng_of_ranks or []),
         }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
@@ -338,7 +343,9 @@ class MinibatchFit:
             tokens=int(loop["tokens"]),
             seconds=float(loop["seconds"]),
         )
-        torch.set_rng_state(state["rng"])
+        ranks = state.get("rng_of_ranks") or []
+        own = ranks[self.rank] if len(ranks) == self.num_replicas else state["rng"]
+        torch.set_rng_state(own)
 
 
 def bits(nats: float) -> float:

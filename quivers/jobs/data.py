@@ -256,7 +256,10 @@ def _read(p: Path) -> Any:
             return json.loads(p.read_text(encoding="utf-8"))
     except Exception as exc:  # a corrupt file: report it as data, not a crash
         raise DataError(f"{p}: cannot read: {exc}") from exc
-    raise DataError(f"{p}: unsupported data file type '{suffix}' (use .pt, .npz or .json)")
+    raise DataError(
+        f"{p}: unsupported data file type '{suffix}' (use .pt, .npz or .json; a text "
+        "corpus is for qvr fit --data FILE.txt)"
+    )
 
 
 def _tensor(p: Path, key: str, value: Any) -> torch.Tensor:
