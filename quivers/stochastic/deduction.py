@@ -36,6 +36,18 @@ __all__ = [
 Corpus = Sequence[Sequence[str]]
 
 
+def _distinct(corpus: Corpus) -> tuple[list[list[str]], torch.Tensor]:
+    """The corpus's distinct sentences and how often each occurs: the log-likelihood
+    is sum_s count(s) log p(s), so each sentence is scored once."""
+    counts: dict[tuple[str, ...], int] = {}
+    for s in corpus:
+        if isinstance(s, str):
+            raise ValueError(f"a corpus is a list of sentences (lists of words), got {s!r}")
+        key = tuple(s)
+        counts[key] = counts.get(key, 0) + 1
+    return [list(s) for s in counts], torch.tensor(list(counts.values()), dtype=torch.float64)
+
+
 def _log_prior(weights: torch.Tensor, prior_scale: float | None) -> torch.Tensor:
     if prior_scale is None:
         return weights.new_zeros(())
@@ -53,15 +65,17 @@ def adam_fit_deduction(
     gradient, the negative log posterior -(sum_n log p(s_n) + log p(w)) before it."""
     if not corpus:
         raise ValueError("adam_fit_deduction: the corpus is empty")
-    sentences = [list(s) for s in corpus]
+    sentences, counts = _distinct(corpus)
     ded.log_prob(sentences)  # validates every sentence before any step
     if ded.weights.numel() == 0:
         raise ValueError(f"deduction '{ded.system.name}' has no #[learnable] weights to fit")
+    counts = counts.to(ded.weights.dtype)
     optim = torch.optim.Adam([ded.weights], lr=lr)
     history: list[float] = []
     for _ in range(steps):
         optim.zero_grad()
-        loss = -(ded.log_prob(sentences).sum() + _log_prior(ded.weights, prior_scale))
+        likelihood = (counts * ded.log_prob(sentences)).sum()
+        loss = -(likelihood + _log_prior(ded.weights, prior_scale))
         loss.backward()
         optim.step()
         history.append(float(loss.detach()))
@@ -91,7 +105,7 @@ class DeductionPosterior(nn.Module):
         if ded.weights.numel() == 0:
             raise ValueError(f"deduction '{ded.system.name}' has no #[learnable] weights")
         self.deduction = ded
-        self.corpus = [list(s) for s in corpus]
+        self.corpus, self.counts = _distinct(corpus)
         ded.log_prob(self.corpus)  # validates the corpus now
         self.prior_scale = float(prior_scale)
         self.observed_names: frozenset[str] = frozenset()
@@ -115,7 +129,8 @@ class DeductionPosterior(nn.Module):
 
     def log_joint(self, x: Any, values: Mapping[str, Any], **run: Any) -> torch.Tensor:
         w = values["weights"]
-        likelihood = self.deduction.log_prob(self.corpus, weights=w).sum()
+        lp = self.deduction.log_prob(self.corpus, weights=w)
+        likelihood = (self.counts.to(lp.dtype) * lp).sum()
         return self._prior().log_prob(w).sum() + likelihood
 
     def rsample(self, x: Any, observations: Mapping[str, Any] | None = None, **run: Any) -> Any:

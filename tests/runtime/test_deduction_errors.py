@@ -12,6 +12,16 @@ from quivers.runtime.deduction.module import Deduction
 from quivers.runtime.errors import QvrBuildError, QvrDataError
 
 
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Small tensors: intra-op threads only add synchronisation (15x slower on a
+    loaded 2-core machine)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="module")
 def ded() -> Deduction:
     return Deduction(cfg_system())

@@ -26,6 +26,16 @@ from quivers.runtime.deduction.module import Deduction
 VOCAB = sorted({w for w, _ in LEXICON})
 
 
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Small tensors: intra-op threads only add synchronisation (15x slower on a
+    loaded 2-core machine)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def sentences(vocab, longest):
     for n in range(1, longest + 1):
         yield from (list(s) for s in itertools.product(vocab, repeat=n))

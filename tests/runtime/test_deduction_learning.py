@@ -11,6 +11,7 @@ import torch
 from grammars import cfg_system
 from quivers.inference import MCMC, NUTSKernel
 from quivers.runtime.deduction.module import Deduction
+from quivers.runtime.trace import Model
 from quivers.stochastic.deduction import (
     adam_fit_deduction,
     nuts_program_from_deduction,
@@ -21,6 +22,16 @@ from quivers.stochastic.deduction import (
 BINARY = [("S", "NP", "VP"), ("NP", "Det", "N"), ("VP", "V", "NP")]
 UNARY = [("VP", "V"), ("NP", "N")]
 LEX = [("the", "Det"), ("dog", "N"), ("cat", "N"), ("sees", "V"), ("runs", "V")]
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Small tensors: intra-op threads only add synchronisation (15x slower on a
+    loaded 2-core machine)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 def truth() -> Deduction:
@@ -68,14 +79,31 @@ def test_map_fit_recovers_the_rule_probabilities() -> None:
         assert got[name] == pytest.approx(want[name], abs=0.05), name
 
 
-def test_nuts_on_the_weights_has_no_divergences() -> None:
+def nuts_run(warmup: int, samples: int, chains: int, depth: int):
     ded = Deduction(cfg_system(BINARY, UNARY, LEX)).double()
     corpus = [["the", "dog", "sees", "the", "cat"], ["dog", "runs"], ["the", "cat", "runs"]] * 3
     model, x, obs = nuts_program_from_deduction(ded, corpus, prior_scale=1.0)
-    kernel = NUTSKernel(step_size=0.1, max_tree_depth=5, target_accept=0.8)
-    result = MCMC(kernel, num_warmup=60, num_samples=60, num_chains=2, seed=0).run(model, x, obs)
+    assert isinstance(model, Model) and obs == {} and x.shape == (1, 1)
+    kernel = NUTSKernel(step_size=0.1, max_tree_depth=depth, target_accept=0.8)
+    mcmc = MCMC(kernel, num_warmup=warmup, num_samples=samples, num_chains=chains, seed=0)
+    return model, mcmc.run(model, x, obs)
+
+
+def test_nuts_on_the_weights_has_no_divergences() -> None:
+    model, result = nuts_run(warmup=60, samples=30, chains=1, depth=4)
     assert int(result.divergence_counts.sum()) == 0
     assert float(result.acceptance_rates.mean()) > 0.5
     w = result.samples["weights"]
-    assert w.shape[-1] == len(model.weight_names) == 10
+    assert w.shape == (1, 30, len(model.weight_names)) and len(model.weight_names) == 10
     assert bool(torch.isfinite(w).all())
+
+
+@pytest.mark.slow
+def test_nuts_chains_agree_with_no_divergences() -> None:
+    model, result = nuts_run(warmup=150, samples=150, chains=2, depth=5)
+    assert int(result.divergence_counts.sum()) == 0
+    assert float(result.r_hat["weights"].max()) < 1.1
+    # weights the corpus identifies (NP -> Det N vs NP -> N) move off the prior mean
+    names = list(model.weight_names)
+    w = result.samples["weights"].reshape(-1, len(names))
+    assert float(w[:, names.index("NP_Det_N")].mean()) > 0.3
