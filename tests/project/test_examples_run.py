@@ -12,8 +12,25 @@ from quivers.jobs.data import random_input, run_arguments, uses_sequences
 
 from .helpers import EXAMPLES
 
+PROGRAMS = [p for p in EXAMPLES if "\ndeduction " not in p.read_text()]
+DEDUCTIONS = [p for p in EXAMPLES if p not in PROGRAMS]
 
-@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.stem)
+
+@pytest.mark.parametrize("path", DEDUCTIONS, ids=lambda p: p.stem)
+def test_deduction_example_samples_parses_and_scores(path: Path) -> None:
+    """A grammar example: its sentences parse, score finitely and agree with parse."""
+    prog = load(path)
+    assert prog.deductions, f"{path.name} declares no deduction"
+    for ded in prog.deductions.values():
+        draws = ded.sample(n=4, seed=0, max_length=8)
+        scores = ded.log_prob(draws)
+        assert bool(torch.isfinite(scores).all())
+        for sentence, score in zip(draws, scores.tolist(), strict=True):
+            best = ded.parse(sentence)
+            assert best.words() == sentence and best.score <= score + 1e-5
+
+
+@pytest.mark.parametrize("path", PROGRAMS, ids=lambda p: p.stem)
 def test_example_compiles_samples_and_scores(path: Path) -> None:
     torch.manual_seed(0)
     model = load(path).morphism

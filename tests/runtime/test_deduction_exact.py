@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from dataclasses import replace
 
 import pytest
 import torch
@@ -176,3 +177,42 @@ def test_gradients_flow_to_every_used_weight(pcfg) -> None:
     grad = ded.weights.grad
     assert grad is not None and bool(torch.isfinite(grad).all())
     assert int((grad != 0).sum()) >= 8
+
+
+def test_forms_do_not_change_the_weights_of_the_syntax() -> None:
+    """A grammar with logical forms (span(I, J, Type, Form)) gives every sentence the
+    log probability of the same grammar without forms: weights live on syntactic
+    expansions, and each derivation is counted once either way."""
+    from pathlib import Path
+
+    from quivers.core.deduction.system import LexEntry, Rule
+    from quivers.dsl import load
+
+    path = Path(__file__).resolve().parents[2] / "docs" / "examples" / "source"
+    with_forms = load(path / "type_logical.qvr").deductions["Lambek"].double()
+
+    def strip(t):
+        if isinstance(t, tuple):
+            args = t[1:4] if t[0] == "span" and len(t) == 5 else t[1:]
+            return (t[0], *(strip(a) for a in args))
+        return t
+
+    s = with_forms.system
+    plain = Deduction(
+        replace(
+            s,
+            rules=tuple(
+                Rule(r.name, tuple(strip(p) for p in r.premises), strip(r.conclusion), r.learnable)
+                for r in s.rules
+            ),
+            lexicon=tuple(LexEntry(e.word, e.category, e.form, e.learnable) for e in s.lexicon),
+        )
+    ).double()
+    assert plain.system.span_arity == 3 and s.span_arity == 4
+    with torch.no_grad():
+        with_forms.weights.normal_()
+        plain.weights.copy_(with_forms.weights)
+    corpus = list(sentences(["every", "dog", "barks", "sees", "cat"], 4))
+    a, b = with_forms.log_prob(corpus), plain.log_prob(corpus)
+    torch.testing.assert_close(a, b, atol=1e-9, rtol=0)
+    assert int(torch.isfinite(a).sum()) >= 2  # every dog barks, every cat barks

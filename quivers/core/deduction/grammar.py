@@ -54,9 +54,15 @@ class Grammar:
     labels: tuple[Term, ...]
     instances: tuple[Instance, ...]
     instance_index: dict[tuple[int, tuple], int]  # (rule, key) -> instance id
-    normalised: tuple[bool, ...]  # per label: is its group normalised
+    normalised: tuple[bool, ...]  # per weight group: is it normalised
     goal_labels: tuple[int, ...]  # the labels span(_, _, start, ...)
     cky: CKYPlan | None
+    # Weights live on *syntactic* instances: an instance with the variables that only
+    # occur in forms (the fourth place of a span) forgotten, so that an expansion
+    # weighs the same whatever meaning it builds. Without forms, one per instance.
+    syn_of: tuple[int, ...] = ()  # instance -> syntactic instance
+    syn_param: tuple[int | None, ...] = ()  # syntactic instance -> learnable weight
+    syn_group: tuple[int, ...] = ()  # syntactic instance -> weight group
 
     @property
     def n_params(self) -> int:
@@ -92,15 +98,68 @@ def analyse(system: DeductionSystem) -> Grammar:
     for n, entry in enumerate(system.lexicon):
         label = chart.index[system.seed(entry, POS, POS)]
         instances.append(Instance(None, n, (), label, params[1][n]))
-    learnable_labels = {i.label for i in instances if i.param is not None}
-    normalised = tuple(n in learnable_labels for n in range(len(chart.items)))
+    syn_of, syn_param, syn_group = _syntactic(system, chart, instances)
+    learnable_groups = {g for g, p in zip(syn_group, syn_param, strict=True) if p is not None}
+    normalised = tuple(n in learnable_groups for n in range(max(syn_group, default=-1) + 1))
     goals = tuple(
         n
         for n, item in enumerate(chart.items)
         if isinstance(item, tuple) and item[0] == SPAN and len(item) > 3 and item[3] == system.start
     )
     cky = _cky_plan(system, chart, instances)
-    return Grammar(system, tuple(chart.items), tuple(instances), index, normalised, goals, cky)
+    return Grammar(
+        system,
+        tuple(chart.items),
+        tuple(instances),
+        index,
+        normalised,
+        goals,
+        cky,
+        syn_of,
+        syn_param,
+        syn_group,
+    )
+
+
+def _syntactic(
+    system: DeductionSystem, chart: Chart, instances: list[Instance]
+) -> tuple[tuple[int, ...], tuple[int | None, ...], tuple[int, ...]]:
+    """Syntactic instances and their weight groups: the conclusion's label without
+    its form, so a PCFG-like grammar is normalised per category."""
+    forms = system.span_arity == 4
+    drop: list[set[int]] = []
+    for rule in system.rules:
+        in_forms: set[Var] = set()
+        elsewhere: set[Var] = set()
+        for t in (*rule.premises, rule.conclusion):
+            for n, arg in enumerate(t[1:] if isinstance(t, tuple) else ()):
+                is_form = forms and t[0] == SPAN and len(t) == 5 and n == 3
+                (in_forms if is_form else elsewhere).update(variables(arg))
+        only = in_forms - elsewhere
+        drop.append({k for k, v in enumerate(rule.variables) if v in only})
+    syn_index: dict[tuple, int] = {}
+    syn_param: list[int | None] = []
+    syn_group: list[int] = []
+    groups: dict[Term, int] = {}
+    syn_of: list[int] = []
+    for inst in instances:
+        if inst.rule is not None:
+            key: tuple = (
+                "rule",
+                inst.rule,
+                tuple(k for n, k in enumerate(inst.key) if n not in drop[inst.rule]),
+            )
+        else:
+            key = ("entry", inst.entry)
+        if key not in syn_index:
+            syn_index[key] = len(syn_param)
+            syn_param.append(inst.param)
+            label = chart.items[inst.label]
+            if forms and isinstance(label, tuple) and label[0] == SPAN and len(label) == 5:
+                label = label[:4]
+            syn_group.append(groups.setdefault(label, len(groups)))
+        syn_of.append(syn_index[key])
+    return tuple(syn_of), tuple(syn_param), tuple(syn_group)
 
 
 def unreachable_start(system: DeductionSystem) -> bool:

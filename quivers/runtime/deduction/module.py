@@ -44,9 +44,10 @@ Words = tuple[str, ...]
 class Deduction(nn.Module):
     """Weighted deduction over chart items (Goodman 1999; Eisner & Blatz 2007)."""
 
-    inst_param: torch.Tensor
-    inst_label: torch.Tensor
-    label_normalised: torch.Tensor
+    syn_of: torch.Tensor
+    syn_param: torch.Tensor
+    syn_group: torch.Tensor
+    group_normalised: torch.Tensor
 
     def __init__(self, system: DeductionSystem, engine: str = "auto") -> None:
         super().__init__()
@@ -67,13 +68,13 @@ class Deduction(nn.Module):
         for k, e in enumerate(system.lexicon):
             self._entries.setdefault(e.word, []).append(k)
         self.weights = nn.Parameter(torch.zeros(grammar.n_params))
-        insts = grammar.instances
+        self.register_buffer("syn_of", torch.tensor(grammar.syn_of, dtype=torch.long))
         self.register_buffer(
-            "inst_param",
-            torch.tensor([-1 if i.param is None else i.param for i in insts], dtype=torch.long),
+            "syn_param",
+            torch.tensor([-1 if p is None else p for p in grammar.syn_param], dtype=torch.long),
         )
-        self.register_buffer("inst_label", torch.tensor([i.label for i in insts], dtype=torch.long))
-        self.register_buffer("label_normalised", torch.tensor(grammar.normalised, dtype=torch.bool))
+        self.register_buffer("syn_group", torch.tensor(grammar.syn_group, dtype=torch.long))
+        self.register_buffer("group_normalised", torch.tensor(grammar.normalised, dtype=torch.bool))
         plan = grammar.cky
         dense = plan is not None and len(plan.categories) ** 3 <= DENSE_LIMIT
         if engine == "cky" and not dense:
@@ -102,14 +103,16 @@ class Deduction(nn.Module):
     def instance_log_weights(self, weights: torch.Tensor | None = None) -> torch.Tensor:
         """The normalised log weight of every rule instance and lexicon entry."""
         w = self.weights if weights is None else weights
-        param = self.inst_param
+        param = self.syn_param
         if w.numel() == 0:
             raw = torch.zeros(param.shape, dtype=w.dtype, device=w.device)
         else:
             raw = torch.where(param >= 0, w[param.clamp(min=0)], torch.zeros((), dtype=w.dtype))
-        log_z = LogProb().scatter_sum(raw, self.inst_label, len(self.grammar.labels))
-        normalised = self.label_normalised[self.inst_label]
-        return torch.where(normalised, raw - log_z[self.inst_label], torch.zeros_like(raw))
+        group = self.syn_group
+        log_z = LogProb().scatter_sum(raw, group, len(self.grammar.normalised))
+        normalised = self.group_normalised[group]
+        syn = torch.where(normalised, raw - log_z[group], torch.zeros_like(raw))
+        return syn[self.syn_of]
 
     def rule_probabilities(self) -> dict[str, float]:
         """Every rule's and lexicon entry's normalised probability, by name; a rule
@@ -118,7 +121,11 @@ class Deduction(nn.Module):
             lw = self.instance_log_weights().tolist()
         out: dict[str, float] = {}
         g = self.grammar
+        seen: set[int] = set()
         for n, inst in enumerate(g.instances):
+            if g.syn_of[n] in seen:  # another form of the same expansion
+                continue
+            seen.add(g.syn_of[n])
             if inst.rule is not None:
                 rule = self.system.rules[inst.rule]
                 many = sum(1 for i in g.instances if i.rule == inst.rule) > 1
