@@ -15,6 +15,7 @@ from torch import nn
 
 if TYPE_CHECKING:
     from quivers.runtime.build import BuiltModule
+    from quivers.runtime.deduction.module import Deduction
     from quivers.runtime.trace import Trace
     from quivers.semantic.model import Analysis
 
@@ -55,6 +56,11 @@ class Program(nn.Module):
         for name, built in module.exports[1:]:
             if name is not None:
                 self.exports[name] = built
+
+    @property
+    def deductions(self) -> dict[str, Deduction]:
+        """Every `deduction` block by name (also when the file exports nothing)."""
+        return self.module.deductions
 
     @property
     def morphism(self) -> nn.Module:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from quivers.analysis import deduction
 from quivers.analysis.document import Document
 from quivers.core.diagnostics import Range, Severity
 from quivers.semantic import types as T
@@ -42,9 +43,10 @@ def targets(doc: Document) -> list[str]:
     for name in doc.analysis.exports:
         if name is not None and name in doc.symbols and name not in names:
             names.append(name)
-    for name, symbol in doc.symbols.items():
-        if symbol.kind == "program" and name not in names:
-            names.append(name)
+    for kind in ("program", "deduction"):
+        for name, symbol in doc.symbols.items():
+            if symbol.kind == kind and name not in names:
+                names.append(name)
     return names
 
 
@@ -71,7 +73,9 @@ def flowchart(doc: Document, target: str | None = None) -> Flowchart:
         )
     builder = _Builder(doc)
     item = next((it for it in doc.file.items if _item_name(it) == name), None)
-    if isinstance(item, ast.Program):
+    if isinstance(item, ast.Unit) and isinstance(item.node, ast.DeductionDecl):
+        builder.deduction(item, item.node)
+    elif isinstance(item, ast.Program):
         builder.program(item)
     else:
         builder.expression(name)
@@ -91,6 +95,7 @@ class _Builder:
         self.nodes: list[FlowNode] = []
         self.edges: list[tuple[str, str]] = []
         self.producers: dict[str, str] = {}  # program variable -> node id
+        self.labels: dict[tuple[str, str], list[str]] = {}  # edge -> categories (deductions)
 
     def add(self, label: str, kind: str, rng: Range | None) -> str:
         node_id = f"n{len(self.nodes)}"
@@ -100,6 +105,16 @@ class _Builder:
     def edge(self, a: str, b: str) -> None:
         if (a, b) not in self.edges:
             self.edges.append((a, b))
+
+    # ----------------------------------------------------------- deductions
+
+    def deduction(self, unit: ast.Unit, node: ast.DeductionDecl) -> None:
+        nodes, edges = deduction.flow(node)
+        ranges = deduction.rule_ranges(unit, node)
+        ids = {key: self.add(label, kind, ranges.get(key)) for key, label, kind in nodes}
+        for a, b, category in edges:
+            self.edge(ids[a], ids[b])
+            self.labels[(ids[a], ids[b])] = self.labels.get((ids[a], ids[b]), []) + [category]
 
     # ------------------------------------------------------------- programs
 
@@ -241,7 +256,11 @@ class _Builder:
             }.get(n.kind, f'["{label}"]')
             lines.append(f"    {n.id}{shape}")
         for a, b in self.edges:
-            lines.append(f"    {a} --> {b}")
+            label = ", ".join(dict.fromkeys(self.labels.get((a, b), [])))
+            if label:
+                lines.append(f'    {a} -->|"{_escape(label)}"| {b}')
+            else:
+                lines.append(f"    {a} --> {b}")
         observed = [n.id for n in self.nodes if n.kind == "observed"]
         lines.append("    classDef observed fill:#fde7c8,stroke:#b8660b,stroke-width:2px")
         lines.append("    classDef site fill:#dbeafe,stroke:#1d4ed8")

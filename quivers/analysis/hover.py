@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from quivers.analysis import deduction
 from quivers.analysis.describe import (
     family_markdown,
     local_markdown,
@@ -44,6 +45,9 @@ def hover(doc: Document, line: int, col: int) -> Hover | None:
 
 def _hover_node(doc: Document, line: int, col: int) -> Hover | None:
     nodes = doc.nodes_at(line, col)
+    outer = nodes[0][0] if nodes else None
+    if isinstance(outer, ast.DeductionDecl):
+        return _hover_deduction(outer, nodes)
     for node, rng, loc in reversed(nodes):  # innermost first
         if isinstance(node, ast.FamilyRef) or (
             isinstance(node, ast.Ref) and node.name.text in FAMILIES
@@ -58,6 +62,25 @@ def _hover_node(doc: Document, line: int, col: int) -> Hover | None:
             text = doc.text[rng.offset : rng.end_offset]
             md = f"```qvr\n{text} : {t.show()}\n```\n\n{T.describe(t.dom)} → {T.describe(t.cod)}"
             return Hover(md, rng)
+    return None
+
+
+def _hover_deduction(outer: ast.DeductionDecl, nodes: list) -> Hover | None:
+    atoms = {n.text for p in outer.parts if isinstance(p, ast.AtomsPart) for n in p.names}
+    name = outer.name.text
+    words = {id(e.word) for e in deduction.entries(outer)}
+    for node, rng, loc in reversed(nodes):  # innermost first
+        if (
+            isinstance(node, ast.Name)
+            and node.text in atoms
+            and node is not outer.name
+            and id(node) not in words
+        ):
+            return Hover(deduction.atom_markdown(name, node.text), rng)
+        if isinstance(node, ast.RulePart):
+            return Hover(deduction.rule_markdown(name, node), loc.unit.absolute(node.name.span))
+        if isinstance(node, ast.LexEntry):
+            return Hover(deduction.entry_markdown(name, node), loc.unit.absolute(node.word.span))
     return None
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from quivers.analysis import deduction
 from quivers.analysis.describe import symbol_signature
 from quivers.analysis.document import Document
 from quivers.core.diagnostics import Range
@@ -38,7 +39,35 @@ def document_symbols(doc: Document) -> list[OutlineSymbol]:
         else:
             sym = _unit_symbol(doc, item)
             if sym is not None:
+                if isinstance(item.node, ast.DeductionDecl):
+                    sym.children = _deduction_children(item, item.node)
                 out.append(sym)
+    return out
+
+
+def _deduction_children(unit: ast.Unit, node: ast.DeductionDecl) -> list[OutlineSymbol]:
+    out = []
+    for r in deduction.rules(node):
+        if r.name.text:
+            out.append(
+                OutlineSymbol(
+                    r.name.text,
+                    "rule",
+                    deduction.rule_text(r).split(" : ", 1)[1],
+                    unit.absolute(r.span),
+                    unit.absolute(r.name.span),
+                )
+            )
+    for e in deduction.entries(node):
+        out.append(
+            OutlineSymbol(
+                f'"{e.word.text}"',
+                "entry",
+                deduction.show_term(e.category),
+                unit.absolute(e.span),
+                unit.absolute(e.word.span),
+            )
+        )
     return out
 
 
@@ -84,6 +113,7 @@ def _unit_symbol_of(doc: Document, unit: ast.Unit) -> OutlineSymbol | None:
         ast.MorphismDecl: "morphism",
         ast.LetDecl: "let",
         ast.ProgramHeader: "program",
+        ast.DeductionDecl: "deduction",
     }.get(type(node), "object")
     return OutlineSymbol(name.text, kind, detail, rng, unit.absolute(name.span))
 

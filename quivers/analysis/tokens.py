@@ -36,12 +36,19 @@ TOKEN_TYPES = (
 TOKEN_MODIFIERS = ("declaration", "readonly", "defaultLibrary", "documentation")
 
 _LEXEME = re.compile(
-    r'(?P<string>"(?:[^"\\\n]|\\.)*")'
+    r"(?P<macro>#\[learnable\])"
+    r'|(?P<string>"(?:[^"\\\n]|\\.)*")'
     r"|(?P<number>(?:\d+\.\d*|\.\d+|\d+)(?:[eE][+-]?\d+)?)"
     r"|(?P<word>[A-Za-z_][A-Za-z0-9_]*)"
-    r"|(?P<operator>->|<-|>>|[@~*+\-/=:])"
+    r"|(?P<operator>->|<-|>>|\|-|⊢|[@~*+\-/=:])"
 )
-_SYMBOL_CLASS = {"object": "type", "morphism": "function", "let": "function", "program": "macro"}
+_SYMBOL_CLASS = {
+    "object": "type",
+    "morphism": "function",
+    "let": "function",
+    "program": "macro",
+    "deduction": "macro",
+}
 _LOCAL_CLASS = {"param": "parameter", "host": "variable"}
 
 
@@ -189,6 +196,9 @@ def _unit_names(doc: Document, loc: Located, first: int) -> dict[tuple[int, int]
         if ref.scope == "global":
             symbol = doc.symbols.get(ref.target)
             cls = _SYMBOL_CLASS.get(symbol.kind, "variable") if symbol else "variable"
+        elif loc.result.symbol is not None and loc.result.symbol.kind == "deduction":
+            cls = "enumMember"  # an atom: a constant of the deduction
+            bits |= _MOD_BIT["readonly"]
         else:
             local = loc.result.locals.get(ref.target)
             cls = _LOCAL_CLASS.get(local.kind, "variable") if local else "variable"

@@ -7,9 +7,11 @@ a module with errors.
 
 from __future__ import annotations
 
+from quivers.core.deduction.system import DeductionSystem
 from quivers.core.vocabulary import DEFAULT_PARAM_SOURCE, PARAM_SOURCES, SPACE_KINDS
 from quivers.runtime import ir
 from quivers.semantic import types as T
+from quivers.semantic.deductions import system_of
 from quivers.semantic.model import Analysis, UnitResult
 from quivers.syntax import ast
 
@@ -201,6 +203,7 @@ def lower(analysis: Analysis, source_name: str = "<qvr>") -> ir.ModuleIR:
     programs: list[ir.ProgramDecl] = []
     exports: list[tuple[str | None, ir.Expr]] = []
     objects: dict[str, ir.ObjT] = {}
+    deductions: list[DeductionSystem] = []
     for item, result in analysis.results:
         if isinstance(item, ast.Program):
             programs.append(lo.program(item, result))
@@ -213,6 +216,8 @@ def lower(analysis: Analysis, source_name: str = "<qvr>") -> ir.ModuleIR:
             morphisms.append(lo.morphism(node, result))
         elif isinstance(node, ast.LetDecl):
             lets.append(ir.LetDecl(node.name.text, lo.expr(result, node.expr)))
+        elif isinstance(node, ast.DeductionDecl):
+            deductions.append(system_of(node))
         elif isinstance(node, ast.ExportDecl):
             bare = node.expr.name.text if isinstance(node.expr, ast.Ref) else None
             exports.append((bare, lo.expr(result, node.expr)))
@@ -224,4 +229,5 @@ def lower(analysis: Analysis, source_name: str = "<qvr>") -> ir.ModuleIR:
         analysis.algebra,
         source_name,
         objects,
+        tuple(deductions),
     )

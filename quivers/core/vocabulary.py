@@ -25,7 +25,10 @@ DECLARATION_KEYWORDS = (
     "export",
     "composition",
     "program",
+    "deduction",
 )
+# The parts of a `deduction` block.
+DEDUCTION_KEYWORDS = ("atoms", "rule", "lexicon")
 STEP_KEYWORDS = ("sample", "observe", "let", "score", "return")
 # The first words of the published quivers' effect system (`effect`, `instance` and
 # `handler` declarations), which QVR does not support yet: such a statement is one
@@ -51,6 +54,10 @@ KEYWORD_DOCS: dict[str, str] = {
     "program": "A probabilistic program; itself a morphism from its domain to its codomain.",
     "export": "The first export is the loaded program's `morphism`.",
     "composition": "Selects the algebra finite-set morphisms compose under.",
+    "deduction": "A weighted deduction system over chart items: atoms, rules and a lexicon.",
+    "atoms": "The constants of a deduction's terms (other capitalised names are variables).",
+    "rule": "rule name : premise, ... |- conclusion, weighted when #[learnable].",
+    "lexicon": 'The entries "word" : Category = form that seed the chart at each word.',
     "sample": "A latent site: draws a value from a kernel or an inline family.",
     "observe": "An observed site: conditions on the value supplied for it.",
     "score": "Adds an arithmetic value to the log density (a factor).",

@@ -25,6 +25,7 @@ from quivers.runtime.combinators import (
     Scan,
     is_relation,
 )
+from quivers.runtime.deduction.module import Deduction
 from quivers.runtime.errors import QvrBuildError
 from quivers.runtime.ir import (
     Compose,
@@ -60,6 +61,7 @@ class BuiltModule:
     algebra: Algebra
     replicas: dict[str, list[Node]] = field(default_factory=dict)
     root: nn.ModuleDict = field(default_factory=nn.ModuleDict)
+    deductions: dict[str, Deduction] = field(default_factory=dict)
 
     @property
     def main(self) -> Node:
@@ -187,4 +189,9 @@ def build_module(ir: ModuleIR) -> BuiltModule:
         root[f"export__{i}"] = mod
     for name, copies in b.replicas.items():
         root[f"replicas__{name}"] = nn.ModuleList(copies)
-    return BuiltModule(b.morphisms, b.lets, b.programs, exports, b.algebra, b.replicas, root)
+    deductions = {system.name: Deduction(system) for system in ir.deductions}
+    for name, ded in deductions.items():
+        root[f"deduction__{name}"] = ded
+    return BuiltModule(
+        b.morphisms, b.lets, b.programs, exports, b.algebra, b.replicas, root, deductions
+    )

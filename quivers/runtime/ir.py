@@ -10,6 +10,7 @@ tested without torch. Nothing here imports torch.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 # ---------------------------------------------------------------- objects (types)
 
@@ -267,3 +268,5 @@ class ModuleIR:
     algebra: str = "product_fuzzy"
     source_name: str = "<qvr>"
     objects: dict[str, ObjT] = field(default_factory=dict)
+    # `deduction` blocks, as quivers.core.deduction.system.DeductionSystem values
+    deductions: tuple[Any, ...] = ()

@@ -69,6 +69,15 @@ CODES: dict[str, str] = {
     "E0602": "export of something that is not a morphism",
     "W0601": "file has no export",
     "W0603": "name exported twice",
+    # deductions
+    "E0801": "unknown atom in a deduction",
+    "E0802": "conclusion variable not bound by a premise",
+    "E0803": "constructor used with different arities",
+    "E0804": "start symbol not derivable",
+    "E0805": "bad deduction option",
+    "E0806": "atom or rule declared twice",
+    "E0807": "variable where a constant is needed",
+    "E0808": "deduction without a finite, exact chart (a cycle, or too large)",
     # algebra
     "E0701": "unknown algebra",
     "E0702": "algebra selected twice",

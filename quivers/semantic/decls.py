@@ -45,6 +45,10 @@ def check_declaration(ctx: Ctx, node: ast.Node) -> None:
         _export(ctx, node)
     elif isinstance(node, ast.CompositionDecl):
         _composition(ctx, node)
+    elif isinstance(node, ast.DeductionDecl):
+        from quivers.semantic.deductions import check_deduction
+
+        check_deduction(ctx, node)
 
 
 def declare(ctx: Ctx, name: ast.Name) -> None:

@@ -209,6 +209,53 @@ class MorphismDecl(Node):
 
 
 @dataclass(slots=True, eq=False)
+class DTerm(Node):
+    """A term of a deduction rule: an atom or variable (no args) or ``f(t1, ...)``."""
+
+    head: Name
+    args: list[DTerm]
+
+
+@dataclass(slots=True, eq=False)
+class AtomsPart(Node):
+    names: list[Name]
+
+
+@dataclass(slots=True, eq=False)
+class RulePart(Node):
+    name: Name
+    premises: list[DTerm]
+    conclusion: DTerm
+    learnable: Span | None  # the `#[learnable]` annotation
+
+
+@dataclass(slots=True, eq=False)
+class LexEntry(Node):
+    word: Name  # the string's text, unquoted; its span covers the quotes
+    category: DTerm
+    form: DTerm
+    learnable: Span | None
+
+
+@dataclass(slots=True, eq=False)
+class LexiconPart(Node):
+    entries: list[LexEntry]
+
+
+DeductionPart = AtomsPart | RulePart | LexiconPart
+
+
+@dataclass(slots=True, eq=False)
+class DeductionDecl(Node):
+    name: Name
+    dom: TypeExpr
+    cod: TypeExpr
+    options: list[Option]
+    options_span: Span | None
+    parts: list[DeductionPart]
+
+
+@dataclass(slots=True, eq=False)
 class LetDecl(Node):
     name: Name
     expr: Expr

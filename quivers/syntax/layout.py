@@ -23,7 +23,9 @@ from quivers.syntax.cache import DEFAULT_CACHE, FrontendCache
 TAB_WIDTH = 8
 
 # Strings are matched first so that a '#' inside one is not taken for a comment.
-_LEXICAL = re.compile(r'"(?:[^"\\\n]|\\.)*"|#\{.*?\}#|#\{|#[^\n]*', re.DOTALL)
+# `#[learnable]` (a deduction annotation) is a token, not a comment.
+_ANNOTATION = "#[learnable]"
+_LEXICAL = re.compile(r'"(?:[^"\\\n]|\\.)*"|#\[learnable\]|#\{.*?\}#|#\{|#[^\n]*', re.DOTALL)
 _FIRST_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _BRACKET = re.compile(r"[()\[\]{}]")
 _STRING = re.compile(r'"(?:[^"\\\n]|\\.)*"')
@@ -87,7 +89,7 @@ def _mask_comments(text: str, line_starts: list[int]) -> tuple[str, list[Comment
     unterminated: int | None = None
     for m in _LEXICAL.finditer(text):
         token = m.group()
-        if token[0] == '"':
+        if token[0] == '"' or token == _ANNOTATION:
             continue
         start, end = m.span()
         if token == "#{":  # no closing '}#': the rest of the file is the comment

@@ -332,6 +332,39 @@ class Lowering(Transformer[Token, ast.Node]):
     def composition_options(self, meta: Meta, ch: Kids) -> ast.CompositionDecl:
         return ast.CompositionDecl(span_of(meta), _name(ch[0]), ch[1][0])
 
+    def deduction_decl(self, meta: Meta, ch: Kids) -> ast.DeductionDecl:
+        options, options_span = ch[3] if ch[3] is not None else ([], None)
+        return ast.DeductionDecl(
+            span_of(meta), _name(ch[0]), ch[1], ch[2], options, options_span, _present(ch[4:])
+        )
+
+    def atoms_part(self, meta: Meta, ch: Kids) -> ast.AtomsPart:
+        return ast.AtomsPart(span_of(meta), [_name(t) for t in ch])
+
+    def rule_part(self, meta: Meta, ch: Kids) -> ast.RulePart:
+        # name, premises..., TURNSTILE, conclusion, LEARNABLE | None
+        turnstile = next(
+            i for i, c in enumerate(ch) if isinstance(c, Token) and c.type == "TURNSTILE"
+        )
+        learnable = span_of(ch[-1]) if ch[-1] is not None else None
+        return ast.RulePart(
+            span_of(meta), _name(ch[0]), ch[1:turnstile], ch[turnstile + 1], learnable
+        )
+
+    def lexicon_part(self, meta: Meta, ch: Kids) -> ast.LexiconPart:
+        return ast.LexiconPart(span_of(meta), _present(ch))
+
+    def lexicon_entry(self, meta: Meta, ch: Kids) -> ast.LexEntry:
+        word = ast.Name(span_of(ch[0]), str(ch[0])[1:-1])
+        learnable = span_of(ch[3]) if ch[3] is not None else None
+        return ast.LexEntry(span_of(meta), word, ch[1], ch[2], learnable)
+
+    def term_atom(self, meta: Meta, ch: Kids) -> ast.DTerm:
+        return ast.DTerm(span_of(meta), _name(ch[0]), [])
+
+    def term_call(self, meta: Meta, ch: Kids) -> ast.DTerm:
+        return ast.DTerm(span_of(meta), _name(ch[0]), ch[1:])
+
     def program_header(self, meta: Meta, ch: Kids) -> ast.ProgramHeader:
         return ast.ProgramHeader(span_of(meta), _name(ch[0]), ch[1], ch[2], ch[3])
 

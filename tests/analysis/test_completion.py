@@ -33,7 +33,15 @@ def items(text: str):  # type: ignore[no-untyped-def]
 
 def test_top_level_keywords_on_an_empty_line() -> None:
     got = labels("object A : Real 2\n|\n")
-    assert set(got) == {"object", "morphism", "let", "program", "export", "composition"}
+    assert set(got) == {
+        "object",
+        "morphism",
+        "let",
+        "program",
+        "export",
+        "composition",
+        "deduction",
+    }
 
 
 def test_step_keywords_in_a_program_body() -> None:

@@ -18,6 +18,7 @@ from quivers.core.vocabulary import (
     ARITH_FUNCTIONS,
     COMBINATORS,
     DECLARATION_KEYWORDS,
+    DEDUCTION_KEYWORDS,
     FINSET,
     INIT_SCHEMES,
     KEYWORD_DOCS,
@@ -80,6 +81,10 @@ def test_declaration_keywords_are_the_grammars():
     assert set(DECLARATION_KEYWORDS) == lark, LARK_FIX
 
 
+def test_deduction_keywords_are_the_grammars():
+    assert set(DEDUCTION_KEYWORDS) == _first_words("deduction_part"), LARK_FIX
+
+
 def test_step_keywords_are_the_grammars():
     assert set(STEP_KEYWORDS) == _first_words("step"), LARK_FIX
 
@@ -98,7 +103,9 @@ def test_combinators_are_the_grammars():
 
 
 def test_every_keyword_has_hover_text():
-    documented = set(DECLARATION_KEYWORDS) | set(STEP_KEYWORDS) | set(COMBINATORS)
+    documented = (
+        set(DECLARATION_KEYWORDS) | set(STEP_KEYWORDS) | set(COMBINATORS) | set(DEDUCTION_KEYWORDS)
+    )
     assert documented == set(KEYWORD_DOCS)
     assert set(KEYWORD_DOCS) <= grammar.keywords()
 
@@ -152,6 +159,15 @@ def test_textmate_declaration_and_step_keywords():
     ), TM_FIX
     others = {w for d in ("composition_decl",) for w in _words_of(d)}
     assert _tm_words("keyword.declaration.qvr") == set(DECLARATION_KEYWORDS) | others, TM_FIX
+
+
+def test_textmate_deduction_keywords_and_tokens():
+    assert _tm_words("keyword.other.deduction.qvr") == set(DEDUCTION_KEYWORDS), TM_FIX
+    grammar_json = json.loads(TM_PATH.read_text(encoding="utf-8"))
+    matches = dict(_tm_patterns(grammar_json))
+    assert re.fullmatch(matches["keyword.operator.turnstile.qvr"], "|-"), TM_FIX
+    assert re.fullmatch(matches["keyword.operator.turnstile.qvr"], "⊢"), TM_FIX
+    assert re.fullmatch(matches["storage.modifier.annotation.qvr"], "#[learnable]"), TM_FIX
 
 
 def test_textmate_types_combinators_and_tables():
