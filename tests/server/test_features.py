@@ -551,3 +551,43 @@ async def test_save_republishes_and_pull_follows_edits(client: LanguageClient) -
         lsp.DocumentDiagnosticParams(text_document=doc_id(uri))
     )
     assert [(d.code, d.range.start.line) for d in report.items] == [("E0001", 0)]
+
+
+DEDUCTION = (
+    "object Term : FinSet 16\n"
+    "deduction PCFG : Term -> Term [semiring=LogProb, start=S]\n"
+    "    atoms S, NP, VP, span, john, runs\n"
+    "    rule s : span(I, K, NP), span(K, J, VP) |- span(I, J, S) #[learnable]\n"
+    "    lexicon\n"
+    '        "john" : NP = john #[learnable]\n'
+    '        "runs" : VP = runs\n'
+)
+
+
+async def test_a_deduction_through_the_server(client: LanguageClient) -> None:
+    uri, diagnostics = await open_doc(client, DEDUCTION)
+    assert diagnostics == []
+    hover = await client.text_document_hover_async(
+        lsp.HoverParams(text_document=doc_id(uri), position=at(DEDUCTION, "rule s", offset=5))
+    )
+    assert hover is not None
+    assert "premises:\n- `span(I, K, NP)`\n- `span(K, J, VP)`" in hover.contents.value
+    found = await client.text_document_definition_async(
+        lsp.DefinitionParams(text_document=doc_id(uri), position=at(DEDUCTION, "VP) |-"))
+    )
+    assert isinstance(found, list) and found[0].range.start == at(DEDUCTION, "VP, span")
+    symbols = await client.text_document_document_symbol_async(
+        lsp.DocumentSymbolParams(text_document=doc_id(uri))
+    )
+    pcfg = next(s for s in symbols if s.name == "PCFG")
+    assert pcfg.kind == lsp.SymbolKind.Struct
+    assert [(c.name, c.kind) for c in pcfg.children or []] == [
+        ("s", lsp.SymbolKind.Method),
+        ('"john"', lsp.SymbolKind.String),
+        ('"runs"', lsp.SymbolKind.String),
+    ]
+    chart = await client.protocol.send_request_async("qvr/flowchart", {"uri": uri})
+    assert chart.target == "PCFG" and '-->|"NP, VP"|' in chart.mermaid
+    broken = DEDUCTION.replace("span(K, J, VP) |-", "span(K, J, vp) |-")
+    diagnostics = await change_doc(client, uri, broken, 2)
+    assert [(d.code, d.range.start) for d in diagnostics] == [("E0801", at(broken, "vp) |-"))]
