@@ -231,7 +231,7 @@ class RulePart(Node):
 
 @dataclass(slots=True, eq=False)
 class LexEntry(Node):
-    word: Name  # the string's text, unquoted; its span covers the quotes
+    word: Name  # the string's text and span, without the quotes
     category: DTerm
     form: DTerm
     learnable: Span | None

@@ -3,7 +3,8 @@
 Formatting re-spaces each code line from its tokens (one space around binary
 operators, none inside brackets, ``=`` tight inside an options list), indents steps
 by four spaces and continuation lines by four more, keeps every comment, and folds
-runs of blank lines into one. Spacing depends only on the tokens and indentation
+runs of blank lines into one. In a ``deduction``, its parts (``atoms``, ``rule``,
+``lexicon``) are indented by four spaces and lexicon entries by eight. Spacing depends only on the tokens and indentation
 only on the statement structure, so formatting is idempotent. A file with syntax
 errors is not formatted (``format_source`` returns None): guessing at broken code
 could lose text.
@@ -13,12 +14,14 @@ from __future__ import annotations
 
 import re
 
+from quivers.core.vocabulary import DEDUCTION_KEYWORDS
 from quivers.syntax import layout
 from quivers.syntax.parser import parse
 
 INDENT = "    "
 _TOKEN = re.compile(
-    r'"(?:[^"\\\n]|\\.)*"'
+    r"#\[learnable\]|\|-|⊢"
+    r'|"(?:[^"\\\n]|\\.)*"'
     r"|(?:\d+\.\d*|\.\d+|\d+)(?:[eE][+-]?\d+)?"
     r"|[A-Za-z_][A-Za-z0-9_]*"
     r"|->|<-|>>|[@~*+\-/=:,()\[\]{}]"
@@ -46,11 +49,15 @@ def format_source(text: str) -> str | None:
     role: dict[int, tuple[str, int]] = {}  # line -> (kind, indent)
     square: dict[int, int] = {}  # line -> '[' depth open at its start (options may wrap)
     for unit in lay.units:
+        deduction = masked[unit.first_line].startswith("deduction")
         base = 1 if unit.kind == "step" else 0
         open_squares = 0
         for number in range(unit.first_line, unit.last_line + 1):
             if masked[number].strip():
                 depth = base if number == unit.first_line else base + 1
+                if deduction and number != unit.first_line:
+                    first = masked[number].split(None, 1)[0]
+                    depth = 1 if first in DEDUCTION_KEYWORDS else 2
                 role.setdefault(number, ("code", depth))
                 square.setdefault(number, open_squares)
                 open_squares = _respace(masked[number], open_squares)[1]

@@ -355,7 +355,11 @@ class Lowering(Transformer[Token, ast.Node]):
         return ast.LexiconPart(span_of(meta), _present(ch))
 
     def lexicon_entry(self, meta: Meta, ch: Kids) -> ast.LexEntry:
-        word = ast.Name(span_of(ch[0]), str(ch[0])[1:-1])
+        s = span_of(ch[0])  # the word without its quotes
+        inner = ast.Span(
+            s.line, s.col + 1, s.end_line, s.end_col - 1, s.offset + 1, s.end_offset - 1
+        )
+        word = ast.Name(inner, str(ch[0])[1:-1])
         learnable = span_of(ch[3]) if ch[3] is not None else None
         return ast.LexEntry(span_of(meta), word, ch[1], ch[2], learnable)
 

@@ -39,7 +39,10 @@ program p(x) : A -> A
 export p
 """
 
-_TOKEN = re.compile(r"(?:\d+\.\d*|\.\d+|\d+)(?:[eE][+-]?\d+)?|[A-Za-z_]\w*|->|<-|>>|\S")
+# strings and the turnstile are single tokens too (messing inside them changes them)
+_TOKEN = re.compile(
+    r'"(?:[^"\\\n]|\\.)*"|\|-|(?:\d+\.\d*|\.\d+|\d+)(?:[eE][+-]?\d+)?|[A-Za-z_]\w*|->|<-|>>|\S'
+)
 
 
 def comments(text: str) -> list[str]:

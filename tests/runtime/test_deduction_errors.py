@@ -11,15 +11,8 @@ from quivers.core.deduction.system import DeductionSystem, LexEntry, Rule
 from quivers.runtime.deduction.module import Deduction
 from quivers.runtime.errors import QvrBuildError, QvrDataError
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Small tensors: intra-op threads only add synchronisation (15x slower on a
-    loaded 2-core machine)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+# small tensors: intra-op threads only add synchronisation (conftest.py)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

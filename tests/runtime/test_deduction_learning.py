@@ -24,14 +24,8 @@ UNARY = [("VP", "V"), ("NP", "N")]
 LEX = [("the", "Det"), ("dog", "N"), ("cat", "N"), ("sees", "V"), ("runs", "V")]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Small tensors: intra-op threads only add synchronisation (15x slower on a
-    loaded 2-core machine)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+# small tensors: intra-op threads only add synchronisation (conftest.py)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def truth() -> Deduction:

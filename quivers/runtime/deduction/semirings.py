@@ -113,21 +113,10 @@ class LogProb(Semiring):
         return x
 
 
-class Viterbi(Semiring):
-    """Max-plus: the best derivation's log weight."""
+class Viterbi(LogProb):
+    """Max-plus: the best derivation's log weight (LogProb's carrier and product)."""
 
     name = "Viterbi"
-    zero = -math.inf
-    one = 0.0
-
-    def weight(self, log_w: torch.Tensor) -> torch.Tensor:
-        return log_w
-
-    def times(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-        return a + b
-
-    def prod(self, x: torch.Tensor, dim: int) -> torch.Tensor:
-        return x.sum(dim)
 
     def sum(self, x: torch.Tensor, dim: int) -> torch.Tensor:
         return x.amax(dim)
@@ -144,9 +133,6 @@ class Viterbi(Semiring):
         b, n, k, c = left.shape
         pairs = (left.unsqueeze(-1) + right.unsqueeze(-2)).amax(2).reshape(b, n, c * c)
         return (pairs.unsqueeze(-1) + w).amax(-2)
-
-    def to_log(self, x: torch.Tensor) -> torch.Tensor:
-        return x
 
 
 class Real(Semiring):
