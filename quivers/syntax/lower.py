@@ -326,7 +326,8 @@ class Lowering(Transformer[Token, ast.Node]):
         if ch[1] == "level":  # `[level=algebra]`: our spelling's tree
             return ast.CompositionDecl(span_of(meta), _name(ch[0]))
         key = _name(ch[1])
-        value = ast.NameOpt(key.span, ast.Name(key.span, "algebra"))
+        # the value is implied, not written: no extent of its own
+        value = ast.NameOpt(key.span, ast.Name(ast.NO_SPAN, "algebra"))
         return ast.CompositionDecl(span_of(meta), _name(ch[0]), [ast.Option(key.span, key, value)])
 
     def composition_options(self, meta: Meta, ch: Kids) -> ast.CompositionDecl:
