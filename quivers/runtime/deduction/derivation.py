@@ -56,9 +56,15 @@ class Derivation:
         return f"({head} {' '.join(c.bracketed(rules) for c in self.children)})"
 
     def words(self) -> list[str]:
+        """The yield in sentence order (a discontinuous constituent's words are
+        not contiguous in the tree, so leaves are ordered by their positions)."""
+        return [w for _, w in sorted(self._leaves(), key=lambda leaf: leaf[0])]
+
+    def _leaves(self) -> list[tuple[int, str]]:
         if self.word is not None:
-            return [self.word]
-        return [w for c in self.children for w in c.words()]
+            span = self.span
+            return [(span[0] if span is not None else 0, self.word)]
+        return [leaf for c in self.children for leaf in c._leaves()]
 
     def rules(self) -> list[str]:
         """The rule names used, root first, depth first."""
