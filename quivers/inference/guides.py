@@ -123,7 +123,31 @@ class AutoGuide(nn.Module):
         missing_observations(self.observed_names, obs)
         with torch.no_grad():
             trace = self.model.trace(x, obs, **run)
-        layout = LatentLayout.from_trace(trace, set(self.observed_names) | set(obs) | self.exclude)
+        self._build(trace, set(self.observed_names) | set(obs) | self.exclude, x)
+
+    def _setup_globals(self) -> None:
+        """Create the parameters now when every latent site is global.
+
+        A global site's shape does not depend on the data, so a model offering
+        ``global_trace()`` (a draw of its global sites alone) lets the guide exist
+        with its parameters before the first call: the reference recipe
+        ``Adam(list(model.parameters()) + list(guide.parameters()))`` then works for a
+        regression whose only latents are priors.
+        """
+        global_trace = getattr(self.model, "global_trace", None)
+        if not callable(global_trace):
+            return
+        names = set(self.model.latent_names) | set(self.model.observed_names)
+        wanted = names - set(self.observed_names) - self.exclude
+        with torch.no_grad():
+            trace = global_trace()
+        if trace is None or not wanted or not wanted <= set(trace):
+            return
+        conditioned = set(self.observed_names) | self.exclude
+        self._build({n: trace[n] for n in trace if n in wanted}, conditioned, None)
+
+    def _build(self, trace: Mapping[str, Any], conditioned: set[str], x: Any) -> None:
+        layout = LatentLayout.from_trace(trace, conditioned)
         if self.init_strategy == "feasible":
             # Pyro's default (init_to_feasible): the image of 0 in unconstrained space.
             zero = torch.zeros(layout.dim, dtype=layout.dtype, device=layout.device)
@@ -202,6 +226,7 @@ class AutoNormalGuide(AutoGuide):
         self.init_scale = float(init_scale)
         self.loc: nn.Parameter | None = None
         self.scale_raw: nn.Parameter | None = None
+        self._setup_globals()
 
     def _init_params(self, u0: torch.Tensor) -> None:
         self.loc = nn.Parameter(u0.clone())
@@ -255,6 +280,7 @@ class AutoDeltaGuide(AutoGuide):
     ) -> None:
         super().__init__(model, observed_names, init_loc, init_strategy, exclude)
         self.loc: nn.Parameter | None = None
+        self._setup_globals()
 
     def _init_params(self, u0: torch.Tensor) -> None:
         self.loc = nn.Parameter(u0.clone())
@@ -292,6 +318,7 @@ class AutoMultivariateNormalGuide(AutoGuide):
         self.loc: nn.Parameter | None = None
         self.tril_raw: nn.Parameter | None = None
         self.diag_raw: nn.Parameter | None = None
+        self._setup_globals()
 
     def _init_params(self, u0: torch.Tensor) -> None:
         d = u0.numel()

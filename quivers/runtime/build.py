@@ -27,6 +27,7 @@ from quivers.runtime.combinators import (
 )
 from quivers.runtime.deduction.module import Deduction
 from quivers.runtime.errors import QvrBuildError
+from quivers.runtime.export import as_model
 from quivers.runtime.ir import (
     Compose,
     Expr,
@@ -180,7 +181,7 @@ def build_module(ir: ModuleIR) -> BuiltModule:
         b.ref(let.name)
     for prog in ir.programs:
         b.ref(prog.name)
-    exports = [(name, b.expr(e)) for name, e in ir.exports]
+    exports = [(name, as_model(name, b.expr(e))) for name, e in ir.exports]
     root = nn.ModuleDict()
     for kind, table in (("morphism", b.morphisms), ("let", b.lets), ("program", b.programs)):
         for name, mod in table.items():

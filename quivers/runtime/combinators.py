@@ -171,6 +171,11 @@ class Parallel(Node):
         specs = [p.trace_spec(lead) for p in nodes(self.parts) if p.stochastic]
         return specs[0] if len(specs) == 1 else tuple(specs)
 
+    def out_lead(self, lead):
+        # the outputs concatenate on the last axis, so every part ends with the same
+        # leading axes: a fan of scans gives (batch,), not (batch, T)
+        return nodes(self.parts)[0].out_lead(lead)
+
 
 class Passthrough(Node):
     """``identity(A)`` on a continuous object."""

@@ -12,7 +12,13 @@ from torch.distributions import constraints
 
 from quivers.runtime.algebras import Algebra
 from quivers.runtime.errors import QvrBuildError, QvrDataError, describe
-from quivers.runtime.families import FamilyLayout, domain_constraint, get_family, make_dist
+from quivers.runtime.families import (
+    FamilyLayout,
+    domain_constraint,
+    get_family,
+    make_dist,
+    support_of,
+)
 from quivers.runtime.ir import FinSetT, MorphismDecl, ObjT, flat_dim
 from quivers.runtime.node import Node, RelationMixin, RunOut, TraceSpec, reduce_rows
 from quivers.runtime.objects import (
@@ -224,31 +230,56 @@ class InlineFamily(Node):
             raise QvrBuildError(
                 f"{self.family.signature()} takes {self.family.arity} arguments, got {n_args}"
             )
+        if isinstance(value_type, FinSetT) and not self.family.discrete:
+            raise QvrBuildError(
+                f"{family} draws continuous values, which never become ids of {value_type}"
+            )
         self.name, self.value_type, self.is_global = family, value_type, is_global
+        self._dim = flat_dim(value_type) if not isinstance(value_type, FinSetT) else None
 
     def dist(self, args: tuple[torch.Tensor, ...]):
         return make_dist(
-            self.name, {p.name: a for p, a in zip(self.family.params, args, strict=True)}
+            self.name,
+            {p.name: a for p, a in zip(self.family.params, args, strict=True)},
+            self._dim,
         )
 
-    def per_row(self, args: tuple[torch.Tensor, ...], rows: int) -> tuple[torch.Tensor, ...]:
+    def per_row(
+        self, args: tuple[torch.Tensor, ...], lead: tuple[int, ...], where: str
+    ) -> tuple[torch.Tensor, ...]:
         """Broadcast the arguments of a local site to one draw per row.
 
+        ``lead`` is the leading shape of the program input: ``(rows,)``, or
+        ``(rows, T)`` when a cell program scores all positions of a sequence at once.
         A local site reads at least one per-row value, or is an ``observe`` (always
         per row); when its arguments are all global (``observe y <- Normal(mu, 1.0)``
-        with a global ``mu``) they carry no row axis, so the draw gets one here.
+        with a global ``mu``) they carry no row axis, so the draw gets one here. An
+        argument that broadcasts to more than one draw per row (host data too wide for
+        the value type) is a data error, never a silently larger site.
         """
         finite = isinstance(self.value_type, FinSetT)
-        has_vector = any(p.vector for p in self.family.params)
         elem: tuple[int, ...] = ()
-        if not finite and not has_vector:
+        if not finite and not self.family.multivariate:
             elem = (max(flat_dim(self.value_type), 1),)
+        target = (*lead, *elem)
+        pairs = list(zip(self.family.params, args, strict=True))
+        try:
+            got = torch.broadcast_shapes(
+                target,
+                *(a.shape[: a.dim() - _event_rank(p)] for p, a in pairs),
+            )
+        except RuntimeError:
+            got = None
+        if got != target:
+            shapes = ", ".join(str(tuple(a.shape)) for a in args)
+            raise QvrDataError(
+                f"{where}: {self.name}'s arguments must give one draw per row, shape "
+                f"{target}, got arguments of shapes {shapes}"
+            )
         out = []
-        for param, a in zip(self.family.params, args, strict=True):
-            target = (rows, *elem)
-            if param.vector and a.dim() > 0:
-                target = (*target, a.shape[-1])
-            out.append(a.expand(torch.broadcast_shapes(a.shape, target)))
+        for param, a in pairs:
+            rank = min(_event_rank(param), a.dim())
+            out.append(a.expand((*target, *a.shape[a.dim() - rank :])))
         return tuple(out)
 
     def _args(self, x: Any) -> tuple[torch.Tensor, ...]:
@@ -264,11 +295,10 @@ class InlineFamily(Node):
             trace = d.rsample() if d.has_rsample else d.sample()
             if isinstance(self.value_type, FinSetT) and trace.is_floating_point():
                 trace = trace.long()  # finite-set values are int64 ids (a Bernoulli's 0/1)
-        lp = (
-            d.log_prob(trace.to(self._ref.dtype) if self.name == "Bernoulli" else trace)
-            if want_lp
-            else None
-        )
+        lp = None
+        if want_lp:
+            exact = trace.is_floating_point() or self.name == "Categorical"
+            lp = d.log_prob(trace if exact else trace.to(self._ref.dtype))
         if lp is not None:
             lp = lp.sum() if self.is_global else reduce_rows(lp)
         return trace, trace, lp
@@ -308,8 +338,18 @@ class InlineFamily(Node):
         n = self.value_type.size if isinstance(self.value_type, FinSetT) else None
         return domain_constraint(self.family.support, n)
 
+    def support_at(self, args: Any) -> Any:
+        """The support for these arguments (bounded families depend on them)."""
+        n = self.value_type.size if isinstance(self.value_type, FinSetT) else None
+        return support_of(self.dist(self._args(args)), self.family, n)
+
     def trace_spec(self, lead):
         return None  # shape depends on the arguments; checked by dtype in the program
+
+
+def _event_rank(param: Any) -> int:
+    """Axes of one argument that belong to a single draw: 1 for a vector, 2 for a matrix."""
+    return 2 if param.matrix else 1 if param.vector else 0
 
 
 def build_leaf(decl: MorphismDecl, algebra: Algebra) -> Node:

@@ -34,7 +34,14 @@ from quivers.runtime.ir import (
 )
 from quivers.runtime.kernels import InlineFamily
 from quivers.runtime.node import Node, RunOut, add_lp, pack, reduce_rows, unpack
-from quivers.runtime.objects import check_value, factors, join_values, leaf_factors, split_value
+from quivers.runtime.objects import (
+    check_value,
+    factors,
+    join_values,
+    lead_shape,
+    leaf_factors,
+    split_value,
+)
 from quivers.runtime.trace import Site, Trace
 
 _FUNCS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
@@ -102,6 +109,7 @@ class ProgramModule(Node):
         self.observed_names = frozenset(observed)
         self.latent_names = tuple(n for n in self.site_names if n not in self.observed_names)
         self.host_names = tuple(decl.host_names)
+        self._global_lets = _global_lets(decl)
         self.stochastic = bool(self.site_names)
         steps = [s for s in decl.steps if isinstance(s, SampleStep)]
         self.position_batchable = (
@@ -125,6 +133,7 @@ class ProgramModule(Node):
         sites: dict[str, Site] | None = None,
         validate: bool = True,
         unscored: Collection[str] = (),
+        only_global: bool = False,
     ) -> tuple[list[Any], Any, torch.Tensor | None, torch.Tensor | None]:
         """Run the steps once.
 
@@ -134,7 +143,7 @@ class ProgramModule(Node):
         log density, which is left out of the totals.
         """
         env: dict[str, Any] = {}
-        if self.decl.params:
+        if self.decl.params and not only_global:
             if len(self.decl.params) == 1:
                 parts = [x]
             elif self._flat_params:
@@ -148,6 +157,8 @@ class ProgramModule(Node):
         result: Any = None
         run = {**run, HOST_KEY: host}
         for step in self.decl.steps:
+            if only_global and not self._is_global_step(step):
+                continue
             if isinstance(step, SampleStep):
                 name = step.var
                 node = self.step_module(name)
@@ -162,7 +173,7 @@ class ProgramModule(Node):
                 else:
                     inp = tuple(self._arith(a, env, host, where) for a in step.source.args)
                     if not step.is_global and isinstance(node, InlineFamily):
-                        inp = node.per_row(inp, _rows(x))
+                        inp = node.per_row(inp, self._lead(x), where)
                 t_in = given.get(name)
                 if t_in is None and require_all:
                     kind = "observation" if step.observed else "trace"
@@ -192,9 +203,10 @@ class ProgramModule(Node):
                     else:
                         rows = add_lp(rows, lp)
                 if sites is not None and lp is not None:
-                    sites[name] = Site(
-                        name, tr, val, lp, node.support(), step.observed, step.is_global
+                    support = (
+                        node.support_at(inp) if isinstance(node, InlineFamily) else node.support()
                     )
+                    sites[name] = Site(name, tr, val, lp, support, step.observed, step.is_global)
             elif isinstance(step, LetStep):
                 env[step.var] = self._let(step, env, host)
             elif isinstance(step, ScoreStep):
@@ -254,13 +266,42 @@ class ProgramModule(Node):
             return fn(*(self._arith(a, env, host, where) for a in e.args))
         raise QvrBuildError(f"{where}: not an arithmetic expression: {e!r}")
 
+    def _lead(self, x: Any) -> tuple[int, ...]:
+        """The leading (row, and for a batched cell, position) axes of the input."""
+        if isinstance(x, torch.Tensor) and x.dim() > 0:
+            return lead_shape(x, self.dom)
+        return (_rows(x),)
+
+    def _is_global_step(self, step: Any) -> bool:
+        if isinstance(step, SampleStep):
+            return step.is_global
+        return isinstance(step, LetStep) and step.var in self._global_lets
+
+    def global_trace(self, **run: Any) -> dict[str, Site] | None:
+        """The global sites alone, drawn without any input (None if there are none).
+
+        Global sites read only numbers and other global values, so their shapes do
+        not depend on the data; a guide uses this to create its parameters when it
+        is built (``docs/dev/model-protocol.md``).
+        """
+        if not any(isinstance(s, SampleStep) and s.is_global for s in self.decl.steps):
+            return None
+        sites: dict[str, Site] = {}
+        nothing = self._ref.new_zeros(0)  # no input: global steps never read it
+        self._execute(nothing, {}, {}, False, True, run, sites, validate=False, only_global=True)
+        return sites
+
     # ------------------------------------------------------------- protocol
     def check_input(self, x: Any, where: str = "input") -> None:
         check_value(x, self.dom, f"program '{self.name}' {where}", min_lead=1)
 
-    def _split_obs(self, observations: Mapping[str, Any] | None) -> tuple[dict, dict]:
+    def _split_obs(self, observations: Mapping[str, Any] | None, x: Any) -> tuple[dict, dict]:
         obs = dict(observations or {})
         given = {k: v for k, v in obs.items() if k in self.site_names}
+        rows = _rows(x)
+        for name in self.host_names:
+            if isinstance(obs.get(name), torch.Tensor):
+                obs[name] = _host_rows(name, obs[name], rows)
         return given, obs
 
     def rsample(
@@ -268,7 +309,7 @@ class ProgramModule(Node):
     ) -> Any:
         """Run the program (observed sites take supplied values) and return its result."""
         self.check_input(x)
-        given, host = self._split_obs(observations)
+        given, host = self._split_obs(observations, x)
         return self._execute(x, given, host, False, False, run)[1]
 
     forward = rsample
@@ -284,7 +325,7 @@ class ProgramModule(Node):
     ) -> tuple[Any, Trace, torch.Tensor]:
         """One run: (return value, every site, exact total log density incl. scores)."""
         self.check_input(x)
-        given, host = self._split_obs(observations)
+        given, host = self._split_obs(observations, x)
         sites = Trace()
         _, value, rows, glob = self._execute(x, given, host, False, True, run, sites)
         total = self._ref.new_zeros(()) if rows is None else rows.sum()
@@ -293,7 +334,7 @@ class ProgramModule(Node):
     def log_joint(self, x: torch.Tensor, values: Mapping[str, Any], **run: Any) -> torch.Tensor:
         """Exact total log density: local sites and scores summed over rows, globals once."""
         self.check_input(x)
-        given, host = self._split_obs(values)
+        given, host = self._split_obs(values, x)
         _, _, rows, glob = self._execute(x, given, host, True, True, run)
         total = self._ref.new_zeros(()) if rows is None else rows.sum()
         return total if glob is None else total + glob
@@ -308,7 +349,7 @@ class ProgramModule(Node):
         ELBO scales the first by N/B and counts the second once.
         """
         self.check_input(x)
-        given, host = self._split_obs(values)
+        given, host = self._split_obs(values, x)
         _, _, rows, glob = self._execute(x, given, host, True, True, run)
         if rows is None:
             rows = self._ref.new_zeros(_rows(x))
@@ -330,7 +371,7 @@ class ProgramModule(Node):
         """
         self.check_input(x)
         wanted = frozenset(draw)
-        given, host = self._split_obs(observations)
+        given, host = self._split_obs(observations, x)
         clash = sorted(wanted & set(given))
         if clash:
             raise QvrDataError(f"sites {clash} are to be drawn, but values were given")
@@ -371,6 +412,48 @@ def _rows(x: Any) -> int:
     if isinstance(x, tuple | list) and x:
         return _rows(x[0])
     return 1
+
+
+def _global_lets(decl: ProgramDecl) -> frozenset[str]:
+    """The lets computed only from numbers and global values (they are global too)."""
+    known: set[str] = set()
+    lets: set[str] = set()
+
+    def is_global(e: Any) -> bool:
+        if isinstance(e, Num):
+            return True
+        if isinstance(e, Var):
+            return not e.host and e.name in known
+        if isinstance(e, BinOp):
+            return is_global(e.left) and is_global(e.right)
+        if isinstance(e, Neg):
+            return is_global(e.operand)
+        if isinstance(e, Call):
+            return all(is_global(a) for a in e.args)
+        return False
+
+    for step in decl.steps:
+        if isinstance(step, SampleStep) and step.is_global:
+            known.add(step.var)
+        elif isinstance(step, LetStep) and is_global(step.value):
+            known.add(step.var)
+            lets.add(step.var)
+    return frozenset(lets)
+
+
+def _host_rows(name: str, value: torch.Tensor, rows: int) -> torch.Tensor:
+    """Host data of a program with ``rows`` rows: a number, one value per row, or a row
+    of d values per row. A 1-D vector of length ``rows`` is one value per row (the way a
+    data column is usually passed), so it becomes ``(rows, 1)``, like a ``Real 1`` value.
+    """
+    if value.dim() == 0 or (value.dim() == 2 and value.shape[0] == rows):
+        return value
+    if value.dim() == 1 and value.shape[0] == rows:
+        return value.unsqueeze(-1)
+    raise QvrDataError(
+        f"host data '{name}': expected a number or one value per row, shape ({rows},) "
+        f"or ({rows}, d), got {describe(value)}"
+    )
 
 
 def _batch(inp: Any) -> tuple[int, ...]:
