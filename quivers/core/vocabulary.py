@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cache
 
-from quivers.core.families import Domain
+from quivers.core.families import Domain, fits
 
 # The first word of each top-level statement and of each program step.
 DECLARATION_KEYWORDS = (
@@ -82,7 +82,8 @@ class SpaceKind:
     also_holds: frozenset[Domain] = frozenset()
 
     def holds(self, support: Domain) -> bool:
-        return support == self.domain or support in self.also_holds
+        # supports nest (issue 11): a (0, 1) draw is a positive and a real one
+        return fits(support, self.domain) or support in self.also_holds
 
 
 FINSET = "FinSet"  # the finite-set type keyword: `FinSet n`

@@ -40,6 +40,7 @@ CODES: dict[str, str] = {
     "E0312": "option given twice",
     "E0313": "fixed family parameter out of its range",
     "E0314": "matrix does not fit the morphism",
+    "E0315": "kernel family parameter that must be fixed is not",
     # expressions and combinators
     "E0401": "composition of mismatched types",
     "E0402": "fan parts with different domains",

@@ -89,6 +89,8 @@ def _morphism(ctx: Ctx, node: ast.MorphismDecl) -> None:
     role = _role(ctx, node, options)
     family = _family(ctx, node, role, dom, cod)
     replicate = _validate_options(ctx, options, role, family)
+    if role == "kernel" and family is not None and node.family is not None:
+        _check_fixed(ctx, node, family, options)
     if role is not None:
         _check_role_types(ctx, node, role, family, dom, cod)
     written = tuple((o.name.text, _option_text(o.value)) for o in node.options)
@@ -99,6 +101,22 @@ def _morphism(ctx: Ctx, node: ast.MorphismDecl) -> None:
         family=family.name if family is not None else None,
         replicate=replicate,
         options=written,
+    )
+
+
+def _check_fixed(
+    ctx: Ctx, node: ast.MorphismDecl, family: Family, options: dict[str, ast.Option]
+) -> None:
+    """A kernel learns its family's parameters, except bounds and counts: those are fixed."""
+    missing = [p.name for p in family.params if not p.learnable and p.name not in options]
+    if not missing or node.family is None or family.inline_only:
+        return
+    ctx.error(
+        "E0315",
+        f"a {family.name} kernel cannot learn its {' and '.join(missing)}: "
+        "they are numbers the model fixes",
+        node.family.span,
+        suggestion=f"add [{', '.join(f'{m}=...' for m in missing)}] to the options",
     )
 
 
@@ -160,6 +178,14 @@ def _family(
             f"role={role} takes no family, but '{family.name}' is given",
             clause.span,
             suggestion="remove the `~ ...` part, or use role=kernel",
+        )
+    if family.inline_only and role == "kernel":
+        ctx.error(
+            "E0307",
+            f"{family.name} draws a matrix per row, which no codomain describes; "
+            "draw it inline in a program step",
+            clause.span,
+            suggestion=f"sample v : T <- {family.signature()}",
         )
     if clause.args is not None and role == "kernel":
         ctx.error(
@@ -360,55 +386,65 @@ def _check_param_value(ctx: Ctx, family: Family, name: str, value: float, span: 
         ctx.error("E0313", f"{family.name}'s {name} {need}, not {value:g}", span)
 
 
-def _check_support(ctx: Ctx, family: Family, cod: T.Type, span: ast.Span) -> None:
-    if isinstance(cod, T.Unknown):
-        return
+def support_fits(family: Family, t: T.Type) -> bool:
+    """Whether ``family``'s draws are values of ``t`` (supports nest: a LogitNormal
+    draw is a value of `Real d`, never the converse)."""
+    if isinstance(t, T.Unknown):
+        return True
     support = family.support
-    fits: bool
-    if support == Domain.FINITE:
-        fits = isinstance(cod, T.FinSet)
-    elif support == Domain.BINARY:
-        fits = isinstance(cod, T.FinSet) and cod.size == 2
-    elif support == Domain.SIMPLEX:
-        fits = isinstance(cod, T.Space) and cod.kind == SPACE_BY_DOMAIN[Domain.SIMPLEX]
-    else:  # elementwise supports also fit a product of such spaces (values concatenate)
-        fits = all(
-            isinstance(leaf, T.Space) and leaf.kind in spaces_holding(support)
-            for leaf in T.leaves(cod)
-        )
-    if fits:
-        return
-    ctx.error(
-        "E0308",
-        f"{family.name} draws values in {_support_words(support)}, "
-        f"but the codomain is {T.describe(cod)}",
-        span,
-        suggestion=_support_hint(cod),
+    if isinstance(t, T.FinSet):
+        return support == Domain.FINITE or (support == Domain.BINARY and t.size == 2)
+    if support in (Domain.FINITE, Domain.BINARY):
+        return False
+    if support == Domain.SIMPLEX:
+        return isinstance(t, T.Space) and t.kind in spaces_holding(support)
+    # elementwise supports also fit a product of such spaces (values concatenate)
+    return all(
+        isinstance(leaf, T.Space) and leaf.kind in spaces_holding(support)
+        for leaf in T.leaves(t)
     )
 
 
-_FINITE_SUPPORT_WORDS = {
+def _check_support(ctx: Ctx, family: Family, cod: T.Type, span: ast.Span) -> None:
+    if support_fits(family, cod):
+        return
+    ctx.error(
+        "E0308",
+        f"{family.name} draws values in {support_words(family.support)}, "
+        f"but the codomain is {T.describe(cod)}",
+        span,
+        suggestion=support_hint(cod),
+    )
+
+
+_SUPPORT_WORDS = {
     Domain.FINITE: "a finite set",
     Domain.BINARY: "a two-element finite set",
+    Domain.COUNT: "counts (non-negative integers, as Real d values)",
+    Domain.CORR_CHOLESKY: "Cholesky factors of correlation matrices",
 }
 
 
-def _support_words(support: Domain) -> str:
-    """``Real d``; ``counts (Real d or Positive d)`` for a support no space is named after."""
-    if support in _FINITE_SUPPORT_WORDS:
-        return _FINITE_SUPPORT_WORDS[support]
-    spaces = " or ".join(f"{kind} d" for kind in spaces_holding(support))
-    own = any(k.domain == support for k in SPACE_KINDS.values())
-    return spaces if own else f"{support.value}s ({spaces})"
+def support_words(support: Domain) -> str:
+    """``Real d`` for a support a space is named after; words for the others."""
+    if support in _SUPPORT_WORDS:
+        return _SUPPORT_WORDS[support]
+    return f"{SPACE_BY_DOMAIN[support]} d"
 
 
-def _support_hint(cod: T.Type) -> str | None:
+def support_hint(cod: T.Type) -> str | None:
     if isinstance(cod, T.FinSet):
         return "use ~ Categorical for a finite codomain" + (
             " or ~ Bernoulli" if cod.size == 2 else ""
         )
     if isinstance(cod, T.Space):
-        names = [f.name for f in FAMILIES.values() if cod.kind in spaces_holding(f.support)]
+        # continuous families whose support is exactly this kind (narrower ones fit too)
+        own = SPACE_KINDS[cod.kind].domain
+        names = [
+            f.name
+            for f in FAMILIES.values()
+            if not f.discrete and not f.inline_only and f.support == own
+        ]
         return f"families for {cod.kind}: {', '.join(names)}" if names else None
     return None
 
@@ -445,7 +481,7 @@ def _check_role_types(
                     "E0310",
                     f"kernel '{name}' : {T.describe(dom)} -> {T.describe(cod)} needs a family",
                     node.name.span,
-                    suggestion=_support_hint(cod),
+                    suggestion=support_hint(cod),
                 )
         elif node.family is not None:
             _check_support(ctx, family, cod, node.family.span)

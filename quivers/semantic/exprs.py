@@ -90,7 +90,7 @@ def _compose(ctx: Ctx, node: ast.Compose) -> T.Arrow | None:
     first, second = type_of(ctx, node.first), type_of(ctx, node.second)
     if first is None or second is None:
         return None
-    if not T.same(first.cod, second.dom):
+    if not T.assignable(first.cod, second.dom):
         ctx.error(
             "E0401",
             f"cannot compose {_label(node.first)}: {first.show()} with "

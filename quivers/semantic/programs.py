@@ -6,7 +6,7 @@ from quivers.core.families import FAMILIES, Domain, Family, out_of_domain
 from quivers.core.vocabulary import ARITH_FUNCTIONS, REDUCTIONS, SPACE_BY_DOMAIN, space_of
 from quivers.semantic import types as T
 from quivers.semantic.context import Ctx
-from quivers.semantic.decls import declare, did_you_mean
+from quivers.semantic.decls import declare, did_you_mean, support_fits, support_words
 from quivers.semantic.exprs import resolve_type, type_of
 from quivers.semantic.model import Local, SymbolInfo
 from quivers.syntax import ast
@@ -144,9 +144,12 @@ def _sample(state: _Program, node: ast.SampleStep) -> None:
     is_global = False
     source = node.source
     family = _inline_family(ctx, source)
+    if family is None and _unknown_family(ctx, source):
+        _bind(ctx, node.var, "observe" if node.observed else "sample", annotated or T.UNKNOWN)
+        return
     if family is not None:
         assert isinstance(source, ast.Apply)
-        value, is_global = _family_value(state, family, source, annotated)
+        value, is_global = _family_value(state, family, source, annotated, node.var)
         is_global = is_global and not node.observed  # observed sites are always per row
     elif isinstance(source, ast.Apply):
         arrow = None if _variable_as_source(ctx, source.callee) else type_of(ctx, source.callee)
@@ -156,7 +159,7 @@ def _sample(state: _Program, node: ast.SampleStep) -> None:
             known = [v for v in locals_ if v is not None]
             if len(known) == len(locals_):
                 given = T.product([v.type for v in known]) if known else T.UNKNOWN
-                if known and not T.same(given, arrow.dom):
+                if known and not T.assignable(given, arrow.dom):
                     shown = ", ".join(f"{v.name}: {T.show(v.type)}" for v in known)
                     ctx.error(
                         "E0503",
@@ -170,7 +173,7 @@ def _sample(state: _Program, node: ast.SampleStep) -> None:
         arrow = _source_arrow(ctx, source)
         if arrow is not None:
             value = arrow.cod
-            if not T.same(arrow.dom, state.dom):
+            if not T.assignable(state.dom, arrow.dom):
                 ctx.error(
                     "E0514",
                     f"{_callee(source)} takes {T.describe(arrow.dom)} but the program input "
@@ -178,7 +181,7 @@ def _sample(state: _Program, node: ast.SampleStep) -> None:
                     source.span,
                     suggestion="apply it to bound values: m(a, b)",
                 )
-    if annotated is not None and not T.same(annotated, value):
+    if annotated is not None and not T.assignable(value, annotated):
         ctx.error(
             "E0505",
             f"'{node.var.text}' is annotated {T.describe(annotated)} but its kernel gives "
@@ -238,6 +241,30 @@ def _inline_family(ctx: Ctx, source: ast.Expr) -> Family | None:
     return FAMILIES[name]
 
 
+def _unknown_family(ctx: Ctx, source: ast.Expr) -> bool:
+    """Report ``Fam(args)`` naming no family and no declaration: one diagnostic, and
+    none for its arguments (numbers are family arguments, not morphism inputs)."""
+    if not isinstance(source, ast.Apply) or not isinstance(source.callee, ast.Ref):
+        return False
+    name = source.callee.name
+    if name.missing or ctx.lookup(name.text) is not None or name.text in ctx.locals:
+        return False
+    guess = did_you_mean(name.text, FAMILIES)
+    if guess is None and not name.text[:1].isupper():
+        return False  # an unknown morphism: the usual E0101 with its own suggestion
+    ctx.error(
+        "E0306",
+        f"unknown family '{name.text}'",
+        name.span,
+        suggestion=f"did you mean '{guess}'?" if guess else None,
+        replacement=guess,
+    )
+    for arg in source.args:
+        if isinstance(arg, ast.Name):
+            _local(ctx, arg)
+    return True
+
+
 def _arg_local(ctx: Ctx, arg: ast.Name | ast.NumberLit) -> Local | None:
     if isinstance(arg, ast.NumberLit):
         ctx.error(
@@ -250,7 +277,11 @@ def _arg_local(ctx: Ctx, arg: ast.Name | ast.NumberLit) -> Local | None:
 
 
 def _family_value(
-    state: _Program, family: Family, source: ast.Apply, annotated: T.Type | None
+    state: _Program,
+    family: Family,
+    source: ast.Apply,
+    annotated: T.Type | None,
+    var: ast.Name,
 ) -> tuple[T.Type, bool]:
     ctx = state.ctx
     if len(source.args) != family.arity:
@@ -281,11 +312,34 @@ def _family_value(
             )
             continue
         width = T.width(local.type)
-        if param.vector:
+        if param.vector or (param.matrix and param.name == "loc"):
             vector_dim = width
+        elif param.matrix:
+            continue  # a (d, d) factor: its d is the value's width, checked at run time
         elif width is not None:
             dims.append(width)
     ctx.typed(source, T.Arrow(T.UNKNOWN, T.UNKNOWN))
+    if annotated is not None and not support_fits(family, annotated):
+        what = (
+            "; a continuous draw never becomes a finite-set value"
+            if isinstance(annotated, T.FinSet)
+            else ""
+        )
+        ctx.error(
+            "E0505",
+            f"'{var.text}' is annotated {T.describe(annotated)} but {family.name} draws "
+            f"values in {support_words(family.support)}{what}",
+            source.span,
+        )
+        return T.UNKNOWN, is_global
+    if family.support == Domain.CORR_CHOLESKY and annotated is None:
+        ctx.error(
+            "E0504",
+            f"{family.name} needs the dimension of its matrices from an annotation",
+            source.span,
+            suggestion=f"write sample {var.text} : Real d <- {family.name}(...)",
+        )
+        return T.UNKNOWN, is_global
     _check_annotation_width(ctx, family, source, annotated, dims, vector_dim)
     value = _family_support_type(family, dims, vector_dim, annotated)
     return value, is_global
@@ -326,6 +380,8 @@ def _family_support_type(
         return T.FinSet(2)
     if family.support == Domain.SIMPLEX:
         return T.Space(SPACE_BY_DOMAIN[Domain.SIMPLEX], vector_dim) if vector_dim else T.UNKNOWN
+    if family.multivariate:
+        return T.Space("Real", vector_dim) if vector_dim else T.UNKNOWN
     dim = max(dims) if dims else 1
     kind = space_of(family.support)
     return T.Space(kind, dim) if kind is not None else T.UNKNOWN
@@ -468,7 +524,7 @@ def _return(state: _Program, node: ast.ReturnStep) -> None:
     if any(v is None for v in locals_):
         return
     given = T.product([v.type for v in locals_ if v is not None])
-    if not T.same(given, state.cod):
+    if not T.assignable(given, state.cod):
         ctx.error(
             "E0508",
             f"the program returns {T.describe(given)} but is declared to give {T.describe(state.cod)}",

@@ -135,6 +135,56 @@ def same(a: Type, b: Type) -> bool:
     return False
 
 
+# Which space kinds lie inside which (as the family supports of quivers.core.families)
+_INSIDE: dict[str, frozenset[str]] = {
+    "Real": frozenset({"Real"}),
+    "Positive": frozenset({"Positive", "Real"}),
+    "UnitInterval": frozenset({"UnitInterval", "Positive", "Real"}),
+    "Simplex": frozenset({"Simplex", "UnitInterval", "Positive", "Real"}),
+}
+
+
+def kind_inside(given: str, expected: str) -> bool:
+    """Whether every value of space kind ``given`` is a value of kind ``expected``."""
+    return expected in _INSIDE.get(given, frozenset({given}))
+
+
+def assignable(given: Type, expected: Type) -> bool:
+    """Whether a value of type ``given`` may flow where ``expected`` is wanted.
+
+    Equal types, and two relaxations that change no value: a space whose kind lies
+    inside the expected one (a `Positive 1` draw where a `Real 1` is read), and a
+    product of continuous spaces where a space of the same total width is expected
+    (or the converse), because the values are the same concatenation on the last
+    axis. Distinct named spaces stay distinct (nominal).
+    """
+    if same(given, expected):
+        return True
+    if isinstance(given, Space) and isinstance(expected, Space):
+        if given.name and expected.name:
+            return False
+        dims = given.dim is None or expected.dim is None or given.dim == expected.dim
+        return dims and kind_inside(given.kind, expected.kind)
+    if isinstance(given, Product) or isinstance(expected, Product):
+        xs, ys = leaves(given), leaves(expected)
+        if len(xs) == len(ys) and all(assignable(x, y) for x, y in zip(xs, ys, strict=True)):
+            return True
+        # a product against one space of the same total width; two products of
+        # different factors (`H * X` for `X * H`) stay different
+        if isinstance(given, Product) == isinstance(expected, Product):
+            return False
+        if not (is_continuous(given) and is_continuous(expected)):
+            return False
+        wx, wy = width(given), width(expected)
+        kinds_fit = all(
+            isinstance(x, Space) and isinstance(y, Space) and kind_inside(x.kind, y.kind)
+            for x in xs
+            for y in ys
+        )
+        return kinds_fit and (wx is None or wy is None or wx == wy)
+    return False
+
+
 def leaves(t: Type) -> tuple[Type, ...]:
     """The non-product factors of ``t``, nested products flattened, in order."""
     if isinstance(t, Product):

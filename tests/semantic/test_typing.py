@@ -206,7 +206,8 @@ M = "object A : Real 2\nobject C : FinSet 3\nobject P : Positive 2\n"
         ("morphism f : A -> A [role=kernel] ~ [[1, 0], [0, 1]]", "E0307", ["observed"]),
         ("morphism f : A -> C [role=kernel] ~ Normal", "E0308", ["Normal", "C (FinSet 3)"]),
         ("morphism f : A -> A [role=kernel] ~ Categorical", "E0308", ["Categorical", "A (Real 2)"]),
-        ("morphism f : A -> A [role=kernel] ~ Exponential", "E0308", ["Exponential", "A (Real 2)"]),
+        # supports nest (issue 11): Exponential into Real 2 is fine, Normal into Positive not
+        ("morphism f : A -> P [role=kernel] ~ Normal", "E0308", ["Normal", "P (Positive 2)"]),
         ("morphism f : A -> A [role=embed]", "E0309", ["embedding", "A (Real 2) -> A (Real 2)"]),
         ("morphism f : A -> C [role=latent]", "E0309", ["latent", "A (Real 2) -> C (FinSet 3)"]),
         ("morphism f : A -> A [role=kernel]", "E0310", ["A (Real 2) -> A (Real 2)"]),
