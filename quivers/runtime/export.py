@@ -9,6 +9,7 @@ scan its last state), never the trace tuple; ``log_prob``/``relation`` delegate.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import torch
@@ -66,7 +67,7 @@ class ExportModel(Node):
         return relation(**run)
 
     # ------------------------------------------------------------ the model protocol
-    def _given(self, observations: dict[str, Any] | None, x: Any, require: bool) -> Any:
+    def _given(self, observations: Mapping[str, Any] | None, x: Any, require: bool) -> Any:
         given = (observations or {}).get(self.site)
         if given is None and require and self.stochastic:
             raise QvrDataError(
@@ -76,7 +77,7 @@ class ExportModel(Node):
             self.inner.check_trace(x, given, f"site '{self.site}'")
         return given
 
-    def rsample(self, x: torch.Tensor, observations: dict[str, Any] | None = None, **run: Any):
+    def rsample(self, x: torch.Tensor, observations: Mapping[str, Any] | None = None, **run: Any):
         """A value of the codomain (the trace's value: ``h_T`` for a scan)."""
         self.check_input(x)
         return self.inner.run(x, self._given(observations, x, False), False, **run)[1]
@@ -84,7 +85,7 @@ class ExportModel(Node):
     forward = rsample
 
     def trace(
-        self, x: torch.Tensor, observations: dict[str, Any] | None = None, **run: Any
+        self, x: torch.Tensor, observations: Mapping[str, Any] | None = None, **run: Any
     ) -> dict[str, Site]:
         self.check_input(x)
         given = self._given(observations, x, False)
@@ -94,7 +95,7 @@ class ExportModel(Node):
         lp = self._rows(x, lp)
         return {self.site: Site(self.site, tr, value, lp, self.support(), False, False)}
 
-    def log_joint(self, x: torch.Tensor, values: dict[str, Any], **run: Any) -> torch.Tensor:
+    def log_joint(self, x: torch.Tensor, values: Mapping[str, Any], **run: Any) -> torch.Tensor:
         self.check_input(x)
         given = self._given(values, x, True)
         lp = self.inner.run(x, given, True, **run)[2]
