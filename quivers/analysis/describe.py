@@ -20,6 +20,9 @@ from quivers.semantic.model import Local, Symbol
 
 
 def value_shape(t: T.Type, per_row: bool = True) -> str:
+    plate = T.plate_of(t)
+    if plate is not None:  # one row per element of the plate's set
+        return f"({plate.size}, {T.width(t) if T.width(t) is not None else '?'}) float"
     lead = "batch, " if per_row else ""
     if isinstance(t, T.FinSet):
         return f"({lead.rstrip(', ')},) int64" if per_row else "() int64"
@@ -101,6 +104,11 @@ def local_markdown(local: Local, scan_trace: bool = False) -> str:
     head = f"```qvr\n{local.name} : {T.show(local.type)}\n```"
     what = _LOCAL_WORDS.get(local.kind, local.kind)
     scope = "global: drawn once, shared by every row" if local.is_global else "per row"
+    plate = T.plate_of(local.type)
+    if plate is not None:
+        scope = (
+            f"plate over {T.show(plate)} ({plate.size} elements): one value per element, drawn once"
+        )
     shape = value_shape(local.type, per_row=not local.is_global)
     lines = [f"{what} · {scope}", f"`{T.describe(local.type)}` · value {shape}"]
     if scan_trace:

@@ -285,4 +285,6 @@ def _arith_vars(node: ast.Arith) -> list[str]:
         return _arith_vars(node.operand)
     if isinstance(node, ast.Call):
         return [v for a in node.args for v in _arith_vars(a)]
+    if isinstance(node, ast.Index):
+        return [node.base.text, node.index.text]  # the plate and its ids both flow in
     return []

@@ -137,6 +137,7 @@ class _Lowerer:
             node = unit.node
             if isinstance(node, ast.SampleStep):
                 local = locals_[node.var.text]
+                plate = T.plate_of(local.type)
                 steps.append(
                     ir.SampleStep(
                         node.var.text,
@@ -144,6 +145,7 @@ class _Lowerer:
                         obj(local.type),
                         node.observed,
                         local.is_global,
+                        plate.size if plate is not None else None,
                     )
                 )
             elif isinstance(node, ast.LetStep):
@@ -192,6 +194,12 @@ class _Lowerer:
             return ir.BinOp(node.op, self.arith(result, node.left), self.arith(result, node.right))
         if isinstance(node, ast.Neg):
             return ir.Neg(self.arith(result, node.operand))
+        if isinstance(node, ast.Index):
+            ids = result.locals.get(node.index.text)
+            return ir.Index(
+                ir.Var(node.base.text),
+                ir.Var(node.index.text, host=ids is not None and ids.kind == "host"),
+            )
         return ir.Call(node.fn.text, tuple(self.arith(result, a) for a in node.args))
 
 

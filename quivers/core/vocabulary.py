@@ -209,6 +209,7 @@ ALGEBRAS: dict[str, Algebra] = {
         Algebra("boolean", "or of ands"),
         Algebra("godel", "max of mins"),
         Algebra("lukasiewicz", "max of max(a + b - 1, 0)"),
+        Algebra("real", "sum of products over unbounded reals: the plain matrix product"),
     )
 }
 DEFAULT_ALGEBRA = "product_fuzzy"

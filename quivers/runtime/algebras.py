@@ -1,4 +1,4 @@
-"""The eight composition algebras of ``vocabulary.ALGEBRAS``.
+"""The nine composition algebras of ``vocabulary.ALGEBRAS``.
 
 A finite-set morphism A -> B is an (|A|, |B|) matrix over the algebra's carrier; a
 relation with values p in (0, 1) enters the carrier through :meth:`Algebra.from_prob`
@@ -195,9 +195,26 @@ class Lukasiewicz(Algebra):
         return t.amax(dim)
 
 
+class Real(Markov):
+    """The ordinary sum-product over unbounded reals: a latent relation's entries are
+    its raw weights (no squashing), so latent weight matrices compose as a plain
+    matrix product (PPCA's ``Z >> W``, the layers of a linear network)."""
+
+    name = "real"
+
+    def from_logits(self, logits):
+        return logits
+
+    def row_logits(self, rows):
+        raise QvrBuildError(
+            "a relation under the real algebra has signed, unnormalised entries; it is "
+            "a matrix (relation()), not a distribution to draw a successor from"
+        )
+
+
 _ALL: dict[str, type[Algebra]] = {
     c.name: c
-    for c in (Markov, ProductFuzzy, LogProb, MaxPlus, Tropical, Boolean, Godel, Lukasiewicz)
+    for c in (Markov, ProductFuzzy, LogProb, MaxPlus, Tropical, Boolean, Godel, Lukasiewicz, Real)
 }
 assert set(_ALL) == set(ALGEBRAS), "runtime algebras out of sync with the vocabulary"
 

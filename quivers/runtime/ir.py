@@ -184,7 +184,15 @@ class Call:
     args: tuple[Arith, ...]
 
 
-Arith = Num | Var | BinOp | Neg | Call
+@dataclass(frozen=True)
+class Index:
+    """``base[index]``: rows of a plate value at integer ids (host data or ids)."""
+
+    base: Var
+    index: Var
+
+
+Arith = Num | Var | BinOp | Neg | Call | Index
 
 
 @dataclass(frozen=True)
@@ -211,6 +219,9 @@ class SampleStep:
     value_type: ObjT
     observed: bool  # True for `observe`
     is_global: bool  # reads neither the program input nor any local value
+    # a plate: one draw per element of a finite set of this size (a global site of
+    # shape (plate, d)); value_type is then the element's type
+    plate: int | None = None
 
 
 @dataclass(frozen=True)

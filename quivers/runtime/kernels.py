@@ -236,6 +236,9 @@ class InlineFamily(Node):
             )
         self.name, self.value_type, self.is_global = family, value_type, is_global
         self._dim = flat_dim(value_type) if not isinstance(value_type, FinSetT) else None
+        # a global draw of a continuous type wider than 1 has one value per coordinate
+        # even when its arguments are numbers (`sample w : Real 8 <- Normal(0.0, 1.0)`)
+        self.wide = self._dim is not None and self._dim > 1 and not self.family.multivariate
 
     def dist(self, args: tuple[torch.Tensor, ...]):
         return make_dist(
@@ -258,6 +261,8 @@ class InlineFamily(Node):
         the value type) is a data error, never a silently larger site.
         """
         finite = isinstance(self.value_type, FinSetT)
+        if finite:
+            args = self._squeeze_ids(args, lead)
         elem: tuple[int, ...] = ()
         if not finite and not self.family.multivariate:
             elem = (max(flat_dim(self.value_type), 1),)
@@ -280,6 +285,17 @@ class InlineFamily(Node):
         for param, a in pairs:
             rank = min(_event_rank(param), a.dim())
             out.append(a.expand((*target, *a.shape[a.dim() - rank :])))
+        return tuple(out)
+
+    def _squeeze_ids(
+        self, args: tuple[torch.Tensor, ...], lead: tuple[int, ...]
+    ) -> tuple[torch.Tensor, ...]:
+        """A `Real 1` argument of a draw of ids is one number per row: drop its axis."""
+        out = []
+        for p, a in zip(self.family.params, args, strict=True):
+            if not p.vector and a.dim() == len(lead) + 1 and a.shape[-1] == 1:
+                a = a.squeeze(-1)
+            out.append(a)
         return tuple(out)
 
     def _args(self, x: Any) -> tuple[torch.Tensor, ...]:

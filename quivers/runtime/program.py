@@ -20,6 +20,7 @@ from quivers.runtime.ir import (
     BinOp,
     Call,
     Expr,
+    Index,
     KernelSource,
     LetStep,
     Neg,
@@ -31,6 +32,7 @@ from quivers.runtime.ir import (
     SampleStep,
     ScoreStep,
     Var,
+    flat_dim,
 )
 from quivers.runtime.kernels import InlineFamily
 from quivers.runtime.node import Node, RunOut, add_lp, pack, reduce_rows, unpack
@@ -109,7 +111,16 @@ class ProgramModule(Node):
         self.observed_names = frozenset(observed)
         self.latent_names = tuple(n for n in self.site_names if n not in self.observed_names)
         self.host_names = tuple(decl.host_names)
-        self._global_lets = _global_lets(decl)
+        self._input_free = _input_free(decl)
+        # plate sites of one number per element: name -> plate size
+        self._plates = {
+            s.var: s.plate
+            for s in decl.steps
+            if isinstance(s, SampleStep) and s.plate is not None and flat_dim(s.value_type) == 1
+        }
+        self._plate_sizes = frozenset(
+            s.plate for s in decl.steps if isinstance(s, SampleStep) and s.plate is not None
+        )
         self.stochastic = bool(self.site_names)
         steps = [s for s in decl.steps if isinstance(s, SampleStep)]
         self.position_batchable = (
@@ -172,7 +183,11 @@ class ProgramModule(Node):
                         inp = x
                 else:
                     inp = tuple(self._arith(a, env, host, where) for a in step.source.args)
-                    if not step.is_global and isinstance(node, InlineFamily):
+                    if step.plate is not None and isinstance(node, InlineFamily):
+                        inp = node.per_row(inp, (step.plate,), where)  # one draw per element
+                    elif step.is_global and isinstance(node, InlineFamily) and node.wide:
+                        inp = node.per_row(inp, (), where)  # `: Real 8` gives 8 draws
+                    elif not step.is_global and isinstance(node, InlineFamily):
                         inp = node.per_row(inp, self._lead(x), where)
                 t_in = given.get(name)
                 if t_in is None and require_all:
@@ -258,6 +273,9 @@ class ProgramModule(Node):
             )
         if isinstance(e, Neg):
             return -self._arith(e.operand, env, host, where)
+        if isinstance(e, Index):
+            base = self._var(e.base, env, host, where)
+            return _gather(base, self._var(e.index, env, host, where), e.index.name, where)
         if isinstance(e, Call):
             try:
                 fn = _FUNCS[e.fn]
@@ -273,9 +291,7 @@ class ProgramModule(Node):
         return (_rows(x),)
 
     def _is_global_step(self, step: Any) -> bool:
-        if isinstance(step, SampleStep):
-            return step.is_global
-        return isinstance(step, LetStep) and step.var in self._global_lets
+        return isinstance(step, SampleStep | LetStep) and step.var in self._input_free
 
     def global_trace(self, **run: Any) -> dict[str, Site] | None:
         """The global sites alone, drawn without any input (None if there are none).
@@ -301,7 +317,11 @@ class ProgramModule(Node):
         rows = _rows(x)
         for name in self.host_names:
             if isinstance(obs.get(name), torch.Tensor):
-                obs[name] = _host_rows(name, obs[name], rows)
+                obs[name] = _host_rows(name, obs[name], rows, self._plate_sizes)
+        for name, size in self._plates.items():
+            value = given.get(name)
+            if isinstance(value, torch.Tensor) and tuple(value.shape) == (size,):
+                given[name] = value.unsqueeze(-1)  # one number per element, as (size, 1)
         return given, obs
 
     def rsample(
@@ -414,46 +434,79 @@ def _rows(x: Any) -> int:
     return 1
 
 
-def _global_lets(decl: ProgramDecl) -> frozenset[str]:
-    """The lets computed only from numbers and global values (they are global too)."""
+def _input_free(decl: ProgramDecl) -> frozenset[str]:
+    """The global sites and lets computable from numbers and each other alone (no
+    program input, no host data): what :meth:`ProgramModule.global_trace` runs."""
     known: set[str] = set()
-    lets: set[str] = set()
 
-    def is_global(e: Any) -> bool:
+    def free(e: Any) -> bool:
         if isinstance(e, Num):
             return True
         if isinstance(e, Var):
             return not e.host and e.name in known
         if isinstance(e, BinOp):
-            return is_global(e.left) and is_global(e.right)
+            return free(e.left) and free(e.right)
         if isinstance(e, Neg):
-            return is_global(e.operand)
+            return free(e.operand)
         if isinstance(e, Call):
-            return all(is_global(a) for a in e.args)
+            return all(free(a) for a in e.args)
+        if isinstance(e, Index):
+            return free(e.base) and free(e.index)
         return False
 
     for step in decl.steps:
         if isinstance(step, SampleStep) and step.is_global:
+            src = step.source
+            if isinstance(src, KernelSource):
+                ok = src.args is not None and all(a in known for a in src.args)
+            else:
+                ok = all(free(a) for a in src.args)
+            if ok:
+                known.add(step.var)
+        elif isinstance(step, LetStep) and free(step.value):
             known.add(step.var)
-        elif isinstance(step, LetStep) and is_global(step.value):
-            known.add(step.var)
-            lets.add(step.var)
-    return frozenset(lets)
+    return frozenset(known)
 
 
-def _host_rows(name: str, value: torch.Tensor, rows: int) -> torch.Tensor:
+def _host_rows(
+    name: str, value: torch.Tensor, rows: int, plates: frozenset[int] = frozenset()
+) -> torch.Tensor:
     """Host data of a program with ``rows`` rows: a number, one value per row, or a row
     of d values per row. A 1-D vector of length ``rows`` is one value per row (the way a
     data column is usually passed), so it becomes ``(rows, 1)``, like a ``Real 1`` value.
+    A program with plates also takes one value per element of a plate (its size).
     """
-    if value.dim() == 0 or (value.dim() == 2 and value.shape[0] == rows):
+    sizes = {rows} | set(plates)
+    if value.dim() == 0 or (value.dim() == 2 and value.shape[0] in sizes):
         return value
-    if value.dim() == 1 and value.shape[0] == rows:
+    if value.dim() == 1 and value.shape[0] in sizes:
         return value.unsqueeze(-1)
+    shown = " or ".join(f"({n},) or ({n}, d)" for n in sorted(sizes))
+    what = "one value per row" + (" or per plate element" if plates else "")
     raise QvrDataError(
-        f"host data '{name}': expected a number or one value per row, shape ({rows},) "
-        f"or ({rows}, d), got {describe(value)}"
+        f"host data '{name}': expected a number or {what}, shape {shown}, got {describe(value)}"
     )
+
+
+def _gather(base: torch.Tensor, ids: torch.Tensor, name: str, where: str) -> torch.Tensor:
+    """``base[ids]``: one row of a plate value ``(K, d)`` per id; ids must be in 0..K-1."""
+    if ids.is_floating_point():
+        if not bool((ids == ids.round()).all()):
+            raise QvrDataError(
+                f"{where}: index '{name}' must hold integer ids, got {describe(ids)}"
+            )
+        ids = ids.long()
+    if ids.dim() == 2 and ids.shape[-1] == 1:
+        ids = ids.squeeze(-1)
+    if ids.dim() != 1:
+        raise QvrDataError(f"{where}: index '{name}' must be one id per row, got {describe(ids)}")
+    size = base.shape[0] if base.dim() > 0 else 0
+    if ids.numel() and (int(ids.min()) < 0 or int(ids.max()) >= size):
+        raise QvrDataError(
+            f"{where}: index '{name}' has ids {int(ids.min())}..{int(ids.max())}, outside the "
+            f"plate's 0..{size - 1}"
+        )
+    return base[ids.long()]
 
 
 def _batch(inp: Any) -> tuple[int, ...]:

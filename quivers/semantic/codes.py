@@ -66,6 +66,8 @@ CODES: dict[str, str] = {
     "E0514": "program input does not match the morphism's domain",
     "E0515": "inline family argument of the wrong kind",
     "E0516": "program without steps",
+    "E0517": "indexing a value that is not a plate, or with ids of another set",
+    "E0518": "plate values over different finite sets",
     # exports
     "E0602": "export of something that is not a morphism",
     "W0601": "file has no export",

@@ -20,6 +20,8 @@ class _Program:
         self.dom = dom
         self.cod = cod
         self.returned_at: int | None = None
+        self.plates: set[T.FinSet] = set()
+        self.returned: T.Type | None = None
 
 
 def check_program(ctx: Ctx, program: ast.Program) -> None:
@@ -66,6 +68,14 @@ def check_program(ctx: Ctx, program: ast.Program) -> None:
         ):
             _bind(ctx, node.name, node.keyword, T.UNKNOWN)
     ctx.unit_index = 0
+    if (
+        isinstance(header, ast.ProgramHeader)
+        and state.returned is not None
+        and isinstance(dom, T.FinSet)
+        and any(T.same(p, dom) for p in state.plates)
+    ):
+        # a plate program's signature records what it really returns
+        ctx.result.symbol = SymbolInfo("program", T.Arrow(dom, state.returned))
     if isinstance(header, ast.ProgramHeader):
         if not program.steps:
             ctx.error("E0516", f"program '{header.name.text}' has no steps", header.name.span)
@@ -150,7 +160,13 @@ def _sample(state: _Program, node: ast.SampleStep) -> None:
     if family is not None:
         assert isinstance(source, ast.Apply)
         value, is_global = _family_value(state, family, source, annotated, node.var)
-        is_global = is_global and not node.observed  # observed sites are always per row
+        plate = T.plate_of(value)
+        if plate is not None:
+            # a plate: one draw per element of its set, drawn (or observed) once
+            annotated, is_global = None, True
+            state.plates.add(plate)
+        else:
+            is_global = is_global and not node.observed  # observed sites are per row
     elif isinstance(source, ast.Apply):
         arrow = None if _variable_as_source(ctx, source.callee) else type_of(ctx, source.callee)
         locals_ = [_arg_local(ctx, arg) for arg in source.args]
@@ -284,6 +300,10 @@ def _family_value(
     var: ast.Name,
 ) -> tuple[T.Type, bool]:
     ctx = state.ctx
+    plate: T.FinSet | None = None
+    if isinstance(annotated, T.FinSet) and family.support not in (Domain.FINITE, Domain.BINARY):
+        # `sample beta : K <- Normal(0.0, 5.0)`: one draw per element of K, never ids
+        plate, annotated = annotated, None
     if len(source.args) != family.arity:
         ctx.error(
             "E0504",
@@ -303,6 +323,17 @@ def _family_value(
         if local is None:
             continue
         is_global = is_global and local.is_global
+        arg_plate = T.plate_of(local.type)
+        if arg_plate is not None:
+            if plate is not None and not T.same(plate, arg_plate):
+                ctx.error(
+                    "E0518",
+                    f"'{local.name}' is {T.describe(local.type)}, but the draw is one value per "
+                    f"element of {T.describe(plate)}",
+                    arg.span,
+                )
+                continue
+            plate = arg_plate
         if isinstance(local.type, T.FinSet):
             ctx.error(
                 "E0515",
@@ -342,6 +373,8 @@ def _family_value(
         return T.UNKNOWN, is_global
     _check_annotation_width(ctx, family, source, annotated, dims, vector_dim)
     value = _family_support_type(family, dims, vector_dim, annotated)
+    if plate is not None:
+        return T.with_plate(value, plate), True
     return value, is_global
 
 
@@ -381,7 +414,7 @@ def _family_support_type(
     if family.support == Domain.SIMPLEX:
         return T.Space(SPACE_BY_DOMAIN[Domain.SIMPLEX], vector_dim) if vector_dim else T.UNKNOWN
     if family.multivariate:
-        return T.Space("Real", vector_dim) if vector_dim else T.UNKNOWN
+        return T.real(vector_dim) if vector_dim else T.UNKNOWN
     dim = max(dims) if dims else 1
     kind = space_of(family.support)
     return T.Space(kind, dim) if kind is not None else T.UNKNOWN
@@ -413,6 +446,8 @@ def _arith_type(state: _Program, node: ast.Arith) -> T.Type:
     if isinstance(node, ast.BinOp):
         left, right = _arith(state, node.left), _arith(state, node.right)
         return _broadcast(ctx, node, left, right)
+    if isinstance(node, ast.Index):
+        return _index(state, node)
     # a call
     fn = node.fn.text
     args = [_arith(state, a) for a in node.args]
@@ -434,8 +469,63 @@ def _arith_type(state: _Program, node: ast.Arith) -> T.Type:
         )
         return T.UNKNOWN
     if fn in REDUCTIONS:
-        return T.real(1)
+        return T.with_plate(T.real(1), T.plate_of(args[0]))
     return _as_real(args[0])
+
+
+def _index(state: _Program, node: ast.Index) -> T.Type:
+    """``beta[idx]``: gathers one entry of a plate per row; ``idx`` is host data of ids
+    or a finite-set value of the plate's set. The result has no plate: it is per row."""
+    ctx = state.ctx
+    base, index = node.base, node.index
+    if base.missing or index.missing:
+        return T.UNKNOWN
+    local = ctx.locals.get(base.text)
+    if local is None or local.kind == "host":
+        guess = did_you_mean(base.text, [n for n, v in ctx.locals.items() if v.kind != "host"])
+        ctx.error(
+            "E0502",
+            f"unknown variable '{base.text}'",
+            base.span,
+            suggestion=f"did you mean '{guess}'?" if guess else "bind it with an earlier step",
+            replacement=guess,
+        )
+        return T.UNKNOWN
+    ctx.ref(base, base.text, "local")
+    ctx.typed(base, local.type)
+    plate = T.plate_of(local.type)
+    if plate is None and not isinstance(local.type, T.Unknown):
+        ctx.error(
+            "E0517",
+            f"'{base.text}' is {T.describe(local.type)}, not a plate, so it cannot be indexed",
+            node.span,
+            suggestion=f"draw it as a plate: sample {base.text} : K <- Family(...)",
+        )
+        return T.UNKNOWN
+    ids = ctx.locals.get(index.text)
+    if ids is None:  # a free name: host data of ids into the plate, range-checked at run time
+        host: T.Type = T.FinSet(plate.size, plate.elements, plate.name) if plate else T.UNKNOWN
+        ctx.locals[index.text] = Local(index.text, "host", host, ctx.unit_index, index.span)
+        ctx.ref(index, index.text, "local", is_decl=True)
+        ctx.typed(index, host)
+    else:
+        ctx.ref(index, index.text, "local", is_decl=ids.kind == "host")
+        ctx.typed(index, ids.type)
+        fits = (
+            ids.kind == "host"
+            or isinstance(ids.type, T.Unknown)
+            or (isinstance(ids.type, T.FinSet) and plate is not None and T.same(ids.type, plate))
+        )
+        if not fits:
+            ctx.error(
+                "E0517",
+                f"'{index.text}' is {T.describe(ids.type)}; indexing {base.text} needs ids of "
+                f"{T.describe(plate) if plate is not None else 'its plate'} (or host data)",
+                index.span,
+            )
+            return T.UNKNOWN
+    assert isinstance(local.type, T.Space | T.Unknown)
+    return T.with_plate(local.type, None) if isinstance(local.type, T.Space) else T.UNKNOWN
 
 
 def _arith_var(ctx: Ctx, name: ast.Name) -> T.Type:
@@ -482,12 +572,15 @@ def _arith_is_global(ctx: Ctx, node: ast.Arith) -> bool:
         return _arith_is_global(ctx, node.operand)
     if isinstance(node, ast.BinOp):
         return _arith_is_global(ctx, node.left) and _arith_is_global(ctx, node.right)
+    if isinstance(node, ast.Index):
+        base, ids = ctx.locals.get(node.base.text), ctx.locals.get(node.index.text)
+        return base is not None and base.is_global and ids is not None and ids.is_global
     return all(_arith_is_global(ctx, a) for a in node.args)
 
 
 def _as_real(t: T.Type) -> T.Type:
     if isinstance(t, T.Space):
-        return T.real(t.dim)
+        return T.with_plate(T.real(t.dim), t.plate)
     w = T.width(t)
     return T.real(w) if w is not None else T.UNKNOWN
 
@@ -495,6 +588,19 @@ def _as_real(t: T.Type) -> T.Type:
 def _broadcast(ctx: Ctx, node: ast.BinOp, left: T.Type, right: T.Type) -> T.Type:
     if isinstance(left, T.Unknown) or isinstance(right, T.Unknown):
         return T.UNKNOWN
+    pa, pb = T.plate_of(left), T.plate_of(right)
+    if pa is not None and pb is not None and not T.same(pa, pb):
+        ctx.error(
+            "E0518",
+            f"'{node.op}' of {T.describe(left)} and {T.describe(right)}: plates over "
+            "different sets",
+            node.span,
+        )
+        return T.UNKNOWN
+    return T.with_plate(_broadcast_width(ctx, node, left, right), pa or pb)
+
+
+def _broadcast_width(ctx: Ctx, node: ast.BinOp, left: T.Type, right: T.Type) -> T.Type:
     a, b = T.width(left), T.width(right)
     if a is None or b is None:
         # A width known only at run time (host data) wins over a width of 1, which
@@ -524,6 +630,9 @@ def _return(state: _Program, node: ast.ReturnStep) -> None:
     if any(v is None for v in locals_):
         return
     given = T.product([v.type for v in locals_ if v is not None])
+    state.returned = given
+    if isinstance(state.dom, T.FinSet) and any(T.same(p, state.dom) for p in state.plates):
+        return  # a plate program may return any bound value (docs/language.md, 10.7)
     if not T.assignable(given, state.cod):
         ctx.error(
             "E0508",

@@ -33,9 +33,13 @@ class Space:
     kind: str  # a key of quivers.core.vocabulary.SPACE_KINDS
     dim: int | None  # None: not known until run time (host data)
     name: str | None = None
+    # a plate value: one value of this space per element of the finite set
+    # (`sample beta : K <- Normal(0.0, 5.0)`), shown `Real 1 [K]`
+    plate: FinSet | None = None
 
     def structure(self) -> str:
-        return f"{self.kind} {self.dim if self.dim is not None else '?'}"
+        text = f"{self.kind} {self.dim if self.dim is not None else '?'}"
+        return f"{text} [{show(self.plate)}]" if self.plate is not None else text
 
 
 def real(dim: int | None) -> Space:
@@ -84,17 +88,30 @@ def show(t: Type) -> str:
 
 
 def describe(t: Type) -> str:
-    """For messages: the name and, for a named type, its structure."""
+    """For messages: the name and, for a named type, its structure; a plate its set."""
+    if isinstance(t, Space) and t.plate is not None:
+        return f"{t.structure()} (one value per element of {describe(t.plate)})"
     if t.name and not isinstance(t, Unknown):
         return f"{t.name} ({t.structure()})"
     return show(t)
+
+
+def plate_of(t: Type) -> FinSet | None:
+    return t.plate if isinstance(t, Space) else None
+
+
+def with_plate(t: Type, plate: FinSet | None) -> Type:
+    """``t`` as a plate over ``plate`` (anonymous: a plate value has no declared name)."""
+    if isinstance(t, Space):
+        return Space(t.kind, t.dim, None, plate)
+    return t
 
 
 def renamed(t: Type, name: str) -> Type:
     if isinstance(t, FinSet):
         return FinSet(t.size, t.elements, name)
     if isinstance(t, Space):
-        return Space(t.kind, t.dim, name)
+        return Space(t.kind, t.dim, name, t.plate)
     if isinstance(t, Product):
         return Product(t.factors, name)
     return t
@@ -126,7 +143,11 @@ def same(a: Type, b: Type) -> bool:
             a.elements is None or b.elements is None or a.elements == b.elements
         )
     if isinstance(a, Space) and isinstance(b, Space):
-        return a.kind == b.kind and (a.dim is None or b.dim is None or a.dim == b.dim)
+        return (
+            a.kind == b.kind
+            and (a.dim is None or b.dim is None or a.dim == b.dim)
+            and _same_plate(a.plate, b.plate)
+        )
     if isinstance(a, Product) or isinstance(b, Product):
         # Products compare by their leaves: `E * State` and `E * Cell * Hidden`
         # (with `State : Cell * Hidden`) have the same values.
@@ -164,7 +185,8 @@ def assignable(given: Type, expected: Type) -> bool:
         if given.name and expected.name:
             return False
         dims = given.dim is None or expected.dim is None or given.dim == expected.dim
-        return dims and kind_inside(given.kind, expected.kind)
+        plates = _same_plate(given.plate, expected.plate)
+        return dims and plates and kind_inside(given.kind, expected.kind)
     if isinstance(given, Product) or isinstance(expected, Product):
         xs, ys = leaves(given), leaves(expected)
         if len(xs) == len(ys) and all(assignable(x, y) for x, y in zip(xs, ys, strict=True)):
@@ -183,6 +205,12 @@ def assignable(given: Type, expected: Type) -> bool:
         )
         return kinds_fit and (wx is None or wy is None or wx == wy)
     return False
+
+
+def _same_plate(a: FinSet | None, b: FinSet | None) -> bool:
+    if a is None or b is None:
+        return a is b
+    return same(a, b)
 
 
 def leaves(t: Type) -> tuple[Type, ...]:

@@ -340,7 +340,15 @@ class Call(Node):
     args: list[Arith]
 
 
-Arith = Num | Var | BinOp | Neg | Call
+@dataclass(slots=True, eq=False)
+class Index(Node):
+    """``beta[idx]``: the entries of the plate value ``base`` at the ids ``index``."""
+
+    base: Name
+    index: Name
+
+
+Arith = Num | Var | BinOp | Neg | Call | Index
 
 
 @dataclass(slots=True, eq=False)

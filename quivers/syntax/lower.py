@@ -423,6 +423,9 @@ class Lowering(Transformer[Token, ast.Node]):
     def call(self, meta: Meta, ch: Kids) -> ast.Call:
         return ast.Call(span_of(meta), _name(ch[0]), _present(ch[1:]))
 
+    def index(self, meta: Meta, ch: Kids) -> ast.Index:
+        return ast.Index(span_of(meta), _name(ch[0]), _name(ch[1]))
+
 
 LOWERING = Lowering()
 

@@ -149,3 +149,23 @@ def test_reference_svi_recipe_works_on_a_model_whose_latents_are_priors():
     losses = [svi.step(x, {"y": y}) for _ in range(50)]
     assert all(torch.isfinite(torch.tensor(losses)))
     assert sum(losses[-10:]) < sum(losses[:10])
+
+
+PPCA = """\
+composition real as algebra
+object Item : FinSet 6
+object Latent : FinSet 2
+object Feature : FinSet 4
+morphism Z : Item -> Latent [role=latent]
+morphism W : Latent -> Feature [role=latent]
+let mean = Z >> W
+export mean
+"""
+
+
+def test_the_real_algebra_composes_latent_weights_as_a_matrix_product():
+    model = loads(PPCA).morphism
+    z, w = model._step_mean.parts[0].logits, model._step_mean.parts[1].logits
+    assert torch.allclose(model.relation(), z @ w)  # signed entries: no squashing
+    with pytest.raises(Exception, match="real algebra"):
+        model.trace(torch.arange(6))

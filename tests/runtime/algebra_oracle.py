@@ -1,4 +1,4 @@
-"""The eight composition algebras written out from docs/language.md section 9.
+"""The nine composition algebras written out from docs/language.md section 9.
 
 An independent oracle for the runtime's ``quivers.runtime.algebras``: plain Python
 floats and nested lists, nothing shared with the code under test. Each algebra is
@@ -47,6 +47,10 @@ ORACLE: dict[str, OracleAlgebra] = {
     ),
     "godel": OracleAlgebra(lambda p: p, min, max, 1.0, 0.0),
     "lukasiewicz": OracleAlgebra(lambda p: p, lambda a, b: max(a + b - 1.0, 0.0), max, 1.0, 0.0),
+    # a latent relation's entry is its raw weight: the logit of p
+    "real": OracleAlgebra(
+        lambda p: math.log(p / (1.0 - p)), lambda a, b: a * b, math.fsum, 1.0, 0.0
+    ),
 }
 
 

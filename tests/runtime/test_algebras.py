@@ -1,4 +1,4 @@
-"""Finite-set morphisms as matrices under the eight algebras.
+"""Finite-set morphisms as matrices under the nine algebras.
 
 Expected values come from ``algebra_oracle``: each algebra's carrier, times, plus and
 unit written out in plain Python from its row in docs/language.md section 9, so a

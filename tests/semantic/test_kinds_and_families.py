@@ -21,23 +21,45 @@ def prog(*steps: str, header: str = "program p : X -> X") -> str:
 
 
 def test_a_continuous_draw_never_becomes_a_finite_set_value():
-    d = one(
-        prog("sample z : K <- Normal(0.0, 1.0)", "return z", header="program p : X -> K"), "E0505"
+    # annotated with a finite set, a continuous family is a plate: one real per element
+    text = prog("sample z : K <- Normal(0.0, 1.0)", "return z", header="program p : X -> K")
+    d = one(text, "E0508")
+    assert "K (FinSet 3)" in d.message and "Real 1 [K]" in d.message
+    assert program_locals(text, "p")["z"] == "Real 1 [K]"
+
+
+def test_a_plate_draw_does_not_flow_into_a_finite_set_argument():
+    text = HEAD + (
+        "morphism head : K -> X [role=kernel] ~ Normal\n"
+        "program p : X -> X\n"
+        "    sample z : K <- Normal(0.0, 1.0)\n"
+        "    sample w <- head(z)\n"
+        "    return w\n"
+        "export p\n"
     )
-    assert "K (FinSet 3)" in d.message and "Normal" in d.message
-    assert "real" in d.message.lower()
+    d = one(text, "E0503")
+    assert "Real 1 [K]" in d.message and "K (FinSet 3)" in d.message
 
 
 @pytest.mark.parametrize(
-    "step",
+    ("step", "shown"),
     [
-        "sample z : K <- Gamma(2.0, 1.0)",
-        "sample z : K <- Beta(2.0, 2.0)",
-        "sample z : K <- Poisson(3.0)",
+        ("sample z : K <- Gamma(2.0, 1.0)", "Positive 1 [K]"),
+        ("sample z : K <- Beta(2.0, 2.0)", "UnitInterval 1 [K]"),
+        ("sample z : K <- Poisson(3.0)", "Real 1 [K]"),
     ],
 )
-def test_other_non_finite_families_into_a_finite_set_are_errors(step):
-    assert one(prog(step, "return z", header="program p : X -> K"), "E0505")
+def test_other_non_finite_families_into_a_finite_set_are_plates(step, shown):
+    text = prog(step, "return z", header="program p : X -> K")
+    assert one(text, "E0508")
+    assert program_locals(text, "p")["z"] == shown
+
+
+def test_bernoulli_into_a_larger_finite_set_is_an_error():
+    d = one(
+        prog("sample z : K <- Bernoulli(0.3)", "return z", header="program p : X -> K"), "E0505"
+    )
+    assert "K (FinSet 3)" in d.message and "Bernoulli" in d.message
 
 
 def test_discrete_families_into_finite_sets_stay_clean():
@@ -153,7 +175,42 @@ def test_matrix_families_are_inline_only():
 
 
 def test_messages_name_the_family_support():
-    [d] = messages(
-        prog("sample z : K <- Uniform(0.0, 1.0)", "return z", header="program p : X -> K")
+    text = prog("sample z : U <- Normal(0.0, 1.0)", "return z", header="program p : X -> U")
+    [d] = messages(text)
+    assert d.code == "E0505" and "Normal" in d.message and "U (UnitInterval 4)" in d.message
+
+
+PLATE = """\
+object Group : FinSet 3
+object Other : FinSet 4
+object X : Real 1
+object Y : Real 1
+program p(x) : X -> Y
+    sample beta : Group <- Normal(0.0, 5.0)
+    sample s <- HalfNormal(1.0)
+    STEP
+    observe y : Y <- Normal(b, s)
+    return y
+export p
+"""
+
+
+def test_indexing_a_plate_by_host_ids_is_per_row():
+    text = PLATE.replace("STEP", "let b = beta[group]")
+    assert diagnose(text) == []
+    assert program_locals(text, "p")["b"] == "Real 1"
+    assert program_locals(text, "p")["beta"] == "Real 1 [Group]"
+
+
+def test_indexing_a_value_that_is_no_plate_is_one_diagnostic():
+    text = PLATE.replace("STEP", "let b = s[group]")
+    d = one(text, "E0517")
+    assert "'s'" in d.message and "not a plate" in d.message
+
+
+def test_indexing_with_ids_of_another_set_is_one_diagnostic():
+    text = PLATE.replace("program p(x) : X -> Y", "program p(g) : Other -> Y").replace(
+        "STEP", "let b = beta[g]"
     )
-    assert "Uniform" in d.message
+    d = one(text, "E0517")
+    assert "Other (FinSet 4)" in d.message and "Group (FinSet 3)" in d.message

@@ -1,0 +1,67 @@
+"""Editor queries on plates and indexing (issue 11): hover shows the plate's set and
+size, the outline its type, the flowchart the index's data flow, tokens every name."""
+
+from __future__ import annotations
+
+from quivers.analysis.flowchart import flowchart
+from quivers.analysis.hover import hover
+from quivers.analysis.outline import document_symbols
+from quivers.analysis.tokens import raw_tokens
+
+from .helpers import doc, where
+
+TEXT = """\
+object Group : FinSet 3
+object X : Real 1
+object Y : Real 1
+program grouped(x) : X -> Y
+    sample beta : Group <- Normal(0.0, 5.0)
+    sample sigma <- HalfCauchy(1.0)
+    let b = beta[group]
+    let mu = b * x
+    observe y : Y <- Normal(mu, sigma)
+    return y
+export grouped
+"""
+
+
+def test_hover_on_a_plate_shows_its_set_and_size():
+    line, col = where(TEXT, "beta", 0)
+    h = hover(doc(TEXT), line, col + 1)
+    assert h is not None
+    assert "beta : Real 1 [Group]" in h.markdown
+    assert "plate over Group (3 elements)" in h.markdown and "(3, 1)" in h.markdown
+
+
+def test_hover_on_the_index_shows_ids_of_the_plate():
+    line, col = where(TEXT, "group]")
+    h = hover(doc(TEXT), line, col + 1)
+    assert h is not None and "group : Group" in h.markdown and "host data" in h.markdown
+
+
+def test_hover_on_a_gallery_family():
+    line, col = where(TEXT, "HalfCauchy")
+    h = hover(doc(TEXT), line, col + 2)
+    assert h is not None and "HalfCauchy(scale)" in h.markdown
+
+
+def test_outline_shows_the_plate_type():
+    [_, _, _, program, _] = document_symbols(doc(TEXT))
+    details = {c.name: c.detail for c in program.children}
+    assert details["beta"] == "sample : Real 1 [Group]"
+    assert details["b"] == "let : Real 1"
+
+
+def test_tokens_cover_both_names_of_an_index():
+    line, base = where(TEXT, "beta[")
+    toks = {(t[0], t[1], t[2]) for t in raw_tokens(doc(TEXT), line, line + 1)}
+    assert (line, base, 4) in toks and (line, base + 5, 5) in toks
+
+
+def test_flowchart_draws_the_plate_and_its_ids_into_the_let():
+    chart = flowchart(doc(TEXT), "grouped")
+    assert chart.error is None
+    by_label = {n.label: n.id for n in chart.nodes}
+    let = by_label["let b = beta[group]"]
+    assert (by_label["beta : Real 1 [Group]"], let) in chart.edges
+    assert (by_label["group (data)"], let) in chart.edges
