@@ -400,8 +400,7 @@ def support_fits(family: Family, t: T.Type) -> bool:
         return isinstance(t, T.Space) and t.kind in spaces_holding(support)
     # elementwise supports also fit a product of such spaces (values concatenate)
     return all(
-        isinstance(leaf, T.Space) and leaf.kind in spaces_holding(support)
-        for leaf in T.leaves(t)
+        isinstance(leaf, T.Space) and leaf.kind in spaces_holding(support) for leaf in T.leaves(t)
     )
 
 
