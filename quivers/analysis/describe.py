@@ -62,6 +62,8 @@ def symbol_signature(symbol: Symbol) -> str:
         if info.family:
             text += f" ~ {info.family}"
         return text
+    if info.returns is not None:  # a plate program returning another value
+        return f"{info.kind} {symbol.name} : {arrow} (returns {T.show(info.returns)})"
     return f"{info.kind} {symbol.name} : {arrow}"
 
 

@@ -96,6 +96,7 @@ class _Builder:
         self.edges: list[tuple[str, str]] = []
         self.producers: dict[str, str] = {}  # program variable -> node id
         self.labels: dict[tuple[str, str], list[str]] = {}  # edge -> categories (deductions)
+        self._dom: T.Type | None = None  # the domain of the program being drawn
 
     def add(self, label: str, kind: str, rng: Range | None) -> str:
         node_id = f"n{len(self.nodes)}"
@@ -124,6 +125,7 @@ class _Builder:
         result = self.doc.result_of(item)
         dom = result.symbol.type.dom if result and isinstance(result.symbol.type, T.Arrow) else None  # type: ignore[union-attr]
         dom_range = item.header.absolute(header.dom.span)
+        self._dom = dom
         input_id: str | None = None
         if header.params:
             factors = T.factors(dom) if dom is not None else ()
@@ -176,6 +178,9 @@ class _Builder:
                 for a in source.args
                 if isinstance(a, ast.Name) and a.text in self.producers
             ]
+            plate = T.plate_of(local.type) if local is not None else None
+            if input_id is not None and plate is not None and self._plate_input(plate):
+                feeds.append(input_id)  # a plate over the program's domain: one per element
         else:
             chain = self._chain(source, unit, 0)
             feeds = [input_id] if input_id is not None else list(self._param_ids())
@@ -188,6 +193,10 @@ class _Builder:
         if chain:
             self.edge(chain[-1], site)
         self.producers[node.var.text] = site
+
+    def _plate_input(self, plate: T.FinSet) -> bool:
+        dom = self._dom
+        return isinstance(dom, T.FinSet) and T.same(dom, plate)
 
     def _param_ids(self) -> list[str]:
         return [n.id for n in self.nodes if n.kind == "input"]

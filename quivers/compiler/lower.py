@@ -163,7 +163,7 @@ class _Lowerer:
         return ir.ProgramDecl(
             header.name.text,
             obj(info.type.dom),
-            obj(info.type.cod),
+            obj(info.returns if info.returns is not None else info.type.cod),
             params,
             tuple(steps),
             hosts,

@@ -58,7 +58,7 @@ def type_of(ctx: Ctx, node: ast.Expr) -> T.Arrow | None:
 def _type_of(ctx: Ctx, node: ast.Expr) -> T.Arrow | None:
     if isinstance(node, ast.Ref):
         info = ctx.resolve(node.name, ARROW_KINDS, "morphism")
-        return info.type if info is not None and isinstance(info.type, T.Arrow) else None
+        return info.arrow() if info is not None else None
     if isinstance(node, ast.Compose):
         return _compose(ctx, node)
     if isinstance(node, ast.TensorExpr):

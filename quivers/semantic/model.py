@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from quivers.core.diagnostics import Diagnostic, TextEdit
+from quivers.semantic import types as T
 from quivers.semantic.types import Arrow, Type
 from quivers.syntax import ast
 
@@ -25,6 +26,15 @@ class SymbolInfo:
     family: str | None = None
     replicate: int | None = None
     options: tuple[tuple[str, str], ...] = ()  # as written, for hover
+    # a plate program's value type when it returns something other than its declared
+    # codomain (docs/language.md, 10.7); uses of the program see dom -> returns
+    returns: T.Type | None = None
+
+    def arrow(self) -> T.Arrow | None:
+        """The arrow other expressions see (a plate program's: to what it returns)."""
+        if not isinstance(self.type, T.Arrow):
+            return None
+        return T.Arrow(self.type.dom, self.returns) if self.returns is not None else self.type
 
 
 @dataclass(eq=False, slots=True)

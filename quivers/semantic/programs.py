@@ -20,7 +20,6 @@ class _Program:
         self.dom = dom
         self.cod = cod
         self.returned_at: int | None = None
-        self.plates: set[T.FinSet] = set()
         self.returned: T.Type | None = None
 
 
@@ -71,11 +70,11 @@ def check_program(ctx: Ctx, program: ast.Program) -> None:
     if (
         isinstance(header, ast.ProgramHeader)
         and state.returned is not None
-        and isinstance(dom, T.FinSet)
-        and any(T.same(p, dom) for p in state.plates)
+        and _plate_program(dom, cod)
+        and not T.same(state.returned, cod)
     ):
         # a plate program's signature records what it really returns
-        ctx.result.symbol = SymbolInfo("program", T.Arrow(dom, state.returned))
+        ctx.result.symbol = SymbolInfo("program", T.Arrow(dom, cod), returns=state.returned)
     if isinstance(header, ast.ProgramHeader):
         if not program.steps:
             ctx.error("E0516", f"program '{header.name.text}' has no steps", header.name.span)
@@ -86,6 +85,13 @@ def check_program(ctx: Ctx, program: ast.Program) -> None:
                 header.name.span,
                 suggestion="end it with `return <variable>`",
             )
+
+
+def _plate_program(dom: T.Type, cod: T.Type) -> bool:
+    """``program p : K -> K`` over a finite set K: the plate idiom, whose steps draw and
+    observe one value per element of K and which may return any bound value. Read
+    from the header alone, so a broken step never changes what the return may be."""
+    return isinstance(dom, T.FinSet) and isinstance(cod, T.FinSet) and T.same(dom, cod)
 
 
 def _bind_params(ctx: Ctx, header: ast.ProgramHeader, dom: T.Type) -> None:
@@ -160,11 +166,9 @@ def _sample(state: _Program, node: ast.SampleStep) -> None:
     if family is not None:
         assert isinstance(source, ast.Apply)
         value, is_global = _family_value(state, family, source, annotated, node.var)
-        plate = T.plate_of(value)
-        if plate is not None:
+        if T.plate_of(value) is not None:
             # a plate: one draw per element of its set, drawn (or observed) once
             annotated, is_global = None, True
-            state.plates.add(plate)
         else:
             is_global = is_global and not node.observed  # observed sites are per row
     elif isinstance(source, ast.Apply):
@@ -631,7 +635,7 @@ def _return(state: _Program, node: ast.ReturnStep) -> None:
         return
     given = T.product([v.type for v in locals_ if v is not None])
     state.returned = given
-    if isinstance(state.dom, T.FinSet) and any(T.same(p, state.dom) for p in state.plates):
+    if _plate_program(state.dom, state.cod):
         return  # a plate program may return any bound value (docs/language.md, 10.7)
     if not T.assignable(given, state.cod):
         ctx.error(

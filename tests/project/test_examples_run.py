@@ -10,6 +10,7 @@ import torch
 from quivers.dsl import load
 from quivers.jobs.data import random_input, run_arguments, uses_sequences
 
+from .gallery_corpus import setup
 from .helpers import EXAMPLES
 
 PROGRAMS = [p for p in EXAMPLES if "\ndeduction " not in p.read_text()]
@@ -38,6 +39,8 @@ def test_example_compiles_samples_and_scores(path: Path) -> None:
     run = run_arguments(model, 5)
     x = random_input(decl.dom, 3, 5, uses_sequences(model))
     hosts = {name: torch.randn(3, 1) for name in model.host_names}
+    if "# host:" in path.read_text("utf-8") or "# rows:" in path.read_text("utf-8"):
+        model, x, hosts = setup(path)  # the file says how to feed it (plates, ids)
     with torch.no_grad():
         trace = model.trace(x, dict(hosts), **run)
         values = {**hosts, **{name: site.trace for name, site in trace.items()}}

@@ -50,7 +50,9 @@ def test_the_signature_of_a_plate_program_records_its_return():
     text = EIGHT.replace("return theta", "return mu")
     analysis = check_text(text)
     assert analysis.diagnostics == []
-    assert analysis.symbols["eight_schools"].info.type.show() == "School -> Real 1"
+    info = analysis.symbols["eight_schools"].info
+    assert info.type.show() == "School -> School" and info.returns is not None
+    assert info.arrow().show() == "School -> Real 1"
 
 
 GROUPED = """\
