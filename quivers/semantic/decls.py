@@ -169,7 +169,7 @@ def _family(
             clause.span,
         )
         return None
-    family = _lookup_family(ctx, clause.name)
+    family = lookup_family(ctx, clause.name)
     if family is None:
         return None
     if role in ("embed", "latent"):
@@ -197,7 +197,8 @@ def _family(
     return family
 
 
-def _lookup_family(ctx: Ctx, name: ast.Name) -> Family | None:
+def lookup_family(ctx: Ctx, name: ast.Name) -> Family | None:
+    """The family ``name`` names; E0306 with a did-you-mean when there is none."""
     family = FAMILIES.get(name.text)
     if family is None and not name.missing:
         guess = did_you_mean(name.text, FAMILIES)
@@ -244,7 +245,7 @@ def _observed_relation(
                 if cell.value < 0:
                     ctx.error("E0314", f"relation entries must be >= 0, not {cell.text}", cell.span)
         return
-    family = _lookup_family(ctx, clause.name)
+    family = lookup_family(ctx, clause.name)
     if family is None:
         return
     given = len(clause.args) if clause.args is not None else 0

@@ -6,7 +6,13 @@ from quivers.core.families import FAMILIES, Domain, Family, out_of_domain
 from quivers.core.vocabulary import ARITH_FUNCTIONS, REDUCTIONS, SPACE_BY_DOMAIN, space_of
 from quivers.semantic import types as T
 from quivers.semantic.context import Ctx
-from quivers.semantic.decls import declare, did_you_mean, support_fits, support_words
+from quivers.semantic.decls import (
+    declare,
+    did_you_mean,
+    lookup_family,
+    support_fits,
+    support_words,
+)
 from quivers.semantic.exprs import resolve_type, type_of
 from quivers.semantic.model import Local, SymbolInfo
 from quivers.syntax import ast
@@ -272,13 +278,7 @@ def _unknown_family(ctx: Ctx, source: ast.Expr) -> bool:
     guess = did_you_mean(name.text, FAMILIES)
     if guess is None and not name.text[:1].isupper():
         return False  # an unknown morphism: the usual E0101 with its own suggestion
-    ctx.error(
-        "E0306",
-        f"unknown family '{name.text}'",
-        name.span,
-        suggestion=f"did you mean '{guess}'?" if guess else None,
-        replacement=guess,
-    )
+    lookup_family(ctx, name)  # reports E0306 with the suggestion
     for arg in source.args:
         if isinstance(arg, ast.Name):
             _local(ctx, arg)
@@ -484,19 +484,9 @@ def _index(state: _Program, node: ast.Index) -> T.Type:
     base, index = node.base, node.index
     if base.missing or index.missing:
         return T.UNKNOWN
-    local = ctx.locals.get(base.text)
-    if local is None or local.kind == "host":
-        guess = did_you_mean(base.text, [n for n, v in ctx.locals.items() if v.kind != "host"])
-        ctx.error(
-            "E0502",
-            f"unknown variable '{base.text}'",
-            base.span,
-            suggestion=f"did you mean '{guess}'?" if guess else "bind it with an earlier step",
-            replacement=guess,
-        )
+    local = _local(ctx, base)
+    if local is None:
         return T.UNKNOWN
-    ctx.ref(base, base.text, "local")
-    ctx.typed(base, local.type)
     plate = T.plate_of(local.type)
     if plate is None and not isinstance(local.type, T.Unknown):
         ctx.error(

@@ -169,3 +169,33 @@ def test_the_real_algebra_composes_latent_weights_as_a_matrix_product():
     assert torch.allclose(model.relation(), z @ w)  # signed entries: no squashing
     with pytest.raises(Exception, match="real algebra"):
         model.trace(torch.arange(6))
+
+
+SCAN_EXPORT = """\
+object Tok : FinSet 5
+object E : Real 2
+object H : Real 3
+morphism emb : Tok -> E [role=embed]
+morphism f : E * H -> H [role=kernel, scale=0.1] ~ Normal
+let lm = emb >> scan(f)
+export lm
+"""
+
+
+def test_a_bare_scan_export_is_a_model_that_lifts():
+    from quivers.inference import bayesian_lift_parameters
+
+    torch.manual_seed(0)
+    model = loads(SCAN_EXPORT).morphism
+    assert model.latent_names == ("lm",) and model.observed_names == frozenset()
+    ids = torch.randint(0, 5, (4, 6))
+    sites = model.trace(ids)
+    traj = sites["lm"].trace
+    assert tuple(traj.shape) == (4, 6, 3)
+    assert torch.equal(model.rsample(ids, {"lm": traj}), traj[:, -1])  # the value h_T
+    assert torch.allclose(model.log_joint(ids, {"lm": traj}), sites["lm"].log_prob.sum())
+    with pytest.raises(QvrDataError, match="site 'lm': missing trace"):
+        model.log_joint(ids, {})
+    lifted, lx, lobs = bayesian_lift_parameters(model, ids, {"lm": traj})
+    values = {**lobs, **{n: s.trace for n, s in lifted.trace(lx, lobs).items()}}
+    assert torch.isfinite(lifted.log_joint(lx, values))
