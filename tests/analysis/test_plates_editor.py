@@ -3,12 +3,13 @@ size, the outline its type, the flowchart the index's data flow, tokens every na
 
 from __future__ import annotations
 
+from quivers.analysis.completion import complete
 from quivers.analysis.flowchart import flowchart
 from quivers.analysis.hover import hover
 from quivers.analysis.outline import document_symbols
 from quivers.analysis.tokens import raw_tokens
 
-from .helpers import doc, where
+from .helpers import at, doc, where
 
 TEXT = """\
 object Group : FinSet 3
@@ -65,3 +66,16 @@ def test_flowchart_draws_the_plate_and_its_ids_into_the_let():
     let = by_label["let b = beta[group]"]
     assert (by_label["beta : Real 1 [Group]"], let) in chart.edges
     assert (by_label["group (data)"], let) in chart.edges
+
+
+def test_completion_offers_the_gallery_families_in_a_step():
+    text = TEXT.replace("sample sigma <- HalfCauchy(1.0)", "sample sigma <- HalfC|")
+    d, line, col = at(text)
+    labels = [i.label for i in complete(d, line, col)]
+    assert "HalfCauchy" in labels
+
+
+def test_completion_in_an_index_offers_bound_values():
+    text = TEXT.replace("let b = beta[group]", "let b = be|")
+    d, line, col = at(text)
+    assert "beta" in [i.label for i in complete(d, line, col)]
