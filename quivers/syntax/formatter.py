@@ -84,11 +84,18 @@ def format_source(text: str) -> str | None:
 def _respace(code: str, square_depth: int = 0) -> tuple[str, int]:
     """The line re-spaced, and the '[' depth open at its end."""
     tokens = _TOKEN.findall(code)
+    # `let`/`score` arithmetic has no options: a '[' after a name is indexing, `beta[i]`
+    arithmetic = bool(tokens) and tokens[0] in ("let", "score")
     pieces: list[str] = []
     prev: str | None = None
     parens = 0  # `=` inside parentheses is a keyword argument: tight, as in options
     for tok in tokens:
-        if prev is not None and _space_between(prev, tok, square_depth + parens, pieces):
+        index = arithmetic and tok == "[" and prev is not None and _is_word(prev)
+        if (
+            prev is not None
+            and not index
+            and _space_between(prev, tok, square_depth + parens, pieces)
+        ):
             pieces.append(" ")
         pieces.append(tok)
         if tok == "[":

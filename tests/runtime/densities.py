@@ -48,6 +48,22 @@ def categorical(y: Tensor, logits: Tensor) -> Tensor:
     return (logits - torch.logsumexp(logits, -1, keepdim=True)).gather(-1, y[..., None])[..., 0]
 
 
+def half_cauchy(v: Tensor, scale: float) -> Tensor:
+    """log density of |Cauchy(0, scale)| at v >= 0: 2 / (pi scale (1 + (v/scale)^2))."""
+    return math.log(2.0 / (math.pi * scale)) - torch.log1p((v / scale) ** 2)
+
+
+def gamma(v: Tensor, shape: float, rate: float) -> Tensor:
+    """log Gamma(v; shape, rate) = shape log rate - lgamma(shape) + (shape-1) log v - rate v."""
+    return shape * math.log(rate) - math.lgamma(shape) + (shape - 1) * torch.log(v) - rate * v
+
+
+def beta_density(v: Tensor, a: Tensor, b: Tensor) -> Tensor:
+    """log Beta(v; a, b) = (a-1) log v + (b-1) log(1-v) - log B(a, b)."""
+    log_b = torch.lgamma(a) + torch.lgamma(b) - torch.lgamma(a + b)
+    return (a - 1) * torch.log(v) + (b - 1) * torch.log1p(-v) - log_b
+
+
 def rows(lp: Tensor) -> Tensor:
     """Sum over every axis but the first (the rows)."""
     return lp.reshape(lp.shape[0], -1).sum(1)
@@ -312,6 +328,45 @@ def vae_encoder(P: Params, x: Tensor, z: Tensor) -> Tensor:
     return rows(normal(z, raw[:, :8], F.softplus(raw[:, 8:])))
 
 
+def eight_schools(P: Params, x: Tensor, host: dict, tr: dict, run: dict) -> Sites:
+    """mu ~ N(0, 5), tau ~ HalfCauchy(5), eta_j ~ N(0, 1) (a plate: one sum, counted
+    once); y_j ~ N(mu + tau eta_j, sigma_j), one per school, also counted once."""
+    mu, tau, eta = tr["mu"], tr["tau"], tr["eta"]
+    sigma = host["sigma"].reshape(8, 1)
+    return {
+        "mu": normal(mu, 0.0, 5.0),
+        "tau": half_cauchy(tau, 5.0),
+        "eta": normal(eta, 0.0, 1.0).sum(),
+        "y": normal(tr["y"].reshape(8, 1), mu + tau * eta, sigma).sum(),
+    }
+
+
+def grouped_beta_regression(P: Params, x: Tensor, host: dict, tr: dict, run: dict) -> Sites:
+    """beta_g ~ N(0, 1) per group (a plate), slope ~ N(0, 1), phi ~ Gamma(4, 0.2);
+    m_i = sigmoid(beta[group_i] + slope x_i), y_i ~ Beta(m_i phi, (1 - m_i) phi) per row."""
+    beta, slope, phi = tr["beta"], tr["slope"], tr["phi"]
+    m = torch.sigmoid(beta[host["group"].long()] + slope * x)
+    return {
+        "beta": normal(beta, 0.0, 1.0).sum(),
+        "slope": normal(slope, 0.0, 1.0),
+        "phi": gamma(phi, 4.0, 0.2),
+        "y": rows(beta_density(tr["y"], m * phi, (1 - m) * phi)),
+    }
+
+
+def ar1(P: Params, x: Tensor, host: dict, tr: dict, run: dict) -> Sites:
+    """alpha ~ N(0, 5), phi ~ Uniform(-1, 1) (density 1/2 inside), sigma ~ HalfCauchy(1);
+    y_t ~ N(alpha + phi y_{t-1}, sigma), one per step of the plate, counted once."""
+    alpha, phi, sigma = tr["alpha"], tr["phi"], tr["sigma"]
+    mu = alpha + phi * host["y_prev"].reshape(-1, 1)
+    return {
+        "alpha": normal(alpha, 0.0, 5.0),
+        "phi": torch.full_like(phi, -math.log(2.0)),
+        "sigma": half_cauchy(sigma, 1.0),
+        "y": normal(tr["y"], mu, sigma).sum(),
+    }
+
+
 DENSITIES: dict[str, Callable[..., Sites]] = {
     f.__name__: f
     for f in (
@@ -326,5 +381,8 @@ DENSITIES: dict[str, Callable[..., Sites]] = {
         hmm,
         bayesian_linear_regression,
         vae,
+        eight_schools,
+        grouped_beta_regression,
+        ar1,
     )
 }

@@ -62,6 +62,19 @@ INPUTS: dict[str, tuple[Callable[[], Inputs], list[dict[str, Any]]]] = {
     "hmm": (lambda: _ids(3, 8), [{"n_steps": n} for n in (0, 1, 5, 6)]),
     "bayesian_linear_regression": (_regression, [{}]),
     "vae": (lambda: (torch.randn(B, 64, dtype=torch.float64), {}), [{}]),
+    # plate programs: the rows are the plate's elements; host data one per element
+    "eight_schools": (
+        lambda: (torch.arange(8), {"sigma": 5.0 + 10.0 * torch.rand(8, dtype=torch.float64)}),
+        [{}],
+    ),
+    "grouped_beta_regression": (
+        lambda: (
+            torch.randn(B, 1, dtype=torch.float64),
+            {"group": torch.randint(0, 4, (B,))},
+        ),
+        [{}],
+    ),
+    "ar1": (lambda: (torch.arange(60), {"y_prev": torch.randn(60, dtype=torch.float64)}), [{}]),
 }
 
 
