@@ -161,8 +161,11 @@ class Program(nn.Module):
 
 
 def _call(node: nn.Module, name: str, x: Any, run: dict[str, Any]) -> Any:
+    from quivers.runtime.export import ExportModel
     from quivers.runtime.node import RelationMixin
 
+    if x is None and isinstance(node, ExportModel):
+        node = node.inner  # an exported relation is still its matrix
     if x is None:
         if isinstance(node, RelationMixin):
             return node.relation(**run)
