@@ -28,8 +28,9 @@ PAIRS = [
     ),
     (
         "keyword family arguments",
-        PROGRAM.format("Normal(loc=x, scale=0.5)"),
-        PROGRAM.format("Normal(x, 0.5)"),
+        # LogNormal: a Normal draw is not a value of P : Positive 1 (supports nest, issue 11)
+        PROGRAM.format("LogNormal(loc=x, scale=0.5)"),
+        PROGRAM.format("LogNormal(x, 0.5)"),
     ),
     (
         "keyword family arguments in another order",
