@@ -29,7 +29,9 @@ async def test_closing_large_documents_does_not_accumulate_memory() -> None:
             # answered after the close: the close has been handled
             await raw.request("textDocument/hover", hover(small))
             grown.append(rss_kib(raw.pid) - base)
-        # each file reuses what the previous one freed: no growth by one file per cycle
-        assert grown[-1] < 1.5 * grown[0], f"RSS growth per cycle (kB): {grown}"
+        # Each file reuses what the previous one freed: after the second cycle (the
+        # allocator's high-water mark) RSS stays flat, where a leak adds about one
+        # file's worth (grown[0]) per cycle.
+        assert grown[-1] - grown[1] < 0.5 * grown[0], f"RSS growth per cycle (kB): {grown}"
     finally:
         await raw.kill()

@@ -1,4 +1,6 @@
-"""The server's state owns one front-end cache, used for every document it analyses."""
+"""The server never analyses in the module-default cache: the workspace index owns one
+front-end cache, and each open document its own (tests/server/test_memory.py shows that
+closing a document frees it)."""
 
 from __future__ import annotations
 
@@ -11,11 +13,11 @@ from quivers.syntax.cache import DEFAULT_CACHE, FrontendCache
 from quivers.syntax.parser import cache_stats as parse_stats
 
 
-def test_state_documents_share_the_states_own_cache(tmp_path: Path) -> None:
+def test_the_workspace_index_parses_in_the_states_own_cache(tmp_path: Path) -> None:
     state = State()
-    assert isinstance(state.cache, FrontendCache) and state.cache is not DEFAULT_CACHE
-    assert state.index.cache is state.cache
-    assert State().cache is not state.cache
+    cache = state.index.cache
+    assert isinstance(cache, FrontendCache) and cache is not DEFAULT_CACHE
+    assert State().index.cache is not cache
     default_parsed = parse_stats()["parsed"]
     for name in ("a.qvr", "b.qvr"):
         (tmp_path / name).write_text(f"object {name[0].upper()} : Real 1\nexport A\n", "utf-8")
@@ -23,6 +25,6 @@ def test_state_documents_share_the_states_own_cache(tmp_path: Path) -> None:
     assert state.index.first_walk.wait(timeout=60)
     assert len(state.index.files) == 2
     # Both files were parsed and checked in the state's cache, none in the default one.
-    assert parse_stats(state.cache)["parsed"] == 3  # "export A" is shared
-    assert check_stats(state.cache)["checked"] >= 2
+    assert parse_stats(cache)["parsed"] == 3  # "export A" is shared
+    assert check_stats(cache)["checked"] >= 2
     assert parse_stats()["parsed"] == default_parsed
