@@ -253,9 +253,26 @@ def test_a_diverging_fit_keeps_the_last_good_state(tmp_path: Path) -> None:
     assert all(torch.isfinite(v).all() for v in saved["state_dict"].values())
 
 
+# Examples `qvr fit` cannot fit without --data: grammars (deduction blocks are fitted
+# with quivers.stochastic.deduction, tests/runtime/test_deduction_learning.py) and plate
+# programs, whose synthetic corpus would need one row per plate element and typed host
+# data (ids); tests/project/test_gallery_corpus.py fits those from their stated data.
+# Open in issue 11: the CLI's synthetic corpus for plate programs.
+NOT_FIT_BY_THE_CLI_WITHOUT_DATA = {
+    "ar1", "eight_schools", "grouped_beta_regression",  # plate programs
+    "ccg", "mcfg", "pcfg", "type_logical",  # deduction grammars
+}  # fmt: skip
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    "example", sorted(REFERENCE.parent.glob("*.qvr")), ids=lambda p: p.stem
+    "example",
+    [
+        p
+        for p in sorted(REFERENCE.parent.glob("*.qvr"))
+        if p.stem not in NOT_FIT_BY_THE_CLI_WITHOUT_DATA
+    ],
+    ids=lambda p: p.stem,
 )  # fmt: skip
 @pytest.mark.parametrize("method", ["svi", "nuts"])
 def test_every_example_fits_briefly(tmp_path: Path, example: Path, method: str) -> None:
