@@ -65,8 +65,17 @@ class Program(nn.Module):
     @property
     def morphism(self) -> nn.Module:
         if not self.module.exports:
-            raise AttributeError(f"{self.path} exports nothing: add `export <program>`")
+            raise AttributeError(self._no_export_message())
         return self.module.main
+
+    def _no_export_message(self) -> str:
+        if self.module.deductions:
+            names = ", ".join(sorted(self.module.deductions))
+            return (
+                f"{self.path} exports nothing: its deduction blocks ({names}) are in "
+                "prog.deductions; fit them with quivers.stochastic.deduction.adam_fit_deduction"
+            )
+        return f"{self.path} exports nothing: add `export <program>`"
 
     def __getattr__(self, name: str) -> Any:
         try:
@@ -76,6 +85,9 @@ class Program(nn.Module):
         exports = self.__dict__.get("exports", {})
         if name in exports:
             return exports[name]
+        if name == "morphism":
+            # Python retries a property that raised AttributeError here: keep its message
+            raise AttributeError(self._no_export_message())
         raise AttributeError(f"{self.path} has no export named '{name}'")
 
     def __repr__(self) -> str:

@@ -51,3 +51,11 @@ def test_unknown_words_and_empty_sentences_are_one_clear_error() -> None:
     with pytest.raises(QvrDataError, match="empty"):
         ded.log_prob([])
     assert ded.log_prob(torch.tensor([0, 1, 2])).item() == pytest.approx(0.0, abs=1e-6)
+
+
+def test_a_grammar_without_an_export_says_where_its_deductions_are() -> None:
+    prog = loads(SOURCE)
+    with pytest.raises(AttributeError, match=r"deduction blocks \(PCFG\).*adam_fit_deduction"):
+        _ = prog.morphism
+    with pytest.raises(AttributeError, match="exports nothing: add `export <program>`"):
+        _ = loads("object A : Real 1\n").morphism
