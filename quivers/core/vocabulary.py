@@ -37,6 +37,20 @@ UNSUPPORTED_DECLARATIONS = {
     "effect": "the effect/handler system",
     "instance": "the effect/handler system",
     "handler": "the effect/handler system",
+    # the indexed families and constructors its typed functions take
+    "index": "indexed families, used by the effect/handler system",
+    "family": "indexed families, used by the effect/handler system",
+}
+# The same system inside other statements: `perform op.name(...)`, a `handle x with h
+# in` step, an effect row `!{...}` or an `[effects=...]` option, `construct C(...)`,
+# and typed functions `define f(x : T) : T = ...`. Each is one E0005 for its statement.
+UNSUPPORTED_FORMS = {
+    "perform": "'perform'",
+    "handle": "'handle ... with'",
+    "effect_row": "an effect row '!{...}'",
+    "effects_option": "the 'effects' option",
+    "construct": "'construct' of an indexed family",
+    "function": "a function with parameters ('define f(x : T) : T = ...')",
 }
 # Keywords of the later spellings (docs/language.md section 17): accepted, highlighted
 # and hovered, but completion offers only our spelling.

@@ -20,7 +20,7 @@ from lark.lexer import PatternStr
 from lark.parsers.lalr_interactive_parser import InteractiveParser
 
 from quivers.core.diagnostics import Diagnostic, Range
-from quivers.core.vocabulary import UNSUPPORTED_DECLARATIONS
+from quivers.core.vocabulary import UNSUPPORTED_DECLARATIONS, UNSUPPORTED_FORMS
 from quivers.syntax import ast, grammar, layout
 from quivers.syntax.cache import DEFAULT_CACHE, FrontendCache
 from quivers.syntax.lower import lower, span_of
@@ -35,6 +35,17 @@ _DEEP_CANDIDATES = frozenset({"RPAR", "RSQB", "RBRACE", "NAME", "NUMBER", "INT"}
 _CLOSERS = ("RPAR", "RSQB", "RBRACE")
 _BRACKETS = re.compile(r"[()\[\]{}]")
 _HEAD = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)(?:\s+([A-Za-z_][A-Za-z0-9_]*))?")
+_STRING = re.compile(r'"(?:[^"\\\n]|\\.)*"')
+# the effect system's forms inside a statement (see UNSUPPORTED_FORMS); a statement
+# is reported once, at the first form in it
+_EFFECT_FORMS = (
+    ("perform", re.compile(r"\b(perform)\s+[A-Za-z_][A-Za-z0-9_]*\s*[.(\[]")),
+    ("handle", re.compile(r"^\s*(handle)\s+[A-Za-z_][A-Za-z0-9_]*\s+with\b")),
+    ("effect_row", re.compile(r"(!)\s*\{")),
+    ("effects_option", re.compile(r"[\[,]\s*(effects)\s*=")),
+    ("construct", re.compile(r"\b(construct)\s+[A-Z]")),
+    ("function", re.compile(r"^(define)\s+[A-Za-z_][A-Za-z0-9_]*\s*[(\[]")),
+)
 
 
 def parse(text: str, cache: FrontendCache = DEFAULT_CACHE) -> ast.SourceFile:
@@ -133,10 +144,9 @@ def cache_stats(cache: FrontendCache = DEFAULT_CACHE) -> dict[str, int]:
 
 
 def _parse_fresh(kind: str, text: str) -> tuple[ast.Node, tuple[ast.RelDiagnostic, ...]]:
-    if kind == "declaration":
-        unsupported = _unsupported(text)
-        if unsupported is not None:
-            return _error_node(text), (unsupported,)
+    unsupported = _unsupported(text, kind)
+    if unsupported is not None:
+        return _unsupported_node(kind, text, unsupported), (unsupported,)
     errors: list[ast.RelDiagnostic] = []
     handler = _Recovery(text, errors)
     try:
@@ -170,19 +180,70 @@ def _parse_fresh(kind: str, text: str) -> tuple[ast.Node, tuple[ast.RelDiagnosti
     return node, tuple(errors[:1])
 
 
-def _unsupported(text: str) -> ast.RelDiagnostic | None:
-    """One E0005 for a statement of a construct we do not support (the effect system)."""
+def _unsupported(text: str, kind: str) -> ast.RelDiagnostic | None:
+    """One E0005 for a statement of a construct we do not support (the effect system).
+
+    The statement's indented lines are part of its unit, so its body raises nothing
+    else; string literals (a lexicon's words) are not looked into.
+    """
     m = _HEAD.match(text)
     word = m.group(1) if m else None
-    if word not in UNSUPPORTED_DECLARATIONS:
-        return None
-    start, end = m.span(1) if m else (0, 0)
+    if kind == "declaration" and word in UNSUPPORTED_DECLARATIONS:
+        start, end = m.span(1) if m else (0, 0)
+        message = f"'{word}' declarations ({UNSUPPORTED_DECLARATIONS[word]}) are not supported yet"
+    else:
+        plain = _STRING.sub(lambda s: " " * len(s.group()), text)
+        hits = [
+            (hit.start(1), form, hit) for form, rx in _EFFECT_FORMS if (hit := rx.search(plain))
+        ]
+        if not hits:
+            return None
+        _, form, hit = min(hits, key=lambda h: h[0])  # the statement's first such form
+        start, end = hit.span(1)
+        message = (
+            f"{UNSUPPORTED_FORMS[form]} is part of the effect/handler system, "
+            "which is not supported yet"
+        )
+    line = text.count("\n", 0, start)
+    col = start - (text.rfind("\n", 0, start) + 1)
     return ast.RelDiagnostic(
         "E0005",
-        f"'{word}' declarations ({UNSUPPORTED_DECLARATIONS[word]}) are not supported yet",
-        ast.Span(0, start, 0, end, start, end),
+        message,
+        ast.Span(line, col, line, col + end - start, start, end),
         suggestion="remove this statement; a QVR program has no effect handlers",
     )
+
+
+def _unsupported_node(kind: str, text: str, diag: ast.RelDiagnostic) -> ast.Node:
+    """The node of a statement using the effect system: an ``ErrorNode``, except for a
+    program header whose only such part is an ``[effects=...]`` option or an effect
+    row, which parses without it, so that its steps check as usual and report nothing
+    that follows from the one E0005."""
+    if kind == "program_header":
+        start = diag.span.offset
+        opener = text.rfind("[", 0, start) if text[start] != "!" else text.find("{", start)
+        stripped = _blank_group(text, opener, start if text[start] == "!" else opener)
+        if stripped is not None and _unsupported(stripped, kind) is None:
+            node, errors = _parse_fresh(kind, stripped)
+            if not errors:
+                return node
+    return _error_node(text)
+
+
+def _blank_group(text: str, opener: int, start: int) -> str | None:
+    """``text`` with ``text[start:]`` up to the bracket closing ``text[opener]`` blanked."""
+    if opener < 0 or text[opener] not in "[{":
+        return None
+    closer = "]" if text[opener] == "[" else "}"
+    depth = 0
+    for i in range(opener, len(text)):
+        if text[i] == text[opener]:
+            depth += 1
+        elif text[i] == closer:
+            depth -= 1
+            if depth == 0:
+                return text[:start] + " " * (i + 1 - start) + text[i + 1 :]
+    return None
 
 
 def _too_deep(text: str, depth: int | None) -> ast.RelDiagnostic:

@@ -194,3 +194,82 @@ def test_a_kernel_with_a_fixed_family_draws_from_exactly_those_parameters():
         "object S : FinSet 2\nmorphism r : S -> S [role=latent] ~ Beta(1.0, 2.0)\nexport r\n"
     )
     assert [d.code for d in latent.diagnostics] == ["E0307"]
+
+
+# ----------------------------------------------------------- the effect system
+
+EFFECT_PROGRAM = (
+    "object X : Real 1\n"
+    "program p(x) : X -> X\n"
+    "    sample m <- Normal(x, 1.0)\n"
+    "{}\n"
+    "    observe y : X <- Normal(m, 1.0)\n"
+    "    return y\n"
+    "export p\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "word"),
+    [
+        ("effect Robust\n    shrink : Real -> Real\nobject X : Real 1\n", 0, "effect"),
+        ("instance robust : Robust\nobject X : Real 1\n", 0, "instance"),
+        (
+            "handler h for Robust : Real -> Real [coverage=total]\n"
+            "    return x =>\n        return x\n    shrink(x : Real) resumes 1 =>\n"
+            "        resume(0.5 * x)\nobject X : Real 1\n",
+            0,
+            "handler",
+        ),
+        ("index Status = Observed | Missing\nobject X : Real 1\n", 0, "index"),
+        (
+            "family M(s : Status) : Type\n    constructor Absent : M(Missing)\nobject X : Real 1\n",
+            0,
+            "family",
+        ),
+        (
+            "define f(x : Real) : Real !{robust} =\n"
+            "    let a <- perform robust.shrink(x)\n    return a\nobject X : Real 1\n",
+            0,
+            "define",
+        ),
+        (EFFECT_PROGRAM.format("    let z <- perform random.sample[Real](m)"), 3, "perform"),
+        (EFFECT_PROGRAM.format("    perform score.add(m)"), 3, "perform"),
+        (
+            EFFECT_PROGRAM.format("    handle robust with h in\n        let b <- perform r.s(m)"),
+            3,
+            "handle",
+        ),
+        (EFFECT_PROGRAM.format("    let c <- f(construct Present(2.0) as M(Observed))"), 3, "construct"),
+        (EFFECT_PROGRAM.replace("X -> X", "X -> X [effects=robust]").format(""), 1, "effects"),
+        (EFFECT_PROGRAM.format("").replace("X -> X", "X -> X !{robust}"), 1, "!"),
+    ],
+)
+def test_the_effect_system_is_one_diagnostic_per_statement(text, line, word):
+    """Each statement of the effect system is one E0005 on its first such word, saying
+    it is not supported yet; nothing follows from it (its body, its names)."""
+    diags = check_text(text).diagnostics
+    assert [(d.code, d.range.line) for d in diags] == [("E0005", line)], diags
+    (diag,) = diags
+    assert "not supported yet" in diag.message and "effect/handler system" in diag.message
+    assert text.split("\n")[line][diag.range.col : diag.range.end_col] == word
+    assert format_source(text) is None  # never formatted: it has a syntax-level error
+
+
+def test_a_program_with_an_effects_option_still_checks_its_steps():
+    text = EFFECT_PROGRAM.replace("X -> X", "X -> X [effects=robust]").format(
+        "    sample w <- Normal(mm, 1.0)"
+    )
+    assert [d.code for d in check_text(text).diagnostics] == ["E0005", "E0502"]
+
+
+def test_effect_words_in_strings_and_names_are_not_the_effect_system():
+    text = (
+        "object X : Real 1\n"
+        "program p(handle) : X -> X\n"
+        "    let perform = handle + 1.0\n"
+        "    observe y : X <- Normal(perform, 1.0)\n"
+        "    return y\n"
+        "export p\n"
+    )
+    assert check_text(text).diagnostics == []
