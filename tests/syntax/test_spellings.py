@@ -240,7 +240,11 @@ EFFECT_PROGRAM = (
             3,
             "handle",
         ),
-        (EFFECT_PROGRAM.format("    let c <- f(construct Present(2.0) as M(Observed))"), 3, "construct"),
+        (
+            EFFECT_PROGRAM.format("    let c <- f(construct Present(2.0) as M(Observed))"),
+            3,
+            "construct",
+        ),
         (EFFECT_PROGRAM.replace("X -> X", "X -> X [effects=robust]").format(""), 1, "effects"),
         (EFFECT_PROGRAM.format("").replace("X -> X", "X -> X !{robust}"), 1, "!"),
     ],
