@@ -226,6 +226,10 @@ def _contextual(
         return _family_items(snippets=False)
     if re.match(r"\s*composition\s+$", stem):
         return [CompletionItem(a, "algebra", d.doc) for a, d in ALGEBRAS.items()]
+    if re.match(r"\s*composition\s+\w+\s+as\s+$", stem):  # `composition N as real`
+        algebras = [CompletionItem(a, "algebra", d.doc) for a, d in ALGEBRAS.items()]
+        keyword = CompletionItem("algebra", "keyword", "the name before `as` is the algebra")
+        return [keyword, *algebras]
     if _in_options(stem):
         return _option_items(stem, after)
     if program is not None and re.match(r"\s*(let|score)\s+\w+\s*=", stem):

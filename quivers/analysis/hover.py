@@ -15,6 +15,7 @@ from quivers.analysis.describe import (
 from quivers.analysis.document import Document, Located
 from quivers.core.diagnostics import Range
 from quivers.core.families import FAMILIES
+from quivers.core.vocabulary import ALGEBRAS
 from quivers.semantic import types as T
 from quivers.syntax import ast
 
@@ -48,6 +49,13 @@ def _hover_node(doc: Document, line: int, col: int) -> Hover | None:
     outer = nodes[0][0] if nodes else None
     if isinstance(outer, ast.DeductionDecl):
         return _hover_deduction(outer, nodes)
+    if isinstance(outer, ast.CompositionDecl) and outer.label is not None:
+        label = outer.label
+        if any(node is label for node, _, _ in nodes):
+            algebra = ALGEBRAS.get(outer.algebra.text)
+            doc_ = f": {algebra.doc}" if algebra is not None else ""
+            md = f"composition **{label.text}** under the **{outer.algebra.text}** algebra{doc_}"
+            return Hover(md, nodes[0][2].unit.absolute(label.span))
     for node, rng, loc in reversed(nodes):  # innermost first
         if isinstance(node, ast.FamilyRef) or (
             isinstance(node, ast.Ref) and node.name.text in FAMILIES

@@ -100,6 +100,11 @@ def _unit_symbol_of(doc: Document, unit: ast.Unit) -> OutlineSymbol | None:
         text = doc.text[rng.offset : rng.end_offset]
         return OutlineSymbol(text.removeprefix("export").strip(), "export", "export", rng, rng)
     if isinstance(node, ast.CompositionDecl):
+        if node.label is not None:  # `composition ppca as real`
+            detail = f"{node.algebra.text} algebra"
+            return OutlineSymbol(
+                node.label.text, "composition", detail, rng, unit.absolute(node.label.span)
+            )
         return OutlineSymbol(
             node.algebra.text, "composition", "algebra", rng, unit.absolute(node.algebra.span)
         )

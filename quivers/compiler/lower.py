@@ -196,9 +196,13 @@ class _Lowerer:
             return ir.Neg(self.arith(result, node.operand))
         if isinstance(node, ast.Index):
             ids = result.locals.get(node.index.text)
+            arrow = result.types.get(id(node.base))
+            base: ir.Var | ir.RelationRef = ir.Var(node.base.text)
+            if node.base.text not in result.locals and isinstance(arrow, T.Arrow):
+                name = node.base.text  # a relation's rows
+                base = ir.RelationRef(name, ir.Ref(name, obj(arrow.dom), obj(arrow.cod)))
             return ir.Index(
-                ir.Var(node.base.text),
-                ir.Var(node.index.text, host=ids is not None and ids.kind == "host"),
+                base, ir.Var(node.index.text, host=ids is not None and ids.kind == "host")
             )
         return ir.Call(node.fn.text, tuple(self.arith(result, a) for a in node.args))
 

@@ -185,10 +185,19 @@ class Call:
 
 
 @dataclass(frozen=True)
-class Index:
-    """``base[index]``: rows of a plate value at integer ids (host data or ids)."""
+class RelationRef:
+    """A relation between finite sets read as its matrix, in ``rel[ids]``."""
 
-    base: Var
+    name: str
+    expr: Expr
+
+
+@dataclass(frozen=True)
+class Index:
+    """``base[index]``: rows of a plate value, or of a relation's matrix, at integer ids
+    (host data or ids)."""
+
+    base: Var | RelationRef
     index: Var
 
 

@@ -28,6 +28,7 @@ from quivers.runtime.ir import (
     ObjT,
     ProductT,
     ProgramDecl,
+    RelationRef,
     ReturnStep,
     SampleStep,
     ScoreStep,
@@ -108,6 +109,8 @@ class ProgramModule(Node):
                 self.types[step.var] = step.value_type
             elif isinstance(step, LetStep):
                 self.types[step.var] = step.value_type
+        for name, expr in _relation_refs(decl).items():  # `rel[ids]`: the relation's matrix
+            self.add_module(f"_rel_{name}", resolve(expr))
         self.observed_names = frozenset(observed)
         self.latent_names = tuple(n for n in self.site_names if n not in self.observed_names)
         self.host_names = tuple(decl.host_names)
@@ -274,8 +277,12 @@ class ProgramModule(Node):
         if isinstance(e, Neg):
             return -self._arith(e.operand, env, host, where)
         if isinstance(e, Index):
+            ids = self._var(e.index, env, host, where)
+            if isinstance(e.base, RelationRef):
+                matrix = getattr(self, f"_rel_{e.base.name}").relation()
+                return _gather(matrix.to(self._ref.dtype), ids, e.index.name, where)
             base = self._var(e.base, env, host, where)
-            return _gather(base, self._var(e.index, env, host, where), e.index.name, where)
+            return _gather(base, ids, e.index.name, where)
         if isinstance(e, Call):
             try:
                 fn = _FUNCS[e.fn]
@@ -432,6 +439,31 @@ def _rows(x: Any) -> int:
     if isinstance(x, tuple | list) and x:
         return _rows(x[0])
     return 1
+
+
+def _relation_refs(decl: ProgramDecl) -> dict[str, Expr]:
+    """The relations whose rows the program's arithmetic reads (``rel[ids]``), by name."""
+    found: dict[str, Expr] = {}
+
+    def walk(e: Any) -> None:
+        if isinstance(e, Index) and isinstance(e.base, RelationRef):
+            found[e.base.name] = e.base.expr
+        for child in (getattr(e, "left", None), getattr(e, "right", None)):
+            if child is not None:
+                walk(child)
+        if isinstance(e, Neg):
+            walk(e.operand)
+        if isinstance(e, Call):
+            for a in e.args:
+                walk(a)
+
+    for step in decl.steps:
+        if isinstance(step, LetStep | ScoreStep):
+            walk(step.value)
+        elif isinstance(step, SampleStep) and not isinstance(step.source, KernelSource):
+            for a in step.source.args:
+                walk(a)
+    return found
 
 
 def _input_free(decl: ProgramDecl) -> frozenset[str]:

@@ -39,7 +39,9 @@ def check_declaration(ctx: Ctx, node: ast.Node) -> None:
         declare(ctx, node.name)
         arrow = type_of(ctx, node.expr)
         ctx.result.symbol = SymbolInfo(
-            "let", arrow if arrow is not None else T.Arrow(T.UNKNOWN, T.UNKNOWN)
+            "let",
+            arrow if arrow is not None else T.Arrow(T.UNKNOWN, T.UNKNOWN),
+            relation=arrow is not None and _is_relation(ctx, node.expr),
         )
     elif isinstance(node, ast.ExportDecl):
         _export(ctx, node)
@@ -101,7 +103,31 @@ def _morphism(ctx: Ctx, node: ast.MorphismDecl) -> None:
         family=family.name if family is not None else None,
         replicate=replicate,
         options=written,
+        relation=(
+            isinstance(dom, T.FinSet)
+            and isinstance(cod, T.FinSet)
+            and (role == "latent" or (role in ("kernel", "observed") and family is None))
+        ),
     )
+
+
+def _is_relation(ctx: Ctx, expr: ast.Expr) -> bool:
+    """Whether an expression composes relations only (so it has a matrix)."""
+    if isinstance(expr, ast.Ref):
+        found = ctx.lookup(expr.name.text)
+        return isinstance(found, SymbolInfo) and found.relation
+    if isinstance(expr, ast.Compose):
+        return _is_relation(ctx, expr.first) and _is_relation(ctx, expr.second)
+    if isinstance(expr, ast.TensorExpr):
+        return _is_relation(ctx, expr.left) and _is_relation(ctx, expr.right)
+    if isinstance(expr, ast.Fan):
+        return all(_is_relation(ctx, p) for p in expr.parts)
+    if isinstance(expr, ast.Repeat | ast.Stack):
+        return _is_relation(ctx, expr.body)
+    if isinstance(expr, ast.IdentityExpr):
+        arrow = ctx.result.types.get(id(expr))
+        return isinstance(arrow, T.Arrow) and isinstance(arrow.dom, T.FinSet)
+    return False
 
 
 def _check_fixed(

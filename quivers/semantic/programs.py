@@ -484,6 +484,10 @@ def _index(state: _Program, node: ast.Index) -> T.Type:
     base, index = node.base, node.index
     if base.missing or index.missing:
         return T.UNKNOWN
+    if base.text not in ctx.locals:
+        found = ctx.lookup(base.text)
+        if isinstance(found, SymbolInfo) and found.relation:
+            return _relation_row(state, node, found)
     local = _local(ctx, base)
     if local is None:
         return T.UNKNOWN
@@ -520,6 +524,49 @@ def _index(state: _Program, node: ast.Index) -> T.Type:
             return T.UNKNOWN
     assert isinstance(local.type, T.Space | T.Unknown)
     return T.with_plate(local.type, None) if isinstance(local.type, T.Space) else T.UNKNOWN
+
+
+def _relation_row(state: _Program, node: ast.Index, found: SymbolInfo) -> T.Type:
+    """``rel[ids]`` for a relation ``rel : A -> B`` between finite sets: row ``ids`` of its
+    matrix (in the algebra's carrier), a ``Real |B|`` per row; ``ids`` are ids of ``A``
+    (host data or a finite-set value of ``A``)."""
+    ctx = state.ctx
+    base, index = node.base, node.index
+    ctx.ref(base, base.text, "global")
+    arrow = found.arrow()
+    assert arrow is not None
+    ctx.typed(base, arrow)
+    dom, cod = arrow.dom, arrow.cod
+    if not (isinstance(dom, T.FinSet) and isinstance(cod, T.FinSet)):
+        ctx.error(
+            "E0517",
+            f"'{base.text}' is a relation {T.describe(dom)} -> {T.describe(cod)}; reading its "
+            "rows needs a relation between two finite sets",
+            node.span,
+        )
+        return T.UNKNOWN
+    ids = ctx.locals.get(index.text)
+    if ids is None:  # host ids into the relation's domain, range-checked at run time
+        host: T.Type = T.FinSet(dom.size, dom.elements, dom.name)
+        ctx.locals[index.text] = Local(index.text, "host", host, ctx.unit_index, index.span)
+        ctx.ref(index, index.text, "local", is_decl=True)
+        ctx.typed(index, host)
+    else:
+        ctx.ref(index, index.text, "local", is_decl=ids.kind == "host")
+        ctx.typed(index, ids.type)
+        if not (
+            ids.kind == "host"
+            or isinstance(ids.type, T.Unknown)
+            or (isinstance(ids.type, T.FinSet) and T.same(ids.type, dom))
+        ):
+            ctx.error(
+                "E0517",
+                f"'{index.text}' is {T.describe(ids.type)}; the rows of {base.text} are "
+                f"indexed by ids of {T.describe(dom)} (or host data)",
+                index.span,
+            )
+            return T.UNKNOWN
+    return T.real(cod.size)
 
 
 def _arith_var(ctx: Ctx, name: ast.Name) -> T.Type:
@@ -568,7 +615,8 @@ def _arith_is_global(ctx: Ctx, node: ast.Arith) -> bool:
         return _arith_is_global(ctx, node.left) and _arith_is_global(ctx, node.right)
     if isinstance(node, ast.Index):
         base, ids = ctx.locals.get(node.base.text), ctx.locals.get(node.index.text)
-        return base is not None and base.is_global and ids is not None and ids.is_global
+        base_global = base.is_global if base is not None else True  # a relation's matrix
+        return base_global and ids is not None and ids.is_global
     return all(_arith_is_global(ctx, a) for a in node.args)
 
 

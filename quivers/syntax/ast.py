@@ -272,6 +272,9 @@ class CompositionDecl(Node):
     # `composition N [level=...]` (a later spelling): the options other than the one
     # `level=algebra` that means our spelling, for the checker to reject
     options: list[Option] = field(default_factory=list)
+    # `composition LABEL as ALGEBRA`: the label the user gave the composition (shown in
+    # hover and the outline; it declares no name)
+    label: Name | None = None
 
 
 @dataclass(slots=True, eq=False)

@@ -322,6 +322,9 @@ class Lowering(Transformer[Token, ast.Node]):
     def composition_decl(self, meta: Meta, ch: Kids) -> ast.CompositionDecl:
         return ast.CompositionDecl(span_of(meta), _name(ch[0]))
 
+    def composition_named(self, meta: Meta, ch: Kids) -> ast.CompositionDecl:
+        return ast.CompositionDecl(span_of(meta), _name(ch[1]), label=_name(ch[0]))
+
     def composition_level(self, meta: Meta, ch: Kids) -> ast.CompositionDecl:
         if ch[1] == "level":  # `[level=algebra]`: our spelling's tree
             return ast.CompositionDecl(span_of(meta), _name(ch[0]))

@@ -79,3 +79,46 @@ def test_completion_in_an_index_offers_bound_values():
     text = TEXT.replace("let b = beta[group]", "let b = be|")
     d, line, col = at(text)
     assert "beta" in [i.label for i in complete(d, line, col)]
+
+
+PPCA = """\
+composition ppca as real
+object Item : FinSet 6
+object Code : FinSet 2
+object Feature : FinSet 4
+morphism Z : Item -> Code [role=latent]
+morphism W : Code -> Feature [role=latent]
+let loadings = Z >> W
+program ppca(i) : Item -> Real 4
+    let mu = loadings[i]
+    observe y : Real 4 <- Normal(mu, 1.0)
+    return y
+export ppca
+"""
+
+
+def test_hover_and_outline_show_a_labelled_composition_and_its_algebra():
+    h = hover(doc(PPCA), 0, 13)
+    assert h is not None and "composition **ppca** under the **real** algebra" in h.markdown
+    assert (h.range.col, h.range.end_col) == (12, 16)
+    first = document_symbols(doc(PPCA))[0]
+    assert (first.name, first.kind, first.detail) == ("ppca", "composition", "real algebra")
+
+
+def test_completion_after_as_offers_the_algebras():
+    d, line, col = at(PPCA.replace("composition ppca as real", "composition ppca as |"))
+    labels = [i.label for i in complete(d, line, col)]
+    assert "real" in labels and "markov" in labels and "algebra" in labels
+
+
+def test_a_relation_row_has_hover_tokens_and_a_flowchart_edge():
+    line, col = where(PPCA, "loadings[")
+    h = hover(doc(PPCA), line, col + 1)
+    assert h is not None and "let loadings : Item -> Feature" in h.markdown
+    toks = {(t[0], t[1], t[2]) for t in raw_tokens(doc(PPCA), line, line + 1)}
+    assert (line, col, 8) in toks and (line, col + 9, 1) in toks
+    chart = flowchart(doc(PPCA), "ppca")
+    assert chart.error is None
+    by_label = {n.label: n.id for n in chart.nodes}
+    let = by_label["let mu = loadings[i]"]
+    assert (by_label["loadings"], let) in chart.edges and (by_label["i : Item"], let) in chart.edges

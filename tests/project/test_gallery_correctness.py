@@ -171,6 +171,38 @@ def test_the_real_algebra_composes_latent_weights_as_a_matrix_product():
         model.trace(torch.arange(6))
 
 
+PPCA_ROWS = PPCA.replace("composition real as algebra", "composition ppca as real").replace(
+    "let mean = Z >> W\nexport mean\n",
+    """let mean = Z >> W
+program ppca(i) : Item -> Real 4
+    sample sigma <- HalfNormal(1.0)
+    let mu = mean[i]
+    observe y : Real 4 <- Normal(mu, sigma)
+    return y
+export ppca
+""",
+)
+
+
+def test_the_rows_of_a_real_composite_are_the_mean_of_ppca():
+    torch.manual_seed(0)
+    model = loads(PPCA_ROWS).morphism
+    rel = model._rel_mean
+    z, w = rel.parts[0].logits, rel.parts[1].logits
+    items = torch.tensor([0, 3, 3, 5, 1])
+    y, sigma = torch.randn(5, 4), torch.tensor(0.7)
+    got = model.log_joint(items, {"y": y, "sigma": sigma})
+    mean = (z @ w)[items]  # the plain matrix product, signed, read by rows
+    want = D.HalfNormal(1.0).log_prob(sigma) + D.Normal(mean, sigma).log_prob(y).sum()
+    assert torch.allclose(got, want)
+    assert {n for n, _ in model.named_parameters()} == {
+        "_rel_mean.parts.0.logits",
+        "_rel_mean.parts.1.logits",
+    }
+    with pytest.raises(QvrDataError, match="id 6 out of range for Item"):
+        model.log_joint(torch.tensor([0, 6]), {"y": y[:2], "sigma": sigma})
+
+
 SCAN_EXPORT = """\
 object Tok : FinSet 5
 object E : Real 2
