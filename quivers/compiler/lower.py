@@ -141,7 +141,7 @@ class _Lowerer:
                 steps.append(
                     ir.SampleStep(
                         node.var.text,
-                        self.source(result, node.source),
+                        self.source(result, node.source, _via(node)),
                         obj(local.type),
                         node.observed,
                         local.is_global,
@@ -169,20 +169,34 @@ class _Lowerer:
             hosts,
         )
 
-    def source(self, result: UnitResult, node: ast.Expr) -> ir.KernelSource | ir.FamilySource:
+    def source(
+        self, result: UnitResult, node: ast.Expr, via: str | None = None
+    ) -> ir.KernelSource | ir.FamilySource:
         if isinstance(node, ast.Apply):
             callee = node.callee
             if isinstance(callee, ast.Ref) and not isinstance(
                 result.types.get(id(callee)), T.Arrow
             ):
-                args = tuple(
-                    ir.Num(a.value) if isinstance(a, ast.NumberLit) else ir.Var(a.text)
-                    for a in node.args
-                )
+                args = tuple(self.family_arg(result, a, via) for a in node.args)
                 return ir.FamilySource(callee.name.text, args)
             names = tuple(a.text for a in node.args if isinstance(a, ast.Name))
             return ir.KernelSource(self.expr(result, callee), names)
         return ir.KernelSource(self.expr(result, node), None)
+
+    def family_arg(
+        self, result: UnitResult, arg: ast.Name | ast.NumberLit, via: str | None
+    ) -> ir.Arith:
+        """An inline family's argument; under ``[via=idx]`` a plate argument is read at
+        the row's id, exactly as ``arg[idx]`` is (``ir.Index``)."""
+        if isinstance(arg, ast.NumberLit):
+            return ir.Num(arg.value)
+        local = result.locals.get(arg.text)
+        if via is not None and local is not None and T.plate_of(local.type) is not None:
+            ids = result.locals.get(via)
+            return ir.Index(
+                ir.Var(arg.text), ir.Var(via, host=ids is not None and ids.kind == "host")
+            )
+        return ir.Var(arg.text)
 
     def arith(self, result: UnitResult, node: ast.Arith) -> ir.Arith:
         if isinstance(node, ast.Num):
@@ -205,6 +219,14 @@ class _Lowerer:
                 base, ir.Var(node.index.text, host=ids is not None and ids.kind == "host")
             )
         return ir.Call(node.fn.text, tuple(self.arith(result, a) for a in node.args))
+
+
+def _via(node: ast.SampleStep) -> str | None:
+    """The ids of a draw's ``[via=idx]`` option (the checker accepted it)."""
+    for option in node.options:
+        if option.name.text == "via" and isinstance(option.value, ast.NameOpt):
+            return option.value.name.text
+    return None
 
 
 def lower(analysis: Analysis, source_name: str = "<qvr>") -> ir.ModuleIR:

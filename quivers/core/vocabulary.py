@@ -207,6 +207,70 @@ OPTIONS: dict[str, OptionSpec] = {
 
 
 @dataclass(frozen=True)
+class StepOptionSpec:
+    """An option of a program step, ``sample v <- Family(...) [name=value]``.
+
+    ``value`` says what the value must be: ``"finset"`` (a declared finite set, or a
+    list of them), ``"ids"`` (integer ids: host data or a finite-set value, or a list
+    of them) or ``"reduction"`` (a name of ``MARGINAL_REDUCTIONS``). ``steps`` are the
+    step kinds that read it.
+    """
+
+    name: str
+    doc: str
+    value: str
+    steps: frozenset[str]
+
+
+_DRAWS = frozenset({"sample", "observe"})
+
+# The one table of step options: the checker, hover, completion and the formatter's
+# tests read it; `marginalize` blocks read `over` and `reduction` too.
+STEP_OPTIONS: dict[str, StepOptionSpec] = {
+    o.name: o
+    for o in (
+        StepOptionSpec(
+            "over",
+            "the event axis of an inline draw: one value of width |K| "
+            "(`Dirichlet(1.0) [over=K]` is a simplex over K, `Normal(0.0, 1.0) [over=K]` "
+            "|K| independent numbers); on `marginalize`, one latent per element of K",
+            "finset",
+            _DRAWS | {"marginalize"},
+        ),
+        StepOptionSpec(
+            "iid_over",
+            "a plate: one independent draw per element of K, as the annotation "
+            "`sample v : K <- ...` gives",
+            "finset",
+            _DRAWS,
+        ),
+        StepOptionSpec(
+            "via",
+            "a per-row lookup: the draw's plate arguments are read at the integer ids "
+            "`idx` (host data, or a finite-set value), as `beta[idx]` reads them",
+            "ids",
+            _DRAWS,
+        ),
+        StepOptionSpec(
+            "reduction",
+            "how a `marginalize` block reduces over the values it sums out "
+            "(logsumexp, sum, mean; default logsumexp)",
+            "reduction",
+            frozenset({"marginalize"}),
+        ),
+    )
+}
+# What `[reduction=...]` of a `marginalize` block may be: aggregate of the block's
+# log weights over the enumerated values.
+MARGINAL_REDUCTIONS: dict[str, str] = {
+    "logsumexp": "log of the sum of the weights: the exact log marginal (the default)",
+    "sum": "sum of the weights",
+    "mean": "mean of the weights",
+}
+DEFAULT_MARGINAL_REDUCTION = "logsumexp"
+
+
+@dataclass(frozen=True)
 class Algebra:
     name: str
     doc: str

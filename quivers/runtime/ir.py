@@ -218,7 +218,9 @@ class FamilySource:
     """``Family(arg, ...)``: an inline family; arguments are names or numbers."""
 
     family: str
-    args: tuple[Arith, ...]  # each a Num or a Var
+    # each a Num or a Var; an Index for a plate argument read at per-row ids
+    # (`[via=idx]`)
+    args: tuple[Arith, ...]
 
 
 @dataclass(frozen=True)

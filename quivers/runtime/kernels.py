@@ -247,6 +247,19 @@ class InlineFamily(Node):
             self._dim,
         )
 
+    def symmetric(self, args: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
+        """A vector parameter given by one number (``Dirichlet(1.0)`` drawn over a
+        set of size n) is that number n times: the symmetric vector of the value's
+        width. Done before any broadcasting to rows or plates, while a number is
+        still 0-d."""
+        if self._dim is None or not self.family.multivariate:
+            return args
+        dim = self._dim
+        return tuple(
+            a.expand(dim) if p.vector and a.dim() == 0 else a
+            for p, a in zip(self.family.params, args, strict=True)
+        )
+
     def per_row(
         self, args: tuple[torch.Tensor, ...], lead: tuple[int, ...], where: str
     ) -> tuple[torch.Tensor, ...]:
@@ -300,7 +313,7 @@ class InlineFamily(Node):
 
     def _args(self, x: Any) -> tuple[torch.Tensor, ...]:
         if (x is None or len(x) == 0) and self.constants is not None:
-            return tuple(self._ref.new_tensor(v) for v in self.constants)
+            return self.symmetric(tuple(self._ref.new_tensor(v) for v in self.constants))
         return tuple(x)
 
     def run(self, x, trace=None, want_lp=True, **run) -> RunOut:

@@ -186,6 +186,8 @@ class ProgramModule(Node):
                         inp = x
                 else:
                     inp = tuple(self._arith(a, env, host, where) for a in step.source.args)
+                    if isinstance(node, InlineFamily):
+                        inp = node.symmetric(inp)
                     if step.plate is not None and isinstance(node, InlineFamily):
                         inp = node.per_row(inp, (step.plate,), where)  # one draw per element
                     elif step.is_global and isinstance(node, InlineFamily) and node.wide:

@@ -95,7 +95,7 @@ def _morphism(ctx: Ctx, node: ast.MorphismDecl) -> None:
         _check_fixed(ctx, node, family, options)
     if role is not None:
         _check_role_types(ctx, node, role, family, dom, cod)
-    written = tuple((o.name.text, _option_text(o.value)) for o in node.options)
+    written = tuple((o.name.text, option_text(o.value)) for o in node.options)
     ctx.result.symbol = SymbolInfo(
         "morphism",
         T.Arrow(dom, cod),
@@ -164,7 +164,7 @@ def _role(ctx: Ctx, node: ast.MorphismDecl, options: dict[str, ast.Option]) -> s
     value = option.value
     role = value.name.text if isinstance(value, ast.NameOpt) else None
     if role not in ROLES:
-        shown = _option_text(value)
+        shown = option_text(value)
         guess = did_you_mean(shown, ROLES)
         ctx.error(
             "E0302",
@@ -370,7 +370,7 @@ def _positive_int(ctx: Ctx, value: ast.OptionValue, what: str) -> int | None:
         and value.value.value == int(value.value.value)
     ):
         return int(value.value.value)
-    ctx.error("E0305", f"{what} must be a positive integer, not {_option_text(value)}", value.span)
+    ctx.error("E0305", f"{what} must be a positive integer, not {option_text(value)}", value.span)
     return None
 
 
@@ -387,7 +387,7 @@ def _check_param_source(ctx: Ctx, value: ast.OptionValue) -> None:
         return
     ctx.error(
         "E0305",
-        f"param_source must be {param_source_forms()}, not {_option_text(value)}",
+        f"param_source must be {param_source_forms()}, not {option_text(value)}",
         value.span,
     )
 
@@ -399,7 +399,7 @@ def _check_init(ctx: Ctx, value: ast.OptionValue) -> None:
         return
     ctx.error(
         "E0305",
-        f"init must be a positive number or one of {', '.join(INIT_SCHEMES)}, not {_option_text(value)}",
+        f"init must be a positive number or one of {', '.join(INIT_SCHEMES)}, not {option_text(value)}",
         value.span,
     )
 
@@ -513,13 +513,16 @@ def _check_role_types(
             _check_support(ctx, family, cod, node.family.span)
 
 
-def _option_text(value: ast.OptionValue) -> str:
+def option_text(value: ast.OptionValue) -> str:
+    """An option value as it is written."""
     if isinstance(value, ast.NumberOpt):
         return value.value.text
     if isinstance(value, ast.NameOpt):
         return value.name.text
     if isinstance(value, ast.CallOpt):
         return f"{value.fn.text}({', '.join(a.text for a in value.args)})"
+    if isinstance(value, ast.ListOpt):
+        return f"[{', '.join(n.text for n in value.names)}]"
     return f'"{value.text}"'
 
 
@@ -554,7 +557,7 @@ def _composition(ctx: Ctx, node: ast.CompositionDecl) -> None:
                 suggestion="write [level=algebra]",
             )
         else:
-            shown = _option_text(option.value)
+            shown = option_text(option.value)
             ctx.error(
                 "E0305",
                 f"level={shown} is not supported: every QVR composition is an algebra",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from quivers.core.families import FAMILIES, Domain, Family, out_of_domain
 from quivers.core.vocabulary import ARITH_FUNCTIONS, REDUCTIONS, SPACE_BY_DOMAIN, space_of
 from quivers.semantic import types as T
@@ -15,6 +17,7 @@ from quivers.semantic.decls import (
 )
 from quivers.semantic.exprs import resolve_type, type_of
 from quivers.semantic.model import Local, SymbolInfo
+from quivers.semantic.options import SetOption, StepOptions, check_step_options
 from quivers.syntax import ast
 
 
@@ -161,17 +164,23 @@ def _local(ctx: Ctx, name: ast.Name) -> Local | None:
 
 def _sample(state: _Program, node: ast.SampleStep) -> None:
     ctx = state.ctx
+    kind = "observe" if node.observed else "sample"
     annotated = resolve_type(ctx, node.annotation) if node.annotation is not None else None
     value: T.Type = T.UNKNOWN
     is_global = False
     source = node.source
+    opts = check_step_options(ctx, node.options, kind)
     family = _inline_family(ctx, source)
     if family is None and _unknown_family(ctx, source):
-        _bind(ctx, node.var, "observe" if node.observed else "sample", annotated or T.UNKNOWN)
+        _bind(ctx, node.var, kind, annotated or T.UNKNOWN)
         return
+    if family is None:
+        _options_need_family(ctx, opts)
     if family is not None:
         assert isinstance(source, ast.Apply)
-        value, is_global = _family_value(state, family, source, annotated, node.var)
+        shape = _Shape.of(state, family, opts, annotated)
+        annotated = shape.annotated  # the options may have said what the annotation names
+        value, is_global = _family_value(state, family, source, annotated, node.var, shape)
         if T.plate_of(value) is not None:
             # a plate: one draw per element of its set, drawn (or observed) once
             annotated, is_global = None, True
@@ -217,6 +226,20 @@ def _sample(state: _Program, node: ast.SampleStep) -> None:
     if annotated is not None and not isinstance(annotated, T.Unknown):
         value = annotated
     _bind(ctx, node.var, "observe" if node.observed else "sample", value, is_global)
+
+
+def _options_need_family(ctx: Ctx, opts: StepOptions) -> None:
+    """``over``, ``iid_over`` and ``via`` shape an inline draw; a morphism's
+    codomain fixes the shape of its draws."""
+    for key, span in opts.spans:
+        if key in ("over", "iid_over", "via"):
+            ctx.error(
+                "E0304",
+                f"option '{key}' shapes an inline family draw, Family(...); a morphism's "
+                "draws have the shape of its codomain",
+                span,
+                suggestion="remove the option, or draw from an inline family",
+            )
 
 
 def _variable_as_source(ctx: Ctx, source: ast.Expr) -> bool:
@@ -302,10 +325,17 @@ def _family_value(
     source: ast.Apply,
     annotated: T.Type | None,
     var: ast.Name,
+    shape: _Shape,
 ) -> tuple[T.Type, bool]:
     ctx = state.ctx
     plate: T.FinSet | None = None
-    if isinstance(annotated, T.FinSet) and family.support not in (Domain.FINITE, Domain.BINARY):
+    if shape.iid is not None:
+        plate = shape.iid
+    elif (
+        isinstance(annotated, T.FinSet)
+        and family.support not in (Domain.FINITE, Domain.BINARY)
+        and shape.via is None
+    ):
         # `sample beta : K <- Normal(0.0, 5.0)`: one draw per element of K, never ids
         plate, annotated = annotated, None
     if len(source.args) != family.arity:
@@ -317,6 +347,7 @@ def _family_value(
     dims: list[int] = []
     is_global = True
     vector_dim: int | None = None
+    via_plate: T.FinSet | None = None
     for param, arg in zip(family.params, source.args, strict=False):
         if isinstance(arg, ast.NumberLit):
             need = out_of_domain(param.domain, arg.value)
@@ -328,7 +359,18 @@ def _family_value(
             continue
         is_global = is_global and local.is_global
         arg_plate = T.plate_of(local.type)
-        if arg_plate is not None:
+        if arg_plate is not None and shape.via is not None:
+            if via_plate is not None and not T.same(via_plate, arg_plate):
+                ctx.error(
+                    "E0518",
+                    f"'{local.name}' is {T.describe(local.type)}, but via={shape.via.text} "
+                    f"already reads a plate over {T.describe(via_plate)}",
+                    arg.span,
+                )
+                continue
+            via_plate = arg_plate
+            local = Local(local.name, local.kind, T.with_plate(local.type, None), 0, local.span)
+        elif arg_plate is not None:
             if plate is not None and not T.same(plate, arg_plate):
                 ctx.error(
                     "E0518",
@@ -347,12 +389,38 @@ def _family_value(
             )
             continue
         width = T.width(local.type)
+        if shape.event is not None and width is not None and width not in (1, shape.width):
+            ctx.error(
+                "E0505",
+                f"over={shape.event.name.text} gives the draw width {shape.width}, but "
+                f"'{local.name}' is {T.describe(local.type)}",
+                arg.span,
+            )
+            continue
         if param.vector or (param.matrix and param.name == "loc"):
             vector_dim = width
         elif param.matrix:
             continue  # a (d, d) factor: its d is the value's width, checked at run time
         elif width is not None:
             dims.append(width)
+    if shape.via is not None:
+        is_global = False  # one draw per row, at that row's id
+        _via_ids(ctx, shape.via, via_plate, family)
+    if shape.event is not None:
+        # the event axis: |K| values, arguments of width 1 broadcast to it
+        dims = [shape.width]
+        if family.multivariate:
+            vector_dim = shape.width
+    elif not shape.broken and _symmetric_needs_width(family, source, annotated):
+        ctx.error(
+            "E0504",
+            f"{family.name}'s {', '.join(p.name for p in family.params if p.vector)} is given "
+            "by a number, so the draw's width must be given too",
+            source.span,
+            suggestion=f"add [over=K] with K a finite set, or annotate it: "
+            f"sample {var.text} : {_vector_space(family)} n <- ...",
+        )
+        return T.UNKNOWN, is_global
     ctx.typed(source, T.Arrow(T.UNKNOWN, T.UNKNOWN))
     if annotated is not None and not support_fits(family, annotated):
         what = (
@@ -375,7 +443,15 @@ def _family_value(
             suggestion=f"write sample {var.text} : Real d <- {family.name}(...)",
         )
         return T.UNKNOWN, is_global
-    _check_annotation_width(ctx, family, source, annotated, dims, vector_dim)
+    if (
+        isinstance(annotated, T.Space)
+        and annotated.dim is not None
+        and family.multivariate
+        and vector_dim is None
+    ):
+        vector_dim = annotated.dim  # `: Simplex 3 <- Dirichlet(1.0)`: symmetric, width 3
+    else:
+        _check_annotation_width(ctx, family, source, annotated, dims, vector_dim)
     value = _family_support_type(family, dims, vector_dim, annotated)
     if plate is not None:
         return T.with_plate(value, plate), True
@@ -404,6 +480,143 @@ def _check_annotation_width(
             f"give it width {implied}",
             source.span,
         )
+
+
+class _Shape:
+    """What a draw's options (and its annotation, when the options name its sets)
+    say about its shape: the event set (``over``), the plate (``iid_over``), the ids
+    of a per-row lookup (``via``) and the annotation left to type the value."""
+
+    def __init__(
+        self,
+        event: SetOption | None,
+        iid: T.FinSet | None,
+        via: ast.Name | None,
+        annotated: T.Type | None,
+        broken: bool = False,
+    ) -> None:
+        self.event, self.iid, self.via, self.annotated = event, iid, via, annotated
+        self.broken = broken  # an option could not be read (already reported)
+        self.width = event.type.size if event is not None else 1
+
+    @classmethod
+    def of(
+        cls, state: _Program, family: Family, opts: StepOptions, annotated: T.Type | None
+    ) -> _Shape:
+        ctx = state.ctx
+        event = _one(ctx, "over", opts.over)
+        iid_set = _one(ctx, "iid_over", opts.iid_over)
+        via = _one(ctx, "via", opts.via)
+        iid = iid_set.type if iid_set is not None else None
+        if event is not None and (
+            family.support in (Domain.FINITE, Domain.BINARY)
+            or any(p.matrix for p in family.params)
+            or family.inline_only
+        ):
+            what = "draws ids" if family.discrete else "takes its width from its matrix"
+            ctx.error(
+                "E0304",
+                f"over= names the event axis of a draw, but {family.name} {what}",
+                opts.span("over") or event.name.span,
+                suggestion="remove over=; a plate is iid_over=K",
+            )
+            event = None
+        if via is not None and iid is not None:
+            ctx.error(
+                "E0304",
+                f"via={via.text} gives one draw per row, iid_over={T.show(iid)} one per element "
+                f"of {T.show(iid)}: a draw takes one of them",
+                opts.span("via") or via.span,
+            )
+            via = None
+        if (event is not None or iid is not None) and isinstance(annotated, T.FinSet):
+            named = [s for s in (iid, event.type if event is not None else None) if s is not None]
+            if family.support not in (Domain.FINITE, Domain.BINARY) and not any(
+                T.same(annotated, s) for s in named
+            ):
+                shown = " and ".join(T.describe(s) for s in named)
+                ctx.error(
+                    "E0505",
+                    f"the draw is annotated {T.describe(annotated)}, but its options name {shown}",
+                    opts.spans[0][1],
+                    suggestion="annotate it with one of the sets its options name, or drop "
+                    "the annotation",
+                )
+            annotated = None  # the options are authoritative (the gallery's rule)
+        elif via is not None and isinstance(annotated, T.FinSet) and T.same(annotated, state.dom):
+            annotated = None  # `observe y : Rows <- ... [via=idx]`: one value per row
+        return cls(event, iid, via, annotated, opts.broken)
+
+
+def _one(ctx: Ctx, key: str, given: tuple[SetOption, ...] | tuple[ast.Name, ...] | None) -> Any:
+    """The one finite set (or ids) a draw's option names; a list is E0305."""
+    if not given:
+        return None
+    if len(given) > 1:
+        first = given[0]
+        span = first.name.span if isinstance(first, SetOption) else first.span
+        ctx.error(
+            "E0305",
+            f"{key} of a draw names one "
+            f"{'finite set' if key != 'via' else 'array of ids'}, not {len(given)}",
+            span,
+            suggestion="a list is read by marginalize blocks only",
+        )
+        return None
+    return given[0]
+
+
+def _via_ids(ctx: Ctx, ids: ast.Name, plate: T.FinSet | None, family: Family) -> None:
+    """``[via=idx]``: ``idx`` holds one id of the plate per row (host data, or a
+    finite-set value of the plate's set)."""
+    if ids.missing:
+        return
+    if plate is None:
+        ctx.error(
+            "E0304",
+            f"via={ids.text} reads plate arguments at per-row ids, but no argument of "
+            f"{family.name} is a plate",
+            ids.span,
+            suggestion="remove via=, or pass a plate (sample v : K <- ...) as an argument",
+        )
+        return
+    local = ctx.locals.get(ids.text)
+    host = T.FinSet(plate.size, plate.elements, plate.name)
+    if local is None:  # host data of ids into the plate, range-checked at run time
+        ctx.locals[ids.text] = Local(ids.text, "host", host, ctx.unit_index, ids.span)
+        ctx.ref(ids, ids.text, "local", is_decl=True)
+        ctx.typed(ids, host)
+        return
+    ctx.ref(ids, ids.text, "local", is_decl=local.kind == "host")
+    ctx.typed(ids, local.type)
+    if local.kind == "host" or isinstance(local.type, T.Unknown):
+        return
+    if not (isinstance(local.type, T.FinSet) and T.same(local.type, plate)):
+        ctx.error(
+            "E0517",
+            f"via={ids.text}: '{ids.text}' is {T.describe(local.type)}, but the draw's plate "
+            f"arguments need ids of {T.describe(plate)} (or host data)",
+            ids.span,
+        )
+
+
+def _symmetric_needs_width(family: Family, source: ast.Apply, annotated: T.Type | None) -> bool:
+    """A vector parameter given by numbers only (``Dirichlet(1.0)``) has no width of its
+    own: it needs ``over=`` or an annotation of a space."""
+    vector = [
+        arg
+        for param, arg in zip(family.params, source.args, strict=False)
+        if param.vector or (param.matrix and param.name == "loc")
+    ]
+    if not vector or not all(isinstance(a, ast.NumberLit) for a in vector):
+        return False
+    return not isinstance(annotated, T.Space) and not (
+        isinstance(annotated, T.FinSet) and family.support == Domain.FINITE
+    )
+
+
+def _vector_space(family: Family) -> str:
+    return SPACE_BY_DOMAIN.get(family.support, "Real")
 
 
 def _family_support_type(

@@ -165,7 +165,14 @@ class StringOpt(Node):
     text: str
 
 
-OptionValue = NumberOpt | NameOpt | CallOpt | StringOpt
+@dataclass(slots=True, eq=False)
+class ListOpt(Node):
+    """``[A, B]``: several names as one option value (``[over=[School, Subject]]``)."""
+
+    names: list[Name]
+
+
+OptionValue = NumberOpt | NameOpt | CallOpt | StringOpt | ListOpt
 
 
 @dataclass(slots=True, eq=False)
@@ -360,6 +367,9 @@ class SampleStep(Node):
     annotation: TypeExpr | None
     source: Expr
     observed: bool  # `observe` rather than `sample`
+    # step options, `[over=K, via=idx]` (quivers.core.vocabulary.STEP_OPTIONS)
+    options: list[Option] = field(default_factory=list)
+    options_span: Span | None = None
 
 
 @dataclass(slots=True, eq=False)

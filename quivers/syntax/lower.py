@@ -153,6 +153,14 @@ def _kernel_parameters_as_options(options: list[ast.Option], clause: Any) -> tup
     return [*options, *fixed], bare
 
 
+def _site_step(meta: Meta, ch: Kids, observed: bool) -> ast.SampleStep:
+    # NAME, annotation | None, source, (options, span) | None
+    options, options_span = ch[3] if ch[3] is not None else ([], None)
+    return ast.SampleStep(
+        span_of(meta), _name(ch[0]), ch[1], ch[2], observed, options, options_span
+    )
+
+
 class Lowering(Transformer[Token, ast.Node]):
     """One method per rule of ``grammars/qvr.lark``; see the module docstring."""
 
@@ -269,6 +277,9 @@ class Lowering(Transformer[Token, ast.Node]):
     def string_value(self, meta: Meta, ch: Kids) -> ast.StringOpt:
         return ast.StringOpt(span_of(meta), str(ch[0])[1:-1])
 
+    def list_value(self, meta: Meta, ch: Kids) -> ast.ListOpt:
+        return ast.ListOpt(span_of(meta), [_name(t) for t in ch])
+
     def family_clause(self, meta: Meta, ch: Kids) -> ast.FamilyClause:
         clause: ast.FamilyClause = ch[0]
         return clause
@@ -382,10 +393,10 @@ class Lowering(Transformer[Token, ast.Node]):
     # ---------------------------------------------------------------- steps
 
     def sample_step(self, meta: Meta, ch: Kids) -> ast.SampleStep:
-        return ast.SampleStep(span_of(meta), _name(ch[0]), ch[1], ch[2], False)
+        return _site_step(meta, ch, observed=False)
 
     def observe_step(self, meta: Meta, ch: Kids) -> ast.SampleStep:
-        return ast.SampleStep(span_of(meta), _name(ch[0]), ch[1], ch[2], True)
+        return _site_step(meta, ch, observed=True)
 
     def annotation(self, meta: Meta, ch: Kids) -> ast.TypeExpr:
         annotated: ast.TypeExpr = ch[0]

@@ -149,3 +149,26 @@ def test_type_errors_do_not_stop_formatting() -> None:
 def test_empty_and_whitespace_only() -> None:
     assert format_source("") == ""
     assert format_source("\n\n   \n") == ""
+
+
+STEP_OPTIONS_CANONICAL = """object K : FinSet 4
+object C : FinSet 3
+program p : K -> K
+    sample rows : K <- Dirichlet(0.5) [over=C, iid_over=K]
+    sample mu <- Normal(0.0, 1.0) [iid_over=K]
+    observe y <- Normal(mu, 1.0) [via=group]
+    sample z <- Normal(0.0, 1.0) [over=[C, K]]
+    return rows
+export p
+"""
+
+
+def test_step_options_round_trip() -> None:
+    messy = (
+        STEP_OPTIONS_CANONICAL.replace("[over=C, iid_over=K]", "[ over = C ,iid_over=K ]")
+        .replace(") [via=group]", ")[via= group]")
+        .replace("[over=[C, K]]", "[over = [ C,K ] ]")
+    )
+    assert messy != STEP_OPTIONS_CANONICAL
+    assert format_source(messy) == STEP_OPTIONS_CANONICAL
+    assert format_source(STEP_OPTIONS_CANONICAL) == STEP_OPTIONS_CANONICAL

@@ -22,12 +22,14 @@ from quivers.core.vocabulary import (
     FINSET,
     INIT_SCHEMES,
     KEYWORD_DOCS,
+    MARGINAL_REDUCTIONS,
     NAMED_DECLARATIONS,
     PARAM_SOURCES,
     REDUCTIONS,
     ROLES,
     SPACE_KINDS,
     STEP_KEYWORDS,
+    STEP_OPTIONS,
     TYPE_KEYWORDS,
 )
 from quivers.syntax import grammar
@@ -113,6 +115,7 @@ def test_every_keyword_has_hover_text():
 def test_table_words_are_not_keywords():
     # Family, role, option and function names are ordinary names to the parser.
     tables = [FAMILIES, ROLES, ALGEBRAS, ARITH_FUNCTIONS, PARAM_SOURCES, INIT_SCHEMES]
+    tables += [STEP_OPTIONS, MARGINAL_REDUCTIONS]
     for table in tables:
         assert not set(table) & grammar.keywords(), table
 
@@ -179,3 +182,8 @@ def test_textmate_types_combinators_and_tables():
     assert _tm_words("constant.language.init.qvr") == set(INIT_SCHEMES), TM_FIX
     assert _tm_words("constant.language.algebra.qvr") == set(ALGEBRAS), TM_FIX
     assert _tm_words("support.function.arithmetic.qvr") == set(ARITH_FUNCTIONS), TM_FIX
+
+
+def test_textmate_step_options_and_reductions():
+    assert _tm_words("variable.parameter.step-option.qvr") == set(STEP_OPTIONS), TM_FIX
+    assert _tm_words("constant.language.reduction.qvr") == set(MARGINAL_REDUCTIONS), TM_FIX
