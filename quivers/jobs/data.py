@@ -18,8 +18,24 @@ from typing import Any
 import torch
 from torch import nn
 
-from quivers.core.families import Domain
-from quivers.runtime.ir import FinSetT, ObjT, ProductT, SpaceT
+from quivers.core.families import FAMILIES, Domain
+from quivers.runtime.ir import (
+    BinOp,
+    Call,
+    FamilySource,
+    FinSetT,
+    Index,
+    LetStep,
+    Neg,
+    ObjT,
+    ProductT,
+    ProgramDecl,
+    RelationRef,
+    SampleStep,
+    ScoreStep,
+    SpaceT,
+    Var,
+)
 from quivers.runtime.program import ProgramModule
 
 
@@ -87,6 +103,110 @@ def draw_weights(model: nn.Module, weight_scale: float = 0.3) -> None:
             p.copy_(torch.randn_like(p) * weight_scale)
 
 
+@dataclass(frozen=True)
+class HostKind:
+    """What a program's host data must hold, as far as its uses say: integer ids in
+    ``0..ids-1`` (an index into a plate or a relation), or floats, positive when they
+    reach a positive family parameter (a scale, a rate) through ``let`` arithmetic."""
+
+    ids: int | None = None
+    positive: bool = False
+
+
+# functions whose value is positive whatever their argument: positivity stops there
+_POSITIVE_FUNCTIONS = frozenset({"sigmoid", "exp", "softplus", "abs"})
+
+
+def host_kinds(decl: ProgramDecl) -> dict[str, HostKind]:
+    """The kind of every host name of ``decl`` (floats unless a use says otherwise)."""
+    plates = {s.var: s.plate for s in decl.steps if isinstance(s, SampleStep) and s.plate}
+    lets = {s.var: s.value for s in decl.steps if isinstance(s, LetStep)}
+    hosts = set(decl.host_names)
+    ids: dict[str, int] = {}
+    positive: set[str] = set()
+
+    def walk(e: Any) -> None:  # host ids: the index of a plate or of a relation's rows
+        if isinstance(e, Index):
+            size = None
+            if isinstance(e.base, RelationRef) and isinstance(e.base.expr.dom, FinSetT):
+                size = e.base.expr.dom.size
+            elif isinstance(e.base, Var):
+                size = plates.get(e.base.name)
+            if e.index.name in hosts and size is not None:
+                ids[e.index.name] = size
+        for child in _children(e):
+            walk(child)
+
+    def needs_positive(e: Any, seen: frozenset[str]) -> None:
+        if isinstance(e, Var):
+            if e.name in hosts:
+                positive.add(e.name)
+            elif e.name in lets and e.name not in seen:
+                needs_positive(lets[e.name], seen | {e.name})
+        elif isinstance(e, BinOp | Neg) or (
+            isinstance(e, Call) and e.fn not in _POSITIVE_FUNCTIONS
+        ):
+            for child in _children(e):
+                needs_positive(child, seen)
+
+    for step in decl.steps:
+        if isinstance(step, LetStep | ScoreStep):
+            walk(step.value)
+        elif isinstance(step, SampleStep) and isinstance(step.source, FamilySource):
+            family = FAMILIES.get(step.source.family)
+            for i, arg in enumerate(step.source.args):
+                walk(arg)
+                domain = family.params[i].domain if family and i < len(family.params) else None
+                if domain in (Domain.POSITIVE, Domain.UNIT):
+                    needs_positive(arg, frozenset())
+    return {n: HostKind(ids.get(n), n in positive and n not in ids) for n in decl.host_names}
+
+
+def _children(e: Any) -> tuple[Any, ...]:
+    if isinstance(e, BinOp):
+        return (e.left, e.right)
+    if isinstance(e, Neg):
+        return (e.operand,)
+    if isinstance(e, Call):
+        return e.args
+    return ()
+
+
+def plate_rows(decl: ProgramDecl) -> int | None:
+    """The rows of a plate program: a program over a finite set ``K`` whose steps have
+    a plate over a set of that size has one row per element (``K -> K``, the
+    regression idiom), so per-row values line up with the plate's."""
+    sizes = {s.plate for s in decl.steps if isinstance(s, SampleStep) and s.plate}
+    if isinstance(decl.dom, FinSetT) and decl.dom.size in sizes:
+        return decl.dom.size
+    return None
+
+
+def synthetic_host(kind: HostKind, rows: int) -> torch.Tensor:
+    """One synthetic value per row for host data of ``kind``."""
+    if kind.ids is not None:
+        return torch.randint(0, kind.ids, (rows,))
+    if kind.positive:
+        return torch.rand(rows, 1) + 0.5
+    return torch.randn(rows, 1)
+
+
+def synthetic_inputs(
+    model: ProgramModule, batch: int, length: int
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """Random program input and host data that fit the program's declared inputs: a
+    plate program gets each element of its set once (:func:`plate_rows`, not
+    ``batch`` rows), host data one value per row of its kind (:func:`host_kinds`)."""
+    rows = plate_rows(model.decl)
+    if rows is not None:
+        x = torch.arange(rows)
+    else:
+        x = random_input(model.decl.dom, batch, length, uses_sequences(model))
+    n = int(x.shape[0])
+    kinds = host_kinds(model.decl)
+    return x, {name: synthetic_host(kinds[name], n) for name in model.host_names}
+
+
 def synthetic(
     model: ProgramModule,
     batch: int = 4,
@@ -96,7 +216,7 @@ def synthetic(
 ) -> Dataset:
     """A corpus drawn from ``model`` with its weights fixed to a seeded draw.
 
-    The model's parameters are left at that draw (the "true" weights); callers
+    The inputs are :func:`synthetic_inputs`. The model's parameters are left at that draw (the "true" weights); callers
     that refit re-initialise them. With ``seed=None`` the RNG is not re-seeded: the
     reference page seeds *before* loading the program (whose initialisation draws
     from the RNG), and a caller that did the same gets exactly the page's corpus.
@@ -104,8 +224,7 @@ def synthetic(
     if seed is not None:
         torch.manual_seed(seed)
     draw_weights(model, weight_scale)
-    x = random_input(model.decl.dom, batch, length, uses_sequences(model))
-    host = {name: torch.randn(batch, 1) for name in model.host_names}
+    x, host = synthetic_inputs(model, batch, length)
     with torch.no_grad():
         trace = model.trace(x, dict(host), **run_arguments(model, length))
     observations = {n: s.trace for n, s in trace.items() if s.observed}

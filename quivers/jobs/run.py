@@ -231,11 +231,9 @@ def run_sample(
     if opts.data:
         data = load_file(opts.data, model, run, require_observed=False)
     else:  # random prompts (and host data), then the draw: the page's corpus
-        from quivers.jobs.data import random_input, uses_sequences
+        from quivers.jobs.data import synthetic_inputs
 
-        x = random_input(model.decl.dom, opts.n, opts.length, uses_sequences(model))
-        hosts = {h: torch.randn(opts.n, 1) for h in model.host_names}
-        data = Dataset(x, hosts, "synthetic")
+        data = Dataset(*synthetic_inputs(model, opts.n, opts.length), "synthetic")
     if (early := stopped(name, data)) is not None:
         return early
     if progress:

@@ -189,7 +189,7 @@ class RelationRef:
     """A relation between finite sets read as its matrix, in ``rel[ids]``."""
 
     name: str
-    expr: Expr
+    expr: Ref
 
 
 @dataclass(frozen=True)

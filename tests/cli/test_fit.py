@@ -254,12 +254,10 @@ def test_a_diverging_fit_keeps_the_last_good_state(tmp_path: Path) -> None:
 
 
 # Examples `qvr fit` cannot fit without --data: grammars (deduction blocks are fitted
-# with quivers.stochastic.deduction, tests/runtime/test_deduction_learning.py) and plate
-# programs, whose synthetic corpus would need one row per plate element and typed host
-# data (ids); tests/project/test_gallery_corpus.py fits those from their stated data.
-# Open in issue 11: the CLI's synthetic corpus for plate programs.
+# with quivers.stochastic.deduction, tests/runtime/test_deduction_learning.py). Plate
+# programs are fitted: their synthetic corpus has one row per plate element and host
+# data of the kind their uses need (quivers/jobs/data.py, synthetic_inputs).
 NOT_FIT_BY_THE_CLI_WITHOUT_DATA = {
-    "ar1", "eight_schools", "grouped_beta_regression",  # plate programs
     "ccg", "mcfg", "pcfg", "type_logical",  # deduction grammars
 }  # fmt: skip
 

@@ -78,6 +78,22 @@ async def test_fit_svi_reports_steps_and_losses(client: LanguageClient) -> None:
     assert end.message == "done"
 
 
+async def test_plate_programs_fit_from_the_editor_without_data(client: LanguageClient) -> None:
+    """The editor's fit takes the synthetic corpus: a plate program gets one row per
+    element of its set and host data of the kind its uses need (ids, positive scales)."""
+    for name, site, shape in [
+        ("eight_schools", "eta", [8, 1]),
+        ("grouped_beta_regression", "beta", [4, 1]),
+        ("ar1", "phi", []),
+    ]:
+        uri, _ = await open_doc(client, (EXAMPLES / f"{name}.qvr").read_text())
+        result = await run_command(client, "qvr.fitSvi", uri, {"steps": 3, "seed": 1})
+        assert result["ok"], (name, result["error"])
+        assert len(result["losses"]) == 3
+        posterior = {p["name"]: p for p in result["posterior"]}
+        assert posterior[site]["shape"] == shape, (name, posterior[site])
+
+
 async def test_run_nuts_reports_warmup_and_sampling(client: LanguageClient) -> None:
     uri, _ = await open_doc(client, REGRESSION)
     before = set(client.progress_reports)
