@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from quivers.analysis.document import Document, Located
 from quivers.core.families import FAMILIES
 from quivers.core.vocabulary import ALGEBRAS, ARITH_FUNCTIONS, OPTIONS, ROLES
+from quivers.syntax import ast
 from quivers.syntax.ast import Comment
 from quivers.syntax.grammar import keywords
 
@@ -205,6 +206,10 @@ def _unit_names(doc: Document, loc: Located, first: int) -> dict[tuple[int, int]
             if local is not None and local.kind == "host":
                 bits |= _MOD_BIT["readonly"]
         names[(rng.line - first, rng.col)] = (_TYPE_INDEX[cls], bits)
+    node = loc.unit.node
+    if isinstance(node, ast.CompositionDecl) and node.label is not None:
+        label = loc.unit.absolute(node.label.span)  # `composition ppca as real`
+        names[(label.line - first, label.col)] = (_TYPE_INDEX["variable"], _MOD_BIT["declaration"])
     return names
 
 

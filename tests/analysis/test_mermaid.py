@@ -57,6 +57,22 @@ def test_every_example_chart_parses(tmp_path: Path) -> None:
     assert len(files) >= len(examples())
 
 
+def test_every_gallery_corpus_chart_parses(tmp_path: Path) -> None:
+    """Issue 11's constructs (plates, indexing, relation rows, the new families)."""
+    files = []
+    for source in sorted((ROOT / "tests" / "data" / "gallery").glob("*.qvr")):
+        d = doc(source.read_text("utf-8"))
+        for target in targets(d):
+            chart = flowchart(d, target)
+            assert chart.mermaid is not None, (source.stem, target, chart.error)
+            path = tmp_path / f"{source.stem}.{target}.mmd"
+            path.write_text(chart.mermaid)
+            files.append(path)
+    results = run_checker(files)
+    assert {k: v["error"] for k, v in results.items() if not v["ok"]} == {}
+    assert len(files) >= 25
+
+
 def test_the_checker_rejects_broken_mermaid(tmp_path: Path) -> None:
     good = flowchart(doc(examples()["vanilla_rnn_lm"])).mermaid
     assert good is not None
