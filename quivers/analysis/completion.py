@@ -50,6 +50,7 @@ class CompletionItem:
 _PARTIAL = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _COMBINATOR_SNIPPETS = {
     "scan": "scan(${1:cell})",
+    "rscan": "rscan(${1:cell})",
     "fan": "fan(${1:f}, ${2:g})",
     "repeat": "repeat(${1:f}, ${2:n})",
     "stack": "stack(${1:f}, ${2:n})",

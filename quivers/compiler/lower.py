@@ -64,7 +64,8 @@ class _Lowerer:
             cell = self.types(result, node.cell)
             split = T.scan_split(cell.dom, cell.cod)
             assert split is not None, "the checker accepted this scan"
-            return ir.Scan(self.expr(result, node.cell), obj(split[0]), obj(split[1]))
+            cell_ir = self.expr(result, node.cell)
+            return ir.Scan(cell_ir, obj(split[0]), obj(split[1]), node.reverse)
         if isinstance(node, ast.IdentityExpr):
             arrow = self.types(result, node)
             return ir.Identity(obj(arrow.dom))

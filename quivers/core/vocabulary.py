@@ -80,6 +80,8 @@ KEYWORD_DOCS: dict[str, str] = {
     "repeat": "repeat(f, n): n-fold composition with shared weights; without n, n_steps at run time.",
     "stack": "stack(f, n): n independent copies composed.",
     "scan": "scan(cell): threads a state across a sequence; cell : A * H -> H gives A -> H.",
+    "rscan": "rscan(cell): scan(cell) reading the sequence right to left; its value is the "
+    "state after the first position.",
     "identity": "identity(A) : A -> A.",
 }
 
@@ -307,4 +309,4 @@ ARITH_FUNCTIONS: dict[str, int] = {
 }
 REDUCTIONS = frozenset({"sum", "mean"})
 
-COMBINATORS = ("fan", "repeat", "stack", "scan", "identity")
+COMBINATORS = ("fan", "repeat", "stack", "scan", "rscan", "identity")

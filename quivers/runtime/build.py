@@ -160,7 +160,7 @@ class _Builder:
                 return RelChain(copies, self.algebra)  # type: ignore[arg-type]
             return Chain(copies)
         if isinstance(e, ScanE):
-            return Scan(self.expr(e.cell), e.input_type, e.state_type)
+            return Scan(self.expr(e.cell), e.input_type, e.state_type, e.reverse)
         if isinstance(e, Identity):
             return RelIdentity(e.obj, self.algebra) if is_finite(e.obj) else Passthrough(e.obj)
         raise QvrBuildError(f"not a morphism expression: {e!r}")

@@ -277,9 +277,14 @@ class Scan(Node):
     every h_{t-1} is known, so all T steps are scored in one batched call.
     """
 
-    def __init__(self, cell: Node, input_type: ObjT, state_type: ObjT) -> None:
+    def __init__(
+        self, cell: Node, input_type: ObjT, state_type: ObjT, reverse: bool = False
+    ) -> None:
         super().__init__(input_type, state_type)
         self.cell = cell
+        # `rscan(cell)`: h_{T+1} = 0, h_t ~ cell(x_t, h_{t+1}) for t = T..1; the trace is
+        # indexed by position (trace[:, t] is the state after reading x_t), the value h_1
+        self.reverse = reverse
         self.input_type, self.state_type = input_type, state_type
         self.stochastic = cell.stochastic
         self.value_is_trace = False
@@ -321,13 +326,23 @@ class Scan(Node):
             )
 
     def run(self, x, trace=None, want_lp=True, **run) -> RunOut:
+        if not self.reverse:
+            return self._run(x, trace, want_lp, **run)
+        # right to left: the forward scan of the reversed sequence, its trajectory put
+        # back in position order (a flip is exact: no value or density changes)
+        self._check_rank(x)
+        flipped = None if trace is None else _flip_time(trace)
+        tr, h, lp = self._run(x.flip(1), flipped, want_lp, **run)
+        return _flip_time(tr), h, lp
+
+    def _run(self, x, trace=None, want_lp=True, **run) -> RunOut:
         self._check_rank(x)
         batch, steps = x.shape[0], x.shape[1]
         h0 = self._h0(batch)
         cell = self.cell
         if trace is None and want_lp and (cell.value_is_trace or cell.position_batchable):
             # draw without densities, then score the whole trajectory in one batched call
-            trace = self.run(x, None, False, **run)[0]
+            trace = self._run(x, None, False, **run)[0]
         if trace is not None and cell.value_is_trace and isinstance(trace, torch.Tensor):
             if steps == 0:
                 return trace, h0, (self._ref.new_zeros(batch) if want_lp else None)
@@ -405,6 +420,11 @@ class Scan(Node):
 
     def out_lead(self, lead):
         return tuple(lead[:1])
+
+
+def _flip_time(trace: Any) -> Any:
+    """A scan trajectory (a tensor, or a tuple of them) with its time axis reversed."""
+    return unflatten(trace, [leaf.flip(1) for leaf in leaves(trace)])
 
 
 def _empty_like_spec(spec: Any, ref: torch.Tensor) -> Any:

@@ -141,6 +141,7 @@ class Scan:
     cell: Expr
     input_type: ObjT
     state_type: ObjT
+    reverse: bool = False  # `rscan`: right to left
 
 
 @dataclass(frozen=True)

@@ -124,6 +124,7 @@ class Stack(Node):
 @dataclass(slots=True, eq=False)
 class Scan(Node):
     cell: Expr
+    reverse: bool = False  # `rscan(cell)`: reads the sequence right to left
 
 
 @dataclass(slots=True, eq=False)

@@ -254,6 +254,9 @@ class Lowering(Transformer[Token, ast.Node]):
     def scan(self, meta: Meta, ch: Kids) -> ast.Scan:
         return ast.Scan(span_of(meta), ch[0])
 
+    def rscan(self, meta: Meta, ch: Kids) -> ast.Scan:
+        return ast.Scan(span_of(meta), ch[0], reverse=True)
+
     def identity(self, meta: Meta, ch: Kids) -> ast.IdentityExpr:
         return ast.IdentityExpr(span_of(meta), ch[0])
 

@@ -231,3 +231,47 @@ def test_a_bare_scan_export_is_a_model_that_lifts():
     lifted, lx, lobs = bayesian_lift_parameters(model, ids, {"lm": traj})
     values = {**lobs, **{n: s.trace for n, s in lifted.trace(lx, lobs).items()}}
     assert torch.isfinite(lifted.log_joint(lx, values))
+
+
+BIDIRECTIONAL = (ROOT / "tests/data/gallery/bidirectional_lm.qvr").read_text("utf-8")
+
+
+def test_rscan_reads_the_sequence_right_to_left():
+    """The bidirectional LM's density, written out by hand: the forward cell over
+    t = 1..T from h_0 = 0, the backward cell over t = T..1 from g_{T+1} = 0 (the
+    trajectory indexed by position), the head on [h_T; g_1]."""
+    torch.manual_seed(0)
+    model = loads(BIDIRECTIONAL).morphism
+    x = torch.randint(0, 12, (3, 5))
+    with torch.no_grad():
+        sites = model.trace(x)
+    hf, hb = sites["h"].trace
+    y = sites["next_token"].trace
+    fwd_path, bwd_path = model._step_h.parts
+
+    def mlp(cell, v):
+        first, last = cell.source.net.layers
+        return last(torch.tanh(first(v)))
+
+    e = fwd_path.parts[0].weight[x]
+    lp = torch.zeros(3)
+    h = torch.zeros(3, 8)
+    for t in range(5):
+        loc = mlp(fwd_path.parts[1].cell, torch.cat((e[:, t], h), -1))
+        lp = lp + D.Normal(loc, 0.1).log_prob(hf[:, t]).sum(-1)
+        h = hf[:, t]
+    g = torch.zeros(3, 8)
+    for t in reversed(range(5)):
+        loc = mlp(bwd_path.parts[1].cell, torch.cat((e[:, t], g), -1))
+        lp = lp + D.Normal(loc, 0.1).log_prob(hb[:, t]).sum(-1)
+        g = hb[:, t]
+    head = model._step_next_token
+    logits = mlp(head, torch.cat((hf[:, -1], hb[:, 0]), -1))
+    lp = lp + D.Categorical(logits=logits).log_prob(y)
+    with torch.no_grad():
+        got = model.log_joint(x, {"h": (hf, hb), "next_token": y})
+        assert torch.allclose(got, lp.sum(), rtol=1e-5, atol=1e-4)
+        assert torch.allclose(sites["h"].value, torch.cat((hf[:, -1], hb[:, 0]), -1))
+        # the same trajectory read left to right has another density
+        wrong = model.log_joint(x, {"h": (hf, hb.flip(1)), "next_token": y})
+        assert not torch.allclose(got, wrong)

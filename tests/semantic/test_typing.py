@@ -273,3 +273,17 @@ def test_algebra_rules():
     assert diagnose("composition markov as algebra\ncomposition godel as algebra\n") == [
         ("E0702", 2)
     ]
+
+
+def test_rscan_types_like_scan_and_rejects_the_same_cells():
+    head = (
+        "object T : FinSet 5\nobject E : Real 2\nobject H : Real 3\n"
+        "morphism emb : T -> E [role=embed]\n"
+        "morphism cell : E * H -> H [role=kernel] ~ Normal\n"
+        "morphism bad : E -> H [role=kernel] ~ Normal\n"
+    )
+    text = head + "let fwd = emb >> scan(cell)\nlet bwd = emb >> rscan(cell)\nexport bwd\n"
+    assert diagnose(text) == []
+    types = types_of(text)
+    assert types["fwd"] == types["bwd"] == "T -> H"
+    assert [c for c, _ in diagnose(head + "let b = rscan(bad)\nexport b\n")] == ["E0404"]
