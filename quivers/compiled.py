@@ -46,11 +46,26 @@ class Program(nn.Module):
     model protocol (``trace``, ``log_joint``, ...) by delegating to ``morphism``.
     """
 
-    def __init__(self, analysis: Analysis, module: BuiltModule, path: str) -> None:
+    def __init__(
+        self,
+        analysis: Analysis,
+        module: BuiltModule,
+        path: str,
+        text: str | None = None,
+        bound: Mapping[str, Mapping[str, float | int]] | None = None,
+        focus: str | None = None,
+    ) -> None:
         super().__init__()
+        from quivers.compiler.templates import templates_of
+
         self.analysis = analysis
         self.module = module
         self.path = path
+        self._text = text
+        # template programs by name, and the values those that were built got
+        self.templates = templates_of(analysis)
+        self.template_values = {k: dict(v) for k, v in (bound or {}).items()}
+        self._focus = focus  # the template an instantiation was made for: its morphism
         self.root = module.root  # a submodule: every declaration's parameters
         self.exports: dict[str, nn.Module] = {}
         for name, built in module.exports[1:]:
@@ -64,9 +79,40 @@ class Program(nn.Module):
 
     @property
     def morphism(self) -> nn.Module:
+        if self._focus is not None:
+            for name, built in self.module.exports:
+                if name == self._focus:
+                    return built
+            return self.module.programs[self._focus]
+        first = self.analysis.exports[0] if self.analysis.exports else None
+        if first in self.templates and first not in self.template_values:
+            raise AttributeError(self._unbuilt_message(first))
         if not self.module.exports:
             raise AttributeError(self._no_export_message())
         return self.module.main
+
+    def _unbuilt_message(self, name: str) -> str:
+        template = self.templates[name]
+        given = ", ".join(f"{n}=..." for n, _ in template.params)
+        return (
+            f"{self.path}: program {template.signature()} is a template; give its "
+            f"parameters: load(path, {given}) or prog.{name}({given})"
+        )
+
+    def instantiate(self, name: str, **values: Any) -> Program:
+        """The file compiled again with the template ``name`` given ``values``: a new
+        ``Program`` whose ``morphism`` is that program (``prog.gmm(alpha=1.0)`` calls
+        this). Every parameter must be given (``TemplateArgumentError`` names the
+        missing or ill-typed one)."""
+        from quivers.compiler import compile_source
+        from quivers.compiler.templates import TemplateArgumentError
+
+        if name not in self.templates:
+            raise TemplateArgumentError(f"{self.path}: '{name}' is not a template program")
+        if self._text is None:
+            raise TemplateArgumentError(f"{self.path}: the source is not kept; load it again")
+        analysis, module, bound = compile_source(self._text, self.path, values, only=name)
+        return Program(analysis, module, self.path, text=self._text, bound=bound, focus=name)
 
     def _no_export_message(self) -> str:
         if self.module.deductions:
@@ -83,10 +129,16 @@ class Program(nn.Module):
         except AttributeError:
             pass
         exports = self.__dict__.get("exports", {})
+        templates = self.__dict__.get("templates", {})
+        if name in templates and name not in self.__dict__.get("template_values", {}):
+            return _TemplateCall(self, name)
         if name in exports:
             return exports[name]
         if name == "morphism":
             # Python retries a property that raised AttributeError here: keep its message
+            first = self.analysis.exports[0] if self.analysis.exports else None
+            if first is not None and first in templates:
+                raise AttributeError(self._unbuilt_message(first))
             raise AttributeError(self._no_export_message())
         raise AttributeError(f"{self.path} has no export named '{name}'")
 
@@ -98,7 +150,14 @@ class Program(nn.Module):
     def forward(self, x: Any = None, **run: Any) -> Any:
         """Run the first export: without ``x``, the matrix of a finite-set relation
         (``prog(n_steps=4)`` gives ``repeat`` its count); with ``x``, a draw of its
-        value (for a ``program``, ``observations=`` may be given too)."""
+        value (for a ``program``, ``observations=`` may be given too). Run-time
+        arguments are the compiled model's; a template's parameters are given when it
+        is compiled, ``prog.NAME(alpha=...)`` (``docs/language.md`` 10.1.1)."""
+        first = self.analysis.exports[0] if self.analysis.exports else None
+        if self._focus is None and first in self.templates and first not in self.template_values:
+            from quivers.compiler.templates import TemplateArgumentError
+
+            raise TemplateArgumentError(self._unbuilt_message(first))
         return _call(self.morphism, "export", x, run)
 
     def run(
@@ -170,6 +229,20 @@ class Program(nn.Module):
         yield from self.module.programs.items()
         yield from self.module.lets.items()
         yield from self.module.morphisms.items()
+
+
+class _TemplateCall:
+    """``prog.gmm``: a template program of a loaded file, waiting for its values;
+    calling it, ``prog.gmm(alpha=1.0, K=3)``, compiles the file with them."""
+
+    def __init__(self, program: Program, name: str) -> None:
+        self._program, self._name = program, name
+
+    def __call__(self, **values: Any) -> Program:
+        return self._program.instantiate(self._name, **values)
+
+    def __repr__(self) -> str:
+        return f"<template program {self._program.templates[self._name].signature()}>"
 
 
 def _call(node: nn.Module, name: str, x: Any, run: dict[str, Any]) -> Any:

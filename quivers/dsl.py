@@ -16,18 +16,24 @@ if TYPE_CHECKING:
     from quivers.compiled import EntryRun, Program
 
 
-def loads(text: str, name: str = "<string>") -> Program:
-    """Compile QVR source text; raises ``QvrCompileError`` listing every error."""
+def loads(text: str, name: str = "<string>", **values: Any) -> Program:
+    """Compile QVR source text; raises ``QvrCompileError`` listing every error.
+
+    ``values`` are the parameters of template programs (``program gmm(alpha : Real,
+    K : FinSet)``): ``loads(text, alpha=1.0, K=3)``. A template left without all of its
+    values is compiled when it is called, ``prog.gmm(alpha=1.0, K=3)``.
+    """
     from quivers.compiled import Program
 
-    analysis, module = compile_source(text, name)
-    return Program(analysis, module, name)
+    analysis, module, bound = compile_source(text, name, values)
+    return Program(analysis, module, name, text=text, bound=bound)
 
 
-def load(path: str | Path) -> Program:
-    """Compile a ``.qvr`` file; raises ``QvrCompileError`` listing every error."""
+def load(path: str | Path, **values: Any) -> Program:
+    """Compile a ``.qvr`` file (``values`` as for :func:`loads`); raises
+    ``QvrCompileError`` listing every error."""
     p = Path(path)
-    return loads(p.read_text(encoding="utf-8"), str(path))
+    return loads(p.read_text(encoding="utf-8"), str(path), **values)
 
 
 def __getattr__(name: str) -> Any:

@@ -10,10 +10,13 @@ from quivers.core.vocabulary import (
     COMBINATORS,
     FINSET,
     KEYWORD_DOCS,
+    MARGINAL_REDUCTIONS,
     OPTIONS,
     REDUCTIONS,
     ROLES,
     SPACE_KINDS,
+    STEP_OPTIONS,
+    TEMPLATE_KINDS,
 )
 from quivers.semantic import types as T
 from quivers.semantic.model import Local, Symbol
@@ -22,7 +25,7 @@ from quivers.semantic.model import Local, Symbol
 def value_shape(t: T.Type, per_row: bool = True) -> str:
     plate = T.plate_of(t)
     if plate is not None:  # one row per element of the plate's set
-        return f"({plate.size}, {T.width(t) if T.width(t) is not None else '?'}) float"
+        return f"({_size(plate)}, {T.width(t) if T.width(t) is not None else '?'}) float"
     lead = "batch, " if per_row else ""
     if isinstance(t, T.FinSet):
         return f"({lead.rstrip(', ')},) int64" if per_row else "() int64"
@@ -31,7 +34,14 @@ def value_shape(t: T.Type, per_row: bool = True) -> str:
     return f"({lead}{shown}) float"
 
 
+def _size(t: T.FinSet) -> str:
+    size = T.size_of(t)
+    return "?" if size is None else str(size)
+
+
 def type_line(t: T.Type) -> str:
+    if isinstance(t, T.FinSet) and t.symbolic:
+        return "finite set whose size is given when the template is instantiated"
     if isinstance(t, T.FinSet):
         if t.elements is not None:
             return (
@@ -62,9 +72,12 @@ def symbol_signature(symbol: Symbol) -> str:
         if info.family:
             text += f" ~ {info.family}"
         return text
+    name = symbol.name
+    if info.template:  # `program gmm(alpha : Real, K : FinSet) : ...`
+        name += "(" + ", ".join(f"{n} : {k}" for n, k in info.template) + ")"
     if info.returns is not None:  # a plate program returning another value
-        return f"{info.kind} {symbol.name} : {arrow} (returns {T.show(info.returns)})"
-    return f"{info.kind} {symbol.name} : {arrow}"
+        return f"{info.kind} {name} : {arrow} (returns {T.show(info.returns)})"
+    return f"{info.kind} {name} : {arrow}"
 
 
 def symbol_markdown(symbol: Symbol) -> str:
@@ -99,17 +112,21 @@ _LOCAL_WORDS = {
     "let": "value",
     "score": "score factor",
     "host": "host data (from the observations dict)",
+    "template": "template parameter",
 }
 
 
 def local_markdown(local: Local, scan_trace: bool = False) -> str:
+    if local.kind == "template":
+        return template_markdown(local)
     head = f"```qvr\n{local.name} : {T.show(local.type)}\n```"
     what = _LOCAL_WORDS.get(local.kind, local.kind)
     scope = "global: drawn once, shared by every row" if local.is_global else "per row"
     plate = T.plate_of(local.type)
     if plate is not None:
         scope = (
-            f"plate over {T.show(plate)} ({plate.size} elements): one value per element, drawn once"
+            f"plate over {T.show(plate)} ({_size(plate)} elements): one value per element, "
+            "drawn once"
         )
     shape = value_shape(local.type, per_row=not local.is_global)
     lines = [f"{what} · {scope}", f"`{T.describe(local.type)}` · value {shape}"]
@@ -119,6 +136,35 @@ def local_markdown(local: Local, scan_trace: bool = False) -> str:
             f"trace: the whole state trajectory (batch, T, {width}); the value is the last state"
         )
     return head + "\n\n" + "\n\n".join(lines)
+
+
+def template_markdown(local: Local) -> str:
+    """A template program's typed parameter: what it takes and when it is given."""
+    t = local.type
+    if isinstance(t, T.FinSet):
+        kind = FINSET
+        size = T.size_of(t)
+        now = f"here {size} elements" if size is not None else "its size is not given yet"
+    else:
+        kind = t.kind if isinstance(t, T.Space) else "Real"
+        now = "a number, the same for every row"
+    spec = TEMPLATE_KINDS.get(kind)
+    takes = spec.doc if spec is not None else kind
+    return (
+        f"```qvr\n{local.name} : {kind}\n```\n\ntemplate parameter: {takes}, given when the "
+        f"program is loaded (`load(path, {local.name}=...)`) or called "
+        f"(`prog.<program>({local.name}=...)`) · {now}"
+    )
+
+
+def step_option_markdown(word: str) -> str | None:
+    spec = STEP_OPTIONS.get(word)
+    if spec is not None:
+        steps = ", ".join(sorted(spec.steps))
+        return f"**{word}** (step option, read by {steps}): {spec.doc}"
+    if word in MARGINAL_REDUCTIONS:
+        return f"**reduction={word}**: {MARGINAL_REDUCTIONS[word]}"
+    return None
 
 
 def family_markdown(family: Family) -> str:
@@ -148,4 +194,4 @@ def word_markdown(word: str) -> str | None:
         return "**FinSet n**: the finite set {0, ..., n-1}; values are int64 indices"
     if word in COMBINATORS:
         return KEYWORD_DOCS.get(word)
-    return None
+    return step_option_markdown(word)

@@ -8,7 +8,7 @@ a module with errors.
 from __future__ import annotations
 
 from quivers.core.deduction.system import DeductionSystem
-from quivers.core.vocabulary import DEFAULT_PARAM_SOURCE, PARAM_SOURCES, SPACE_KINDS
+from quivers.core.vocabulary import DEFAULT_PARAM_SOURCE, FINSET, PARAM_SOURCES, SPACE_KINDS
 from quivers.runtime import ir
 from quivers.semantic import types as T
 from quivers.semantic.deductions import system_of
@@ -127,7 +127,9 @@ class _Lowerer:
 
     # -------------------------------------------------------------- programs
 
-    def program(self, item: ast.Program, result: UnitResult) -> ir.ProgramDecl:
+    def program(
+        self, item: ast.Program, result: UnitResult, values: dict[str, float | int]
+    ) -> ir.ProgramDecl:
         header = item.header.node
         assert isinstance(header, ast.ProgramHeader)
         info = result.symbol
@@ -161,6 +163,9 @@ class _Lowerer:
                 break
         hosts = tuple(name for name, v in locals_.items() if v.kind == "host")
         params = tuple(p.text for p in header.params) if header.params else ()
+        constants = tuple(
+            (name, float(values[name])) for name, kind in info.template if kind != FINSET
+        )
         return ir.ProgramDecl(
             header.name.text,
             obj(info.type.dom),
@@ -168,6 +173,7 @@ class _Lowerer:
             params,
             tuple(steps),
             hosts,
+            constants,
         )
 
     def source(
@@ -230,8 +236,15 @@ def _via(node: ast.SampleStep) -> str | None:
     return None
 
 
-def lower(analysis: Analysis, source_name: str = "<qvr>") -> ir.ModuleIR:
-    """The IR of a module that checked without errors."""
+def lower(
+    analysis: Analysis,
+    source_name: str = "<qvr>",
+    values: dict[str, dict[str, float | int]] | None = None,
+) -> ir.ModuleIR:
+    """The IR of a module that checked without errors. A template program is lowered
+    only with the values of its parameters (``values``, checked with them); without,
+    it and its export are left out: it is built when it is called."""
+    values = values or {}
     lo = _Lowerer(analysis)
     morphisms: list[ir.MorphismDecl] = []
     lets: list[ir.LetDecl] = []
@@ -241,7 +254,14 @@ def lower(analysis: Analysis, source_name: str = "<qvr>") -> ir.ModuleIR:
     deductions: list[DeductionSystem] = []
     for item, result in analysis.results:
         if isinstance(item, ast.Program):
-            programs.append(lo.program(item, result))
+            info = result.symbol
+            if info is not None and info.template:
+                if info.template and result.declares not in values:
+                    continue  # a template without its values: built when called
+                assert result.declares is not None
+                programs.append(lo.program(item, result, values[result.declares]))
+                continue
+            programs.append(lo.program(item, result, {}))
             continue
         node = item.node
         if isinstance(node, ast.ObjectDecl) and result.symbol is not None:
@@ -255,6 +275,9 @@ def lower(analysis: Analysis, source_name: str = "<qvr>") -> ir.ModuleIR:
             deductions.append(system_of(node))
         elif isinstance(node, ast.ExportDecl):
             bare = node.expr.name.text if isinstance(node.expr, ast.Ref) else None
+            symbol = analysis.symbols.get(bare) if bare is not None else None
+            if symbol is not None and symbol.info.template and bare not in values:
+                continue  # an uncompiled template (see above)
             exports.append((bare, lo.expr(result, node.expr)))
     return ir.ModuleIR(
         tuple(morphisms),

@@ -209,6 +209,27 @@ OPTIONS: dict[str, OptionSpec] = {
 
 
 @dataclass(frozen=True)
+class TemplateKind:
+    """What a template parameter ``name : Kind`` of a program takes: a number in
+    ``domain``, or (``FinSet``) a finite set given by its size."""
+
+    name: str
+    doc: str
+    domain: Domain | None  # None: a finite set
+
+
+TEMPLATE_KINDS: dict[str, TemplateKind] = {
+    k.name: k
+    for k in (
+        TemplateKind("Real", "a number", Domain.REAL),
+        TemplateKind("Positive", "a number > 0", Domain.POSITIVE),
+        TemplateKind("UnitInterval", "a number in (0, 1)", Domain.UNIT),
+        TemplateKind("FinSet", "a finite set, given by its size (a positive integer)", None),
+    )
+}
+
+
+@dataclass(frozen=True)
 class StepOptionSpec:
     """An option of a program step, ``sample v <- Family(...) [name=value]``.
 

@@ -265,6 +265,8 @@ class ProgramDecl:
     params: tuple[str, ...]  # names of the domain's factors; () when unnamed
     steps: tuple[Step, ...]
     host_names: tuple[str, ...] = ()  # free names read from the observations dict
+    # a template's number parameters and their given values (`alpha : Real`)
+    constants: tuple[tuple[str, float], ...] = ()
 
 
 @dataclass(frozen=True)

@@ -156,7 +156,7 @@ class ProgramModule(Node):
         ``sites`` when given. The sites named in ``unscored`` are drawn without their
         log density, which is left out of the totals.
         """
-        env: dict[str, Any] = {}
+        env: dict[str, Any] = {n: self._ref.new_tensor(v) for n, v in self.decl.constants}
         if self.decl.params and not only_global:
             if len(self.decl.params) == 1:
                 parts = [x]
@@ -471,7 +471,7 @@ def _relation_refs(decl: ProgramDecl) -> dict[str, Expr]:
 def _input_free(decl: ProgramDecl) -> frozenset[str]:
     """The global sites and lets computable from numbers and each other alone (no
     program input, no host data): what :meth:`ProgramModule.global_trace` runs."""
-    known: set[str] = set()
+    known: set[str] = {name for name, _ in decl.constants}
 
     def free(e: Any) -> bool:
         if isinstance(e, Num):

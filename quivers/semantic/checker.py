@@ -15,7 +15,7 @@ filled in when the result is placed in the file. The results live in a
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from quivers.core.diagnostics import Diagnostic, Severity, TextEdit
 from quivers.core.vocabulary import DEFAULT_ALGEBRA, NAMED_DECLARATIONS
@@ -33,12 +33,24 @@ from quivers.syntax.parser import parse
 CheckEntry = tuple[tuple[ast.Node, ...], dict[str, Signature], UnitResult]
 
 
-def check_text(text: str, cache: FrontendCache = DEFAULT_CACHE) -> Analysis:
-    return check(parse(text, cache), cache)
+TemplateValues = Mapping[str, Mapping[str, float | int]]
 
 
-def check(file: ast.SourceFile, cache: FrontendCache = DEFAULT_CACHE) -> Analysis:
-    """Check a parsed file, reusing the results ``cache`` holds. Never raises on user input."""
+def check_text(
+    text: str, cache: FrontendCache = DEFAULT_CACHE, values: TemplateValues | None = None
+) -> Analysis:
+    return check(parse(text, cache), cache, values)
+
+
+def check(
+    file: ast.SourceFile,
+    cache: FrontendCache = DEFAULT_CACHE,
+    values: TemplateValues | None = None,
+) -> Analysis:
+    """Check a parsed file, reusing the results ``cache`` holds. Never raises on user input.
+
+    ``values`` gives template programs their parameters (program -> name -> value), as
+    an instantiation does; its results depend on them, so pass a fresh ``cache``."""
     # Every declared name, with the line of its first declaration (an ErrorNode keeps
     # the name it could read). Written out rather than calling _declared_name: this
     # and the loop below run for every item on every keystroke.
@@ -72,7 +84,7 @@ def check(file: ast.SourceFile, cache: FrontendCache = DEFAULT_CACHE) -> Analysi
             result = hit[2]
             reused += 1
         else:
-            result = _check_item(item, visible, later, cache)
+            result = _check_item(item, visible, later, cache, values)
         results.append((item, result))
         name = result.declares
         if name is not None:
@@ -170,7 +182,11 @@ def _declared_name(item: ast.Item) -> str | None:
 
 
 def _check_item(
-    item: ast.Item, visible: dict[str, SymbolInfo], later: dict[str, int], cache: FrontendCache
+    item: ast.Item,
+    visible: dict[str, SymbolInfo],
+    later: dict[str, int],
+    cache: FrontendCache,
+    values: TemplateValues | None = None,
 ) -> UnitResult:
     key: object
     if isinstance(item, ast.Program):
@@ -185,7 +201,7 @@ def _check_item(
     if hit is not None and _same_signatures(hit[1], visible, later):
         cache.stats["check_reused"] += 1
         return hit[2]
-    ctx = Ctx(visible, later)
+    ctx = Ctx(visible, later, values)
     if isinstance(item, ast.Program):
         check_program(ctx, item)
     elif not isinstance(item.node, ast.ErrorNode):

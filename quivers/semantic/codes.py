@@ -68,6 +68,7 @@ CODES: dict[str, str] = {
     "E0516": "program without steps",
     "E0517": "indexing a value that is not a plate, or with ids of another set",
     "E0518": "plate values over different finite sets",
+    "E0519": "template program used without its parameters",
     # exports
     "E0602": "export of something that is not a morphism",
     "W0601": "file has no export",

@@ -19,9 +19,16 @@ class Ctx:
         self,
         visible: Mapping[str, SymbolInfo],
         later: Mapping[str, int],
+        values: Mapping[str, Mapping[str, float | int]] | None = None,
     ) -> None:
         self._visible = visible
         self._later = later
+        # the values of template parameters, by program (an instantiation's check)
+        self.values: Mapping[str, Mapping[str, float | int]] = values or {}
+        # a template's finite-set parameters, in scope in its own program only, and
+        # the values given for its parameters
+        self.sets: dict[str, SymbolInfo] = {}
+        self.given: Mapping[str, float | int] = {}
         self.accessed: dict[str, Signature] = {}
         self.result = UnitResult()
         self.unit_index = 0
@@ -30,6 +37,8 @@ class Ctx:
     # ------------------------------------------------------------- lookups
 
     def lookup(self, name: str) -> SymbolInfo | str | None:
+        if name in self.sets:  # local to this program: not a dependency on other items
+            return self.sets[name]
         info = self._visible.get(name)
         sig: Signature = info if info is not None else (LATER if name in self._later else None)
         self.accessed[name] = sig
@@ -39,6 +48,9 @@ class Ctx:
         """Look up a top-level name of one of ``kinds``, reporting what goes wrong."""
         if node.missing:
             return None
+        if node.text in self.sets and "object" in kinds:  # a template's `K : FinSet`
+            self.ref(node, node.text, "local")
+            return self.sets[node.text]
         found = self.lookup(node.text)
         if isinstance(found, SymbolInfo):
             self.ref(node, node.text, "global")

@@ -540,6 +540,14 @@ def _export(ctx: Ctx, node: ast.ExportDecl) -> None:
                 node.expr.span,
             )
             return
+    if isinstance(node.expr, ast.Ref) and not node.expr.name.missing:
+        found = ctx.lookup(node.expr.name.text)
+        if isinstance(found, SymbolInfo) and found.template:
+            # a template is exported as it is; load() or prog.NAME(...) gives its values
+            ctx.ref(node.expr.name, node.expr.name.text, "global")
+            ctx.typed(node.expr, found.type)
+            ctx.result.exports.append(node.expr.name.text)
+            return
     arrow = type_of(ctx, node.expr)
     if arrow is not None:
         bare = node.expr.name.text if isinstance(node.expr, ast.Ref) else None

@@ -58,6 +58,17 @@ def type_of(ctx: Ctx, node: ast.Expr) -> T.Arrow | None:
 def _type_of(ctx: Ctx, node: ast.Expr) -> T.Arrow | None:
     if isinstance(node, ast.Ref):
         info = ctx.resolve(node.name, ARROW_KINDS, "morphism")
+        if info is not None and info.template:
+            params = ", ".join(f"{n} : {k}" for n, k in info.template)
+            ctx.error(
+                "E0519",
+                f"program '{node.name.text}' is a template ({params}): it has no morphism "
+                "until its parameters are given",
+                node.span,
+                suggestion=f"export it and give them from Python: load(path, ...) or "
+                f"prog.{node.name.text}(...)",
+            )
+            return None
         return info.arrow() if info is not None else None
     if isinstance(node, ast.Compose):
         return _compose(ctx, node)

@@ -29,6 +29,8 @@ class SymbolInfo:
     # a plate program's value type when it returns something other than its declared
     # codomain (docs/language.md, 10.7); uses of the program see dom -> returns
     returns: T.Type | None = None
+    # a template program's typed parameters, (name, kind) in order: `gmm(alpha : Real)`
+    template: tuple[tuple[str, str], ...] = ()
     # a relation between finite sets (latent, observed matrix, family-less kernel, or a
     # composite of those): its matrix can be read by rows in arithmetic, `rel[ids]`
     relation: bool = False

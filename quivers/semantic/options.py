@@ -157,7 +157,7 @@ def _finite_set(ctx: Ctx, key: str, name: ast.Name) -> SetOption | None:
     if name.missing:
         return None
     local = ctx.locals.get(name.text)
-    if local is not None and local.kind != "host":
+    if local is not None and local.kind != "host" and name.text not in ctx.sets:
         ctx.ref(name, name.text, "local")
         ctx.error(
             "E0305",

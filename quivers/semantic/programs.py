@@ -5,7 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from quivers.core.families import FAMILIES, Domain, Family, out_of_domain
-from quivers.core.vocabulary import ARITH_FUNCTIONS, REDUCTIONS, SPACE_BY_DOMAIN, space_of
+from quivers.core.vocabulary import (
+    ARITH_FUNCTIONS,
+    FINSET,
+    REDUCTIONS,
+    SPACE_BY_DOMAIN,
+    SPACE_KINDS,
+    space_of,
+)
 from quivers.semantic import types as T
 from quivers.semantic.context import Ctx
 from quivers.semantic.decls import (
@@ -43,8 +50,9 @@ def check_program(ctx: Ctx, program: ast.Program) -> None:
         cod: T.Type = T.UNKNOWN
     else:
         declare(ctx, header.name)
+        template = _bind_template(ctx, header)
         dom, cod = resolve_type(ctx, header.dom), resolve_type(ctx, header.cod)
-        ctx.result.symbol = SymbolInfo("program", T.Arrow(dom, cod))
+        ctx.result.symbol = SymbolInfo("program", T.Arrow(dom, cod), template=template)
         _bind_params(ctx, header, dom)
     state = _Program(ctx, dom, cod)
     for index, unit in enumerate(program.steps, start=1):
@@ -83,7 +91,12 @@ def check_program(ctx: Ctx, program: ast.Program) -> None:
         and not T.same(state.returned, cod)
     ):
         # a plate program's signature records what it really returns
-        ctx.result.symbol = SymbolInfo("program", T.Arrow(dom, cod), returns=state.returned)
+        ctx.result.symbol = SymbolInfo(
+            "program",
+            T.Arrow(dom, cod),
+            returns=state.returned,
+            template=ctx.result.symbol.template if ctx.result.symbol is not None else (),
+        )
     if isinstance(header, ast.ProgramHeader):
         if not program.steps:
             ctx.error("E0516", f"program '{header.name.text}' has no steps", header.name.span)
@@ -101,6 +114,44 @@ def _plate_program(dom: T.Type, cod: T.Type) -> bool:
     observe one value per element of K and which may return any bound value. Read
     from the header alone, so a broken step never changes what the return may be."""
     return isinstance(dom, T.FinSet) and isinstance(cod, T.FinSet) and T.same(dom, cod)
+
+
+def _bind_template(ctx: Ctx, header: ast.ProgramHeader) -> tuple[tuple[str, str], ...]:
+    """A template's typed parameters: a number is a global value of its kind's space
+    (``alpha : Real`` is ``Real 1``); ``K : FinSet`` is a finite set, in scope as a type
+    in this program. Its size is the given value when the template is instantiated,
+    and unknown (symbolic) otherwise: checks that need it wait for the instantiation."""
+    given = ctx.values.get(header.name.text, {})
+    ctx.given = given
+    out: list[tuple[str, str]] = []
+    for param in header.template:
+        name, kind = param.name, param.kind.text
+        if name.missing:
+            continue
+        out.append((name.text, kind))
+        if kind == FINSET:
+            size = given.get(name.text)
+            known = isinstance(size, int) and size >= 1
+            t = T.FinSet(size if isinstance(size, int) and known else 1, None, name.text, not known)
+            if name.text in ctx.sets or name.text in ctx.locals:
+                ctx.error("E0506", f"'{name.text}' is already bound in this program", name.span)
+                continue
+            ctx.sets[name.text] = SymbolInfo("object", t)
+            ctx.ref(name, name.text, "local", is_decl=True)
+            ctx.locals[name.text] = Local(name.text, "template", t, 0, name.span, True)
+            ctx.typed(name, t)
+            continue
+        space = T.Space(kind, 1) if kind in SPACE_KINDS else T.real(1)
+        _bind(ctx, name, "template", space, is_global=True)
+    return tuple(out)
+
+
+def _template_value(ctx: Ctx, local: Local) -> float | None:
+    """The given value of a template's number parameter (an instantiation's check)."""
+    if local.kind != "template" or local.name in ctx.sets:
+        return None
+    value = ctx.given.get(local.name)
+    return float(value) if value is not None else None
 
 
 def _bind_params(ctx: Ctx, header: ast.ProgramHeader, dom: T.Type) -> None:
@@ -357,6 +408,16 @@ def _family_value(
         local = _local(ctx, arg)
         if local is None:
             continue
+        fixed = _template_value(ctx, local)
+        if fixed is not None:
+            need = out_of_domain(param.domain, fixed)
+            if need is not None:
+                ctx.error(
+                    "E0313",
+                    f"{family.name}'s {param.name} {need}, not {fixed:g} (the value given for "
+                    f"parameter '{local.name}')",
+                    arg.span,
+                )
         is_global = is_global and local.is_global
         arg_plate = T.plate_of(local.type)
         if arg_plate is not None and shape.via is not None:
@@ -389,7 +450,12 @@ def _family_value(
             )
             continue
         width = T.width(local.type)
-        if shape.event is not None and width is not None and width not in (1, shape.width):
+        if (
+            shape.event is not None
+            and shape.width is not None
+            and width is not None
+            and width not in (1, shape.width)
+        ):
             ctx.error(
                 "E0505",
                 f"over={shape.event.name.text} gives the draw width {shape.width}, but "
@@ -408,7 +474,7 @@ def _family_value(
         _via_ids(ctx, shape.via, via_plate, family)
     if shape.event is not None:
         # the event axis: |K| values, arguments of width 1 broadcast to it
-        dims = [shape.width]
+        dims = [shape.width] if shape.width is not None else []
         if family.multivariate:
             vector_dim = shape.width
     elif not shape.broken and _symmetric_needs_width(family, source, annotated):
@@ -453,6 +519,9 @@ def _family_value(
     else:
         _check_annotation_width(ctx, family, source, annotated, dims, vector_dim)
     value = _family_support_type(family, dims, vector_dim, annotated)
+    if shape.event is not None and shape.width is None and annotated is None:
+        kind = space_of(family.support)  # over a template's set: its width comes later
+        value = T.Space(kind, None) if kind is not None else T.UNKNOWN
     if plate is not None:
         return T.with_plate(value, plate), True
     return value, is_global
@@ -497,7 +566,8 @@ class _Shape:
     ) -> None:
         self.event, self.iid, self.via, self.annotated = event, iid, via, annotated
         self.broken = broken  # an option could not be read (already reported)
-        self.width = event.type.size if event is not None else 1
+        # None for a template's set whose size is not given: known at instantiation
+        self.width = T.size_of(event.type) if event is not None else 1
 
     @classmethod
     def of(

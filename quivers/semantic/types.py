@@ -21,11 +21,14 @@ class FinSet:
     size: int
     elements: tuple[str, ...] | None = None
     name: str | None = None
+    # a template's `K : FinSet` before its size is given: `size` means nothing, and
+    # every check that needs it is left to the instantiation (docs/language.md 10.1.1)
+    symbolic: bool = False
 
     def structure(self) -> str:
         if self.elements is not None:
             return "{" + ", ".join(self.elements) + "}"
-        return f"FinSet {self.size}"
+        return "FinSet ?" if self.symbolic else f"FinSet {self.size}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,7 +112,7 @@ def with_plate(t: Type, plate: FinSet | None) -> Type:
 
 def renamed(t: Type, name: str) -> Type:
     if isinstance(t, FinSet):
-        return FinSet(t.size, t.elements, name)
+        return FinSet(t.size, t.elements, name, t.symbolic)
     if isinstance(t, Space):
         return Space(t.kind, t.dim, name, t.plate)
     if isinstance(t, Product):
@@ -139,6 +142,8 @@ def same(a: Type, b: Type) -> bool:
     if a.name and b.name:
         return a.name == b.name
     if isinstance(a, FinSet) and isinstance(b, FinSet):
+        if a.symbolic or b.symbolic:
+            return True  # a size not given yet: the instantiation checks it
         return a.size == b.size and (
             a.elements is None or b.elements is None or a.elements == b.elements
         )
@@ -247,8 +252,9 @@ def is_continuous(t: Type) -> bool:
     return False
 
 
-def size_of(t: FinSet) -> int:
-    return t.size
+def size_of(t: FinSet) -> int | None:
+    """The number of elements; None for a template's set whose size is not given yet."""
+    return None if t.symbolic else t.size
 
 
 def width(t: Type) -> int | None:

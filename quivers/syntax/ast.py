@@ -286,11 +286,22 @@ class CompositionDecl(Node):
 
 
 @dataclass(slots=True, eq=False)
+class TemplateParam(Node):
+    """``alpha : Real`` in a program header: a value given at load or call time.
+    ``kind`` is a key of ``quivers.core.vocabulary.TEMPLATE_KINDS``."""
+
+    name: Name
+    kind: Name
+
+
+@dataclass(slots=True, eq=False)
 class ProgramHeader(Node):
     name: Name
-    params: list[Name] | None
+    params: list[Name] | None  # the domain's factors, named; None when unnamed
     dom: TypeExpr
     cod: TypeExpr
+    # typed parameters `(alpha : Real, K : FinSet)`: the program is a template
+    template: list[TemplateParam] = field(default_factory=list)
 
 
 @dataclass(slots=True, eq=False)

@@ -388,10 +388,23 @@ class Lowering(Transformer[Token, ast.Node]):
         return ast.DTerm(span_of(meta), _name(ch[0]), ch[1:])
 
     def program_header(self, meta: Meta, ch: Kids) -> ast.ProgramHeader:
-        return ast.ProgramHeader(span_of(meta), _name(ch[0]), ch[1], ch[2], ch[3])
+        given = ch[1] or []
+        names = [p for p in given if isinstance(p, ast.Name)]
+        template = [p for p in given if isinstance(p, ast.TemplateParam)]
+        params = names if names else None
+        return ast.ProgramHeader(span_of(meta), _name(ch[0]), params, ch[2], ch[3], template)
 
-    def params(self, meta: Meta, ch: Kids) -> list[ast.Name]:
-        return [_name(t) for t in ch]
+    def params(self, meta: Meta, ch: Kids) -> list[ast.Name | ast.TemplateParam]:
+        return list(ch)
+
+    def plain_param(self, meta: Meta, ch: Kids) -> ast.Name:
+        return _name(ch[0])
+
+    def template_param(self, meta: Meta, ch: Kids) -> ast.TemplateParam:
+        return ast.TemplateParam(span_of(meta), _name(ch[0]), ch[1])
+
+    def param_kind(self, meta: Meta, ch: Kids) -> ast.Name:
+        return _name(ch[0])
 
     # ---------------------------------------------------------------- steps
 

@@ -172,3 +172,18 @@ def test_step_options_round_trip() -> None:
     assert messy != STEP_OPTIONS_CANONICAL
     assert format_source(messy) == STEP_OPTIONS_CANONICAL
     assert format_source(STEP_OPTIONS_CANONICAL) == STEP_OPTIONS_CANONICAL
+
+
+def test_template_headers_round_trip() -> None:
+    canonical = (
+        "object Rows : FinSet 6\n"
+        "program gmm(alpha : Positive, K : FinSet) : Rows -> Rows\n"
+        "    sample probs <- Dirichlet(alpha) [over=K]\n"
+        "    return probs\n"
+        "export gmm\n"
+    )
+    messy = canonical.replace(
+        "gmm(alpha : Positive, K : FinSet)", "gmm( alpha:Positive ,K :FinSet )"
+    )
+    assert format_source(messy) == canonical
+    assert format_source(canonical) == canonical

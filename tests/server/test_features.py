@@ -591,3 +591,36 @@ async def test_a_deduction_through_the_server(client: LanguageClient) -> None:
     broken = DEDUCTION.replace("span(K, J, VP) |-", "span(K, J, vp) |-")
     diagnostics = await change_doc(client, uri, broken, 2)
     assert [(d.code, d.range.start) for d in diagnostics] == [("E0801", at(broken, "vp) |-"))]
+
+
+TEMPLATE = (
+    "object Rows : FinSet 6\n"
+    "program gmm(alpha : Positive, K : FinSet) : Rows -> Rows\n"
+    "    sample probs <- Dirichlet(alpha) [over=K]\n"
+    "    return probs\n"
+    "export gmm\n"
+)
+
+
+async def test_hover_on_a_template_parameter_and_a_step_option(client: LanguageClient) -> None:
+    uri, diagnostics = await open_doc(client, TEMPLATE)
+    assert diagnostics == []
+    param = await client.text_document_hover_async(
+        lsp.HoverParams(text_document=doc_id(uri), position=at(TEMPLATE, "alpha", 1, offset=2))
+    )
+    assert param is not None and "alpha : Positive" in param.contents.value
+    assert "template parameter: a number > 0" in param.contents.value
+    assert param.range.start == at(TEMPLATE, "alpha", 1)
+    option = await client.text_document_hover_async(
+        lsp.HoverParams(text_document=doc_id(uri), position=at(TEMPLATE, "over=", offset=1))
+    )
+    assert option is not None and "**over** (step option" in option.contents.value
+    symbols = await client.text_document_document_symbol_async(
+        lsp.DocumentSymbolParams(text_document=doc_id(uri))
+    )
+    assert symbols is not None
+    details = [s.detail for s in symbols if isinstance(s, lsp.DocumentSymbol) and s.name == "gmm"]
+    assert any(
+        d and d.startswith("program gmm(alpha : Positive, K : FinSet) : Rows -> Rows")
+        for d in details
+    ), details

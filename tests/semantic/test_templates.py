@@ -1,0 +1,75 @@
+"""Template programs, `program gmm(alpha : Real, K : FinSet) : ...`: checked without
+their values (a FinSet parameter's size is unknown, so checks that need it wait),
+and checked again with them when instantiated."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from quivers.semantic import check_text
+from quivers.syntax.cache import FrontendCache
+from tests.semantic.helpers import analyse, one, program_locals
+
+GMM = (Path(__file__).resolve().parents[1] / "data" / "templates" / "gmm.qvr").read_text(
+    encoding="utf-8"
+)
+
+
+def _errors(text: str, values: dict | None = None) -> list[str]:
+    analysis = check_text(text, FrontendCache(), values)
+    return [d.render("t") for d in analysis.diagnostics if d.severity.value == "error"]
+
+
+def test_a_template_checks_without_its_values():
+    assert _errors(GMM) == []
+    types = program_locals(GMM, "gmm")
+    assert types["alpha"] == "Positive 1"
+    assert types["K"] == "K"
+    assert types["mu"] == "Real 1 [K]"
+    assert types["probs"] == "Simplex ?"  # its width is |K|, known at instantiation
+    symbol = analyse(GMM).symbols["gmm"]
+    assert symbol.info.template == (("alpha", "Positive"), ("K", "FinSet"))
+
+
+def test_with_values_the_sizes_are_known():
+    analysis = check_text(GMM, FrontendCache(), {"gmm": {"alpha": 1.5, "K": 3}})
+    result = next(r for _, r in analysis.results if r.declares == "gmm")
+    assert result.locals["probs"].type.structure() == "Simplex 3"
+    assert result.locals["mu"].type.structure() == "Real 1 [K]"
+
+
+def test_a_size_dependent_mistake_is_reported_at_instantiation():
+    text = GMM.replace(
+        "sample probs <- Dirichlet(alpha) [over=K]",
+        "sample probs : Simplex 3 <- Dirichlet(alpha) [over=K]",
+    )
+    assert _errors(text) == []  # fits some size
+    assert _errors(text, {"gmm": {"alpha": 1.0, "K": 3}}) == []
+    [error] = _errors(text, {"gmm": {"alpha": 1.0, "K": 4}})
+    assert "E0505" in error and "width 4" in error
+
+
+def test_a_value_outside_a_familys_domain_is_reported_at_instantiation():
+    text = GMM.replace("alpha : Positive", "alpha : Real")
+    assert _errors(text) == []
+    [error] = _errors(text, {"gmm": {"alpha": -1.0, "K": 3}})
+    assert "E0313" in error and "parameter 'alpha'" in error and "must be > 0" in error
+
+
+def test_a_template_used_as_a_morphism_is_one_diagnostic():
+    text = GMM + "let copy = gmm\n"
+    diag = one(text, "E0519")
+    assert "alpha : Positive, K : FinSet" in diag.message
+
+
+def test_template_and_factor_parameters_together():
+    text = """\
+object X : Real 2
+program scaled(x, s : Real) : X -> X
+    let y = s * x
+    return y
+export scaled
+"""
+    assert _errors(text) == []
+    types = program_locals(text, "scaled")
+    assert types["x"] == "X" and types["s"] == "Real 1" and types["y"] == "Real 2"
