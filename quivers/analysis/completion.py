@@ -25,10 +25,12 @@ from quivers.core.vocabulary import (
     INIT_SCHEMES,
     KEYWORD_DOCS,
     LATER_SPELLING_KEYWORDS,
+    MARGINAL_REDUCTIONS,
     OPTIONS,
     PARAM_SOURCES,
     ROLES,
     SPACE_KINDS,
+    STEP_OPTIONS,
     TYPE_KEYWORDS,
 )
 from quivers.semantic import types as T
@@ -233,6 +235,10 @@ def _contextual(
         return [keyword, *algebras]
     if _in_options(stem):
         return _option_items(stem, after)
+    if program is not None:
+        step_options = _step_option_items(doc, stem, program, step_index)
+        if step_options is not None:
+            return step_options
     if program is not None and re.match(r"\s*(let|score)\s+\w+\s*=", stem):
         items = [
             CompletionItem(f, "function", f"{f}(x)", f"{f}(${{1:x}})", snippet=True)
@@ -243,6 +249,54 @@ def _contextual(
     if program is not None and call is not None:
         return _locals(doc, program, step_index)
     return None
+
+
+_STEP_OPTION_VALUE = re.compile(r"<-.*\[[^\]]*\b(\w+)\s*=\s*\[?\s*$")
+_STEP_OPTION_NAME = re.compile(r"<-.*\)\s*\[([^\]]*,)?\s*$")
+
+
+def _step_option_items(
+    doc: Document, stem: str, program: ast.Program, step_index: int
+) -> list[CompletionItem] | None:
+    """Inside a draw's `[...]`: the step options (STEP_OPTIONS), and after `over=` or
+    `iid_over=` the finite sets in scope, after `via=` the bound ids, after
+    `reduction=` the reductions."""
+    kind = re.match(r"\s*(\w+)", stem)
+    step = kind.group(1) if kind is not None else ""
+    step = "sample" if step == "let" else step
+    value = _STEP_OPTION_VALUE.search(stem)
+    if value is not None and value.group(1) in STEP_OPTIONS:
+        key = value.group(1)
+        if key == "reduction":
+            return [CompletionItem(r, "value", d) for r, d in MARGINAL_REDUCTIONS.items()]
+        result = doc.result_of(program)
+        if key == "via":  # bound ids: finite-set values of earlier steps
+            return [
+                CompletionItem(n, "variable", f"{v.kind} : {T.show(v.type)}")
+                for n, v in (result.locals.items() if result is not None else ())
+                if v.unit_index < step_index
+                and v.kind != "template"
+                and isinstance(v.type, T.FinSet)
+            ]
+        sets = [
+            CompletionItem(name, "object", symbol_signature(sym))
+            for name, sym in doc.symbols.items()
+            if sym.kind == "object" and isinstance(sym.info.type, T.FinSet)
+        ]
+        if result is not None:
+            sets += [
+                CompletionItem(n, "object", f"template parameter {n} : FinSet")
+                for n, v in result.locals.items()
+                if v.kind == "template" and isinstance(v.type, T.FinSet)
+            ]
+        return sets
+    if _STEP_OPTION_NAME.search(stem) is None:
+        return None
+    return [
+        CompletionItem(name, "option", spec.doc, f"{name}=")
+        for name, spec in STEP_OPTIONS.items()
+        if step in spec.steps
+    ]
 
 
 def _in_options(stem: str) -> bool:

@@ -237,6 +237,8 @@ def _sample(state: _Program, node: ast.SampleStep) -> None:
             annotated, is_global = None, True
         else:
             is_global = is_global and not node.observed  # observed sites are per row
+    elif isinstance(source, ast.Apply) and _calls_template(ctx, source.callee):
+        type_of(ctx, source.callee)  # E0519, once: the arguments are the template's
     elif isinstance(source, ast.Apply):
         arrow = None if _variable_as_source(ctx, source.callee) else type_of(ctx, source.callee)
         locals_ = [_arg_local(ctx, arg) for arg in source.args]
@@ -277,6 +279,15 @@ def _sample(state: _Program, node: ast.SampleStep) -> None:
     if annotated is not None and not isinstance(annotated, T.Unknown):
         value = annotated
     _bind(ctx, node.var, "observe" if node.observed else "sample", value, is_global)
+
+
+def _calls_template(ctx: Ctx, callee: ast.Expr) -> bool:
+    """``sub(0.6, School)`` with ``sub`` a template program (the gallery's call of a
+    template from a step), which is not supported yet."""
+    if not isinstance(callee, ast.Ref) or callee.name.missing:
+        return False
+    found = ctx.lookup(callee.name.text)
+    return isinstance(found, SymbolInfo) and bool(found.template)
 
 
 def _options_need_family(ctx: Ctx, opts: StepOptions) -> None:

@@ -224,3 +224,30 @@ def test_signature_help_survives_broken_neighbours() -> None:
     line, col = where(text, "lm_head(h)", offset=8)
     s = signature_help(d, line, col)
     assert s is not None and s.label == "lm_head(x1: Hidden) -> Token"
+
+
+OPTIONS_DOC = """object Rows : FinSet 6
+object C : FinSet 3
+object X : Real 2
+program gmm(alpha : Positive, K : FinSet) : Rows -> Rows
+    sample mu : K <- Normal(0.0, 1.0)
+    sample w <- Dirichlet(1.0) [over=C]
+    sample k : C <- Categorical(w)
+    sample probs <- Dirichlet(alpha) [$0]
+    return probs
+"""
+
+
+def test_step_options_and_their_values() -> None:
+    assert labels(OPTIONS_DOC) == ["over", "iid_over", "via"]  # reduction is marginalize's
+    assert labels(OPTIONS_DOC.replace("[$0]", "[over=C, $0]")) == ["over", "iid_over", "via"]
+    # over=: the finite sets in scope, the template's own K among them (X is a space)
+    assert labels(OPTIONS_DOC.replace("[$0]", "[over=$0]")) == ["Rows", "C", "K"]
+    # via=: bound finite-set values (ids)
+    assert labels(OPTIONS_DOC.replace("[$0]", "[via=$0]")) == ["k"]
+
+
+def test_template_parameters_are_offered_as_family_arguments() -> None:
+    assert {"alpha", "K"} <= set(
+        labels(OPTIONS_DOC.replace("Dirichlet(alpha) [$0]", "Dirichlet($0)"))
+    )

@@ -73,3 +73,21 @@ export scaled
     assert _errors(text) == []
     types = program_locals(text, "scaled")
     assert types["x"] == "X" and types["s"] == "Real 1" and types["y"] == "Real 2"
+
+
+def test_calling_a_template_from_a_step_is_one_diagnostic():
+    # the gallery's `sample theta <- school_effects(0.6, School)`: not supported yet
+    text = """\
+object School : FinSet 8
+object Effect : Real 1
+program school_effects(spread : Real, K : FinSet) : K -> K
+    sample z : K <- Normal(0.0, 1.0)
+    let effect = spread * z
+    return effect
+program pooled : School -> School
+    sample theta <- school_effects(0.6, School)
+    return theta
+export pooled
+"""
+    diag = one(text, "E0519")
+    assert "school_effects" in diag.message and "spread : Real, K : FinSet" in diag.message
