@@ -44,7 +44,7 @@ def compile_source(
     from quivers.compiler.lower import lower
     from quivers.compiler.templates import bind, templates_of
     from quivers.runtime.build import build_module
-    from quivers.semantic import check_text
+    from quivers.semantic import check, check_text
     from quivers.syntax.cache import FrontendCache
 
     analysis = check_text(text)
@@ -54,7 +54,8 @@ def compile_source(
     if templates or values:
         bound = bind(templates, values or {}, only)
         if bound:  # the sizes and numbers are known now: every check sees them
-            analysis = check_text(text, FrontendCache(), bound)
+            # the same (immutable) parse; a fresh check cache, as results depend on values
+            analysis = check(analysis.file, FrontendCache(), bound)
             _raise_errors(path, analysis)
     return analysis, build_module(lower(analysis, path, bound)), bound
 
