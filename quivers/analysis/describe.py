@@ -12,6 +12,7 @@ from quivers.core.vocabulary import (
     KEYWORD_DOCS,
     MARGINAL_REDUCTIONS,
     OPTIONS,
+    RECURRENCES,
     REDUCTIONS,
     ROLES,
     SPACE_KINDS,
@@ -185,6 +186,12 @@ def word_markdown(word: str) -> str | None:
         return f"**{word}**: {OPTIONS[word].doc}"
     if word in ALGEBRAS:
         return f"**{word}** algebra: {ALGEBRAS[word].doc}"
+    if word in RECURRENCES:
+        return (
+            f"**{word}**(phi, e): z_1 = e_1, z_t = phi z_(t-1) + e_t over the elements of the "
+            "plate e, in order (phi a number or a global value): an AR(1) series from its "
+            "innovations"
+        )
     if word in ARITH_FUNCTIONS:
         reduces = " (reduces the last axis)" if word in REDUCTIONS else ""
         return f"**{word}**(x): elementwise{reduces}"

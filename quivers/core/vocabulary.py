@@ -327,7 +327,11 @@ ARITH_FUNCTIONS: dict[str, int] = {
     "abs": 1,
     "sum": 1,
     "mean": 1,
+    "ar_filter": 2,
 }
 REDUCTIONS = frozenset({"sum", "mean"})
+# `ar_filter(phi, e)`: the first-order recursion z_1 = e_1, z_t = phi z_{t-1} + e_t over
+# the elements of a plate, in order (an AR(1) series from its innovations)
+RECURRENCES = frozenset({"ar_filter"})
 
 COMBINATORS = ("fan", "repeat", "stack", "scan", "rscan", "identity")

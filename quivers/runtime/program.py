@@ -47,7 +47,7 @@ from quivers.runtime.objects import (
 )
 from quivers.runtime.trace import Site, Trace
 
-_FUNCS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+_FUNCS: dict[str, Callable[..., torch.Tensor]] = {
     "sigmoid": torch.sigmoid,
     "tanh": torch.tanh,
     "exp": torch.exp,
@@ -58,6 +58,7 @@ _FUNCS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
     # reductions keep a width-1 last axis: the value convention of a `Real 1`
     "sum": lambda t: t.sum(-1, keepdim=True),
     "mean": lambda t: t.mean(-1, keepdim=True),
+    "ar_filter": lambda phi, e: _ar_filter(phi, e),  # defined below
 }
 _OPS: dict[str, Callable[[Any, Any], torch.Tensor]] = {
     "+": torch.add,
@@ -441,6 +442,20 @@ def _rows(x: Any) -> int:
     if isinstance(x, tuple | list) and x:
         return _rows(x[0])
     return 1
+
+
+def _ar_filter(phi: torch.Tensor, e: torch.Tensor) -> torch.Tensor:
+    """z_1 = e_1, z_t = phi z_{t-1} + e_t along a plate value's element axis (-2 of
+    ``(..., K, d)``): exact, in order; ``phi`` is one global number (0-d, or ``(..., 1)``
+    under leading axes such as vectorised chains)."""
+    if e.dim() < 2:
+        raise QvrDataError(f"ar_filter: expected a plate value (K, d), got {describe(e)}")
+    coef = phi if phi.dim() == 0 else phi.reshape(*phi.shape[: e.dim() - 2], 1)
+    z, out = None, []
+    for e_t in e.unbind(-2):
+        z = e_t if z is None else coef * z + e_t
+        out.append(z)
+    return torch.stack(out, dim=-2)
 
 
 def _relation_refs(decl: ProgramDecl) -> dict[str, Expr]:

@@ -8,6 +8,7 @@ from quivers.core.families import FAMILIES, Domain, Family, out_of_domain
 from quivers.core.vocabulary import (
     ARITH_FUNCTIONS,
     FINSET,
+    RECURRENCES,
     REDUCTIONS,
     SPACE_BY_DOMAIN,
     SPACE_KINDS,
@@ -766,6 +767,8 @@ def _arith_type(state: _Program, node: ast.Arith) -> T.Type:
             "E0510", f"{fn} takes {ARITH_FUNCTIONS[fn]} argument(s), {len(args)} given", node.span
         )
         return T.UNKNOWN
+    if fn in RECURRENCES:
+        return _recurrence(state, node, args)
     if fn in REDUCTIONS:
         return T.with_plate(T.real(1), T.plate_of(args[0]))
     return _as_real(args[0])
@@ -818,6 +821,36 @@ def _index(state: _Program, node: ast.Index) -> T.Type:
             return T.UNKNOWN
     assert isinstance(local.type, T.Space | T.Unknown)
     return T.with_plate(local.type, None) if isinstance(local.type, T.Space) else T.UNKNOWN
+
+
+def _recurrence(state: _Program, node: ast.Call, args: list[T.Type]) -> T.Type:
+    """``ar_filter(phi, e)``: ``e`` a plate over ``K``, ``phi`` one global number; the
+    value is a plate over ``K`` of ``e``'s width (the recursion runs over K's elements)."""
+    ctx = state.ctx
+    coef, series = args
+    if isinstance(coef, T.Unknown) or isinstance(series, T.Unknown):
+        return T.UNKNOWN
+    fn = node.fn.text
+    if T.plate_of(series) is None:
+        ctx.error(
+            "E0510",
+            f"{fn}(phi, e) runs over the elements of a plate, but e is {T.describe(series)}",
+            node.args[1].span,
+            suggestion="draw the innovations as a plate: sample e : K <- Normal(0.0, 1.0)",
+        )
+        return T.UNKNOWN
+    if (
+        T.plate_of(coef) is not None
+        or T.width(coef) not in (1, None)
+        or not _arith_is_global(ctx, node.args[0])
+    ):
+        ctx.error(
+            "E0510",
+            f"{fn}(phi, e) needs one global coefficient phi, not {T.describe(coef)}",
+            node.args[0].span,
+        )
+        return T.UNKNOWN
+    return _as_real(series)
 
 
 def _relation_row(state: _Program, node: ast.Index, found: SymbolInfo) -> T.Type:

@@ -275,3 +275,38 @@ def test_rscan_reads_the_sequence_right_to_left():
         # the same trajectory read left to right has another density
         wrong = model.log_joint(x, {"h": (hf, hb.flip(1)), "next_token": y})
         assert not torch.allclose(got, wrong)
+
+
+VOLATILITY = (ROOT / "tests/data/gallery/stochastic_volatility.qvr").read_text("utf-8")
+
+
+def test_stochastic_volatility_has_an_ar1_log_volatility():
+    """The density written out by hand: h_t - mu = phi (h_{t-1} - mu) + sigma eta_t
+    from h_0 = mu, one step at a time, and r_t ~ Normal(0, exp(h_t / 2))."""
+    torch.manual_seed(0)
+    model = loads(VOLATILITY).morphism
+    days = torch.arange(50)
+    with torch.no_grad():
+        sites = model.trace(days)
+    mu, phi, sigma = (sites[n].trace for n in ("mu", "phi", "sigma_h"))
+    eta, r = sites["eta"].trace, sites["r"].trace
+    h, prev = [], mu
+    for t in range(50):
+        prev = mu + phi * (prev - mu) + sigma * eta[t]
+        h.append(prev)
+    hs = torch.stack(h)
+    want = (
+        D.Normal(-1.0, 1.0).log_prob(mu)
+        + D.Uniform(-1.0, 1.0).log_prob(phi)
+        + D.HalfNormal(0.5).log_prob(sigma)
+        + D.Normal(0.0, 1.0).log_prob(eta).sum()
+        + D.Normal(0.0, torch.exp(hs / 2)).log_prob(r).sum()
+    )
+    values = {n: s.trace for n, s in sites.items()}
+    with torch.no_grad():
+        assert torch.allclose(model.log_joint(days, values), want, rtol=1e-5, atol=1e-4)
+    # the series is autocorrelated through phi: with phi = 0.9 and eta = e_1 only
+    values = {**values, "phi": torch.tensor(0.9), "eta": torch.eye(50)[0].unsqueeze(-1)}
+    assert torch.allclose(model.rsample(days, values), torch.tensor(0.9))
+    trace = model.trace(days, values)
+    assert trace["r"].log_prob.shape == ()

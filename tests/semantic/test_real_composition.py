@@ -81,3 +81,31 @@ def test_relation_flags_follow_the_roles():
     flags = {n: symbols[n].info.relation for n in ("Z", "W", "loadings", "k", "t", "chain")}
     assert flags == {"Z": True, "W": True, "loadings": True, "k": False, "t": True, "chain": True}
     assert isinstance(symbols["loadings"].info.type, T.Arrow)
+
+
+SERIES = """\
+object Day : FinSet 5
+program p : Day -> Day
+    sample mu <- Normal(0.0, 1.0)
+    sample phi <- Uniform(-1.0, 1.0)
+    sample eta : Day <- Normal(0.0, 1.0)
+    let h = {value}
+    observe r : Day <- Normal(h, 1.0)
+    return phi
+export p
+"""
+
+
+def test_ar_filter_keeps_the_plate_of_its_innovations():
+    text = SERIES.format(value="mu + ar_filter(phi, eta)")
+    assert diagnose(text) == []
+    assert program_locals(text, "p")["h"] == "Real 1 [Day]"
+
+
+def test_ar_filter_needs_a_plate_and_one_global_coefficient():
+    (diag,) = messages(SERIES.format(value="ar_filter(phi, mu)"))
+    assert diag.code == "E0510" and "plate" in diag.message
+    (diag,) = messages(SERIES.format(value="ar_filter(eta, eta)"))
+    assert diag.code == "E0510" and "one global coefficient" in diag.message
+    (diag,) = messages(SERIES.format(value="ar_filter(eta)"))
+    assert diag.code == "E0510" and "2 argument" in diag.message
