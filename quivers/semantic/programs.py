@@ -797,28 +797,15 @@ def _index(state: _Program, node: ast.Index) -> T.Type:
             suggestion=f"draw it as a plate: sample {base.text} : K <- Family(...)",
         )
         return T.UNKNOWN
-    ids = ctx.locals.get(index.text)
-    if ids is None:  # a free name: host data of ids into the plate, range-checked at run time
-        host: T.Type = T.FinSet(plate.size, plate.elements, plate.name) if plate else T.UNKNOWN
-        ctx.locals[index.text] = Local(index.text, "host", host, ctx.unit_index, index.span)
-        ctx.ref(index, index.text, "local", is_decl=True)
-        ctx.typed(index, host)
-    else:
-        ctx.ref(index, index.text, "local", is_decl=ids.kind == "host")
-        ctx.typed(index, ids.type)
-        fits = (
-            ids.kind == "host"
-            or isinstance(ids.type, T.Unknown)
-            or (isinstance(ids.type, T.FinSet) and plate is not None and T.same(ids.type, plate))
+    if not _ids_fit(ctx, index, plate):
+        ctx.error(
+            "E0517",
+            f"'{index.text}' is {T.describe(ctx.locals[index.text].type)}; indexing "
+            f"{base.text} needs ids of "
+            f"{T.describe(plate) if plate is not None else 'its plate'} (or host data)",
+            index.span,
         )
-        if not fits:
-            ctx.error(
-                "E0517",
-                f"'{index.text}' is {T.describe(ids.type)}; indexing {base.text} needs ids of "
-                f"{T.describe(plate) if plate is not None else 'its plate'} (or host data)",
-                index.span,
-            )
-            return T.UNKNOWN
+        return T.UNKNOWN
     assert isinstance(local.type, T.Space | T.Unknown)
     return T.with_plate(local.type, None) if isinstance(local.type, T.Space) else T.UNKNOWN
 
@@ -853,6 +840,26 @@ def _recurrence(state: _Program, node: ast.Call, args: list[T.Type]) -> T.Type:
     return _as_real(series)
 
 
+def _ids_fit(ctx: Ctx, index: ast.Name, of: T.FinSet | None) -> bool:
+    """Resolve the ids of ``v[index]`` and say whether they are ids of ``of``: a free
+    name is host data of ids of ``of`` (range-checked at run time); a bound name must
+    be host data or a finite-set value of ``of``."""
+    ids = ctx.locals.get(index.text)
+    if ids is None:
+        host: T.Type = T.FinSet(of.size, of.elements, of.name) if of else T.UNKNOWN
+        ctx.locals[index.text] = Local(index.text, "host", host, ctx.unit_index, index.span)
+        ctx.ref(index, index.text, "local", is_decl=True)
+        ctx.typed(index, host)
+        return True
+    ctx.ref(index, index.text, "local", is_decl=ids.kind == "host")
+    ctx.typed(index, ids.type)
+    return (
+        ids.kind == "host"
+        or isinstance(ids.type, T.Unknown)
+        or (isinstance(ids.type, T.FinSet) and of is not None and T.same(ids.type, of))
+    )
+
+
 def _relation_row(state: _Program, node: ast.Index, found: SymbolInfo) -> T.Type:
     """``rel[ids]`` for a relation ``rel : A -> B`` between finite sets: row ``ids`` of its
     matrix (in the algebra's carrier), a ``Real |B|`` per row; ``ids`` are ids of ``A``
@@ -872,27 +879,14 @@ def _relation_row(state: _Program, node: ast.Index, found: SymbolInfo) -> T.Type
             node.span,
         )
         return T.UNKNOWN
-    ids = ctx.locals.get(index.text)
-    if ids is None:  # host ids into the relation's domain, range-checked at run time
-        host: T.Type = T.FinSet(dom.size, dom.elements, dom.name)
-        ctx.locals[index.text] = Local(index.text, "host", host, ctx.unit_index, index.span)
-        ctx.ref(index, index.text, "local", is_decl=True)
-        ctx.typed(index, host)
-    else:
-        ctx.ref(index, index.text, "local", is_decl=ids.kind == "host")
-        ctx.typed(index, ids.type)
-        if not (
-            ids.kind == "host"
-            or isinstance(ids.type, T.Unknown)
-            or (isinstance(ids.type, T.FinSet) and T.same(ids.type, dom))
-        ):
-            ctx.error(
-                "E0517",
-                f"'{index.text}' is {T.describe(ids.type)}; the rows of {base.text} are "
-                f"indexed by ids of {T.describe(dom)} (or host data)",
-                index.span,
-            )
-            return T.UNKNOWN
+    if not _ids_fit(ctx, index, dom):
+        ctx.error(
+            "E0517",
+            f"'{index.text}' is {T.describe(ctx.locals[index.text].type)}; the rows of "
+            f"{base.text} are indexed by ids of {T.describe(dom)} (or host data)",
+            index.span,
+        )
+        return T.UNKNOWN
     return T.real(cod.size)
 
 
