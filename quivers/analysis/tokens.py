@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from quivers.analysis.document import Document, Located
 from quivers.core.families import FAMILIES
 from quivers.core.vocabulary import ALGEBRAS, ARITH_FUNCTIONS, OPTIONS, ROLES
+from quivers.semantic import types as T
 from quivers.syntax import ast
 from quivers.syntax.ast import Comment
 from quivers.syntax.grammar import keywords
@@ -204,6 +205,10 @@ def _unit_names(doc: Document, loc: Located, first: int) -> dict[tuple[int, int]
             local = loc.result.locals.get(ref.target)
             cls = _LOCAL_CLASS.get(local.kind, "variable") if local else "variable"
             if local is not None and local.kind == "host":
+                bits |= _MOD_BIT["readonly"]
+            elif local is not None and local.kind == "template":
+                # a template's `K : FinSet` is a type; `alpha : Real` a fixed parameter
+                cls = "type" if isinstance(local.type, T.FinSet) else "parameter"
                 bits |= _MOD_BIT["readonly"]
         names[(rng.line - first, rng.col)] = (_TYPE_INDEX[cls], bits)
     node = loc.unit.node

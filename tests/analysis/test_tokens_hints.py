@@ -214,3 +214,19 @@ def test_cached_tokens_equal_fresh_tokens_across_edits() -> None:
         text = text[:a] + rng.choice(edits) + text[b:]
         warm = semantic_tokens(Document(text, "file:///test.qvr", 1, cache))
         assert warm == semantic_tokens(Document(text, "file:///test.qvr", 1, FrontendCache()))
+
+
+def test_template_parameters_and_step_options() -> None:
+    text = (
+        "object Rows : FinSet 6\n"
+        "program gmm(alpha : Positive, K : FinSet) : Rows -> Rows\n"
+        "    sample probs <- Dirichlet(alpha) [over=K]\n"
+        "    sample mu : K <- Normal(0.0, 5.0)\n"
+        "    return probs\n"
+        "export gmm\n"
+    )
+    m = token_map(text)
+    # `alpha : Positive` is a fixed parameter, `K : FinSet` a type, wherever they stand
+    assert m["alpha"] == {("parameter", ("declaration", "readonly")), ("parameter", ("readonly",))}
+    assert m["K"] == {("type", ("declaration", "readonly")), ("type", ("readonly",))}
+    assert m["over"] == {("property", ())}
