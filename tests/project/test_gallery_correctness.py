@@ -310,3 +310,31 @@ def test_stochastic_volatility_has_an_ar1_log_volatility():
     assert torch.allclose(model.rsample(days, values), torch.tensor(0.9))
     trace = model.trace(days, values)
     assert trace["r"].log_prob.shape == ()
+
+
+ATTENTION = (ROOT / "tests/data/gallery/attention_lm_4heads.qvr").read_text("utf-8")
+
+
+def test_the_attention_lm_reads_softmax_weights_over_positions():
+    """Each head's context is the softmax-over-positions average of its values,
+    computed here directly with torch.softmax (not as the scan's running sums)."""
+    torch.manual_seed(0)
+    model = loads(ATTENTION).morphism
+    x = torch.randint(0, 12, (3, 5))
+    with torch.no_grad():
+        sites = model.trace(x)
+        relevance, content = model._step_h.parts[0].parts
+        parts = []
+        for j in range(4):
+            s = relevance.parts[j].weight[x]  # (3, 5, 1): one score per position
+            alpha = torch.softmax(s, dim=1)  # attention weights over the 5 positions
+            v = content.parts[j].weight[x]  # (3, 5, 4)
+            parts += [torch.exp(s).sum(1), (alpha * v).sum(1)]
+        pooled = torch.cat(parts, -1)
+        assert torch.allclose(sites["h"].value, pooled, atol=1e-5)
+        first, last = model._step_next_token.source.net.layers
+        logits = last(torch.tanh(first(pooled)))
+        y = sites["next_token"].trace
+        want = D.Categorical(logits=logits).log_prob(y).sum()
+        got = model.log_joint(x, {"h": sites["h"].trace, "next_token": y})
+        assert torch.allclose(got, want, atol=1e-4)
