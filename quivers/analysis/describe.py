@@ -122,6 +122,8 @@ def local_markdown(local: Local, scan_trace: bool = False) -> str:
         return template_markdown(local)
     head = f"```qvr\n{local.name} : {T.show(local.type)}\n```"
     what = _LOCAL_WORDS.get(local.kind, local.kind)
+    if local.site is not None:
+        what = f"one factor of the {what} `{local.site}` (a tuple draw)"
     scope = "global: drawn once, shared by every row" if local.is_global else "per row"
     plate = T.plate_of(local.type)
     if plate is not None:

@@ -163,7 +163,8 @@ class _Builder:
         local = locals_.get(node.var.text)
         shown = T.show(local.type) if local is not None else "?"
         kind = "observed" if node.observed else "site"
-        label = f"{node.var.text} : {shown}" + (" (observed)" if node.observed else "")
+        bound = "(" + ", ".join(p.text for p in node.parts) + ")" if node.parts else node.var.text
+        label = f"{bound} : {shown}" + (" (observed)" if node.observed else "")
         if isinstance(source, ast.Apply):
             callee = source.callee
             if isinstance(callee, ast.Ref) and not isinstance(
@@ -189,10 +190,12 @@ class _Builder:
         for f in feeds:
             if chain:
                 self.edge(f, chain[0])
-        site = self.add(label, kind, unit.absolute(node.var.span))
+        site = self.add(label, kind, unit.absolute(node.var_span))
         if chain:
             self.edge(chain[-1], site)
         self.producers[node.var.text] = site
+        for part in node.parts:
+            self.producers[part.text] = site
 
     def _plate_input(self, plate: T.FinSet) -> bool:
         dom = self._dom

@@ -37,7 +37,10 @@ def inlay_hints(doc: Document, start_line: int = 0, end_line: int | None = None)
             local = result.locals.get(node.var.text)
             if local is None or _unknown(local.type):
                 continue
-            pos = unit.absolute(node.var.span)
+            # after the names: `(a, b)` of a tuple draw shows the whole draw's type
+            pos = unit.absolute(
+                node.var_span if isinstance(node, ast.SampleStep) else node.var.span
+            )
             where = "global" if local.is_global else "per row"
             out.append(InlayHint(pos.end_line, pos.end_col, f": {T.show(local.type)}", where))
     return out

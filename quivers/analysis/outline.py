@@ -134,6 +134,9 @@ def _step_symbol(unit: ast.Unit, locals_: dict) -> OutlineSymbol | None:
         )
         local = locals_.get(node.var.text)
         detail = f"{kind} : {T.show(local.type)}" if local is not None else kind
+        if isinstance(node, ast.SampleStep) and node.parts:  # `sample (a, b) <- ...`
+            shown = "(" + ", ".join(p.text for p in node.parts) + ")"
+            return OutlineSymbol(shown, kind, detail, rng, unit.absolute(node.var_span))
         return OutlineSymbol(node.var.text, kind, detail, rng, unit.absolute(node.var.span))
     if isinstance(node, ast.ReturnStep):
         names = ", ".join(n.text for n in node.vars)

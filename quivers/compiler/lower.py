@@ -149,6 +149,7 @@ class _Lowerer:
                         node.observed,
                         local.is_global,
                         plate.size if plate is not None else None,
+                        tuple((p.text, obj(locals_[p.text].type)) for p in node.parts),
                     )
                 )
             elif isinstance(node, ast.LetStep):

@@ -234,6 +234,8 @@ class SampleStep:
     # a plate: one draw per element of a finite set of this size (a global site of
     # shape (plate, d)); value_type is then the element's type
     plate: int | None = None
+    # `sample (a, b) <- ...`: the names bound to the draw's factors, with their types
+    parts: tuple[tuple[str, ObjT], ...] = ()
 
 
 @dataclass(frozen=True)

@@ -108,6 +108,7 @@ class ProgramModule(Node):
                 if step.observed:
                     observed.append(step.var)
                 self.types[step.var] = step.value_type
+                self.types.update(step.parts)
             elif isinstance(step, LetStep):
                 self.types[step.var] = step.value_type
         for name, expr in _relation_refs(decl).items():  # `rel[ids]`: the relation's matrix
@@ -217,6 +218,10 @@ class ProgramModule(Node):
                 if scored and lp is None:
                     lp = self._ref.new_zeros(_batch(inp))
                 env[name] = val
+                if step.parts:  # `sample (a, b) <- ...`: each name its factor of the draw
+                    names = [p for p, _ in step.parts]
+                    pieces = split_value(val, ProductT(tuple(t for _, t in step.parts)))
+                    env.update(zip(names, pieces, strict=True))
                 traces.append(tr)
                 if lp is not None:
                     if lp.dim() == 0:

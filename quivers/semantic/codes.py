@@ -69,6 +69,7 @@ CODES: dict[str, str] = {
     "E0517": "indexing a value that is not a plate, or with ids of another set",
     "E0518": "plate values over different finite sets",
     "E0519": "template program used without its parameters",
+    "E0530": "a tuple of names that does not match the draw's factors",
     # exports
     "E0602": "export of something that is not a morphism",
     "W0601": "file has no export",

@@ -72,6 +72,8 @@ class Local:
     unit_index: int  # 0: the header, i: the i-th step
     span: ast.Span
     is_global: bool = False
+    # for a name of `sample (a, b) <- ...`: the site whose draw it is one factor of
+    site: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -180,13 +180,20 @@ def _bind_params(ctx: Ctx, header: ast.ProgramHeader, dom: T.Type) -> None:
         _bind(ctx, param, "param", t)
 
 
-def _bind(ctx: Ctx, name: ast.Name, kind: str, t: T.Type, is_global: bool = False) -> None:
+def _bind(
+    ctx: Ctx,
+    name: ast.Name,
+    kind: str,
+    t: T.Type,
+    is_global: bool = False,
+    site: str | None = None,
+) -> None:
     if name.missing:
         return
     if name.text in ctx.locals and ctx.locals[name.text].kind != "host":
         ctx.error("E0506", f"'{name.text}' is already bound in this program", name.span)
         return
-    ctx.locals[name.text] = Local(name.text, kind, t, ctx.unit_index, name.span, is_global)
+    ctx.locals[name.text] = Local(name.text, kind, t, ctx.unit_index, name.span, is_global, site)
     ctx.ref(name, name.text, "local", is_decl=True)
     ctx.typed(name, t)
 
@@ -224,7 +231,7 @@ def _sample(state: _Program, node: ast.SampleStep) -> None:
     opts = check_step_options(ctx, node.options, kind)
     family = _inline_family(ctx, source)
     if family is None and _unknown_family(ctx, source):
-        _bind(ctx, node.var, kind, annotated or T.UNKNOWN)
+        _bind_site(ctx, node, annotated or T.UNKNOWN, False)
         return
     if family is None:
         _options_need_family(ctx, opts)
@@ -273,13 +280,63 @@ def _sample(state: _Program, node: ast.SampleStep) -> None:
     if annotated is not None and not T.assignable(value, annotated):
         ctx.error(
             "E0505",
-            f"'{node.var.text}' is annotated {T.describe(annotated)} but its kernel gives "
+            f"{_bound_words(node)} is annotated {T.describe(annotated)} but its kernel gives "
             f"{T.describe(value)}",
             node.annotation.span if node.annotation is not None else node.span,
         )
     if annotated is not None and not isinstance(annotated, T.Unknown):
         value = annotated
-    _bind(ctx, node.var, "observe" if node.observed else "sample", value, is_global)
+    _bind_site(ctx, node, value, is_global)
+
+
+def _bound_words(node: ast.SampleStep) -> str:
+    if node.parts:
+        return "(" + ", ".join(p.text for p in node.parts) + ")"
+    return f"'{node.var.text}'"
+
+
+def _bind_site(ctx: Ctx, node: ast.SampleStep, value: T.Type, is_global: bool) -> None:
+    """Bind a site's variable; for ``sample (a, b) <- ...`` each name to its factor.
+
+    The site of a tuple is named by its names joined with '_' (``a_b``), which is
+    also bound, to the whole draw."""
+    kind = "observe" if node.observed else "sample"
+    if not node.parts:
+        _bind(ctx, node.var, kind, value, is_global)
+        return
+    site, count = node.var.text, len(node.parts)
+    parts: tuple[T.Type, ...] = (T.UNKNOWN,) * count
+    if T.plate_of(value) is not None:
+        ctx.error(
+            "E0530",
+            f"{_bound_words(node)} splits a draw of {T.describe(value)}: a plate value is one "
+            "value per element, not a product",
+            node.var_span,
+            suggestion=f"bind it to one name: sample {site} <- ...",
+        )
+    elif not isinstance(value, T.Unknown):
+        if count == len(T.factors(value)):
+            parts = T.factors(value)
+        elif count == len(T.leaves(value)):
+            parts = T.leaves(value)
+        else:
+            ctx.error(
+                "E0530",
+                f"{count} names {_bound_words(node)} for a draw of {T.describe(value)}, which "
+                f"has {len(T.factors(value))} factor(s) ({len(T.leaves(value))} when flattened)",
+                node.var_span,
+                suggestion="name one value per factor of the kernel's codomain",
+            )
+    if site in ctx.locals and ctx.locals[site].kind != "host":
+        ctx.error(
+            "E0506",
+            f"'{site}', the site of {_bound_words(node)}, is already bound in this program",
+            node.var_span,
+        )
+    else:
+        ctx.locals[site] = Local(site, kind, value, ctx.unit_index, node.var_span, is_global)
+    for name, t in zip(node.parts, parts, strict=True):
+        _bind(ctx, name, kind, t, is_global, site)
 
 
 def _calls_template(ctx: Ctx, callee: ast.Expr) -> bool:

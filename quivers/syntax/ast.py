@@ -375,13 +375,25 @@ Arith = Num | Var | BinOp | Neg | Call | Index
 
 @dataclass(slots=True, eq=False)
 class SampleStep(Node):
-    var: Name
+    var: Name  # the site's name (for a tuple, its parts' names joined by '_', no span)
     annotation: TypeExpr | None
     source: Expr
     observed: bool  # `observe` rather than `sample`
     # step options, `[over=K, via=idx]` (quivers.core.vocabulary.STEP_OPTIONS)
     options: list[Option] = field(default_factory=list)
     options_span: Span | None = None
+    # `sample (a, b) <- k(x)`: the names bound to the factors of the one draw
+    parts: list[Name] = field(default_factory=list)
+
+    @property
+    def var_span(self) -> Span:
+        """Where the bound name or names are written."""
+        if not self.parts:
+            return self.var.span
+        first, last = self.parts[0].span, self.parts[-1].span
+        return Span(
+            first.line, first.col, last.end_line, last.end_col, first.offset, last.end_offset
+        )
 
 
 @dataclass(slots=True, eq=False)

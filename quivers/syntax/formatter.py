@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 
-from quivers.core.vocabulary import DEDUCTION_KEYWORDS
+from quivers.core.vocabulary import DEDUCTION_KEYWORDS, STEP_KEYWORDS
 from quivers.syntax import layout
 from quivers.syntax.parser import parse
 
@@ -118,7 +118,8 @@ def _space_between(prev: str, tok: str, bracket_depth: int, pieces: list[str]) -
     if tok == "=" or prev == "=":
         return bracket_depth == 0
     if tok == "(":
-        return not (_is_word(prev) and prev != "return") and prev not in _CLOSERS
+        # a call is tight; a step keyword before a tuple is not: `return (a, b)`
+        return not (_is_word(prev) and prev not in STEP_KEYWORDS) and prev not in _CLOSERS
     return not (prev == "-" and _is_unary(pieces))
 
 

@@ -411,6 +411,17 @@ class Lowering(Transformer[Token, ast.Node]):
     def sample_step(self, meta: Meta, ch: Kids) -> ast.SampleStep:
         return _site_step(meta, ch, observed=False)
 
+    def tuple_sample_step(self, meta: Meta, ch: Kids) -> ast.SampleStep:
+        parts: list[ast.Name] = ch[0]
+        site = ast.Name(ast.NO_SPAN, "_".join(p.text for p in parts))
+        options, options_span = ch[3] if ch[3] is not None else ([], None)
+        return ast.SampleStep(
+            span_of(meta), site, ch[1], ch[2], False, options, options_span, parts
+        )
+
+    def var_tuple(self, meta: Meta, ch: Kids) -> list[ast.Name]:
+        return [_name(t) for t in ch]
+
     def observe_step(self, meta: Meta, ch: Kids) -> ast.SampleStep:
         return _site_step(meta, ch, observed=True)
 

@@ -91,3 +91,39 @@ def test_keyword_arguments_chart_and_hover_like_positional_ones():
         d, line, col = at(text.replace("observe y", "observe |y"))
         md = hover(d, line, col)
         assert md is not None and "observed site" in md.markdown and "Real 1" in md.markdown
+
+
+TUPLE = (
+    "object X : Real 1\n"
+    "object A : Real 2\n"
+    "morphism k : X -> A * X ~ Normal(0.0, 1.0)\n"
+    "program p(x) : X -> X\n"
+    "    sample (a, b) <- k(x)\n"
+    "    observe y : X <- Normal(b, 1.0)\n"
+    "    return y\n"
+    "export p\n"
+)
+
+
+def test_hover_on_each_name_of_a_tuple_draw_shows_its_factor():
+    for marked, want in (("(|a, b)", "a : A"), ("(a, |b)", "b : X")):
+        d, line, col = at(TUPLE.replace("(a, b)", marked))
+        md = hover(d, line, col)
+        assert md is not None and want in md.markdown and "`a_b`" in md.markdown
+    d, line, col = at(TUPLE.replace("Normal(b,", "Normal(|b,"))
+    md = hover(d, line, col)
+    assert md is not None and "b : X" in md.markdown and "tuple draw" in md.markdown
+
+
+def test_outline_flowchart_and_completion_of_a_tuple_draw():
+    (program,) = [s for s in document_symbols(doc(TUPLE)) if s.kind == "program"]
+    assert [(c.name, c.detail) for c in program.children][0] == ("(a, b)", "sample : A * X")
+    chart = flowchart(doc(TUPLE)).mermaid
+    assert '"(a, b) : A * X"' in chart
+    # the observe step reads b: an edge from the tuple's site into its family
+    site = next(line.split("(")[0].strip() for line in chart.split("\n") if "(a, b)" in line)
+    family = next(line.split("[")[0].strip() for line in chart.split("\n") if "Normal(b" in line)
+    assert f"{site} --> {family}" in chart
+    d, line, col = at(TUPLE.replace("Normal(b, 1.0)", "Normal(|"))
+    words = {item.label for item in complete(d, line, col)}
+    assert {"a", "b"} <= words

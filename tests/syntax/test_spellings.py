@@ -13,14 +13,27 @@ from quivers.semantic import check_text
 from quivers.syntax import ast, parse
 from quivers.syntax.formatter import format_source
 
+from .helpers import check_spans
+
 HEAD = "object A : Real 4\nobject B : Real 4\nobject S : FinSet 3\n"
 
 PROGRAM = (
     "object P : Positive 1\nprogram p(x) : P -> P\n    sample m : P <- {}\n    return m\nexport p\n"
 )
 
+TUPLE = (
+    "object X : Real 1\nobject A : Real 2\nmorphism k : X -> A * X ~ Normal(0.0, 1.0)\n"
+    "program p(x) : X -> X\n    {} (a, b) <- k(x)\n    observe y : X <- Normal(b, 1.0)\n"
+    "    return y\nexport p\n"
+)
+
 # (name, later spelling, our spelling); both sides written in the canonical layout
 PAIRS = [
+    (
+        "let with a bind arrow for a tuple draw",
+        TUPLE.format("let"),
+        TUPLE.format("sample"),
+    ),
     (
         "define for a top-level let",
         HEAD + "morphism f : A -> A [role=kernel] ~ Normal\ndefine g = f >> f\nexport g\n",
@@ -277,3 +290,52 @@ def test_effect_words_in_strings_and_names_are_not_the_effect_system():
         "export p\n"
     )
     assert check_text(text).diagnostics == []
+
+
+# ------------------------------------------------------------------ tuple draws
+
+
+def test_a_tuple_draw_binds_each_name_to_its_factor():
+    text = TUPLE.format("sample")
+    (step,) = [u.node for u in parse(text).units() if getattr(u.node, "parts", None)]
+    assert [p.text for p in step.parts] == ["a", "b"] and step.var.text == "a_b"
+    assert step.var.span == ast.NO_SPAN  # the site's name is not written anywhere
+    assert check_spans(text) > 0
+    found = check_text(text)
+    assert found.diagnostics == []
+    (program,) = [r for _, r in found.results if "a" in r.locals]
+    a, b, site = program.locals["a"], program.locals["b"], program.locals["a_b"]
+    assert (a.type.name, b.type.name, a.site) == ("A", "X", "a_b")
+    assert site.type.structure() == "A * X" and not site.is_global
+    assert format_source(text.replace("(a, b)", "( a ,b )")) == text
+
+
+@pytest.mark.parametrize(
+    ("names", "codomain", "words"),
+    [
+        ("(a, b, c)", "A * X", ["3 names (a, b, c)", "A * X", "2 factor(s)"]),
+        ("(a, b)", "X", ["2 names (a, b)", "X (Real 1)", "1 factor(s)"]),
+    ],
+)
+def test_a_tuple_that_does_not_match_the_draw_names_the_types(names, codomain, words):
+    text = TUPLE.format("sample").replace("(a, b)", names).replace("A * X ~", codomain + " ~")
+    diags = check_text(text).diagnostics
+    assert [d.code for d in diags] == ["E0530"]
+    for word in words:
+        assert word in diags[0].message
+    line = text.split("\n")[diags[0].range.line]
+    assert line[diags[0].range.col : diags[0].range.end_col] == names[1:-1]
+
+
+def test_a_tuple_draw_of_leaves_and_of_a_plate():
+    leaves = (
+        TUPLE.format("sample").replace("(a, b)", "(a, b, c)").replace("A * X ~", "A * (X * X) ~")
+    )
+    assert check_text(leaves).diagnostics == []  # a nested product names its leaves
+    plate = (
+        "object K : FinSet 3\nprogram p : K -> K\n    sample (u, v) : K <- Normal(0.0, 1.0)\n"
+        "    return u\nexport p\n"
+    )
+    assert [d.code for d in check_text(plate).diagnostics] == ["E0530"]
+    twice = TUPLE.format("sample").replace("    observe y", "    sample a_b <- k(x)\n    observe y")
+    assert [d.code for d in check_text(twice).diagnostics] == ["E0506"]
