@@ -3,7 +3,7 @@ completion details, inlay hints and signature help."""
 
 from __future__ import annotations
 
-from quivers.core.families import FAMILIES, Family
+from quivers.core.families import FAMILIES, MIXTURE, Family
 from quivers.core.vocabulary import (
     ALGEBRAS,
     ARITH_FUNCTIONS,
@@ -172,9 +172,12 @@ def step_option_markdown(word: str) -> str | None:
 
 def family_markdown(family: Family) -> str:
     params = ", ".join(f"{p.name}: {p.domain.value}" for p in family.params)
+    support = family.support.value
+    if family.name == MIXTURE:
+        params, support = "weights: simplex, components: a list of family calls", "its components'"
     return (
         f"```qvr\n{family.signature()}\n```\n\n{family.doc}\n\n"
-        f"parameters: {params} · support: {family.support.value}"
+        f"parameters: {params} · support: {support}"
     )
 
 

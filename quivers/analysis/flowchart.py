@@ -176,8 +176,8 @@ class _Builder:
                 chain = self._chain(callee, unit, 0)
             feeds = [
                 self.producers[a.text]
-                for a in source.args
-                if isinstance(a, ast.Name) and a.text in self.producers
+                for a in ast.argument_names(source.args)  # a Mixture's components' too
+                if a.text in self.producers
             ]
             plate = T.plate_of(local.type) if local is not None else None
             if input_id is not None and plate is not None and self._plate_input(plate):

@@ -185,8 +185,7 @@ class _Lowerer:
             if isinstance(callee, ast.Ref) and not isinstance(
                 result.types.get(id(callee)), T.Arrow
             ):
-                args = tuple(self.family_arg(result, a, via) for a in node.args)
-                return ir.FamilySource(callee.name.text, args)
+                return self.family_source(result, callee.name.text, node.args, via)
             names = tuple(a.text for a in node.args if isinstance(a, ast.Name))
             return ir.KernelSource(self.expr(result, callee), names)
         return ir.KernelSource(self.expr(result, node), None)
@@ -205,6 +204,32 @@ class _Lowerer:
                 ir.Var(arg.text), ir.Var(via, host=ids is not None and ids.kind == "host")
             )
         return ir.Var(arg.text)
+
+    def family_source(
+        self,
+        result: UnitResult,
+        family: str,
+        args: list[ast.Name | ast.NumberLit | ast.ListArg | ast.Apply],
+        via: str | None = None,
+    ) -> ir.FamilySource:
+        """An inline family's arguments: numbers and bound names, a list of numbers as
+        one vector, a Mixture's list of family calls as its components."""
+        out: list[ir.Arith | ir.VectorLit | ir.Components] = []
+        for a in args:
+            if isinstance(a, ast.NumberLit | ast.Name):
+                out.append(self.family_arg(result, a, via))
+            elif isinstance(a, ast.Apply):  # the checker reports a call outside a list
+                raise AssertionError(f"a family call as an argument of {family}")
+            elif all(isinstance(i, ast.NumberLit) for i in a.items):
+                out.append(ir.VectorLit(tuple(i.value for i in a.items)))  # type: ignore[union-attr]
+            else:
+                calls = []
+                for item in a.items:
+                    assert isinstance(item, ast.Apply) and isinstance(item.callee, ast.Ref)
+                    name = item.callee.name.text
+                    calls.append(self.family_source(result, name, item.args, via))
+                out.append(ir.Components(tuple(calls)))
+        return ir.FamilySource(family, tuple(out))
 
     def arith(self, result: UnitResult, node: ast.Arith) -> ir.Arith:
         if isinstance(node, ast.Num):

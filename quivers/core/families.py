@@ -308,5 +308,36 @@ FAMILIES: dict[str, Family] = {
             Param("concentration", P),
             inline_only=True,
         ),
+        _f(
+            "Mixture",
+            R,  # in fact the components' common support (see `mixture_component_problem`)
+            "Finite mixture, coordinate by coordinate: component k (a family call) with "
+            "probability weights[k]; every component has the same support, which is the "
+            "mixture's. Log density: logsumexp_k(log weights[k] + log p_k(x)).",
+            Param("weights", S, vector=True),
+            Param("components", R, vector=True, learnable=False),
+            inline_only=True,
+        ),
     )
 }
+
+MIXTURE = "Mixture"
+# Families whose support depends on their arguments (bounds and counts given as numbers).
+DEPENDENT_SUPPORT = frozenset(
+    {"Uniform", "TruncatedNormal", "Pareto", "GeneralizedPareto", "Binomial", "BetaBinomial"}
+)
+
+
+def mixture_component_problem(family: Family) -> str | None:
+    """Why ``family`` cannot be a component of a ``Mixture`` (None when it can).
+
+    A component draws one number per coordinate (the mixture is taken coordinate by
+    coordinate) and has a support fixed by its family, so that all components share
+    the support the guides and MCMC unconstrain through."""
+    if family.name == MIXTURE:
+        return "mixtures do not nest (write the components of both in one list)"
+    if family.multivariate:
+        return f"{family.name} draws a whole vector or matrix, not one number per coordinate"
+    if family.name in DEPENDENT_SUPPORT:
+        return f"{family.name}'s support depends on its arguments"
+    return None

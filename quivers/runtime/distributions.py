@@ -258,3 +258,52 @@ class GeneralizedPareto(D.Distribution):
         small, c = self._safe_c()
         body = -(1.0 / c + 1.0) * torch.log1p(c * z)
         return torch.where(small, -z, body) - torch.log(self.scale)
+
+
+class Mixture(D.Distribution):
+    """A finite mixture taken coordinate by coordinate (McLachlan & Peel, *Finite
+    Mixture Models*, 2000): each coordinate is drawn from component k with probability
+    ``weights[..., k]``, and log p(x) = logsumexp_k(log weights[k] + log p_k(x)).
+
+    ``weights`` has the components along its last axis and the batch shape before it;
+    every component is an elementwise distribution of the same support, broadcast to
+    the mixture's batch shape. Drawing picks a component (a discrete choice), so
+    there is no reparameterised sampler: a latent mixture site is scored, as guides
+    and MCMC do, at values they propose.
+    """
+
+    arg_constraints = {"weights": constraints.simplex}
+    has_rsample = False
+
+    def __init__(self, weights, components, validate_args=None):
+        self.components = list(components)
+        if not self.components:
+            raise ValueError("a Mixture needs at least one component")
+        self.weights = weights
+        shape = torch.broadcast_shapes(
+            weights.shape[:-1], *(c.batch_shape for c in self.components)
+        )
+        if weights.shape[-1] != len(self.components):
+            raise ValueError(f"{weights.shape[-1]} weights for {len(self.components)} components")
+        super().__init__(shape, validate_args=False)
+
+    @property
+    def support(self):  # the components' common support
+        return self.components[0].support
+
+    def log_prob(self, value):
+        parts = torch.stack([c.log_prob(value) for c in self.components], dim=-1)
+        return torch.logsumexp(parts + self.weights.log(), dim=-1)
+
+    def sample(self, sample_shape=_EMPTY):
+        shape = self._extended_shape(sample_shape)
+        with torch.no_grad():
+            draws = torch.stack([c.sample(sample_shape).expand(shape) for c in self.components], -1)
+            choice = D.Categorical(probs=self.weights.expand(*shape, len(self.components)))
+            pick = choice.sample()
+            return draws.gather(-1, pick.unsqueeze(-1)).squeeze(-1)
+
+    @property
+    def mean(self):
+        means = torch.stack([c.mean.expand(self.batch_shape) for c in self.components], -1)
+        return (means * self.weights).sum(-1)

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import distributions as D
 from torch.distributions import constraints
 
-from quivers.core.families import FAMILIES, Domain, Family
+from quivers.core.families import DEPENDENT_SUPPORT, FAMILIES, Domain, Family
 from quivers.runtime import distributions as QD
 from quivers.runtime.errors import QvrBuildError
 from quivers.runtime.ir import FinSetT, ObjT, flat_dim
@@ -77,11 +77,10 @@ _TORCH: dict[str, Callable[..., D.Distribution]] = {
     "MultivariateNormal": _multivariate_normal,
     "MatrixNormal": QD.MatrixNormal,
     "LKJCholesky": _lkj_cholesky,
+    "Mixture": QD.Mixture,  # built from its components' distributions (kernels.MixtureFamily)
 }
 # families whose support depends on parameter values (bounds given as numbers)
-_DEPENDENT_SUPPORT = frozenset(
-    {"Uniform", "TruncatedNormal", "Pareto", "GeneralizedPareto", "Binomial", "BetaBinomial"}
-)
+_DEPENDENT_SUPPORT = DEPENDENT_SUPPORT
 assert set(_TORCH) == set(FAMILIES), "runtime families out of sync with core.families"
 
 

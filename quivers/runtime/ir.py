@@ -215,13 +215,28 @@ class KernelSource:
 
 
 @dataclass(frozen=True)
+class VectorLit:
+    """``[0.3, 0.7]``: a list of numbers given as one vector argument."""
+
+    values: tuple[float, ...]
+
+
+@dataclass(frozen=True)
 class FamilySource:
-    """``Family(arg, ...)``: an inline family; arguments are names or numbers."""
+    """``Family(arg, ...)``: an inline family; arguments are names or numbers, a list
+    of numbers for a vector parameter, and a ``Mixture``'s components."""
 
     family: str
-    # each a Num or a Var; an Index for a plate argument read at per-row ids
-    # (`[via=idx]`)
-    args: tuple[Arith, ...]
+    # each a Num or a Var (an Index for a plate argument read at per-row ids,
+    # `[via=idx]`), a VectorLit for a list of numbers, Components for a Mixture's
+    args: tuple[Arith | VectorLit | Components, ...]
+
+
+@dataclass(frozen=True)
+class Components:
+    """A ``Mixture``'s components: one family call each, in the weights' order."""
+
+    calls: tuple[FamilySource, ...]
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.distributions import constraints
 
+from quivers.core.families import MIXTURE, Family
+from quivers.runtime import distributions as QD
 from quivers.runtime.algebras import Algebra
 from quivers.runtime.errors import QvrBuildError, QvrDataError, describe
 from quivers.runtime.families import (
@@ -19,7 +21,16 @@ from quivers.runtime.families import (
     make_dist,
     support_of,
 )
-from quivers.runtime.ir import FinSetT, MorphismDecl, ObjT, flat_dim
+from quivers.runtime.ir import (
+    Components,
+    FamilySource,
+    FinSetT,
+    MorphismDecl,
+    Num,
+    ObjT,
+    VectorLit,
+    flat_dim,
+)
 from quivers.runtime.node import Node, RelationMixin, RunOut, TraceSpec, reduce_rows
 from quivers.runtime.objects import (
     check_value,
@@ -221,7 +232,7 @@ class InlineFamily(Node):
         n_args: int,
         value_type: ObjT,
         is_global: bool,
-        constants: tuple[float, ...] | None = None,
+        constants: tuple[float | tuple[float, ...], ...] | None = None,
     ) -> None:
         super().__init__(value_type, value_type)
         self.constants = constants
@@ -374,6 +385,103 @@ class InlineFamily(Node):
 
     def trace_spec(self, lead):
         return None  # shape depends on the arguments; checked by dtype in the program
+
+
+class MixtureFamily(InlineFamily):
+    """``Mixture(weights, [F1(...), ..., FK(...)])``: an inline finite mixture.
+
+    Its input is the weights followed by each component's arguments in order (the
+    program flattens them); the draw is elementwise, like its components', each
+    coordinate from its own choice of component (``distributions.Mixture``).
+    """
+
+    def __init__(
+        self,
+        components: tuple[tuple[str, int], ...],
+        value_type: ObjT,
+        is_global: bool,
+        constants: tuple[Any, ...] | None = None,
+    ) -> None:
+        Node.__init__(self, value_type, value_type)
+        self.constants = constants
+        self.family = get_family(MIXTURE)
+        self.components = tuple((get_family(name), n) for name, n in components)
+        for fam, n in self.components:
+            if n != fam.arity:
+                raise QvrBuildError(f"{fam.signature()} takes {fam.arity} arguments, got {n}")
+        supports = {fam.support for fam, _ in self.components}
+        if len(supports) != 1:
+            raise QvrBuildError(f"Mixture components of different supports: {sorted(supports)}")
+        self.component_support = supports.pop()
+        self.name, self.value_type, self.is_global = MIXTURE, value_type, is_global
+        self._dim = flat_dim(value_type) if not isinstance(value_type, FinSetT) else None
+        self.wide = self._dim is not None and self._dim > 1  # elementwise, as its components
+
+    @classmethod
+    def of(cls, source: FamilySource, value_type: ObjT, is_global: bool) -> MixtureFamily:
+        weights, comps = source.args
+        assert isinstance(comps, Components)
+        calls = comps.calls
+        constants: tuple[Any, ...] | None = None
+        if isinstance(weights, VectorLit) and all(
+            isinstance(a, Num) for call in calls for a in call.args
+        ):
+            nums = [a.value for call in calls for a in call.args if isinstance(a, Num)]
+            constants = (weights.values, *nums)
+        shapes = tuple((call.family, len(call.args)) for call in calls)
+        return cls(shapes, value_type, is_global, constants)
+
+    def _split(self, args: tuple[torch.Tensor, ...]) -> list[tuple[Family, tuple]]:
+        out, at = [], 1
+        for fam, n in self.components:
+            out.append((fam, tuple(args[at : at + n])))
+            at += n
+        return out
+
+    def dist(self, args: tuple[torch.Tensor, ...]):
+        weights = args[0]
+        comps = [
+            make_dist(fam.name, {p.name: a for p, a in zip(fam.params, part, strict=True)})
+            for fam, part in self._split(args)
+        ]
+        return QD.Mixture(weights, comps)
+
+    def per_row(
+        self, args: tuple[torch.Tensor, ...], lead: tuple[int, ...], where: str
+    ) -> tuple[torch.Tensor, ...]:
+        """Every argument broadcast to one draw per row (and coordinate); the weights
+        to that shape with the components along a last axis."""
+        finite = isinstance(self.value_type, FinSetT)
+        elem = () if finite else (max(flat_dim(self.value_type), 1),)
+        target = (*lead, *elem)
+        weights, rest = args[0], list(args[1:])
+        if finite:
+            n = len(lead)
+            rest = [a.squeeze(-1) if a.dim() == n + 1 and a.shape[-1] == 1 else a for a in rest]
+        if elem and weights.dim() == len(lead) + 1 and len(lead) > 0:
+            weights = weights.unsqueeze(-2)  # one vector of weights per row
+        try:
+            got = torch.broadcast_shapes(target, weights.shape[:-1], *(a.shape for a in rest))
+        except RuntimeError:
+            got = None
+        if got != target:
+            shapes = ", ".join(str(tuple(a.shape)) for a in args)
+            raise QvrDataError(
+                f"{where}: Mixture's arguments must give one draw per row, shape "
+                f"{target}, got arguments of shapes {shapes}"
+            )
+        k = weights.shape[-1]
+        return (weights.expand(*target, k), *(a.expand(target) for a in rest))
+
+    def symmetric(self, args: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
+        return args  # the weights are one vector, the components' parameters scalars
+
+    def support(self):
+        n = self.value_type.size if isinstance(self.value_type, FinSetT) else None
+        return domain_constraint(self.component_support, n)
+
+    def support_at(self, args: Any) -> Any:
+        return self.support()
 
 
 def _event_rank(param: Any) -> int:

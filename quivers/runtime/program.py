@@ -15,10 +15,12 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from quivers.core.families import MIXTURE
 from quivers.runtime.errors import QvrBuildError, QvrDataError, describe
 from quivers.runtime.ir import (
     BinOp,
     Call,
+    Components,
     Expr,
     Index,
     KernelSource,
@@ -33,9 +35,10 @@ from quivers.runtime.ir import (
     SampleStep,
     ScoreStep,
     Var,
+    VectorLit,
     flat_dim,
 )
-from quivers.runtime.kernels import InlineFamily
+from quivers.runtime.kernels import InlineFamily, MixtureFamily
 from quivers.runtime.node import Node, RunOut, add_lp, pack, reduce_rows, unpack
 from quivers.runtime.objects import (
     check_value,
@@ -96,9 +99,15 @@ class ProgramModule(Node):
             if isinstance(step, SampleStep):
                 if isinstance(step.source, KernelSource):
                     node = resolve(step.source.expr)
+                elif step.source.family == MIXTURE:
+                    node = MixtureFamily.of(step.source, step.value_type, step.is_global)
                 else:
                     src = step.source
-                    nums = tuple(a.value for a in src.args if isinstance(a, Num))
+                    nums = tuple(
+                        a.value if isinstance(a, Num) else a.values
+                        for a in src.args
+                        if isinstance(a, Num | VectorLit)
+                    )
                     consts = nums if len(nums) == len(src.args) else None
                     node = InlineFamily(
                         src.family, len(src.args), step.value_type, step.is_global, consts
@@ -187,7 +196,7 @@ class ProgramModule(Node):
                     else:
                         inp = x
                 else:
-                    inp = tuple(self._arith(a, env, host, where) for a in step.source.args)
+                    inp = self._family_args(step.source.args, env, host, where)
                     if isinstance(node, InlineFamily):
                         inp = node.symmetric(inp)
                     if step.plate is not None and isinstance(node, InlineFamily):
@@ -298,6 +307,22 @@ class ProgramModule(Node):
                 raise QvrBuildError(f"{where}: unknown function '{e.fn}'") from None
             return fn(*(self._arith(a, env, host, where) for a in e.args))
         raise QvrBuildError(f"{where}: not an arithmetic expression: {e!r}")
+
+    def _family_args(
+        self, args: tuple[Any, ...], env: dict[str, Any], host: dict[str, Any], where: str
+    ) -> tuple[torch.Tensor, ...]:
+        """An inline family's argument values; a Mixture's components' arguments follow
+        its weights, flattened in order (``MixtureFamily`` knows each one's arity)."""
+        out: list[torch.Tensor] = []
+        for a in args:
+            if isinstance(a, VectorLit):
+                out.append(self._ref.new_tensor(a.values))
+            elif isinstance(a, Components):
+                for call in a.calls:
+                    out.extend(self._family_args(call.args, env, host, where))
+            else:
+                out.append(self._arith(a, env, host, where))
+        return tuple(out)
 
     def _lead(self, x: Any) -> tuple[int, ...]:
         """The leading (row, and for a batched cell, position) axes of the input."""
@@ -494,8 +519,10 @@ def _input_free(decl: ProgramDecl) -> frozenset[str]:
     known: set[str] = {name for name, _ in decl.constants}
 
     def free(e: Any) -> bool:
-        if isinstance(e, Num):
+        if isinstance(e, Num | VectorLit):
             return True
+        if isinstance(e, Components):
+            return all(free(a) for call in e.calls for a in call.args)
         if isinstance(e, Var):
             return not e.host and e.name in known
         if isinstance(e, BinOp):

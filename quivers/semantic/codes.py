@@ -70,6 +70,8 @@ CODES: dict[str, str] = {
     "E0518": "plate values over different finite sets",
     "E0519": "template program used without its parameters",
     "E0530": "a tuple of names that does not match the draw's factors",
+    "E0531": "a list argument that does not fit its parameter",
+    "E0532": "a Mixture component of another support or shape",
     # exports
     "E0602": "export of something that is not a morphism",
     "W0601": "file has no export",

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from quivers.core.families import FAMILIES, Domain, Family, out_of_domain
+from quivers.core.families import (
+    FAMILIES,
+    MIXTURE,
+    Domain,
+    Family,
+    Param,
+    mixture_component_problem,
+    out_of_domain,
+)
 from quivers.core.vocabulary import (
     ARITH_FUNCTIONS,
     FINSET,
@@ -422,13 +430,16 @@ def _unknown_family(ctx: Ctx, source: ast.Expr) -> bool:
     if guess is None and not name.text[:1].isupper():
         return False  # an unknown morphism: the usual E0101 with its own suggestion
     lookup_family(ctx, name)  # reports E0306 with the suggestion
-    for arg in source.args:
-        if isinstance(arg, ast.Name):
-            _local(ctx, arg)
+    for arg in ast.argument_names(source.args):
+        _local(ctx, arg)
     return True
 
 
-def _arg_local(ctx: Ctx, arg: ast.Name | ast.NumberLit) -> Local | None:
+def _arg_local(ctx: Ctx, arg: ast.Name | ast.NumberLit | ast.ListArg | ast.Apply) -> Local | None:
+    if isinstance(arg, ast.ListArg | ast.Apply):
+        what = "a list" if isinstance(arg, ast.ListArg) else "a call"
+        ctx.error("E0503", f"a morphism is applied to bound values, not to {what}", arg.span)
+        return None
     if isinstance(arg, ast.NumberLit):
         ctx.error(
             "E0503",
@@ -448,6 +459,8 @@ def _family_value(
     shape: _Shape,
 ) -> tuple[T.Type, bool]:
     ctx = state.ctx
+    if family.name == MIXTURE:
+        return _mixture_value(state, source, annotated, var)
     plate: T.FinSet | None = None
     if shape.iid is not None:
         plate = shape.iid
@@ -469,6 +482,19 @@ def _family_value(
     vector_dim: int | None = None
     via_plate: T.FinSet | None = None
     for param, arg in zip(family.params, source.args, strict=False):
+        if isinstance(arg, ast.ListArg):
+            width = _vector_literal(ctx, family, param, arg)
+            if width is not None:
+                vector_dim = width
+            continue
+        if isinstance(arg, ast.Apply):
+            ctx.error(
+                "E0531",
+                f"{family.name}'s {param.name} is a number or a bound value, not a call",
+                arg.span,
+                suggestion="only a Mixture takes family calls, in its list of components",
+            )
+            continue
         if isinstance(arg, ast.NumberLit):
             need = out_of_domain(param.domain, arg.value)
             if need is not None:
@@ -594,6 +620,183 @@ def _family_value(
     if plate is not None:
         return T.with_plate(value, plate), True
     return value, is_global
+
+
+def _vector_literal(ctx: Ctx, family: Family, param: Param, arg: ast.ListArg) -> int | None:
+    """``[0.3, 0.7]`` for a vector parameter: numbers in the parameter's domain (on the
+    simplex: non-negative and summing to 1). Its length, or None when it is wrong."""
+    if not param.vector:
+        ctx.error(
+            "E0531",
+            f"{family.name}'s {param.name} is one number per coordinate, not a list",
+            arg.span,
+            suggestion="give a number or a bound value",
+        )
+        return None
+    numbers = [item for item in arg.items if isinstance(item, ast.NumberLit)]
+    if len(numbers) != len(arg.items) or not numbers:
+        ctx.error(
+            "E0531",
+            f"{family.name}'s {param.name} as a list is written with numbers only",
+            arg.span,
+            suggestion="pass a bound vector by name instead",
+        )
+        return None
+    if param.domain == Domain.SIMPLEX:
+        values = [n.value for n in numbers]
+        if any(v < 0 for v in values) or abs(sum(values) - 1.0) > 1e-6:
+            shown = ", ".join(n.text for n in numbers)
+            ctx.error(
+                "E0313",
+                f"{family.name}'s {param.name} must be non-negative and sum to 1, not "
+                f"[{shown}] (sum {sum(values):g})",
+                arg.span,
+            )
+    else:
+        for n in numbers:
+            need = out_of_domain(param.domain, n.value)
+            if need is not None:
+                ctx.error("E0313", f"{family.name}'s {param.name} {need}, not {n.text}", n.span)
+    return len(numbers)
+
+
+def _mixture_value(
+    state: _Program, source: ast.Apply, annotated: T.Type | None, var: ast.Name
+) -> tuple[T.Type, bool]:
+    """``Mixture(weights, [F1(...), ..., FK(...)])``: K weights on the simplex (a list
+    of numbers or a bound simplex value) and K components of one support, each drawing
+    one number per coordinate. The draw has the components' support and width."""
+    ctx = state.ctx
+    ctx.typed(source, T.Arrow(T.UNKNOWN, T.UNKNOWN))
+    mixture = FAMILIES[MIXTURE]
+    if len(source.args) != 2:
+        ctx.error(
+            "E0504",
+            f"{mixture.signature()} takes 2 arguments, {len(source.args)} given",
+            source.span,
+        )
+        for name in ast.argument_names(source.args):
+            _local(ctx, name)
+        return T.UNKNOWN, False
+    weights, comps = source.args
+    count = _mixture_weights(ctx, weights)
+    if not isinstance(comps, ast.ListArg) or not comps.items:
+        ctx.error(
+            "E0531",
+            "Mixture's components are a list of family calls: [Normal(0.0, 1.0), ...]",
+            comps.span,
+        )
+        return T.UNKNOWN, False
+    plate: T.FinSet | None = None
+    values: list[tuple[Family, T.Type]] = []
+    is_global = True
+    ok = True
+    for item in comps.items:
+        family = _inline_family(ctx, item) if isinstance(item, ast.Apply) else None
+        if not isinstance(item, ast.Apply) or family is None:
+            if isinstance(item, ast.Apply) and _unknown_family(ctx, item):
+                ok = False
+                continue
+            ctx.error(
+                "E0531",
+                "each of Mixture's components is a family call such as Normal(0.0, 1.0)",
+                item.span,
+            )
+            ok = False
+            continue
+        problem = mixture_component_problem(family)
+        if problem is not None:
+            ctx.error("E0532", f"{family.name} cannot be a Mixture component: {problem}", item.span)
+            ok = False
+            continue
+        value, glob = _family_value(state, family, item, None, var)
+        is_global = is_global and glob
+        arg_plate = T.plate_of(value)
+        if arg_plate is not None:
+            if plate is not None and not T.same(plate, arg_plate):
+                ctx.error(
+                    "E0518",
+                    f"Mixture's components are plates over {T.describe(plate)} and "
+                    f"{T.describe(arg_plate)}",
+                    item.span,
+                )
+                ok = False
+            plate = arg_plate
+        values.append((family, value))
+    if count is not None and count != len(comps.items):
+        ctx.error(
+            "E0531",
+            f"Mixture has {count} weights for {len(comps.items)} components",
+            source.span,
+        )
+    supports = {f.support for f, _ in values}
+    if len(supports) > 1:
+        shown = ", ".join(f"{f.name} draws {support_words(f.support)}" for f, _ in values)
+        ctx.error(
+            "E0532",
+            f"Mixture's components must share one support: {shown}",
+            comps.span,
+            suggestion="mix components of one family, or of families with the same support",
+        )
+        return T.UNKNOWN, is_global
+    if not ok or not values:
+        return T.UNKNOWN, is_global
+    first = values[0][0]
+    if isinstance(annotated, T.FinSet) and first.support not in (Domain.FINITE, Domain.BINARY):
+        plate, annotated = annotated, None  # one draw per element of the set
+    widths = {w for _, v in values if (w := T.width(v)) is not None and w > 1}
+    if len(widths) > 1:
+        ctx.error(
+            "E0511",
+            f"Mixture's components give draws of widths {sorted(widths)}",
+            comps.span,
+        )
+        return T.UNKNOWN, is_global
+    if annotated is not None and not support_fits(first, annotated):
+        ctx.error(
+            "E0505",
+            f"'{var.text}' is annotated {T.describe(annotated)} but the Mixture draws values "
+            f"in {support_words(first.support)}",
+            source.span,
+        )
+        return T.UNKNOWN, is_global
+    value = _family_support_type(first, list(widths), None, annotated)
+    if plate is not None:
+        return T.with_plate(value, plate), True
+    return value, is_global
+
+
+def _mixture_weights(
+    ctx: Ctx, weights: ast.Name | ast.NumberLit | ast.ListArg | ast.Apply
+) -> int | None:
+    """The number of a Mixture's weights, or None when it is not known."""
+    mixture = FAMILIES[MIXTURE]
+    if isinstance(weights, ast.ListArg):
+        return _vector_literal(ctx, mixture, mixture.params[0], weights)
+    if isinstance(weights, ast.Apply):
+        ctx.error("E0531", "Mixture's weights are a list of numbers or a bound value", weights.span)
+        return None
+    if isinstance(weights, ast.NumberLit):
+        ctx.error(
+            "E0531",
+            f"Mixture's weights are a vector on the simplex, not the number {weights.text}",
+            weights.span,
+            suggestion="write them as a list: [0.3, 0.7]",
+        )
+        return None
+    local = _local(ctx, weights)
+    if local is None or isinstance(local.type, T.Unknown):
+        return None
+    if not (isinstance(local.type, T.Space) and local.type.kind == SPACE_BY_DOMAIN[Domain.SIMPLEX]):
+        ctx.error(
+            "E0531",
+            f"Mixture's weights must be a value on the simplex, but '{local.name}' is "
+            f"{T.describe(local.type)}",
+            weights.span,
+            suggestion="draw them from a Dirichlet, or write them as a list",
+        )
+        return None
+    return T.width(local.type)
 
 
 def _check_annotation_width(

@@ -137,10 +137,34 @@ class Apply(Node):
     """``callee(a, b)``: a morphism applied to bound values, or an inline family."""
 
     callee: Expr
-    args: list[Name | NumberLit]
+    args: list[Name | NumberLit | ListArg | Apply]  # a nested call only inside a family's
+
+
+@dataclass(slots=True, eq=False)
+class ListArg(Node):
+    """``[0.3, 0.7]`` or ``[Normal(0.0, 1.0), ...]``: a family argument that is a list
+    of numbers (a vector), names, or family calls (a ``Mixture``'s components)."""
+
+    items: list[Name | NumberLit | Apply]
 
 
 Expr = Ref | Compose | TensorExpr | Fan | Repeat | Stack | Scan | IdentityExpr | Apply
+
+
+def argument_names(args: list[Name | NumberLit | ListArg | Apply]) -> Iterator[Name]:
+    """The names among a call's arguments, inside lists and nested calls too."""
+    for arg in args:
+        if isinstance(arg, Name):
+            yield arg
+        elif isinstance(arg, Apply):
+            yield from argument_names(arg.args)
+        elif isinstance(arg, ListArg):
+            for item in arg.items:
+                if isinstance(item, Name):
+                    yield item
+                elif isinstance(item, Apply):
+                    yield from argument_names(item.args)
+
 
 # ---------------------------------------------------------------------- options
 

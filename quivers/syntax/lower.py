@@ -82,7 +82,7 @@ class KeywordArgument:
 
     span: ast.Span
     name: ast.Name
-    value: ast.Name | ast.NumberLit
+    value: ast.Name | ast.NumberLit | ast.ListArg
 
 
 def bind_arguments(
@@ -240,6 +240,17 @@ class Lowering(Transformer[Token, ast.Node]):
 
     def arg_name(self, meta: Meta, ch: Kids) -> ast.Name:
         return _name(ch[0])
+
+    def list_arg(self, meta: Meta, ch: Kids) -> ast.ListArg:
+        return ast.ListArg(span_of(meta), _present(ch))
+
+    def item_name(self, meta: Meta, ch: Kids) -> ast.Name:
+        return _name(ch[0])
+
+    def family_call_arg(self, meta: Meta, ch: Kids) -> ast.Apply | ast.ArgumentError:
+        """``Normal(0.0, 1.0)`` inside a list: a family call, as in a step."""
+        name = _name(ch[0])
+        return self.apply(meta, [ast.Ref(name.span, name), *ch[1:]])
 
     def fan(self, meta: Meta, ch: Kids) -> ast.Fan:
         return ast.Fan(span_of(meta), ch)
