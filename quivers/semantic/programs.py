@@ -460,6 +460,13 @@ def _family_value(
 ) -> tuple[T.Type, bool]:
     ctx = state.ctx
     if family.name == MIXTURE:
+        if shape.iid is not None or shape.via is not None:
+            ctx.error(
+                "E0304",
+                "iid_over= and via= do not shape a Mixture draw (yet): annotate the plate "
+                "instead, sample v : K <- Mixture(...)",
+                source.span,
+            )
         return _mixture_value(state, source, annotated, var)
     plate: T.FinSet | None = None
     if shape.iid is not None:
@@ -709,7 +716,7 @@ def _mixture_value(
             ctx.error("E0532", f"{family.name} cannot be a Mixture component: {problem}", item.span)
             ok = False
             continue
-        value, glob = _family_value(state, family, item, None, var)
+        value, glob = _family_value(state, family, item, None, var, _Shape(None, None, None, None))
         is_global = is_global and glob
         arg_plate = T.plate_of(value)
         if arg_plate is not None:
