@@ -161,6 +161,15 @@ def _site_step(meta: Meta, ch: Kids, observed: bool) -> ast.SampleStep:
     )
 
 
+def _default_role(options: list[ast.Option]) -> list[ast.Option]:
+    """A morphism without ``role`` (a later spelling) is a kernel: the tree is the one
+    of ``[role=kernel, ...]``, the role written nowhere (no span)."""
+    if any(o.name.text == "role" for o in options):
+        return options
+    kernel = ast.NameOpt(ast.NO_SPAN, ast.Name(ast.NO_SPAN, "kernel"))
+    return [ast.Option(ast.NO_SPAN, ast.Name(ast.NO_SPAN, "role"), kernel), *options]
+
+
 class Lowering(Transformer[Token, ast.Node]):
     """One method per rule of ``grammars/qvr.lark``; see the module docstring."""
 
@@ -331,6 +340,7 @@ class Lowering(Transformer[Token, ast.Node]):
             parts = (dom, cod, opts, family) if i == 0 else copy.deepcopy((dom, cod, opts, family))
             options, options_span = parts[2] if parts[2] is not None else ([], None)
             options, clause = _kernel_parameters_as_options(options, parts[3])
+            options = _default_role(options)
             decls.append(
                 ast.MorphismDecl(
                     span_of(meta), _name(token), parts[0], parts[1], options, options_span, clause

@@ -71,6 +71,51 @@ PAIRS = [
         "composition markov as algebra\n" + HEAD + "export identity(S)\n",
     ),
     (
+        "a morphism without a role is a kernel",
+        HEAD + "morphism f : A -> A ~ Normal\nexport f\n",
+        HEAD + "morphism f : A -> A [role=kernel] ~ Normal\nexport f\n",
+    ),
+    (
+        "a morphism without a role, with options",
+        HEAD + "morphism f : A -> A [scale=0.5] ~ Normal\nexport f\n",
+        HEAD + "morphism f : A -> A [role=kernel, scale=0.5] ~ Normal\nexport f\n",
+    ),
+    (
+        "a finite kernel without a role or a family",
+        HEAD + "morphism t : S -> S\nexport t\n",
+        HEAD + "morphism t : S -> S [role=kernel]\nexport t\n",
+    ),
+    (
+        "a kernel's family call without a role",
+        HEAD + "morphism f : A -> A ~ Normal(0.0, 0.5)\nexport f\n",
+        HEAD + "morphism f : A -> A [role=kernel, loc=0.0, scale=0.5] ~ Normal\nexport f\n",
+    ),
+    (
+        "let with a bind arrow for a morphism's draw",
+        HEAD
+        + "morphism f : A -> A ~ Normal\nprogram p(x) : A -> A\n    let m <- f(x)\n"
+        + "    return m\nexport p\n",
+        HEAD
+        + "morphism f : A -> A ~ Normal\nprogram p(x) : A -> A\n    sample m <- f(x)\n"
+        + "    return m\nexport p\n",
+    ),
+    (
+        "a Mixture by keyword, its components too",
+        PROGRAM.format(
+            "Mixture(components=[LogNormal(scale=0.5, loc=x), Gamma(rate=x, concentration=2.0)], "
+            "weights=[0.3, 0.7])"
+        ),
+        PROGRAM.format("Mixture([0.3, 0.7], [LogNormal(x, 0.5), Gamma(2.0, x)])"),
+    ),
+    (
+        "several morphisms without a role in one declaration",
+        HEAD + "morphism f, g : A -> A ~ Normal\nexport f >> g\n",
+        HEAD
+        + "morphism f : A -> A [role=kernel] ~ Normal\n"
+        + "morphism g : A -> A [role=kernel] ~ Normal\n"
+        + "export f >> g\n",
+    ),
+    (
         "several objects in one declaration",
         "object A, B : Real 4\nobject S : FinSet 3\nexport identity(A)\n",
         HEAD + "export identity(A)\n",
