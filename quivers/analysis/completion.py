@@ -245,6 +245,13 @@ def _contextual(
             for f in ARITH_FUNCTIONS
         ]
         return items + _locals(doc, program, step_index)
+    mixture = re.search(r"<-\s*Mixture\s*\((.*)$", stem)
+    if program is not None and mixture is not None:
+        # in its list of components a family call; elsewhere (weights, a component's
+        # arguments) a bound value
+        if _open_bracket(mixture.group(1)) == "[":
+            return _family_items(snippets=True)
+        return _locals(doc, program, step_index)
     call = re.search(r"<-\s*([A-Za-z_][A-Za-z0-9_]*)\s*\(([^()]*)$", stem)
     if program is not None and call is not None:
         return _locals(doc, program, step_index)
@@ -297,6 +304,17 @@ def _step_option_items(
         for name, spec in STEP_OPTIONS.items()
         if step in spec.steps
     ]
+
+
+def _open_bracket(text: str) -> str | None:
+    """The innermost bracket still open at the end of ``text``."""
+    stack: list[str] = []
+    for ch in text:
+        if ch in "([":
+            stack.append(ch)
+        elif ch in ")]" and stack:
+            stack.pop()
+    return stack[-1] if stack else None
 
 
 def _in_options(stem: str) -> bool:

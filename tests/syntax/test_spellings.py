@@ -5,6 +5,7 @@ keeps the user's spelling."""
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -129,6 +130,18 @@ PAIRS = [
         + "export f >> g\n",
     ),
 ]
+
+
+# a whole program in every later spelling at once, and the same program in ours (also
+# what tests/server/test_spellings_editor.py opens in the real server)
+SPELLINGS = Path(__file__).resolve().parents[1] / "data" / "spellings"
+PAIRS.append(
+    (
+        "a whole program in the later spellings",
+        (SPELLINGS / "later.qvr").read_text(),
+        (SPELLINGS / "ours.qvr").read_text(),
+    )
+)
 
 
 def shape(node: Any) -> Any:
