@@ -292,19 +292,8 @@ class InlineFamily(Node):
             elem = (max(flat_dim(self.value_type), 1),)
         target = (*lead, *elem)
         pairs = list(zip(self.family.params, args, strict=True))
-        try:
-            got = torch.broadcast_shapes(
-                target,
-                *(a.shape[: a.dim() - _event_rank(p)] for p, a in pairs),
-            )
-        except RuntimeError:
-            got = None
-        if got != target:
-            shapes = ", ".join(str(tuple(a.shape)) for a in args)
-            raise QvrDataError(
-                f"{where}: {self.name}'s arguments must give one draw per row, shape "
-                f"{target}, got arguments of shapes {shapes}"
-            )
+        batch = [a.shape[: a.dim() - _event_rank(p)] for p, a in pairs]
+        _one_draw_per_row(self.name, target, batch, args, where)
         out = []
         for param, a in pairs:
             rank = min(_event_rank(param), a.dim())
@@ -460,16 +449,8 @@ class MixtureFamily(InlineFamily):
             rest = [a.squeeze(-1) if a.dim() == n + 1 and a.shape[-1] == 1 else a for a in rest]
         if elem and weights.dim() == len(lead) + 1 and len(lead) > 0:
             weights = weights.unsqueeze(-2)  # one vector of weights per row
-        try:
-            got = torch.broadcast_shapes(target, weights.shape[:-1], *(a.shape for a in rest))
-        except RuntimeError:
-            got = None
-        if got != target:
-            shapes = ", ".join(str(tuple(a.shape)) for a in args)
-            raise QvrDataError(
-                f"{where}: Mixture's arguments must give one draw per row, shape "
-                f"{target}, got arguments of shapes {shapes}"
-            )
+        batch = [weights.shape[:-1], *(a.shape for a in rest)]
+        _one_draw_per_row(MIXTURE, target, batch, args, where)
         k = weights.shape[-1]
         return (weights.expand(*target, k), *(a.expand(target) for a in rest))
 
@@ -482,6 +463,23 @@ class MixtureFamily(InlineFamily):
 
     def support_at(self, args: Any) -> Any:
         return self.support()
+
+
+def _one_draw_per_row(
+    family: str, target: tuple[int, ...], batch: list, args: tuple, where: str
+) -> None:
+    """The arguments' batch shapes must broadcast to exactly ``target`` (one draw per
+    row): an argument that would give more draws is a data error, never a wider site."""
+    try:
+        got = torch.broadcast_shapes(target, *batch)
+    except RuntimeError:
+        got = None
+    if got != target:
+        shapes = ", ".join(str(tuple(a.shape)) for a in args)
+        raise QvrDataError(
+            f"{where}: {family}'s arguments must give one draw per row, shape "
+            f"{target}, got arguments of shapes {shapes}"
+        )
 
 
 def _event_rank(param: Any) -> int:

@@ -169,12 +169,13 @@ def _bind_params(ctx: Ctx, header: ast.ProgramHeader, dom: T.Type) -> None:
         return
     count = len(header.params)
     parts: tuple[T.Type, ...]
+    named = T.named_parts(dom, count)
     if count == 1:
         parts = (dom,)
-    elif count == len(T.factors(dom)) or isinstance(dom, T.Unknown):
+    elif isinstance(dom, T.Unknown):
         parts = T.factors(dom)
-    elif count == len(T.leaves(dom)):
-        parts = T.leaves(dom)
+    elif named is not None:
+        parts = named
     else:
         ctx.error(
             "E0501",
@@ -323,10 +324,9 @@ def _bind_site(ctx: Ctx, node: ast.SampleStep, value: T.Type, is_global: bool) -
             suggestion=f"bind it to one name: sample {site} <- ...",
         )
     elif not isinstance(value, T.Unknown):
-        if count == len(T.factors(value)):
-            parts = T.factors(value)
-        elif count == len(T.leaves(value)):
-            parts = T.leaves(value)
+        named = T.named_parts(value, count)
+        if named is not None:
+            parts = named
         else:
             ctx.error(
                 "E0530",

@@ -225,6 +225,16 @@ def leaves(t: Type) -> tuple[Type, ...]:
     return (t,)
 
 
+def named_parts(t: Type, count: int) -> tuple[Type, ...] | None:
+    """The parts that ``count`` names bind in a value of ``t``: its factors, or its
+    leaves when there are that many (program parameters, tuple draws); else None."""
+    if count == len(factors(t)):
+        return factors(t)
+    if count == len(leaves(t)):
+        return leaves(t)
+    return None
+
+
 def scan_split(dom: Type, cod: Type) -> tuple[Type, Type] | None:
     """For a cell ``dom -> cod`` of the form ``A * H -> H``: (A, H), else None.
 
