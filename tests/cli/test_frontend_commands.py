@@ -14,6 +14,8 @@ import pytest
 from .helpers import EXAMPLES, REFERENCE, installed, one_clear_error, qvr
 
 ALL_EXAMPLES = sorted(EXAMPLES.glob("*.qvr"))
+# a program in every later spelling, and in ours: `qvr fmt` keeps each spelling
+SPELLINGS = sorted((Path(__file__).resolve().parents[1] / "data" / "spellings").glob("*.qvr"))
 BROKEN = REFERENCE.read_text().replace("scan(cell)", "scan(cel)")
 
 
@@ -65,7 +67,7 @@ def _copy(tmp_path: Path, source: Path) -> Path:
     return target
 
 
-@pytest.mark.parametrize("example", ALL_EXAMPLES, ids=lambda p: p.stem)
+@pytest.mark.parametrize("example", ALL_EXAMPLES + SPELLINGS, ids=lambda p: p.stem)
 def test_fmt_is_idempotent_and_keeps_comments(tmp_path: Path, example: Path) -> None:
     original = example.read_text()
     # the same program laid out badly: extra spaces, tight operators, trailing blanks
