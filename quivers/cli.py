@@ -185,36 +185,37 @@ def build_parser() -> argparse.ArgumentParser:
     corpus = fit.add_argument_group(
         "text corpora", "--data FILE.txt: UTF-8 text as byte sequences with next-byte targets"
     )
+    for flag, kind, metavar, help_text in (
+        ("seq_len", int, "L", "bytes per row of a text corpus"),
+        ("batch_size", int, "B", "rows per minibatch"),
+        ("epochs", int, "N", "passes over the corpus"),
+        ("val_fraction", float, "F", "held-out share of the rows"),
+        ("clip_norm", float, "C", "clip the gradient norm per row of the corpus at C; 0: off"),
+        ("eval_every", int, "N", "score the held-out rows every N steps"),
+        ("checkpoint_every", int, "N", "write the state file (a resumable checkpoint) every N steps"),
+    ):  # fmt: skip
+        default = cli_default(flag)
+        corpus.add_argument(
+            f"--{flag.replace('_', '-')}",
+            type=kind,
+            default=default,
+            action=_RecordGiven,
+            metavar=metavar,
+            help=help_text + ("" if default is None else f" ({default})"),
+        )
     corpus.add_argument(
-        "--seq-len", type=int, metavar="L", help="bytes per row of a text corpus (16)"
-    )
-    corpus.add_argument("--batch-size", type=int, metavar="B", help="rows per minibatch (128)")
-    corpus.add_argument("--epochs", type=int, metavar="N", help="passes over the corpus (1)")
-    corpus.add_argument(
-        "--val-fraction", type=float, metavar="F", help="held-out share of the rows (0.1)"
+        "--resume",
+        metavar="STATE",
+        action=_RecordGiven,
+        help="continue the fit saved in STATE (a checkpoint)",
     )
     corpus.add_argument(
         "--guide",
         choices=("prior", "amortized"),
-        help="guide of the local sites: prior (draws from the model) or amortized (prior)",
-    )
-    corpus.add_argument(
-        "--clip-norm",
-        type=float,
-        metavar="C",
-        help="clip the gradient norm per row of the corpus at C; 0 turns it off (5)",
-    )
-    corpus.add_argument(
-        "--eval-every", type=int, metavar="N", help="score the held-out rows every N steps"
-    )
-    corpus.add_argument(
-        "--checkpoint-every",
-        type=int,
-        metavar="N",
-        help="write the state file (a resumable checkpoint) every N steps",
-    )
-    corpus.add_argument(
-        "--resume", metavar="STATE", help="continue the fit saved in STATE (a checkpoint)"
+        default=cli_default("guide"),
+        action=_RecordGiven,
+        help="guide of the local sites: prior (draws from the model) or amortized "
+        f"({cli_default('guide')})",
     )
     corpus.add_argument(
         "--distributed",

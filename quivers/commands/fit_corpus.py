@@ -18,27 +18,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-from quivers.commands import CliError, run_failure, torch_threads
+from quivers.commands import CliError, run_failure, run_options, torch_threads
 from quivers.commands.report import num
 
 EXIT_INTERRUPTED = 130
-#: Adam's default step for corpus fits: at 0.005 the reference program's fit on the
-#: standard library's sources reached 3.2 bits per byte in two epochs and then
-#: fell back to the unigram baseline's 4.6 and beyond; at 0.002 it kept improving
-#: (docs/examples/vanilla_rnn_lm.md)
-CORPUS_LR = 0.002
-
-#: the corpus options, their defaults, and the ones a resumed fit takes from its checkpoint
-DEFAULTS: dict[str, Any] = {
-    "seq_len": 16,
-    "batch_size": 128,
-    "epochs": 1,
-    "val_fraction": 0.1,
-    "guide": "prior",
-    "seed": 0,
-    "clip_norm": 5.0,
-}
-FROM_CHECKPOINT = ("seq_len", "batch_size", "val_fraction", "guide", "seed", "clip_norm")
 CORPUS_ONLY = (
     "seq_len",
     "batch_size",
@@ -52,65 +35,65 @@ CORPUS_ONLY = (
 )
 
 
+def _given(args: argparse.Namespace, key: str) -> bool:
+    return bool(getattr(args, f"{key}_given", False))
+
+
 def reject_corpus_options(args: argparse.Namespace) -> None:
     """Corpus options without a text corpus are a usage mistake: say so."""
-    given = [o for o in CORPUS_ONLY if getattr(args, o, None) is not None]
+    given = [o for o in CORPUS_ONLY if _given(args, o)]
     if args.distributed:
         given.append("distributed")
     if given:
-        flags = ", ".join("--" + o.replace("_", "-") for o in given)
+        flags = ", ".join(_flag(o) for o in given)
         raise CliError(f"{flags}: only for a text corpus (--data FILE.txt with --method svi)")
 
 
+def _flag(key: str) -> str:
+    return "--" + key.replace("_", "-")
+
+
 def _options(args: argparse.Namespace, saved: dict[str, Any] | None) -> dict[str, Any]:
-    opts = {k: getattr(args, k) for k in DEFAULTS}
-    if not getattr(args, "seed_given", False):
-        opts["seed"] = None  # the checkpoint's, or the corpus default
-    stored = (saved or {}).get("options") or {}
-    for key in DEFAULTS:
-        if saved is not None and key in FROM_CHECKPOINT and key in stored:
-            if opts[key] is not None and opts[key] != stored[key]:
-                flag = "--" + key.replace("_", "-")
-                raise CliError(
-                    f"{args.resume}: the checkpoint was fitted with {flag} {stored[key]}, "
-                    f"not {opts[key]} (leave {flag} out to continue it)"
-                )
-            opts[key] = stored[key]
-        elif opts[key] is None:  # a resumed fit runs to its planned end by default
-            opts[key] = stored.get(key, DEFAULTS[key]) if key == "epochs" else DEFAULTS[key]
-    if opts["seq_len"] < 1 or opts["batch_size"] < 1 or opts["epochs"] < 1:
-        raise CliError("--seq-len, --batch-size and --epochs must be at least 1")
-    if opts["clip_norm"] < 0:
-        raise CliError("--clip-norm must be >= 0 (0 turns clipping off)")
-    if not 0.0 <= opts["val_fraction"] < 1.0:
-        raise CliError("--val-fraction must be in [0, 1)")
-    for key in ("checkpoint_every", "eval_every"):
-        value = getattr(args, key)
-        if value is not None and value < 1:
-            raise CliError(f"--{key.replace('_', '-')} must be at least 1")
-    if not getattr(args, "lr_given", False):
+    """The fit's options: the flags (validated by the run contract), except that a
+    resumed fit keeps its checkpoint's (a flag that contradicts one is an error)."""
+    from quivers.jobs.corpus import OPTIONS, resumed_options
+    from quivers.jobs.protocol import CORPUS_LR
+    from quivers.jobs.run import RunError
+
+    run_options(args, "svi")  # a bad value is an error naming its flag
+    opts = {k: getattr(args, k) for k in OPTIONS}
+    given = [k for k in OPTIONS if _given(args, k)]
+    try:
+        opts = resumed_options(opts, given, saved, str(args.resume), _flag)
+    except RunError as exc:
+        raise CliError(str(exc)) from None
+    if not _given(args, "lr"):
         args.lr = CORPUS_LR
-    if not args.lr > 0:
-        raise CliError("--lr must be positive")
     return opts
 
 
 def run(args: argparse.Namespace, text: str, plot: Path, state_path: Path) -> int:
     from quivers.commands.state import load_state
+    from quivers.jobs.corpus import corpus_device
+    from quivers.jobs.run import RunError
 
     saved = load_state(args.resume) if args.resume else None
     opts = _options(args, saved)
+    try:
+        device = corpus_device(args.device, args.distributed)
+    except RunError as exc:
+        raise CliError(str(exc)) from None
     rank, world, reduce = 0, 1, None
     if args.distributed:
         from quivers.inference import distributed
 
         try:
-            rank, world = distributed.init_from_env()
+            rank, world = distributed.init_from_env("nccl" if device.type == "cuda" else "gloo")
         except RuntimeError as exc:
             raise CliError(str(exc)) from None
         reduce = distributed.average_gradients
     try:
-        return _fit(args, text, plot, state_path, saved, opts, rank, world, reduce)
+        return _fit(args, text, plot, state_path, saved, opts, rank, world, reduce, device)
     finally:
         if args.distributed:
             from quivers.inference import distributed
@@ -128,12 +111,13 @@ def _fit(
     rank: int,
     world: int,
     reduce: Any,
+    device: Any,
 ) -> int:
     import warnings
 
     from quivers.commands.progress import ProgressBar, StopOnInterrupt
-    from quivers.commands.state import save_state
-    from quivers.jobs.corpus import check_resume, run_corpus, setup_corpus_fit
+    from quivers.jobs.corpus import check_resume, run_corpus, save_checkpoint, setup_corpus_fit
+    from quivers.jobs.state import StateError
 
     warnings.filterwarnings("ignore", message="Converting a tensor with requires_grad=True")
     with torch_threads(args.threads):
@@ -155,9 +139,10 @@ def _fit(
                 rank=rank,
                 reduce=reduce,
                 clip_norm=opts["clip_norm"] or None,
+                device=device,
             )
             if saved is not None:
-                check_resume(saved, setup, str(args.resume))
+                check_resume(saved, setup, str(args.resume), _flag)
             elif world > 1:
                 from quivers.inference import distributed
 
@@ -176,19 +161,18 @@ def _fit(
 
                 ranks = distributed.gather_rng_states()
             if writer:
-                save_state(
-                    state_path,
-                    {k: v.detach().clone() for k, v in setup.model.state_dict().items()},
-                    source=str(args.file),
-                    target=setup.name,
-                    method="svi",
-                    seed=opts["seed"],
-                    steps_done=setup.fit.state.step,
-                    cancelled=cancelled,
-                    options={**opts, "lr": args.lr},
-                    corpus=setup.info,
-                    fit=setup.fit.state_dict(ranks),
-                )
+                try:
+                    save_checkpoint(
+                        state_path,
+                        setup,
+                        source=str(args.file),
+                        seed=opts["seed"],
+                        options={**opts, "lr": args.lr},
+                        cancelled=cancelled,
+                        rng_of_ranks=ranks,
+                    )
+                except StateError as exc:
+                    raise CliError(str(exc)) from None
 
         bar = ProgressBar("fit corpus", tty={"bar": True, "plain": False}.get(args.progress))
         show = writer and args.progress != "none"

@@ -1,82 +1,26 @@
-"""Fitted-state files written by ``qvr fit`` and read by ``qvr sample --from``.
-
-A state file is ``torch.save`` of a plain dict: ``format`` (``"qvr-state"``),
-``version``, ``source`` (the .qvr path), ``target`` (the program), ``method``
-(``svi``/``nuts``), ``seed``, ``steps_done`` and ``state_dict`` (the model's weights:
-the fitted point estimate for SVI, the posterior mean of every weight for NUTS).
-It loads with ``weights_only=True``. Files are written atomically (a temporary file
-renamed over the target), so an interrupted write never leaves a broken state.
-"""
+"""The CLI's side of fitted-state files (the format: :mod:`quivers.jobs.state`): a
+file that cannot be written or read is a one-line :class:`CliError`."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
 from quivers.commands import CliError
+from quivers.jobs.state import FORMAT, PAUSE_ENV, VERSION, StateError, read_state, write_state
 
-FORMAT = "qvr-state"
-VERSION = 1
-
-
-#: Test seam for the crash-safety test: when set to a FIFO path, a write that would
-#: replace an existing state file stops half-way through the temporary file, says
-#: "partial <tmp>" on the FIFO and waits there to be killed.
-PAUSE_ENV = "QVR_TEST_PAUSE_STATE_WRITE"
+__all__ = ["FORMAT", "PAUSE_ENV", "VERSION", "load_state", "save_state"]
 
 
 def save_state(path: str | Path, state_dict: dict[str, Any], **meta: Any) -> None:
-    """Write atomically: the whole file goes to ``<name>.tmp``, is flushed to disk,
-    then renamed over ``path``; a crash at any point leaves the previous file whole."""
-    import io
-
-    import torch
-
-    p = Path(path)
-    payload = {"format": FORMAT, "version": VERSION, **meta, "state_dict": state_dict}
-    tmp = p.with_name(p.name + ".tmp")
-    buffer = io.BytesIO()
-    torch.save(payload, buffer)
-    blob = buffer.getvalue()
     try:
-        p.parent.mkdir(parents=True, exist_ok=True)
-        with open(tmp, "wb") as f:
-            pause = os.environ.get(PAUSE_ENV)
-            if pause and p.exists():
-                _pause_half_way(f, blob, tmp, pause)
-            f.write(blob)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, p)
-    except OSError as exc:
-        raise CliError(f"{p}: cannot write the fitted state: {exc.strerror or exc}") from None
-
-
-def _pause_half_way(f: Any, blob: bytes, tmp: Path, fifo: str) -> None:
-    import threading
-
-    f.write(blob[: len(blob) // 2])
-    f.flush()
-    os.fsync(f.fileno())
-    with open(fifo, "w") as signal_pipe:
-        signal_pipe.write(f"partial {tmp}\n")
-    threading.Event().wait()  # until the test kills the process
+        write_state(path, state_dict, **meta)
+    except StateError as exc:
+        raise CliError(str(exc)) from None
 
 
 def load_state(path: str | Path) -> dict[str, Any]:
-    import torch
-
-    p = Path(path)
-    if not p.is_file():
-        raise CliError(f"{p}: no such state file")
     try:
-        payload = torch.load(p, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise CliError(f"{p}: not a state file written by `qvr fit` ({exc})") from None
-    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise CliError(f"{p}: not a state file written by `qvr fit`")
-    state = payload.get("state_dict")
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise CliError(f"{p}: the state file has no weights")
-    return payload
+        return read_state(path)
+    except StateError as exc:
+        raise CliError(str(exc)) from None

@@ -41,7 +41,8 @@ def init_from_env(backend: str | None = None) -> tuple[int, int]:
 def average_gradients(grads: list[torch.Tensor], loss: torch.Tensor) -> torch.Tensor:
     """Replace every gradient (and the loss) by its mean over the workers, in place."""
     world = dist.get_world_size()
-    flat = torch.cat([g.reshape(-1) for g in grads] + [loss.reshape(1).to(grads[0].dtype)])
+    last = loss.reshape(1).to(device=grads[0].device, dtype=grads[0].dtype)
+    flat = torch.cat([g.reshape(-1) for g in grads] + [last])
     dist.all_reduce(flat, op=dist.ReduceOp.SUM)
     flat /= world
     offset = 0

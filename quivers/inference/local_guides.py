@@ -129,6 +129,7 @@ class LocalGuide(nn.Module):
             self.globals.setup(x, obs, **run)
         local = {s.name: s for s in sites if not s.is_global}
         self._setup_local(trace, local, x, obs)
+        self.to(_device_of(x))  # encoders are built on the CPU; the data says where to run
         self._ready = True
 
     def _setup_local(
@@ -157,7 +158,7 @@ class LocalGuide(nn.Module):
             return GuideDraw(stacked, torch.stack([d.log_q for d in draws]), rows)
         obs = dict(observations or {})
         values: dict[str, Any] = {}
-        log_q = torch.zeros(())
+        log_q = torch.zeros((), device=_device_of(x))
         if self.globals is not None:
             g = self.globals.sample(x, obs, **run)
             values.update(g.values)
@@ -206,7 +207,7 @@ class PriorGuide(LocalGuide):
         self.setup(x, observations, **run)
         obs = dict(observations or {})
         values: dict[str, Any] = {}
-        log_q_global = torch.zeros(())
+        log_q_global = torch.zeros((), device=_device_of(x))
         if self.globals is not None:
             g = self.globals.sample(x, obs, **run)
             values, log_q_global = g.values, g.log_q
@@ -219,10 +220,19 @@ class PriorGuide(LocalGuide):
         trace = self.model.trace(x, obs, **run)
         values = {n: trace[n].trace for n in self.local_sites}
         rows = _rows_of(x)
-        log_q = torch.zeros(rows)
+        log_q = torch.zeros(rows, device=_device_of(x))
         for name in self.local_sites:
             log_q = log_q + trace[name].log_prob
         return values, log_q
+
+
+def _device_of(x: Any) -> torch.device:
+    """Where a row batch lives (its first tensor's device; the CPU for no tensor)."""
+    if isinstance(x, torch.Tensor):
+        return x.device
+    if isinstance(x, tuple | list) and x:
+        return _device_of(x[0])
+    return torch.device("cpu")
 
 
 def _rows_of(x: Any) -> int:
@@ -287,7 +297,7 @@ class _Features(nn.Module):
             v = obs[name]
             parts.append(self._encode(name, v, 1).reshape(v.shape[0], -1))
         if not parts:
-            return torch.zeros(_rows_of(x), 0)
+            return torch.zeros(_rows_of(x), 0, device=_device_of(x))
         return torch.cat(parts, dim=-1)
 
 
@@ -422,7 +432,10 @@ class AmortizedGuide(LocalGuide):
         real_sequence = x.is_floating_point() and x.dim() == 3
         self.sequence = bool(seq) and (ids_sequence or real_sequence)
         given = {n: v for n, v in obs.items() if n in self.observed_names}
-        self.features = _Features(x, given, categories, 16, self.sequence)
+        # built on the CPU (a shape probe runs through the new embeddings); setup then
+        # moves the guide to the data's device
+        cpu_given = {n: v.cpu() if isinstance(v, torch.Tensor) else v for n, v in given.items()}
+        self.features = _Features(x.cpu(), cpu_given, categories, 16, self.sequence)
         for name, site in sites.items():
             if self.sequence and name in seq:
                 self.heads[name] = _SequenceHead(

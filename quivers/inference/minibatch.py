@@ -132,6 +132,8 @@ class MinibatchFit:
     ``clip_norm`` clips the gradient's norm per data-set row (the minibatch gradient of
     the N-row objective divided by N, so the threshold does not depend on N) to keep
     a recurrent model's occasional gradient spike from throwing Adam off.
+    ``device``: where the model lives; the data sets stay where they are (host memory)
+    and each batch is moved there as it is fetched, as a ``DataLoader`` loop does.
     """
 
     def __init__(
@@ -149,6 +151,7 @@ class MinibatchFit:
         reduce: Reduce | None = None,
         run: Mapping[str, Any] | None = None,
         clip_norm: float | None = None,
+        device: torch.device | str | None = None,
     ) -> None:
         if batch_size < 1 or epochs < 0:
             raise ValueError("batch_size must be >= 1 and epochs >= 0")
@@ -164,6 +167,7 @@ class MinibatchFit:
         self.rank = int(rank)
         self.reduce = reduce
         self.clip_norm = clip_norm
+        self.device = torch.device(device) if device is not None else None
         self.run_args = dict(run or {})
         self.state = FitState()
         self.num_rows = len(train)  # type: ignore[arg-type]
@@ -191,8 +195,15 @@ class MinibatchFit:
     # ---------------------------------------------------------------- fitting
     def prepare(self) -> None:
         """Set the guide and the optimiser up on the first batch (before loading a state)."""
-        x, obs = fetch(self.train, self.epoch_batches(0)[0])
+        x, obs = self._fetch(self.train, self.epoch_batches(0)[0])
         self.svi.prepare(x, obs, **self.run_args)
+
+    def _fetch(self, dataset: Dataset[Any], indices: Sequence[int]) -> Batch:
+        """A batch, on the fit's device."""
+        x, obs = fetch(dataset, indices)
+        if self.device is None:
+            return x, obs
+        return _to(x, self.device), {k: _to(v, self.device) for k, v in obs.items()}
 
     def fit(
         self,
@@ -220,7 +231,7 @@ class MinibatchFit:
                         f"fit stopped after {st.step} of {total} steps", st.losses
                     )
                 start = time.perf_counter()
-                x, obs = fetch(self.train, batches[st.batch])
+                x, obs = self._fetch(self.train, batches[st.batch])
                 loss = self._step(x, obs)
                 st.seconds += time.perf_counter() - start
                 st.tokens += int(x.numel()) * self.num_replicas
@@ -249,7 +260,7 @@ class MinibatchFit:
         loss = self.svi.loss_and_grads(x, obs, self.num_rows, **self.run_args)
         if self.reduce is not None:
             grads = [p.grad for p in self.svi.parameters() if p.grad is not None]
-            loss = float(self.reduce(grads, torch.tensor(loss)))
+            loss = float(self.reduce(grads, torch.tensor(loss, device=grads[0].device)))
         if self.clip_norm is not None:
             torch.nn.utils.clip_grad_norm_(self.svi.parameters(), self.clip_norm * self.num_rows)
         self.svi.apply_grads()
@@ -280,10 +291,10 @@ class MinibatchFit:
         n = len(dataset)  # type: ignore[arg-type]
         tokens_per_row = getattr(dataset, "tokens_per_row", 1)
         total = 0.0
-        with torch.random.fork_rng():
+        with torch.random.fork_rng(devices=self._cuda_devices()):
             torch.manual_seed(self.seed if seed is None else seed)
             for lo in range(0, n, self.batch_size):
-                x, obs = fetch(dataset, list(range(lo, min(n, lo + self.batch_size))))
+                x, obs = self._fetch(dataset, list(range(lo, min(n, lo + self.batch_size))))
                 terms = row_terms(self.svi.model, self.svi.guide, x, obs, **self.run_args)
                 total += float(-terms.rows.sum(-1).mean())
         return total / max(n * tokens_per_row, 1)
@@ -304,8 +315,8 @@ class MinibatchFit:
         st = self.state
         assert self.svi.optim is not None, "prepare() or a step comes first"
         return {
-            "model": {k: v.detach().clone() for k, v in self._model().state_dict().items()},
-            "guide": {k: v.detach().clone() for k, v in self.svi.guide.state_dict().items()},
+            "model": _host_copy(self._model().state_dict()),
+            "guide": _host_copy(self.svi.guide.state_dict()),
             "optim": self.svi.optim.state_dict(),
             "loop": {
                 "epoch": st.epoch,
@@ -321,6 +332,8 @@ class MinibatchFit:
             },
             "rng": torch.get_rng_state(),
             "rng_of_ranks": list(rng_of_ranks or []),
+            # the guide's noise on a CUDA device comes from that device's generator
+            "cuda_rng": [torch.cuda.get_rng_state(d) for d in self._cuda_devices()],
         }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
@@ -346,6 +359,30 @@ class MinibatchFit:
         ranks = state.get("rng_of_ranks") or []
         own = ranks[self.rank] if len(ranks) == self.num_replicas else state["rng"]
         torch.set_rng_state(own)
+        cuda_rng = state.get("cuda_rng") or []
+        for d, rng in zip(self._cuda_devices(), cuda_rng, strict=False):
+            torch.cuda.set_rng_state(rng.cpu(), d)
+
+    def _cuda_devices(self) -> list[int]:
+        """The CUDA device of the fit, if it runs on one (for its random stream)."""
+        if self.device is None or self.device.type != "cuda":
+            return []
+        index = self.device.index
+        return [torch.cuda.current_device() if index is None else index]
+
+
+def _to(value: Any, device: torch.device) -> Any:
+    """A batch part on ``device`` (tensors, and tuples of them; anything else as it is)."""
+    if isinstance(value, torch.Tensor):
+        return value.to(device, non_blocking=True)
+    if isinstance(value, tuple | list):
+        return type(value)(_to(v, device) for v in value)
+    return value
+
+
+def _host_copy(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """A state dict's tensors copied to host memory (a checkpoint loads anywhere)."""
+    return {k: v.detach().to("cpu", copy=True) for k, v in state.items()}
 
 
 def bits(nats: float) -> float:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
@@ -29,15 +29,11 @@ import torch
 from torch import nn
 
 from quivers.jobs.data import DataError, uses_sequences
+from quivers.jobs.protocol import is_text_corpus
 
-TENSOR_SUFFIXES = (".pt", ".npz", ".json")
+__all__ = ["is_text_corpus"]  # re-exported: where the CLI looks for it
 GUIDES = ("prior", "amortized")
 VOCAB = 256
-
-
-def is_text_corpus(path: str | Path) -> bool:
-    """Whether ``--data`` names a text corpus (anything but a tensor file)."""
-    return Path(path).suffix.lower() not in TENSOR_SUFFIXES
 
 
 def read_corpus(path: str | Path) -> bytes:
@@ -86,6 +82,21 @@ def unigram_bits(train_text: torch.Tensor, targets: torch.Tensor) -> float:
     counts = torch.bincount(train_text.reshape(-1), minlength=VOCAB).double() + 1.0
     log_p = (counts / counts.sum()).log()
     return float(-log_p[targets].mean()) / math.log(2.0)
+
+
+def corpus_device(name: str, distributed: bool = False) -> torch.device:
+    """The device of a corpus fit (``cpu``, ``cuda``, ``cuda:N``, ``mps``, ``auto``); a
+    ``torchrun`` worker asked for ``cuda`` takes the GPU of its ``LOCAL_RANK``."""
+    import os
+
+    from quivers.jobs.run import resolve_device
+
+    device = resolve_device(name)
+    if distributed and device.type == "cuda" and device.index is None:
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+    if device.type == "cuda":
+        torch.cuda.set_device(device)  # nccl's collectives run on the current device
+    return device
 
 
 def corpus_info(path: str | Path, data: bytes, seq_len: int) -> dict[str, Any]:
@@ -163,7 +174,11 @@ def setup_corpus_fit(
     rank: int = 0,
     reduce: Any = None,
     clip_norm: float | None = None,
+    device: torch.device | None = None,
 ) -> CorpusSetup:
+    """Read the corpus, compile the program, split the rows and build the fit; with
+    ``device`` the model (and then the guide) lives there and every batch is moved
+    there as it is fetched (the rows stay in host memory)."""
     from quivers.inference import ELBO, SVI
     from quivers.inference.minibatch import MinibatchFit, RowDataset
     from quivers.jobs.run import compile_target
@@ -173,6 +188,8 @@ def setup_corpus_fit(
     torch.manual_seed(seed)  # the weights' initialisation, as compiling draws it
     _, model, name = compile_target(text, path, target)
     site = token_site(model, name)
+    if device is not None:
+        model.to(device)
     rows = RowDataset(x, {site: y})
     if val_fraction > 0 and len(rows) < 2:
         raise DataError(
@@ -200,6 +217,7 @@ def setup_corpus_fit(
         rank=rank,
         reduce=reduce,
         clip_norm=clip_norm,
+        device=device,
     )
     fit.prepare()
     baseline = unigram_bits(train.x, held.observations[site]) if len(held) else None
@@ -215,7 +233,44 @@ def setup_corpus_fit(
     )
 
 
-def check_resume(saved: dict[str, Any], setup: CorpusSetup, source: str) -> None:
+#: the corpus options a fit keeps, and the ones a resumed fit takes from its checkpoint
+OPTIONS = ("seq_len", "batch_size", "epochs", "val_fraction", "guide", "seed", "clip_norm")
+FROM_CHECKPOINT = ("seq_len", "batch_size", "val_fraction", "guide", "seed", "clip_norm")
+
+
+def resumed_options(
+    opts: dict[str, Any],
+    given: Collection[str],
+    saved: dict[str, Any] | None,
+    source: str,
+    spell: Callable[[str], str] = str,
+) -> dict[str, Any]:
+    """The options of a fit resumed from ``saved``: the checkpoint's for the keys in
+    :data:`FROM_CHECKPOINT` (a ``given`` one that contradicts it is a RunError, with
+    the key as ``spell`` writes it: ``--seq-len`` on the command line), and its
+    planned ``epochs`` unless more are given."""
+    from quivers.jobs.run import RunError
+
+    out = dict(opts)
+    if saved is None:
+        return out
+    stored = saved.get("options") or {}
+    for key in OPTIONS:
+        if key in FROM_CHECKPOINT and key in stored:
+            if key in given and out[key] != stored[key]:
+                raise RunError(
+                    f"{source}: the checkpoint was fitted with {spell(key)} {stored[key]}, "
+                    f"not {out[key]} (leave {spell(key)} out to continue it)"
+                )
+            out[key] = stored[key]
+        elif key == "epochs" and key not in given:  # runs to its planned end
+            out[key] = stored.get(key, out[key])
+    return out
+
+
+def check_resume(
+    saved: dict[str, Any], setup: CorpusSetup, source: str, spell: Callable[[str], str] = str
+) -> None:
     """Refuse a checkpoint of another program or corpus (one line saying which)."""
     from quivers.jobs.run import RunError, load_state
 
@@ -247,8 +302,8 @@ def check_resume(saved: dict[str, Any], setup: CorpusSetup, source: str) -> None
     done = setup.fit.state.epoch
     if done >= setup.fit.epochs:
         raise RunError(
-            f"{source}: the checkpoint has finished {done} epoch(s); pass --epochs "
-            f"{done + 1} or more to fit further"
+            f"{source}: the checkpoint has finished {done} epoch(s); ask for "
+            f"{spell('epochs')} {done + 1} or more to fit further"
         )
 
 
@@ -308,8 +363,43 @@ def run_corpus(
         "corpus": setup.info,
         "guide_parameters": sum(int(p.numel()) for p in setup.guide.parameters()),
         "model_parameters": sum(int(p.numel()) for p in setup.model.parameters()),
-        "state": {k: v.detach().clone() for k, v in setup.model.state_dict().items()},
+        "state": weights(setup),
     }
+
+
+def weights(setup: CorpusSetup) -> dict[str, torch.Tensor]:
+    """The model's weights, copied to host memory."""
+    return {k: v.detach().to("cpu", copy=True) for k, v in setup.model.state_dict().items()}
+
+
+def save_checkpoint(
+    path: str | Path,
+    setup: CorpusSetup,
+    *,
+    source: str,
+    seed: int,
+    options: dict[str, Any],
+    cancelled: bool = False,
+    rng_of_ranks: list[torch.Tensor] | None = None,
+) -> None:
+    """Write the fit's checkpoint atomically (:func:`quivers.jobs.state.write_state`):
+    the weights, the fit's state (guide, optimiser, data position, RNG), the corpus
+    and the options a resumed fit must keep."""
+    from quivers.jobs.state import write_state
+
+    write_state(
+        path,
+        weights(setup),
+        source=source,
+        target=setup.name,
+        method="svi",
+        seed=seed,
+        steps_done=setup.fit.state.step,
+        cancelled=cancelled,
+        options=options,
+        corpus=setup.info,
+        fit=setup.fit.state_dict(rng_of_ranks),
+    )
 
 
 def generate(

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
@@ -64,6 +65,17 @@ class RunOptions:
     length: int = 8
     chain_method: str | None = None  # NUTS: vectorized when chains > 1, else sequential
     device: str = "cpu"
+    # a fit to a text corpus (``data`` a UTF-8 text file; docs/dev/scaling.md)
+    seq_len: int = 16
+    batch_size: int = 128
+    epochs: int = 1
+    val_fraction: float = 0.1
+    guide: str = "prior"
+    clip_norm: float = 5.0
+    eval_every: int | None = None
+    checkpoint_every: int | None = None
+    state: str | None = None
+    resume: str | None = None
 
     @classmethod
     def parse(
@@ -72,9 +84,11 @@ class RunOptions:
         """Validate a client's options: ``(options, ignored keys)``.
 
         A key that is not an option, or (with ``kind``) one that this kind of run does
-        not read, is ignored and returned; ``None`` means "unset" (the default). A
-        value of the wrong type or out of bounds raises :class:`OptionError` naming
-        the key.
+        not read, is ignored and returned; so is, for an SVI run, a key that only a fit
+        to a text corpus reads when ``data`` is not one, and a key for synthetic data
+        (``steps``, ``batch``, ``length``) when it is. ``None`` means "unset" (the
+        default); an unset ``lr`` of a corpus fit is :data:`CORPUS_LR`. A value of the
+        wrong type or out of bounds raises :class:`OptionError` naming the key.
         """
         if raw is None:
             return cls(), ()
@@ -88,7 +102,33 @@ class RunOptions:
                 ignored.append(str(key))
             elif value is not None:
                 values[key] = rule.check(key, value)
+        if kind == "svi":
+            corpus = is_text_corpus(values.get("data"))
+            for key in [k for k in values if RULES[k].corpus not in (None, corpus)]:
+                del values[key]
+                ignored.append(key)
+            if corpus and "lr" not in values:
+                values["lr"] = CORPUS_LR
         return cls(**values), tuple(ignored)
+
+    @property
+    def corpus(self) -> bool:
+        """Whether ``data`` names a text corpus (a fit to it is minibatch SVI)."""
+        return is_text_corpus(self.data)
+
+
+#: data files of tensors; any other ``data`` file is a UTF-8 text corpus
+TENSOR_SUFFIXES: Final = (".pt", ".npz", ".json")
+#: Adam's step for a corpus fit: at 0.005 the reference program's fit on the standard
+#: library's sources reached 3.2 bits per byte in two epochs and then fell back to the
+#: unigram baseline's 4.6 and beyond; at 0.002 it kept improving
+#: (docs/examples/vanilla_rnn_lm.md)
+CORPUS_LR: Final = 0.002
+
+
+def is_text_corpus(path: str | None) -> bool:
+    """Whether a ``data`` path names a text corpus (anything but a tensor file)."""
+    return bool(path) and Path(str(path)).suffix.lower() not in TENSOR_SUFFIXES
 
 
 class OptionError(ValueError):
@@ -111,18 +151,21 @@ class Rule:
     setting: bool = True  # a key of the editor's ``qvr.run.options`` setting
     cli_default: int | float | None = None  # where ``qvr`` deliberately starts elsewhere
     choices: tuple[str, ...] | None = None  # the values a string option accepts
+    pattern: str | None = None  # a regular expression a string option matches in full
+    maximum: int | float | None = None
+    exclusive_maximum: bool = False  # the value must be below ``maximum``
+    path: bool = False  # a file path (clients resolve it against the workspace folder)
+    corpus: bool | None = None  # read only by a corpus fit (True), never by one (False)
 
     def check(self, key: str, value: Any) -> Any:
         """The value, validated (an integral float becomes an int), or OptionError."""
         if self.type == "string":
             if not isinstance(value, str) or not value:
                 raise OptionError(key, value, "must be a non-empty string")
-            if (
-                self.choices is not None
-                and value not in self.choices
-                and not (key == "device" and value.startswith("cuda:") and value[5:].isdigit())
-            ):
+            if self.choices is not None and value not in self.choices:
                 raise OptionError(key, value, f"must be one of {', '.join(self.choices)}")
+            if self.pattern is not None and re.fullmatch(self.pattern, value) is None:
+                raise OptionError(key, value, f"must be {self.description_of_pattern()}")
             return value
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise OptionError(key, value, f"must be {_A[self.type]}")
@@ -137,10 +180,20 @@ class Rule:
                 raise OptionError(key, value, _above(self.minimum))
             if not self.exclusive_minimum and value < self.minimum:
                 raise OptionError(key, value, f"must be at least {self.minimum}")
+        if self.maximum is not None:
+            if self.exclusive_maximum and not value < self.maximum:
+                raise OptionError(key, value, f"must be below {self.maximum}")
+            if not self.exclusive_maximum and value > self.maximum:
+                raise OptionError(key, value, f"must be at most {self.maximum}")
         return float(value) if self.type == "number" else value
+
+    def description_of_pattern(self) -> str:
+        return DEVICE_WORDS if self.pattern == DEVICE_PATTERN else f"of the form {self.pattern}"
 
 
 _A = {"integer": "an integer", "number": "a number"}
+DEVICE_PATTERN: Final = "cpu|cuda|cuda:[0-9]+|mps|auto"
+DEVICE_WORDS: Final = "one of cpu, cuda, mps, auto (or cuda:N)"
 
 
 def _above(minimum: float) -> str:
@@ -149,6 +202,7 @@ def _above(minimum: float) -> str:
 
 ALL: Final[tuple[RunKind, ...]] = RUN_KINDS
 FITS: Final[tuple[RunKind, ...]] = ("svi", "nuts")
+SVI: Final[tuple[RunKind, ...]] = ("svi",)
 
 #: One rule per field of :class:`RunOptions`, in the same order.
 RULES: Final[dict[str, Rule]] = {
@@ -159,15 +213,17 @@ RULES: Final[dict[str, Rule]] = {
     "data": Rule(
         "string",
         ALL,
-        "A .pt, .npz or .json file of tensors (relative to the "
+        "A .pt, .npz or .json file of tensors, or (Fit with SVI) a UTF-8 text corpus: "
+        "any other file, fitted in minibatches of byte sequences (relative to the "
         "workspace folder). Default: synthetic data generated from the model.",
+        path=True,
     ),
     "n": Rule("integer", ("sample",), "Number of draws (Sample).", minimum=1),
-    "steps": Rule("integer", ("svi",), "SVI steps.", minimum=1, cli_default=300),
+    "steps": Rule("integer", ("svi",), "SVI steps.", minimum=1, cli_default=300, corpus=False),
     "lr": Rule(
         "number",
         ("svi",),
-        "SVI learning rate (Adam).",
+        f"SVI learning rate (Adam; {CORPUS_LR} for a text corpus when unset).",
         minimum=0,
         exclusive_minimum=True,
         cli_default=0.005,
@@ -194,14 +250,13 @@ RULES: Final[dict[str, Rule]] = {
         "NUTS maximum tree depth (at most 2^depth leapfrog steps per draw).",
         minimum=1,
     ),
-    "batch": Rule("integer", FITS, "Rows of synthetic data.", minimum=1),
-    "length": Rule("integer", ALL, "Sequence length of synthetic data.", minimum=1),
+    "batch": Rule("integer", FITS, "Rows of synthetic data.", minimum=1, corpus=False),
+    "length": Rule("integer", ALL, "Sequence length of synthetic data.", minimum=1, corpus=False),
     "chain_method": Rule(
         "string",
         ("nuts",),
         "How NUTS runs its chains: vectorized (one batch; the default for several "
         "chains), sequential, or parallel (worker processes).",
-        setting=False,
         choices=("vectorized", "sequential", "parallel"),
     ),
     "device": Rule(
@@ -209,8 +264,66 @@ RULES: Final[dict[str, Rule]] = {
         FITS,
         "Torch device of the model and the fit: cpu, cuda (or cuda:N), mps, or auto "
         "(an accelerator when torch sees one).",
-        setting=False,
-        choices=("cpu", "cuda", "mps", "auto"),
+        pattern=DEVICE_PATTERN,
+    ),
+    "seq_len": Rule(
+        "integer", SVI, "Text corpus: bytes per row (the model's input).", minimum=1, corpus=True
+    ),
+    "batch_size": Rule("integer", SVI, "Text corpus: rows per minibatch.", minimum=1, corpus=True),
+    "epochs": Rule("integer", SVI, "Text corpus: passes over the rows.", minimum=1, corpus=True),
+    "val_fraction": Rule(
+        "number",
+        SVI,
+        "Text corpus: share of the rows held out and scored in bits per token.",
+        minimum=0,
+        maximum=1,
+        exclusive_maximum=True,
+        corpus=True,
+    ),
+    "guide": Rule(
+        "string",
+        SVI,
+        "Text corpus: guide of the local sites, prior (drawn from the model) or "
+        "amortized (an encoder).",
+        choices=("prior", "amortized"),
+        corpus=True,
+    ),
+    "clip_norm": Rule(
+        "number",
+        SVI,
+        "Text corpus: clip the gradient norm per row at this value (0: no clipping).",
+        minimum=0,
+        corpus=True,
+    ),
+    "eval_every": Rule(
+        "integer",
+        SVI,
+        "Text corpus: score the held-out rows every N steps (always at the end of an epoch).",
+        minimum=1,
+        corpus=True,
+    ),
+    "checkpoint_every": Rule(
+        "integer",
+        SVI,
+        "Text corpus: write the checkpoint every N steps (it is always written at the "
+        "end and when the fit is stopped).",
+        minimum=1,
+        corpus=True,
+    ),
+    "state": Rule(
+        "string",
+        SVI,
+        "Text corpus: the checkpoint (state file) the fit writes (relative to the "
+        "workspace folder). Default: <program>.state.pt next to the program.",
+        path=True,
+        corpus=True,
+    ),
+    "resume": Rule(
+        "string",
+        SVI,
+        "Text corpus: a checkpoint to continue (same program, corpus and seq_len).",
+        path=True,
+        corpus=True,
     ),
 }
 
@@ -245,8 +358,16 @@ def contract() -> dict[str, Any]:
         }
         if rule.minimum is not None:
             entry["exclusiveMinimum" if rule.exclusive_minimum else "minimum"] = rule.minimum
+        if rule.maximum is not None:
+            entry["exclusiveMaximum" if rule.exclusive_maximum else "maximum"] = rule.maximum
         if rule.choices is not None:
             entry["enum"] = list(rule.choices)
+        if rule.pattern is not None:
+            entry["pattern"] = f"^({rule.pattern})$"
+        if rule.path:
+            entry["path"] = True
+        if rule.corpus is not None:
+            entry["corpus"] = rule.corpus
         options[key] = entry
     return {"kinds": {kind: list(keys_of(kind)) for kind in RUN_KINDS}, "options": options}
 
@@ -264,7 +385,9 @@ class RunResult:
 
     ``samples`` for every kind; ``returned``, ``log_density`` and ``observed`` for
     sampling; ``losses`` for SVI; ``posterior`` for SVI and NUTS; ``diagnostics`` for
-    NUTS; ``diverged`` when an SVI loss became non-finite. ``draws``, ``state`` and
+    NUTS; ``diverged`` when an SVI loss became non-finite; ``corpus`` (the figures:
+    tokens per second, held-out and unigram bits per token, steps, rows) and
+    ``checkpoint`` (the path of the checkpoint written) for a fit to a text corpus. ``draws``, ``state`` and
     ``mcmc`` hold tensors and objects for in-process callers (the CLI writes them to
     files) and never go on the wire.
     """
@@ -284,6 +407,8 @@ class RunResult:
     posterior: list[dict[str, Any]] | None = None
     diagnostics: dict[str, Any] | None = None
     diverged: str | None = None
+    corpus: dict[str, Any] | None = None
+    checkpoint: str | None = None
     ignored_options: tuple[str, ...] = ()
     # in-process only
     draws: dict[str, Any] | None = None

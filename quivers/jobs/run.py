@@ -469,7 +469,15 @@ def execute(
         opts, ignored = RunOptions.parse(raw_options, kind)
     except OptionError as exc:
         return RunResult.failure(kind, str(exc))
-    result = guarded(kind, lambda: RUNNERS[kind](text, path, opts, progress, should_stop))
+    if kind == "svi" and opts.corpus:  # a text corpus: minibatch SVI with checkpoints
+        from quivers.jobs.corpus_job import run_corpus_fit
+
+        given = {k for k, v in (raw_options or {}).items() if v is not None}
+        result = guarded(
+            kind, lambda: run_corpus_fit(text, path, opts, progress, should_stop, given)
+        )
+    else:
+        result = guarded(kind, lambda: RUNNERS[kind](text, path, opts, progress, should_stop))
     return replace(result, ignored_options=ignored)
 
 

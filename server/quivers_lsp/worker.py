@@ -2,7 +2,8 @@
 the server process (a torch loop in a thread stalls the server through the GIL).
 
 The server sends ``(job_id, kind, text, path, options)`` on the job pipe; the worker
-answers on the event pipe with ``("progress", job_id, fraction, message)`` and finally
+answers on the event pipe with ``("progress", job_id, fraction, message)``,
+``("stopping", job_id)`` when the run has seen a stop request, and finally
 ``("result", job_id, dict)``.
 
 Lifecycle, and why:
@@ -17,7 +18,9 @@ Lifecycle, and why:
   worker does: SIGUSR1 sets the flag the runs poll between iterations (so an SVI run
   returns what it computed so far); a worker that has not answered by then (stuck in
   one long iteration, or stopped with SIGSTOP) is killed with SIGKILL and a fresh one
-  is started in the background. Nothing here blocks the event loop: a dead worker is
+  is started in the background. A run that has seen the flag within the grace says
+  so (``stopping``) and then has ``FINISH_GRACE_SECONDS`` to answer: a corpus fit
+  writes its checkpoint then, which a kill in the middle would lose. Nothing here blocks the event loop: a dead worker is
   reaped in a thread.
 - A worker that dies during a run fails that run ("the worker died") and is replaced.
 - After ``close`` (the server's shutdown) no worker is started again.
@@ -46,6 +49,7 @@ logger = logging.getLogger(__name__)
 
 _CTX = mp.get_context("spawn")
 STOP_GRACE_SECONDS = 0.5
+FINISH_GRACE_SECONDS = 20.0  # a run that has acknowledged the stop: writing its checkpoint
 PR_SET_PDEATHSIG = 1
 
 
@@ -98,7 +102,18 @@ def _worker_main(jobs_in: Any, events_out: Any, parent: int) -> None:
         def progress(fraction: float, message: str, job_id: int = job_id) -> None:
             events_out.send(("progress", job_id, fraction, message))
 
-        result = execute(kind, text, path, options, progress, stop.is_set)
+        acknowledged = [False]
+
+        def should_stop(job_id: int = job_id, acknowledged: list[bool] = acknowledged) -> bool:
+            """The run polls this between iterations (on this, the main, thread)."""
+            if not stop.is_set():
+                return False
+            if not acknowledged[0]:
+                acknowledged[0] = True
+                events_out.send(("stopping", job_id))
+            return True
+
+        result = execute(kind, text, path, options, progress, should_stop)
         events_out.send(("result", job_id, result.to_wire()))
 
 
@@ -109,6 +124,7 @@ def _worker_main(jobs_in: Any, events_out: Any, parent: int) -> None:
 class _Job:
     future: asyncio.Future[dict[str, Any]]
     on_progress: Callable[[float, str], None]
+    stopping: bool = False  # the run has seen the stop request and is finishing
 
 
 def stopped(kind: RunKind | None, why: str, cancelled: bool) -> dict[str, Any]:
@@ -207,8 +223,10 @@ class RunWorker:
         self._stopping = True
         with contextlib.suppress(ProcessLookupError, OSError):
             os.kill(self.process.pid, signal.SIGUSR1)
-        waiting = [job.future for job in self._pending.values()]
-        _, late = await asyncio.wait(waiting, timeout=STOP_GRACE_SECONDS)
+        jobs = list(self._pending.values())
+        _, late = await asyncio.wait([job.future for job in jobs], timeout=STOP_GRACE_SECONDS)
+        if late and all(job.stopping for job in jobs if job.future in late):
+            _, late = await asyncio.wait(late, timeout=FINISH_GRACE_SECONDS)
         if late:  # stuck inside one long iteration, or stopped: kill it
             self._kill("the run was stopped", cancelled=True, restart=True)
 
@@ -280,5 +298,7 @@ class RunWorker:
             return
         if kind == "progress":
             job.on_progress(event[2], event[3])
+        elif kind == "stopping":
+            job.stopping = True
         elif kind == "result" and not job.future.done():
             job.future.set_result(event[2])

@@ -102,6 +102,7 @@ def test_the_exported_contract_is_current() -> None:
         "setting": True,
         "description": "SVI steps.",
         "minimum": 1,
+        "corpus": False,
     }
 
 
@@ -189,3 +190,55 @@ def test_a_bad_flag_is_an_error_naming_the_flag(argv: list[str], message: str) -
     with pytest.raises(CliError) as caught:
         run_options(args, getattr(args, "method", "sample"))
     assert str(caught.value) == message
+
+
+def test_an_svi_run_reads_the_corpus_keys_only_with_a_text_corpus() -> None:
+    raw = {"data": "corpus.txt", "seq_len": 8, "epochs": 2, "steps": 5, "batch": 3, "length": 4}
+    opts, ignored = RunOptions.parse(raw, "svi")
+    assert opts.corpus and (opts.seq_len, opts.epochs) == (8, 2)
+    assert ignored == ("steps", "batch", "length")  # synthetic-data keys
+    assert (opts.steps, opts.batch, opts.length) == (200, 4, 8)
+    assert opts.lr == 0.002  # a corpus fit's own Adam step when lr is unset
+    assert RunOptions.parse({**raw, "lr": 0.01}, "svi")[0].lr == 0.01
+    tensors, ignored = RunOptions.parse({"data": "d.pt", "seq_len": 8, "steps": 5}, "svi")
+    assert not tensors.corpus and tensors.steps == 5 and tensors.seq_len == 16
+    assert ignored == ("seq_len",) and tensors.lr == 0.05
+    assert RunOptions.parse({"seq_len": 8}, "nuts")[1] == ("seq_len",)  # not a NUTS key
+    assert RunOptions.parse({"data": "d.NPZ"}, "svi")[0].corpus is False
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "reason"),
+    [
+        ("val_fraction", 1, "must be below 1"),
+        ("val_fraction", -0.1, "must be at least 0"),
+        ("guide", "mean-field", "must be one of prior, amortized"),
+        ("chain_method", "threads", "must be one of vectorized, sequential, parallel"),
+        ("device", "tpu", "must be one of cpu, cuda, mps, auto (or cuda:N)"),
+        ("device", "cuda:", "must be one of cpu, cuda, mps, auto (or cuda:N)"),
+        ("epochs", 0, "must be at least 1"),
+        ("checkpoint_every", 0, "must be at least 1"),
+        ("clip_norm", -1, "must be at least 0"),
+        ("resume", 3, "must be a non-empty string"),
+    ],
+)
+def test_the_corpus_device_and_chain_keys_are_validated(
+    key: str, value: object, reason: str
+) -> None:
+    with pytest.raises(OptionError) as caught:
+        RunOptions.parse({key: value})
+    assert caught.value.key == key and caught.value.reason == reason
+
+
+def test_device_and_chain_method_accept_their_values() -> None:
+    for device in ("cpu", "cuda", "cuda:1", "mps", "auto"):
+        assert RunOptions.parse({"device": device}, "svi")[0].device == device
+    assert RunOptions.parse({"chain_method": "parallel"}, "nuts")[0].chain_method == "parallel"
+    options = contract()["options"]
+    assert options["device"]["pattern"] == "^(cpu|cuda|cuda:[0-9]+|mps|auto)$"
+    assert options["chain_method"]["enum"] == ["vectorized", "sequential", "parallel"]
+    assert options["val_fraction"]["exclusiveMaximum"] == 1
+    assert {k for k, o in options.items() if o.get("path")} == {"data", "state", "resume"}
+    assert {"device", "chain_method", "seq_len", "resume"} <= set(
+        keys_of("svi", settings_only=True) + keys_of("nuts", settings_only=True)
+    )

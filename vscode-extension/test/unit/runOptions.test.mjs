@@ -46,15 +46,16 @@ test("each run's keys are the Python run contract's", () => {
   assert.ok(OPTION_KEYS.nuts.includes("max_tree_depth") && !OPTION_KEYS.svi.includes("n"));
 });
 
-test("the rules and the schema are the contract's: types, bounds, defaults", () => {
+test("the rules and the schema are the contract's: types, bounds, choices, defaults", () => {
   const settings = Object.entries(contract.options).filter(([, o]) => o.setting);
   assert.deepEqual(Object.keys(OPTION_RULES).sort(), settings.map(([k]) => k).sort());
   assert.deepEqual(Object.keys(schema.properties).sort(), settings.map(([k]) => k).sort());
+  const checks = ["minimum", "exclusiveMinimum", "exclusiveMaximum", "enum", "pattern"];
+  const pick = (o) => JSON.parse(JSON.stringify(Object.fromEntries([["type", o.type], ...checks.map((c) => [c, o[c]])])));
   for (const [key, o] of settings) {
-    const bounds = { minimum: o.minimum, exclusiveMinimum: o.exclusiveMinimum };
-    assert.deepEqual(OPTION_RULES[key], JSON.parse(JSON.stringify({ type: o.type, ...bounds })), key);
+    assert.deepEqual(OPTION_RULES[key], JSON.parse(JSON.stringify({ ...pick(o), path: o.path })), key);
     const p = schema.properties[key];
-    assert.deepEqual({ type: p.type, minimum: p.minimum, exclusiveMinimum: p.exclusiveMinimum }, { type: o.type, ...bounds }, key);
+    assert.deepEqual(pick(p), pick(o), key);
     const shown = o.default === null ? o.description : `${o.description} Default: ${o.default}.`;
     assert.equal(p.description, shown, `${key}: the settings UI states the contract's default`);
   }
@@ -64,7 +65,12 @@ test("values at the contract's bounds pass, values past them are ignored with a 
   for (const [key, rule] of Object.entries(OPTION_RULES)) {
     const kind = Object.keys(OPTION_KEYS).find((k) => OPTION_KEYS[k].includes(key));
     if (rule.type === "string") {
-      assert.deepEqual(runOptions(kind, { [key]: 3 }).ignored, [`${key}: must be a path`]);
+      assert.deepEqual(runOptions(kind, { [key]: 3 }).ignored, [`${key}: must be ${rule.path ? "a path" : "a string"}`]);
+      const good = rule.enum ? rule.enum[rule.enum.length - 1] : "cuda:1";
+      assert.equal(runOptions(kind, { [key]: good }).options[key], good, key);
+      if (rule.enum || rule.pattern) {
+        assert.equal(runOptions(kind, { [key]: "cuda:" }).ignored.length, 1, `${key}: not a choice`);
+      }
       continue;
     }
     const edge = rule.minimum ?? rule.exclusiveMinimum;
@@ -72,5 +78,28 @@ test("values at the contract's bounds pass, values past them are ignored with a 
     assert.equal(runOptions(kind, { [key]: valid }).options[key], valid, `${key} = ${valid}`);
     assert.equal(runOptions(kind, { [key]: rule.minimum !== undefined ? edge - 1 : edge }).ignored.length, 1, key);
     assert.equal(runOptions(kind, { [key]: "10" }).ignored.length, 1, `${key}: a string`);
+    if (rule.exclusiveMaximum !== undefined) {
+      assert.deepEqual(runOptions(kind, { [key]: rule.exclusiveMaximum }).ignored, [`${key}: must be a non-negative number below 1`]);
+    }
   }
+});
+
+test("a corpus fit's options: paths resolved, choices checked, device and chain method passed on", () => {
+  const settings = { data: "corpus.txt", state: "fit/state.pt", resume: "/abs/old.pt", seq_len: 32, guide: "amortized", device: "auto", chain_method: "sequential" };
+  const { options, ignored } = runOptions("svi", settings, "lm", "/ws");
+  assert.deepEqual(options, {
+    target: "lm",
+    data: path.join("/ws", "corpus.txt"),
+    state: path.join("/ws", "fit/state.pt"),
+    resume: "/abs/old.pt",
+    seq_len: 32,
+    guide: "amortized",
+    device: "auto",
+  });
+  assert.deepEqual(ignored, []); // chain_method is another run's (NUTS) option
+  assert.deepEqual(runOptions("nuts", settings).options, { data: "corpus.txt", chain_method: "sequential", device: "auto" });
+  assert.deepEqual(runOptions("nuts", { chain_method: "threads", device: "tpu" }).ignored, [
+    "chain_method: must be one of vectorized, sequential, parallel",
+    "device: must match ^(cpu|cuda|cuda:[0-9]+|mps|auto)$",
+  ]);
 });
