@@ -116,30 +116,24 @@ def _fit(
     import warnings
 
     from quivers.commands.progress import ProgressBar, StopOnInterrupt
-    from quivers.jobs.corpus import check_resume, run_corpus, save_checkpoint, setup_corpus_fit
+    from quivers.jobs.corpus import check_resume, run_corpus, save_checkpoint, setup_from_options
     from quivers.jobs.state import StateError
 
     warnings.filterwarnings("ignore", message="Converting a tensor with requires_grad=True")
     with torch_threads(args.threads):
         try:
-            setup = setup_corpus_fit(
+            setup = setup_from_options(
                 text,
                 args.file,
                 args.data,
+                opts,
                 target=args.target,
-                seed=opts["seed"],
-                seq_len=opts["seq_len"],
-                batch_size=opts["batch_size"],
-                epochs=opts["epochs"],
-                val_fraction=opts["val_fraction"],
                 lr=args.lr,
-                guide=opts["guide"],
                 eval_every=args.eval_every,
+                device=device,
                 num_replicas=world,
                 rank=rank,
                 reduce=reduce,
-                clip_norm=opts["clip_norm"] or None,
-                device=device,
             )
             if saved is not None:
                 check_resume(saved, setup, str(args.resume), _flag)

@@ -233,6 +233,43 @@ def setup_corpus_fit(
     )
 
 
+def setup_from_options(
+    text: str,
+    path: str,
+    data_path: str,
+    options: dict[str, Any],
+    *,
+    target: str | None,
+    lr: float,
+    eval_every: int | None,
+    device: torch.device | None,
+    num_replicas: int = 1,
+    rank: int = 0,
+    reduce: Any = None,
+) -> CorpusSetup:
+    """:func:`setup_corpus_fit` from the fit's options (:data:`OPTIONS`, as
+    :func:`resumed_options` gives them; a ``clip_norm`` of 0 turns clipping off)."""
+    return setup_corpus_fit(
+        text,
+        path,
+        data_path,
+        target=target,
+        seed=options["seed"],
+        seq_len=options["seq_len"],
+        batch_size=options["batch_size"],
+        epochs=options["epochs"],
+        val_fraction=options["val_fraction"],
+        lr=lr,
+        guide=options["guide"],
+        eval_every=eval_every,
+        num_replicas=num_replicas,
+        rank=rank,
+        reduce=reduce,
+        clip_norm=options["clip_norm"] or None,
+        device=device,
+    )
+
+
 #: the corpus options a fit keeps, and the ones a resumed fit takes from its checkpoint
 OPTIONS = ("seq_len", "batch_size", "epochs", "val_fraction", "guide", "seed", "clip_norm")
 FROM_CHECKPOINT = ("seq_len", "batch_size", "val_fraction", "guide", "seed", "clip_norm")

@@ -51,7 +51,7 @@ def run_corpus_fit(
         resumed_options,
         run_corpus,
         save_checkpoint,
-        setup_corpus_fit,
+        setup_from_options,
     )
     from quivers.jobs.run import RunError
     from quivers.jobs.state import StateError, read_state
@@ -65,20 +65,14 @@ def run_corpus_fit(
     except StateError as exc:
         raise RunError(str(exc)) from None
     chosen = resumed_options({k: getattr(opts, k) for k in OPTIONS}, given, saved, str(opts.resume))
-    setup = setup_corpus_fit(
+    setup = setup_from_options(
         text,
         path,
         opts.data,
+        chosen,
         target=opts.target,
-        seed=chosen["seed"],
-        seq_len=chosen["seq_len"],
-        batch_size=chosen["batch_size"],
-        epochs=chosen["epochs"],
-        val_fraction=chosen["val_fraction"],
         lr=opts.lr,
-        guide=chosen["guide"],
         eval_every=opts.eval_every,
-        clip_norm=chosen["clip_norm"] or None,
         device=device,
     )
     if saved is not None:
