@@ -44,6 +44,7 @@ EXTS="$WORK/extensions"
 WS="$WORK/workspace"
 mkdir -p "$DATA/User" "$EXTS" "$WS"
 cp ../docs/examples/source/vanilla_rnn_lm.qvr "$WS/"
+cp ../docs/language.md "$WS/corpus.txt"  # real text for the corpus-fit test
 cat > "$DATA/User/settings.json" <<JSON
 {
   "security.workspace.trust.enabled": false,

@@ -52,6 +52,30 @@ export interface SampleStats {
 
 export type RunKind = "sample" | "svi" | "nuts";
 
+/** The figures of a fit to a text corpus (an SVI run whose data is a text file). */
+export interface CorpusFigures {
+  steps?: number;
+  total_steps?: number;
+  epochs_done?: number;
+  epochs?: number;
+  tokens_per_s?: WireNumber | null;
+  held_out_bits_per_token?: WireNumber | null;
+  unigram_bits_per_token?: WireNumber | null;
+  /** [step, bits per token] after each held-out evaluation. */
+  held_out_bits?: [number, WireNumber][];
+  train_rows?: number;
+  held_out_rows?: number;
+  seq_len?: number;
+  batch_size?: number;
+  guide?: string;
+  device?: string;
+  path?: string;
+  bytes?: number;
+  guide_parameters?: number;
+  model_parameters?: number;
+  resumed_from?: string | null;
+}
+
 export interface RunResult {
   ok: boolean;
   kind?: RunKind | string;
@@ -69,6 +93,10 @@ export interface RunResult {
   diverged?: string | null;
   /** Option keys the server ignored: unknown, or not read by this kind of run. */
   ignored_options?: string[];
+  /** A fit to a text corpus: speed, held-out and baseline bits per token, progress. */
+  corpus?: CorpusFigures | null;
+  /** The checkpoint a corpus fit wrote (kept when it was stopped; `resume` continues it). */
+  checkpoint?: string | null;
 }
 
 /** The client-side commands (package.json `contributes.commands`). */

@@ -2,7 +2,7 @@
 // sample statistics. Pure string building; the results webview shows the output.
 
 import { escapeHtml } from "./html";
-import type { PosteriorRow, RunResult, SampleStats } from "./protocol";
+import type { CorpusFigures, PosteriorRow, RunResult, SampleStats } from "./protocol";
 
 /** Non-finite numbers as the server spells them (JSON has no NaN or Infinity). */
 const NON_FINITE: Readonly<Record<string, string>> = { NaN: "NaN", Infinity: "∞", "-Infinity": "−∞" };
@@ -38,11 +38,11 @@ export interface CurvePoint {
 }
 
 /** Keeps at most `max` points, always including the first and the last. Drops non-finite values. */
-export function downsample(values: readonly number[], max = 600): CurvePoint[] {
+export function downsample(values: readonly number[], max = 600, steps?: readonly number[]): CurvePoint[] {
   const points: CurvePoint[] = [];
   values.forEach((value, i) => {
     if (typeof value === "number" && Number.isFinite(value)) {
-      points.push({ step: i + 1, value });
+      points.push({ step: steps?.[i] ?? i + 1, value });
     }
   });
   if (points.length <= max) {
@@ -62,6 +62,10 @@ export interface LossCurveOptions {
   title?: string;
   /** "auto" (the default) uses a log axis when every loss is positive and they span more than two decades. */
   scale?: "auto" | "linear" | "log";
+  /** The step of each value (default: 1, 2, 3, ...). */
+  steps?: readonly number[];
+  /** What the values are, for the empty note (default: "loss values"). */
+  what?: string;
 }
 
 /** Whether "auto" picks a log axis for these values. */
@@ -98,9 +102,9 @@ export function lossCurveSvg(losses: readonly number[], options: LossCurveOption
   const width = options.width ?? 640;
   const height = options.height ?? 260;
   const title = options.title ?? "Loss (negative ELBO) per step";
-  const points = downsample(losses);
+  const points = downsample(losses, 600, options.steps);
   if (points.length === 0) {
-    return `<p class="empty">No loss values were recorded.</p>`;
+    return `<p class="empty">No ${escapeHtml(options.what ?? "loss values")} were recorded.</p>`;
   }
   const log =
     options.scale === "log" ? points.every((p) => p.value > 0) : options.scale === "linear" ? false : wantsLogScale(points.map((p) => p.value));
@@ -226,6 +230,42 @@ export function diagnosticsTable(diagnostics: Readonly<Record<string, unknown>>)
   return `<table class="diagnostics"><thead><tr><th>diagnostic</th><th>per chain</th></tr></thead>\n<tbody>\n${rows.join("\n")}\n</tbody></table>`;
 }
 
+/** Bits per token as text: three decimals, a dash when missing. */
+function bitsText(value: unknown): string {
+  return typeof value === "number" && Number.isFinite(value) ? value.toFixed(3) : formatNumber(value);
+}
+
+/** Tokens per second as text: a whole number with thousands separators. */
+export function speedText(value: unknown): string {
+  return typeof value === "number" && Number.isFinite(value)
+    ? Math.round(value).toLocaleString("en-US")
+    : formatNumber(value);
+}
+
+/** The figures of a corpus fit: speed, held-out against unigram bits, progress, data. */
+export function corpusTable(c: CorpusFigures, checkpoint?: string | null): string {
+  const rows: [string, string][] = [
+    ["tokens per second", speedText(c.tokens_per_s)],
+    ["held-out bits per token", bitsText(c.held_out_bits_per_token)],
+    ["unigram baseline, bits per token", bitsText(c.unigram_bits_per_token)],
+    ["steps", `${formatNumber(c.steps)} of ${formatNumber(c.total_steps)} (epochs done: ${formatNumber(c.epochs_done)} of ${formatNumber(c.epochs)})`],
+    [
+      "rows",
+      `${formatNumber(c.train_rows)} training, ${formatNumber(c.held_out_rows)} held out, ${formatNumber(c.seq_len)} bytes each; batches of ${formatNumber(c.batch_size)}`,
+    ],
+    ["data", `${c.path ?? "—"} (${formatNumber(c.bytes)} bytes)`],
+    ["guide, device", `${c.guide ?? "—"}, ${c.device ?? "—"}`],
+  ];
+  if (c.resumed_from) {
+    rows.push(["resumed from", c.resumed_from]);
+  }
+  if (checkpoint) {
+    rows.push(["checkpoint", checkpoint]);
+  }
+  const body = rows.map(([k, v]) => `<tr><td>${escapeHtml(k)}</td><td>${escapeHtml(v)}</td></tr>`).join("\n");
+  return `<table class="corpus"><tbody>\n${body}\n</tbody></table>`;
+}
+
 export function statusOf(result: RunResult): "ok" | "cancelled" | "failed" {
   if (!result.ok) {
     return "failed";
@@ -249,6 +289,24 @@ export function renderResultsBody(result: RunResult, file?: string): string {
   parts.push(`<p class="meta">${meta.join(" · ")}</p>`);
   if (result.error) {
     parts.push(`<div class="error">${escapeHtml(result.error)}</div>`);
+  }
+  const corpus = result.corpus && typeof result.corpus === "object" ? result.corpus : undefined;
+  if (corpus) {
+    parts.push(`<h2>Corpus fit</h2>`);
+    if (result.cancelled && result.checkpoint) {
+      parts.push(`<p class="meta">Stopped; the checkpoint is kept: set <code>resume</code> to its path to continue.</p>`);
+    }
+    parts.push(corpusTable(corpus, result.checkpoint));
+    const held = Array.isArray(corpus.held_out_bits) ? corpus.held_out_bits : [];
+    if (held.length > 0) {
+      parts.push(`<h2>Held-out bits per token</h2>`);
+      parts.push(
+        lossCurveSvg(
+          held.map(([, bits]) => (typeof bits === "number" ? bits : Number(bits))),
+          { steps: held.map(([step]) => step), title: "Held-out bits per token", scale: "linear", what: "held-out scores" },
+        ),
+      );
+    }
   }
   if (Array.isArray(result.losses)) {
     parts.push(`<h2>Loss</h2>`);
@@ -291,11 +349,21 @@ export function summarize(result: RunResult): string {
     return `${what} failed: ${result.error ?? "unknown error"}`;
   }
   const bits: string[] = [];
+  const corpus = result.corpus;
+  if (corpus && typeof corpus === "object") {
+    bits.push(`${speedText(corpus.tokens_per_s)} tokens/s`);
+    if (typeof corpus.held_out_bits_per_token === "number") {
+      bits.push(`held-out ${bitsText(corpus.held_out_bits_per_token)} bits/token (unigram ${bitsText(corpus.unigram_bits_per_token)})`);
+    }
+  }
   if (Array.isArray(result.losses) && result.losses.length) {
     bits.push(`final loss ${formatNumber(result.losses[result.losses.length - 1])}`);
   }
   if (typeof result.elapsed === "number") {
     bits.push(`${formatNumber(result.elapsed)} s`);
+  }
+  if (status === "cancelled" && result.checkpoint) {
+    bits.push(`checkpoint kept: ${result.checkpoint}`);
   }
   return `${what} ${status === "cancelled" ? "cancelled" : "finished"}${bits.length ? ` (${bits.join(", ")})` : ""}`;
 }

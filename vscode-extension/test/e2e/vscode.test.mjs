@@ -223,6 +223,46 @@ test("Fit with SVI shows cancellable progress; Cancel stops it and the results s
   await shot("svi-cancelled");
 });
 
+test("a corpus fit shows tokens per second in its progress; Cancel keeps its checkpoint", { skip }, async () => {
+  // The workspace's settings make `data` a text corpus (scripts/e2e.sh copies one in).
+  const settingsDir = path.join(workspace, ".vscode");
+  const settingsFile = path.join(settingsDir, "settings.json");
+  fs.mkdirSync(settingsDir, { recursive: true });
+  fs.writeFileSync(
+    settingsFile,
+    JSON.stringify({ "qvr.run.options": { data: "corpus.txt", seq_len: 16, batch_size: 32, epochs: 1000, eval_every: 5 } }, null, 2),
+  );
+  const checkpoint = path.join(workspace, "vanilla_rnn_lm.state.pt");
+  try {
+    await token("program vanilla_rnn_lm", "program").click();
+    const toast = page.locator(".notification-toast", { hasText: "fitting with SVI" });
+    // the settings file is read when the run starts; retry until VS Code has seen it
+    await until("a corpus fit's progress with tokens/s and held-out bits", async () => {
+      if ((await toast.count()) === 0) {
+        await runCommand("QVR: Fit with SVI");
+      }
+      const text = (await toast.first().innerText({ timeout: 2000 }).catch(() => "")) ?? "";
+      if (/step \d+\/\d+ · loss/.test(text) && !/tok\/s/.test(text)) {
+        await runCommand("QVR: Cancel Run"); // an ordinary fit: the settings were not read yet
+        return false;
+      }
+      return /tok\/s · held-out [\d.]+ bits\/token/.test(text);
+    }, 180000, 500);
+    await shot("corpus-progress");
+    await runCommand("QVR: Cancel Run");
+    const frame = await pageWith("table.corpus");
+    assert.ok((await frame.locator(".status.cancelled").count()) === 1, "marked as stopped");
+    const row = await frame.locator("table.corpus tr", { hasText: "checkpoint" }).innerText();
+    assert.ok(row.includes(checkpoint), row);
+    assert.ok(fs.existsSync(checkpoint), "the checkpoint is on disk");
+    assert.match(await frame.locator("table.corpus tr", { hasText: "tokens per second" }).innerText(), /\d/);
+    assert.ok((await frame.locator("svg.loss title", { hasText: "Held-out bits per token" }).count()) === 1);
+    await shot("corpus-stopped");
+  } finally {
+    fs.rmSync(settingsDir, { recursive: true, force: true });
+  }
+});
+
 test("QVR: Cancel Run stops a NUTS run", { skip }, async () => {
   await token("program vanilla_rnn_lm", "program").click();
   await runCommand("QVR: Run NUTS");

@@ -171,3 +171,28 @@ test("the results page draws the loss curve and the tables", { skip }, async () 
   assert.deepEqual(problems, []);
   await page.close();
 });
+
+test("a stopped corpus fit's page shows its figures, the held-out curve and the kept checkpoint", { skip }, async () => {
+  const losses = Array.from({ length: 120 }, (_, i) => 22000 * Math.exp(-i / 80) + 9000);
+  const held = Array.from({ length: 12 }, (_, i) => [10 * (i + 1), 7.4 - 2.8 * (1 - Math.exp(-i / 4))]);
+  const result = {
+    ok: true, kind: "svi", target: "vanilla_rnn_lm", cancelled: true, error: null, elapsed: 41.2, losses,
+    checkpoint: "/ws/vanilla_rnn_lm.state.pt",
+    corpus: {
+      steps: 120, total_steps: 1250, epochs_done: 0, epochs: 10, tokens_per_s: 21554.2,
+      held_out_bits_per_token: held.at(-1)[1], unigram_bits_per_token: 4.644, held_out_bits: held,
+      train_rows: 3982, held_out_rows: 442, seq_len: 16, batch_size: 32, guide: "prior", device: "cpu",
+      path: "/ws/corpus.txt", bytes: 70797, resumed_from: null,
+    },
+  };
+  const page = await browser.newPage({ viewport: { width: 900, height: 900 } });
+  await page.setContent(resultsHtml({ nonce: makeNonce(), body: renderResultsBody(result, "vanilla_rnn_lm.qvr") }));
+  const curves = await page.$$eval("svg.loss", (svgs) => svgs.map((s) => [s.querySelector("title").textContent, s.querySelector("polyline").points.numberOfItems]));
+  assert.deepEqual(curves, [["Held-out bits per token", 12], ["Loss (negative ELBO) per step", 120]]);
+  const rows = await page.$$eval("table.corpus tr", (trs) => Object.fromEntries(trs.map((tr) => [tr.cells[0].textContent, tr.cells[1].textContent])));
+  assert.equal(rows["tokens per second"], "21,554");
+  assert.equal(rows["checkpoint"], "/ws/vanilla_rnn_lm.state.pt");
+  assert.ok(await page.isVisible("text=Stopped; the checkpoint is kept"));
+  await page.screenshot({ path: path.join(artifactsDir, "results-corpus.png"), fullPage: true });
+  await page.close();
+});

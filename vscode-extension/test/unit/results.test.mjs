@@ -152,3 +152,43 @@ test("losses spanning decades get a log axis with decade ticks; a linear axis ot
   assert.match(lossCurveSvg([-5, 1000]), /data-scale="linear"/, "negative losses stay linear");
   assert.match(lossCurveSvg([10738.4, 10210.9]), /data-scale="linear"/);
 });
+
+test("a corpus fit shows tokens per second, held-out and unigram bits, and a stopped fit its kept checkpoint", () => {
+  const result = {
+    ok: true,
+    kind: "svi",
+    target: "vanilla_rnn_lm",
+    cancelled: true,
+    elapsed: 12.5,
+    losses: [21940.1, 21338.0, 20250.2],
+    checkpoint: "/ws/lm.state.pt",
+    corpus: {
+      steps: 3, total_steps: 125, epochs_done: 0, epochs: 1, tokens_per_s: 21554.2,
+      held_out_bits_per_token: 6.5776, unigram_bits_per_token: 4.644, held_out_bits: [[2, 7.438], [3, 6.5776]],
+      train_rows: 3982, held_out_rows: 442, seq_len: 16, batch_size: 32, guide: "prior", device: "cpu",
+      path: "/ws/corpus.txt", bytes: 70797, resumed_from: null,
+    },
+  };
+  const body = renderResultsBody(result, "lm.qvr");
+  assert.match(body, /<h2>Corpus fit<\/h2>/);
+  assert.match(body, /<tr><td>tokens per second<\/td><td>21,554<\/td><\/tr>/);
+  assert.match(body, /<tr><td>held-out bits per token<\/td><td>6\.578<\/td><\/tr>/);
+  assert.match(body, /<tr><td>unigram baseline, bits per token<\/td><td>4\.644<\/td><\/tr>/);
+  assert.match(body, /<tr><td>steps<\/td><td>3 of 125 \(epochs done: 0 of 1\)<\/td><\/tr>/);
+  assert.match(body, /<tr><td>checkpoint<\/td><td>\/ws\/lm\.state\.pt<\/td><\/tr>/);
+  assert.match(body, /Stopped; the checkpoint is kept/);
+  assert.match(body, /<span class="status cancelled">cancelled<\/span>/);
+  // the held-out curve is drawn at the steps the rows were scored, on a linear axis
+  const held = /<svg class="loss"[^]*?<title>Held-out bits per token<\/title>[^]*?<\/svg>/.exec(body);
+  assert.ok(held, "a held-out curve");
+  assert.equal(polyline(held[0]).length, 2);
+  assert.match(held[0], /data-scale="linear"/);
+  assert.equal(
+    summarize(result),
+    "SVI fit cancelled (21,554 tokens/s, held-out 6.578 bits/token (unigram 4.644), final loss 20250, 12.5 s, checkpoint kept: /ws/lm.state.pt)",
+  );
+  const done = renderResultsBody({ ...result, cancelled: false, corpus: { ...result.corpus, held_out_bits: [] } });
+  assert.doesNotMatch(done, /Stopped/);
+  assert.doesNotMatch(done, /Held-out bits per token<\/title>/);
+  assert.doesNotMatch(renderResultsBody({ ok: true, kind: "svi", losses: [1, 2] }), /Corpus fit/);
+});
