@@ -188,6 +188,15 @@ def test_corpus_options_need_a_text_corpus(tmp_path: Path) -> None:
     one_clear_error(qvr("fit", REFERENCE, "--seq-len", "8", "--steps", "1"), "--seq-len")
 
 
+def test_a_corpus_fit_checks_its_device_and_option_values(tmp_path: Path, corpus: Path) -> None:
+    one_clear_error(fit(tmp_path, corpus, "--device", "tpu"), "--device must be one of cpu")
+    one_clear_error(fit(tmp_path, corpus, "--val-fraction", "1"), "--val-fraction must be below 1")
+    one_clear_error(fit(tmp_path, corpus, "--epochs", "0"), "--epochs must be at least 1")
+    if not torch.cuda.is_available():  # asked for, absent: one line, nothing written
+        one_clear_error(fit(tmp_path, corpus, "--device", "cuda"), "torch sees no CUDA device")
+    assert not list(tmp_path.glob("s.*"))
+
+
 # --------------------------------------------------------------- crash safety
 
 LINE_TIMEOUT = 180.0
