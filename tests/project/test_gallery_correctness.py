@@ -338,3 +338,30 @@ def test_the_attention_lm_reads_softmax_weights_over_positions():
         want = D.Categorical(logits=logits).log_prob(y).sum()
         got = model.log_joint(x, {"h": sites["h"].trace, "next_token": y})
         assert torch.allclose(got, want, atol=1e-4)
+
+
+LINEAR_NETWORK = (ROOT / "tests/data/gallery/bayesian_linear_network.qvr").read_text("utf-8")
+
+
+def test_a_lifted_real_composite_is_a_bayesian_linear_network():
+    """Lifted, the weights are latents with Normal(0, 1) priors; the density is the
+    priors plus the likelihood of the product W1 W2 W3, written out by hand."""
+    from quivers.inference import bayesian_lift_parameters
+
+    torch.manual_seed(0)
+    model = loads(LINEAR_NETWORK).morphism
+    items = torch.arange(24)
+    with torch.no_grad():
+        y = model.trace(items)["y"].trace
+    lifted, lx, lobs = bayesian_lift_parameters(
+        model, items, {"y": y}, additional_latents={"sigma": ()}
+    )
+    with torch.no_grad():
+        sites = lifted.trace(lx, lobs)
+        values = {**lobs, **{n: s.trace for n, s in sites.items()}}
+        w1, w2, w3 = (values[f"_rel_network.parts.{k}.logits"] for k in range(3))
+        sigma = values["sigma"]
+        want = sum(D.Normal(0.0, 1.0).log_prob(w).sum() for w in (w1, w2, w3))
+        want = want + D.HalfNormal(1.0).log_prob(sigma)
+        want = want + D.Normal((w1 @ w2 @ w3)[items], sigma).log_prob(y).sum()
+        assert torch.allclose(lifted.log_joint(lx, values), want, rtol=1e-5, atol=1e-3)
