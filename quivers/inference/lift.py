@@ -134,10 +134,7 @@ class LiftedModel(nn.Module):
                 theta[n] = torch.randn(shape, dtype=dtype, device=device) * self.prior_scale
         return theta
 
-    def trace(self, x: Any, observations: Mapping[str, Any] | None = None, **run: Any) -> Trace:
-        given = dict(observations or {})
-        theta_given, rest = self._split(given)
-        theta = self._draw_theta(theta_given)
+    def _parameter_sites(self, theta: Mapping[str, torch.Tensor]) -> Trace:
         sites = Trace()
         for n in self.param_names:
             sites[n] = Site(
@@ -149,8 +146,26 @@ class LiftedModel(nn.Module):
                 observed=False,
                 is_global=True,
             )
+        return sites
+
+    def trace(self, x: Any, observations: Mapping[str, Any] | None = None, **run: Any) -> Trace:
+        given = dict(observations or {})
+        theta_given, rest = self._split(given)
+        theta = self._draw_theta(theta_given)
+        sites = self._parameter_sites(theta)
         inner = self._call(theta, "trace", x, rest, **run)
         sites.update(inner)
+        return sites
+
+    def global_trace(self, **run: Any) -> Trace:
+        """The global sites without any input: every lifted parameter (a prior draw)
+        and the base model's own global sites. A guide builds its parameters from
+        this at construction, so ``Adam(list(model.parameters()) +
+        list(guide.parameters()))`` works on a lifted model (which has none itself)."""
+        theta = self._draw_theta({})
+        sites = self._parameter_sites(theta)
+        if callable(getattr(self._base, "global_trace", None)):
+            sites.update(self._call(theta, "global_trace", **run) or {})
         return sites
 
     def log_joint(self, x: Any, values: Mapping[str, Any], **run: Any) -> torch.Tensor:
@@ -256,6 +271,13 @@ class ObservedDensity(nn.Module):
         self.observed_names: frozenset[str] = frozenset({target_key})
         self._log_prob_fn = log_prob_fn
         self._draw = draw
+
+    def named_parameters(
+        self, prefix: str = "", recurse: bool = True, remove_duplicate: bool = True
+    ) -> Iterator[tuple[str, nn.Parameter]]:
+        """``base``'s parameters under ``base``'s own names, so that the lifted sites
+        are named as ``model.named_parameters()`` names them (no ``base.`` prefix)."""
+        return self.base.named_parameters(prefix, recurse, remove_duplicate)
 
     def _site_log_prob(self, x: Any, y: Any) -> torch.Tensor:
         lp = self._log_prob_fn(x, y)

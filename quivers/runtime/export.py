@@ -66,6 +66,11 @@ class ExportModel(Node):
             raise TypeError(f"export '{self.site}' is not a relation between finite sets")
         return relation(**run)
 
+    @property
+    def tensor(self) -> torch.Tensor:
+        """The exported relation's matrix (``relation()``), as on the relation itself."""
+        return self.relation()
+
     # ------------------------------------------------------------ the model protocol
     def _given(self, observations: Mapping[str, Any] | None, x: Any, require: bool) -> Any:
         given = (observations or {}).get(self.site)

@@ -18,7 +18,10 @@ from torch import nn
 import quivers.inference as qi
 from quivers.dsl import load, loads
 from quivers.inference import (
+    ELBO,
     NOT_PROVIDED,
+    SVI,
+    AutoNormalGuide,
     Trace,
     lift_from_log_prob,
     lift_to_bayesian_program,
@@ -166,9 +169,11 @@ def test_lift_from_log_prob_is_prior_plus_the_given_likelihood():
         x=x,
         observations={"y": y},
     )
-    assert set(lifted.latent_names) == {"base.slope", "base.intercept"}
+    # the lifted sites are named as the module names its parameters
+    assert set(lifted.latent_names) == {n for n, _ in line.named_parameters()}
+    assert set(lifted.latent_names) == {"slope", "intercept"}
     assert set(lifted.observed_names) == {"y"}
-    theta = {"base.slope": torch.tensor(1.2), "base.intercept": torch.tensor(0.1)}
+    theta = {"slope": torch.tensor(1.2), "intercept": torch.tensor(0.1)}
     got = lifted.log_joint(lx, {**lobs, **theta})
     want = _normal_prior(theta.values(), 2.0) + D.Normal(1.2 * x + 0.1, 0.2).log_prob(y).sum()
     torch.testing.assert_close(got, want)
@@ -191,7 +196,7 @@ def test_lift_to_bayesian_program_observes_through_the_family():
         x=x,
         observations={"Y": y},
     )
-    theta = {"base.slope": torch.tensor(-0.4), "base.intercept": torch.tensor(0.7)}
+    theta = {"slope": torch.tensor(-0.4), "intercept": torch.tensor(0.7)}
     got = lifted.log_joint(lx, {**lobs, **theta})
     want = _normal_prior(theta.values(), 1.0) + D.Normal(-0.4 * x + 0.7, 0.3).log_prob(y).sum()
     torch.testing.assert_close(got, want)
@@ -221,6 +226,30 @@ def test_lifting_a_loaded_program_through_a_log_density():
     # zero logits: uniform rows, so every entry of the 2-step matrix is 1/4
     want = _normal_prior(theta.values(), 1.0) + 12 * math.log(0.25)
     torch.testing.assert_close(lifted.log_joint(lx, {**lobs, **theta}), want)
+
+
+def test_a_guide_of_a_lifted_model_has_its_parameters_at_construction():
+    """The gallery's recipe Adam(list(model.parameters()) + list(guide.parameters()))
+    on a lifted model (which has no parameters of its own) needs the guide's now."""
+    line = Line()
+    x = torch.linspace(0.0, 1.0, 6).unsqueeze(-1)
+    lifted, lx, lobs = lift_to_bayesian_program(
+        line,
+        location_fn=line,
+        observation_family=D.Normal,
+        observation_kwargs={"scale": 0.3},
+        target_key="Y",
+        x=x,
+        observations={"Y": 1.5 * x - 0.3},
+    )
+    assert list(lifted.parameters()) == []
+    guide = AutoNormalGuide(lifted, observed_names={"Y"})
+    assert sum(p.numel() for p in guide.parameters()) == 2 * 2  # loc and scale per weight
+    svi = SVI(lifted, guide, torch.optim.Adam(list(guide.parameters()), lr=0.05), ELBO())
+    losses = [svi.step(lx, lobs) for _ in range(100)]
+    assert sum(losses[-10:]) < sum(losses[:10])
+    slope = float(guide.median()["slope"])
+    assert abs(slope - 1.5) < 0.5, slope
 
 
 @pytest.mark.parametrize("name", sorted(NOT_PROVIDED))

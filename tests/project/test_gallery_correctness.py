@@ -167,6 +167,7 @@ def test_the_real_algebra_composes_latent_weights_as_a_matrix_product():
     model = loads(PPCA).morphism
     z, w = model._step_mean.parts[0].logits, model._step_mean.parts[1].logits
     assert torch.allclose(model.relation(), z @ w)  # signed entries: no squashing
+    assert torch.allclose(model.tensor, z @ w)  # as the gallery's snippets read it
     with pytest.raises(Exception, match="real algebra"):
         model.trace(torch.arange(6))
 
