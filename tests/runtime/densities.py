@@ -64,6 +64,35 @@ def beta_density(v: Tensor, a: Tensor, b: Tensor) -> Tensor:
     return (a - 1) * torch.log(v) + (b - 1) * torch.log1p(-v) - log_b
 
 
+def student_t(v: Tensor, df: float, loc: Tensor, scale: Tensor) -> Tensor:
+    """log StudentT(v; df, loc, scale): the t density of (v - loc) / scale, over scale."""
+    z = (v - loc) / scale
+    norm = math.lgamma((df + 1) / 2) - math.lgamma(df / 2) - 0.5 * math.log(df * math.pi)
+    return norm - torch.log(scale) - (df + 1) / 2 * torch.log1p(z * z / df)
+
+
+def poisson(k: Tensor, rate: Tensor) -> Tensor:
+    """log Poisson(k; rate) = k log rate - rate - log k!."""
+    return k * torch.log(rate) - rate - torch.lgamma(k + 1)
+
+
+def gamma_t(v: Tensor, shape: Tensor, rate: Tensor) -> Tensor:
+    """log Gamma(v; shape, rate) with tensor parameters."""
+    return shape * torch.log(rate) - torch.lgamma(shape) + (shape - 1) * torch.log(v) - rate * v
+
+
+def negative_binomial(k: Tensor, r: Tensor, p: Tensor) -> Tensor:
+    """torch's NegativeBinomial(r, p): C(k + r - 1, k) p^k (1 - p)^r (mean r p / (1 - p))."""
+    log_c = torch.lgamma(k + r) - torch.lgamma(r) - torch.lgamma(k + 1)
+    return log_c + k * torch.log(p) + r * torch.log1p(-p)
+
+
+def bernoulli(y: Tensor, p: Tensor) -> Tensor:
+    """log p for y = 1, log (1 - p) for y = 0."""
+    y = y.to(p.dtype)
+    return y * torch.log(p) + (1 - y) * torch.log1p(-p)
+
+
 def rows(lp: Tensor) -> Tensor:
     """Sum over every axis but the first (the rows)."""
     return lp.reshape(lp.shape[0], -1).sum(1)
@@ -367,6 +396,117 @@ def ar1(P: Params, x: Tensor, host: dict, tr: dict, run: dict) -> Sites:
     }
 
 
+def logistic_regression(P: Params, x: Tensor, host: dict, tr: dict, run: dict) -> Sites:
+    """a, b ~ N(0, 2.5), global; y_i ~ Bernoulli(sigmoid(a + b x_i)) per row."""
+    a, b = tr["a"], tr["b"]
+    p = torch.sigmoid(a + b * x)[:, 0]
+    return {"a": normal(a, 0.0, 2.5), "b": normal(b, 0.0, 2.5), "y": bernoulli(tr["y"], p)}
+
+
+def poisson_regression(P: Params, x: Tensor, host: dict, tr: dict, run: dict) -> Sites:
+    """a, b ~ N(0, 1); y_i ~ Poisson(exposure_i exp(a + b x_i)) per row."""
+    a, b = tr["a"], tr["b"]
+    rate = host["exposure"].reshape(-1, 1) * torch.exp(a + b * x)
+    return {
+        "a": normal(a, 0.0, 1.0),
+        "b": normal(b, 0.0, 1.0),
+        "y": rows(poisson(tr["y"], rate)),
+    }
+
+
+def gamma_regression(P: Params, x: Tensor, host: dict, tr: dict, run: dict) -> Sites:
+    """a, b ~ N(0, 2), k ~ HalfCauchy(5); y_i ~ Gamma(k, k / exp(a + b x_i)) per row."""
+    a, b, k = tr["a"], tr["b"], tr["k"]
+    rate = k / torch.exp(a + b * x)
+    return {
+        "a": normal(a, 0.0, 2.0),
+        "b": normal(b, 0.0, 2.0),
+        "k": half_cauchy(k, 5.0),
+        "y": rows(gamma_t(tr["y"], k.expand_as(rate), rate)),
+    }
+
+
+def robust_regression(P: Params, x: Tensor, host: dict, tr: dict, run: dict) -> Sites:
+    """a, b ~ N(0, 10), sigma ~ HalfCauchy(2); y_i ~ StudentT(4, a + b x_i, sigma)."""
+    a, b, sigma = tr["a"], tr["b"], tr["sigma"]
+    return {
+        "a": normal(a, 0.0, 10.0),
+        "b": normal(b, 0.0, 10.0),
+        "sigma": half_cauchy(sigma, 2.0),
+        "y": rows(student_t(tr["y"], 4.0, a + b * x, sigma)),
+    }
+
+
+def hierarchical_regression(P: Params, x: Tensor, host: dict, tr: dict, run: dict) -> Sites:
+    """mu_a ~ N(0, 5), sigma_a ~ HalfCauchy(1), z_g ~ N(0, 1) per county (a plate),
+    b ~ N(0, 5), sigma_y ~ HalfCauchy(1); y_i ~ N(mu_a + sigma_a z[g_i] + b x_i, sigma_y)."""
+    mu_a, sigma_a, z, b, sigma_y = (tr[n] for n in ("mu_a", "sigma_a", "z", "b", "sigma_y"))
+    mu = mu_a + sigma_a * z[host["group"].long()] + b * x
+    return {
+        "mu_a": normal(mu_a, 0.0, 5.0),
+        "sigma_a": half_cauchy(sigma_a, 1.0),
+        "z": normal(z, 0.0, 1.0).sum(),
+        "b": normal(b, 0.0, 5.0),
+        "sigma_y": half_cauchy(sigma_y, 1.0),
+        "y": rows(normal(tr["y"], mu, sigma_y)),
+    }
+
+
+def changepoint(P: Params, x: Tensor, host: dict, tr: dict, run: dict) -> Sites:
+    """early, late ~ Exponential(0.5), s ~ Uniform(0, 40) (density 1/40 inside);
+    y_t ~ Poisson(early + (late - early) sigmoid(2 (t - s))), one per year, counted once."""
+    early, late, s = tr["early"], tr["late"], tr["s"]
+    t = host["t"].reshape(-1, 1)
+    rate = early + (late - early) * torch.sigmoid((t - s) * 2.0)
+    return {
+        "early": math.log(0.5) - 0.5 * early,
+        "late": math.log(0.5) - 0.5 * late,
+        "s": torch.full_like(s, -math.log(40.0)),
+        "y": poisson(tr["y"].reshape(-1, 1), rate).sum(),
+    }
+
+
+def ar2(P: Params, x: Tensor, host: dict, tr: dict, run: dict) -> Sites:
+    """alpha ~ N(0, 2), phi1, phi2 ~ Uniform(-1, 1), sigma ~ HalfCauchy(1);
+    y_t ~ N(alpha + phi1 y_{t-1} + phi2 y_{t-2}, sigma), one per step, counted once."""
+    alpha, phi1, phi2, sigma = (tr[n] for n in ("alpha", "phi1", "phi2", "sigma"))
+    mu = alpha + phi1 * host["lag1"].reshape(-1, 1) + phi2 * host["lag2"].reshape(-1, 1)
+    return {
+        "alpha": normal(alpha, 0.0, 2.0),
+        "phi1": torch.full_like(phi1, -math.log(2.0)),
+        "phi2": torch.full_like(phi2, -math.log(2.0)),
+        "sigma": half_cauchy(sigma, 1.0),
+        "y": normal(tr["y"].reshape(-1, 1), mu, sigma).sum(),
+    }
+
+
+def negbin_regression(P: Params, x: Tensor, host: dict, tr: dict, run: dict) -> Sites:
+    """a, b ~ N(0, 2), r ~ HalfCauchy(5); y_i ~ NB(r, m_i / (m_i + r)), m_i = exp(a + b x_i)."""
+    a, b, r = tr["a"], tr["b"], tr["r"]
+    mean = torch.exp(a + b * x)
+    return {
+        "a": normal(a, 0.0, 2.0),
+        "b": normal(b, 0.0, 2.0),
+        "r": half_cauchy(r, 5.0),
+        "y": rows(negative_binomial(tr["y"], r.expand_as(mean), mean / (mean + r))),
+    }
+
+
+def markov_chain(P: Params, today: Tensor, host: dict, tr: dict, run: dict) -> Sites:
+    """forecast ~ (P^n)[today], P = softmax(logits) by row, the n-fold matrix product."""
+    step = torch.softmax(P.only("_step_forecast.", (3, 3)), -1)
+    power = torch.eye(3, dtype=step.dtype)
+    for _ in range(run["n_steps"]):
+        power = power @ step
+    return {"forecast": torch.log(power[today, tr["forecast"]])}
+
+
+def ppca(P: Params) -> Tensor:
+    """Under the real algebra a latent relation is its raw weights and `Z >> W` is the
+    matrix product: the (40, 4) mean of the items' features."""
+    return P.only("_step_ppca.parts.0.", (40, 2)) @ P.only("_step_ppca.parts.1.", (2, 4))
+
+
 DENSITIES: dict[str, Callable[..., Sites]] = {
     f.__name__: f
     for f in (
@@ -384,5 +524,14 @@ DENSITIES: dict[str, Callable[..., Sites]] = {
         eight_schools,
         grouped_beta_regression,
         ar1,
+        logistic_regression,
+        poisson_regression,
+        gamma_regression,
+        robust_regression,
+        hierarchical_regression,
+        changepoint,
+        ar2,
+        negbin_regression,
+        markov_chain,
     )
 }
