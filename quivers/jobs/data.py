@@ -107,7 +107,8 @@ def draw_weights(model: nn.Module, weight_scale: float = 0.3) -> None:
 class HostKind:
     """What a program's host data must hold, as far as its uses say: integer ids in
     ``0..ids-1`` (an index into a plate or a relation), or floats, positive when they
-    reach a positive family parameter (a scale, a rate) through ``let`` arithmetic."""
+    reach a positive family parameter (a scale, a rate) through ``let`` arithmetic or
+    the argument of ``log`` or ``sqrt``."""
 
     ids: int | None = None
     positive: bool = False
@@ -115,6 +116,8 @@ class HostKind:
 
 # functions whose value is positive whatever their argument: positivity stops there
 _POSITIVE_FUNCTIONS = frozenset({"sigmoid", "exp", "softplus", "abs"})
+# functions defined only for positive arguments (log, sqrt of a negative are NaN)
+_POSITIVE_ARGUMENT = frozenset({"log", "sqrt"})
 
 
 def host_kinds(decl: ProgramDecl) -> dict[str, HostKind]:
@@ -134,6 +137,9 @@ def host_kinds(decl: ProgramDecl) -> dict[str, HostKind]:
                 size = plates.get(e.base.name)
             if e.index.name in hosts and size is not None:
                 ids[e.index.name] = size
+        if isinstance(e, Call) and e.fn in _POSITIVE_ARGUMENT:
+            for arg in e.args:
+                needs_positive(arg, frozenset())
         for child in _children(e):
             walk(child)
 

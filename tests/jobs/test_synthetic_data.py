@@ -23,6 +23,8 @@ def test_host_kinds_follow_their_uses():
     assert host_kinds(_model("grouped_beta_regression").decl) == {"group": HostKind(ids=4)}
     assert host_kinds(_model("eight_schools").decl) == {"sigma": HostKind(positive=True)}
     assert host_kinds(_model("ar1").decl) == {"y_prev": HostKind()}
+    # log(exposure): the argument of log (or sqrt) is positive
+    assert host_kinds(_model("poisson_regression").decl) == {"exposure": HostKind(positive=True)}
 
 
 def test_positivity_stops_at_functions_whose_value_is_positive():
