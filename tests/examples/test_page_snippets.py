@@ -115,6 +115,7 @@ CLAIMS: dict[str, Claims] = {
     ),
     # language models: the weights are not identified, so no value is compared
     "gru_lm": Claims(slow=True),
+    "vanilla_rnn_lm": Claims(slow=True),  # the reference page (qvr-spec section 7)
     # grammars
     "ccg": Claims(runs_only=True),
     "mcfg": Claims(runs_only=True),
@@ -212,3 +213,45 @@ def _param(name: str) -> object:
 def test_page_snippets_run_and_their_claims_hold(name: str) -> None:
     out = run_page(EXAMPLES / f"{name}.md")
     check_claims(name, out, CLAIMS[name])
+
+
+_GOOD = """\
+initial loss: 120.50
+final loss:   80.25
+a: guide median = 1.020 (true 1.000)
+acceptance:  0.91
+divergences: 0
+a: posterior mean = 0.980 (true 1.000)
+"""
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (("final loss:   80.25", "final loss:   130.00"), "final loss"),
+        (("acceptance:  0.91", "acceptance:  0.20"), "acceptance"),
+        (("divergences: 0", "divergences: 3"), "divergences"),
+        (("mean = 0.980", "mean = 1.300"), "not within 0.1"),
+        (("a: guide median", "b: guide median"), None),  # still within: names do not matter
+        (("acceptance:  0.91\n", ""), "acceptance"),
+    ],
+)
+def test_the_claim_checker_fails_on_a_false_claim(
+    change: tuple[str, str], message: str | None
+) -> None:
+    claims = Claims(posterior_mean=0.1, guide_median=0.1)
+    check_claims("page", _GOOD, claims)
+    out = _GOOD.replace(*change)
+    if message is None:
+        check_claims("page", out, claims)
+        return
+    with pytest.raises(AssertionError, match=message):
+        check_claims("page", out, claims)
+
+
+def test_the_claim_checker_needs_a_stated_tolerance_and_a_claim_line() -> None:
+    with pytest.raises(AssertionError, match="no stated tolerance"):
+        check_claims("page", _GOOD, Claims(guide_median=0.1))
+    no_posterior = _GOOD.replace("a: posterior mean = 0.980 (true 1.000)\n", "")
+    with pytest.raises(AssertionError, match="no 'posterior mean"):
+        check_claims("page", no_posterior, Claims(posterior_mean=0.1, guide_median=0.1))
