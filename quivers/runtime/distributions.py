@@ -21,6 +21,25 @@ _EMPTY = torch.Size()
 _LOG_2PI = math.log(2.0 * math.pi)
 
 
+class Poisson(D.Poisson):
+    """torch's Poisson, with a log density whose gradient stays finite at rate 0.
+
+    Rate 0 is the point mass at 0 (log p(0) = -rate, log p(k > 0) = -inf), which a
+    zero-inflated model's "off" branch (``Poisson(rate * (1 - zero))``) reaches.
+    torch's ``xlogy(k, rate)`` has gradient k / rate there: 0/0 or k/0, NaN or
+    infinite, and the NaN survives even where the branch has weight 0.
+    """
+
+    def log_prob(self, value):
+        if self._validate_args:
+            self._validate_sample(value)
+        rate, value = broadcast_all(self.rate, value)
+        zero = rate == 0
+        safe = torch.where(zero, torch.ones_like(rate), rate)  # log(1) = 0 at rate 0
+        lp = torch.xlogy(value, safe) - rate - torch.lgamma(value + 1)
+        return torch.where(zero & (value > 0), torch.full_like(lp, -math.inf), lp)
+
+
 class HalfStudentT(D.TransformedDistribution):
     """|T| for T ~ StudentT(df, 0, scale): density 2 t(x), x >= 0."""
 

@@ -51,7 +51,7 @@ _TORCH: dict[str, Callable[..., D.Distribution]] = {
     "LogitNormal": _logit_normal,
     "Bernoulli": D.Bernoulli,
     "Categorical": D.Categorical,
-    "Poisson": D.Poisson,
+    "Poisson": QD.Poisson,
     "Dirichlet": D.Dirichlet,
     "StudentT": D.StudentT,
     "Uniform": D.Uniform,

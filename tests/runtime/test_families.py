@@ -132,3 +132,31 @@ def test_mixed_product_domain_is_one_hot_encoded():
 def test_unknown_family_is_a_build_error():
     with pytest.raises(QvrBuildError):
         module(morph("k", real(2), real(3), "kernel", "Nromal"))
+
+
+def test_poisson_at_rate_zero_is_the_point_mass_with_finite_gradients():
+    """A zero-inflated model's off branch: Poisson(rate * 0). log p(0) = -rate and
+    log p(k > 0) = -inf, with gradients -1 and 0 (torch's xlogy gives NaN and inf)."""
+    stats = pytest.importorskip("scipy.stats")
+    from quivers.runtime.distributions import Poisson
+
+    rate = torch.tensor([0.0, 0.0, 0.0, 0.5, 3.0, 3.0], dtype=torch.float64, requires_grad=True)
+    k = torch.tensor([0.0, 1.0, 4.0, 0.0, 2.0, 7.0], dtype=torch.float64)
+    lp = Poisson(rate).log_prob(k)
+    want = torch.tensor(stats.poisson.logpmf(k.numpy(), rate.detach().numpy()))
+    assert torch.equal(torch.isinf(lp), torch.isinf(want))
+    finite = torch.isfinite(want)
+    assert torch.allclose(lp[finite], want[finite])
+    lp[finite].sum().backward()
+    assert rate.grad is not None and bool(torch.isfinite(rate.grad).all())
+    # d/d rate of k log rate - rate is k / rate - 1; -1 at rate 0 for k = 0
+    assert torch.allclose(
+        rate.grad, torch.tensor([-1.0, 0, 0, -1.0, 2 / 3 - 1, 7 / 3 - 1], dtype=torch.float64)
+    )
+    # the -inf branches carry no NaN into a logsumexp over both (the mixture's case)
+    rate.grad = None
+    both = torch.logsumexp(
+        torch.stack([Poisson(rate).log_prob(k), torch.zeros(6, dtype=torch.float64)]), 0
+    )
+    both.sum().backward()
+    assert bool(torch.isfinite(rate.grad).all())
