@@ -119,8 +119,8 @@ CLAIMS: dict[str, Claims] = {
     # grammars
     "ccg": Claims(runs_only=True),
     "mcfg": Claims(runs_only=True),
-    "pcfg": Claims(runs_only=True),
-    "type_logical": Claims(runs_only=True),
+    "pcfg": Claims(runs_only=True, slow=True),
+    "type_logical": Claims(runs_only=True, slow=True),
 }
 
 
