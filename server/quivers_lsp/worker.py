@@ -3,7 +3,7 @@ the server process (a torch loop in a thread stalls the server through the GIL).
 
 The server sends ``(job_id, kind, text, path, options)`` on the job pipe; the worker
 answers on the event pipe with ``("progress", job_id, fraction, message)``,
-``("stopping", job_id)`` when the run has seen a stop request, and finally
+``("stopping", job_id)`` when it has heard a stop request, and finally
 ``("result", job_id, dict)``.
 
 Lifecycle, and why:
@@ -18,9 +18,12 @@ Lifecycle, and why:
   worker does: SIGUSR1 sets the flag the runs poll between iterations (so an SVI run
   returns what it computed so far); a worker that has not answered by then (stuck in
   one long iteration, or stopped with SIGSTOP) is killed with SIGKILL and a fresh one
-  is started in the background. A run that has seen the flag within the grace says
-  so (``stopping``) and then has ``FINISH_GRACE_SECONDS`` to answer: a corpus fit
-  writes its checkpoint then, which a kill in the middle would lose. Nothing here blocks the event loop: a dead worker is
+  is started in the background. A worker that has handled the signal within the
+  grace says so (``stopping``, sent by a thread once the handler has run, which
+  proves the main thread is running Python code and will reach the run's next poll)
+  and then has ``FINISH_GRACE_SECONDS`` to answer: a NUTS draw on a loaded machine
+  can take longer than the grace, and a corpus fit writes its checkpoint then, which
+  a kill in the middle would lose. Nothing here blocks the event loop: a dead worker is
   reaped in a thread.
 - A worker that dies during a run fails that run ("the worker died") and is replaced.
 - After ``close`` (the server's shutdown) no worker is started again.
@@ -49,7 +52,7 @@ logger = logging.getLogger(__name__)
 
 _CTX = mp.get_context("spawn")
 STOP_GRACE_SECONDS = 0.5
-FINISH_GRACE_SECONDS = 20.0  # a run that has acknowledged the stop: writing its checkpoint
+FINISH_GRACE_SECONDS = 20.0  # a worker that has acknowledged the stop: to its next poll
 PR_SET_PDEATHSIG = 1
 
 
@@ -68,7 +71,19 @@ def _die_with_parent(parent: int) -> None:
 def _worker_main(jobs_in: Any, events_out: Any, parent: int) -> None:
     _die_with_parent(parent)
     stop = threading.Event()
-    signal.signal(signal.SIGUSR1, lambda *_: stop.set())
+    heard = threading.Event()  # the signal was handled: the main thread runs Python code
+    current: list[int | None] = [None]  # the running job's id
+    send_lock = threading.Lock()
+
+    def send(event: tuple[Any, ...]) -> None:
+        with send_lock:  # the acknowledging thread and the main thread share the pipe
+            events_out.send(event)
+
+    def on_stop(*_: Any) -> None:  # only sets flags: it may interrupt a send
+        stop.set()
+        heard.set()
+
+    signal.signal(signal.SIGUSR1, on_stop)
     pending: queue.Queue[Any] = queue.Queue()
 
     def read_jobs() -> None:
@@ -83,7 +98,19 @@ def _worker_main(jobs_in: Any, events_out: Any, parent: int) -> None:
                 return
             pending.put(job)
 
+    def acknowledge() -> None:
+        """Tell the server a stop was heard: the run is alive and will answer at its
+        next iteration (a SIGSTOPped worker, or one inside one long native call, does
+        not get here, and is killed after the grace period)."""
+        while True:
+            heard.wait()
+            heard.clear()
+            job = current[0]
+            if job is not None:
+                send(("stopping", job))
+
     threading.Thread(target=read_jobs, name="jobs", daemon=True).start()
+    threading.Thread(target=acknowledge, name="acknowledge stops", daemon=True).start()
 
     # Imported here: the worker pays for torch once, at start, so runs start fast.
     import torch
@@ -91,30 +118,21 @@ def _worker_main(jobs_in: Any, events_out: Any, parent: int) -> None:
     from quivers.jobs.run import execute
 
     torch.set_num_threads(1)
-    events_out.send(("ready",))
+    send(("ready",))
     while True:
         job = pending.get()
         if job is None:
             return
         job_id, kind, text, path, options = job
         stop.clear()
+        current[0] = job_id
 
         def progress(fraction: float, message: str, job_id: int = job_id) -> None:
-            events_out.send(("progress", job_id, fraction, message))
+            send(("progress", job_id, fraction, message))
 
-        acknowledged = [False]
-
-        def should_stop(job_id: int = job_id, acknowledged: list[bool] = acknowledged) -> bool:
-            """The run polls this between iterations (on this, the main, thread)."""
-            if not stop.is_set():
-                return False
-            if not acknowledged[0]:
-                acknowledged[0] = True
-                events_out.send(("stopping", job_id))
-            return True
-
-        result = execute(kind, text, path, options, progress, should_stop)
-        events_out.send(("result", job_id, result.to_wire()))
+        result = execute(kind, text, path, options, progress, stop.is_set)
+        current[0] = None
+        send(("result", job_id, result.to_wire()))
 
 
 # ----------------------------------------------------------- the server's handle
@@ -124,7 +142,7 @@ def _worker_main(jobs_in: Any, events_out: Any, parent: int) -> None:
 class _Job:
     future: asyncio.Future[dict[str, Any]]
     on_progress: Callable[[float, str], None]
-    stopping: bool = False  # the run has seen the stop request and is finishing
+    stopping: bool = False  # the worker has heard the stop request and is finishing
 
 
 def stopped(kind: RunKind | None, why: str, cancelled: bool) -> dict[str, Any]:
