@@ -149,6 +149,8 @@ def host_kinds(decl: ProgramDecl) -> dict[str, HostKind]:
                 positive.add(e.name)
             elif e.name in lets and e.name not in seen:
                 needs_positive(lets[e.name], seen | {e.name})
+        elif isinstance(e, BinOp) and e.op == "*" and e.left == e.right:
+            return  # a square is non-negative whatever its operand
         elif isinstance(e, BinOp | Neg) or (
             isinstance(e, Call) and e.fn not in _POSITIVE_FUNCTIONS
         ):

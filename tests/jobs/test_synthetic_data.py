@@ -40,6 +40,11 @@ export p
     assert kinds == {"a": HostKind(), "b": HostKind(positive=True)}
 
 
+def test_a_square_needs_no_positive_host_data():
+    # bayesian_linear_regression: sd = sqrt(sigma * sigma + se * se); any se will do
+    assert host_kinds(_model("bayesian_linear_regression").decl) == {"se": HostKind()}
+
+
 def test_the_rows_of_a_relation_take_ids_of_its_domain():
     kinds = host_kinds(load(ROOT / "tests/data/gallery/ppca.qvr").morphism.decl)
     assert kinds == {}  # the ids are the program input there; as host data:
