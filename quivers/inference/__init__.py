@@ -22,6 +22,7 @@ Names of the published quivers' inference package that we do not provide raise a
 
 from typing import NoReturn
 
+from quivers.inference.compile import CompileFallbackWarning
 from quivers.inference.elbo import ELBO
 from quivers.inference.guides import (
     AutoDeltaGuide,
@@ -99,6 +100,7 @@ __all__ = [
     "AutoGuide",
     "AutoMultivariateNormalGuide",
     "AutoNormalGuide",
+    "CompileFallbackWarning",
     "HMCKernel",
     "InferenceCancelled",
     "LiftedModel",

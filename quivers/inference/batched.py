@@ -17,10 +17,10 @@ import math
 from dataclasses import dataclass
 
 import torch
-from torch.distributions import Distribution
 
+from quivers.inference.compile import CompiledValueAndGrad
 from quivers.inference.integrator import PhasePoint
-from quivers.inference.potential import Potential
+from quivers.inference.potential import Potential, validation
 
 
 @dataclass(frozen=True)
@@ -100,7 +100,8 @@ class BatchedPotential:
     :func:`torch.func.vmap` (argument validation of ``torch.distributions`` off, as
     in the ELBO's particles: it branches on data); when the model does not vectorise,
     or one row raises (a support check after overflow), rows are evaluated one at a
-    time, so one chain's failure is that chain's infinite energy only.
+    time, so one chain's failure is that chain's infinite energy only. When the
+    potential was built with ``compile=True`` the vmapped call is compiled too.
     """
 
     def __init__(self, potential: Potential, vectorize: bool = True) -> None:
@@ -108,6 +109,11 @@ class BatchedPotential:
         self.vectorize = vectorize
         self._vmap_ok: bool | None = None  # unknown until the first call
         self.num_calls = 0
+        self.compiled = (
+            CompiledValueAndGrad(potential, batched=True)
+            if potential.compiled is not None and vectorize
+            else None
+        )
 
     def value_and_grad(
         self, u: torch.Tensor, active: list[bool] | None = None
@@ -153,18 +159,19 @@ class BatchedPotential:
         return energies, torch.stack(grads)
 
     def _vmapped(self, u: torch.Tensor) -> tuple[list[float], torch.Tensor]:
-        previous = Distribution._validate_args
-        Distribution.set_default_validate_args(False)
-        try:
-            with torch.enable_grad():
-                leaf = u.detach().requires_grad_(True)
-                energy = torch.func.vmap(self.potential, randomness="error")(leaf)
-                (grad,) = torch.autograd.grad(energy.sum(), leaf)
-        finally:
-            Distribution.set_default_validate_args(previous)
+        with validation(False):
+            fast = self.compiled(u) if self.compiled is not None else None
+            if fast is not None:
+                energy, grad, ok = fast
+            else:
+                with torch.enable_grad():
+                    leaf = u.detach().requires_grad_(True)
+                    energy = torch.func.vmap(self.potential, randomness="error")(leaf)
+                    (grad,) = torch.autograd.grad(energy.sum(), leaf)
+                ok = torch.isfinite(grad).all(-1)
         self.potential.num_evals += u.shape[0]
         values: list[float] = energy.detach().tolist()
-        finite = torch.isfinite(grad).all(-1).tolist()
+        finite = ok.tolist()
         bad = [not (math.isfinite(e) and ok) for e, ok in zip(values, finite, strict=True)]
         if any(bad):
             self.potential.last_error = "non-finite log density or gradient"

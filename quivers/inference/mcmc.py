@@ -252,7 +252,10 @@ class MCMC:
     ``init_strategy`` is ``"prior"`` (a draw of the model, the default) or
     ``"uniform"`` (Stan's Uniform(-2, 2) in unconstrained space); up to
     ``max_init_attempts`` starts are tried until the log density and its gradient are
-    finite.
+    finite. ``compile=True`` runs the potential and its gradient through
+    ``torch.compile`` (one graph per leapfrog call; see
+    :mod:`quivers.inference.compile`): the first call compiles (seconds), and a model
+    that cannot be compiled runs eagerly after a :class:`CompileFallbackWarning`.
     """
 
     def __init__(
@@ -265,6 +268,7 @@ class MCMC:
         init_strategy: str = "prior",
         max_init_attempts: int = 100,
         chain_method: str | None = None,
+        compile: bool = False,
     ) -> None:
         if num_warmup < 0 or num_samples < 1 or num_chains < 1:
             raise ValueError("need num_warmup >= 0, num_samples >= 1 and num_chains >= 1")
@@ -282,6 +286,7 @@ class MCMC:
         self.init_strategy = init_strategy
         self.max_init_attempts = int(max_init_attempts)
         self.chain_method = chain_method
+        self.compile = bool(compile)
 
     def run(
         self,
@@ -315,7 +320,7 @@ class MCMC:
         with _seeded(self.seed):
             with torch.no_grad():
                 first_trace = model.trace(x, obs, **run)
-            potential = Potential(model, x, obs, first_trace, run)
+            potential = Potential(model, x, obs, first_trace, run, compile=self.compile)
             if potential.dim == 0:
                 raise ValueError(
                     "the model has no latent sites to sample (every site is observed "

@@ -42,6 +42,7 @@ def _worker(chain: int, job: dict[str, Any], out: Any) -> None:
             init_strategy=job["init_strategy"],
             max_init_attempts=job["max_init_attempts"],
             chain_method="sequential",
+            compile=job["compile"],
         )
 
         def report(info: ProgressInfo) -> None:
@@ -132,6 +133,7 @@ def run_parallel(
             "init_params": dict(init_params) if init_params else None,
             "run_kwargs": dict(run_kwargs or {}),
             "progress": progress is not None,
+            "compile": mcmc.compile,
         }
         proc = ctx.Process(target=_worker, args=(c, job, out), daemon=True)
         proc.start()
