@@ -11,7 +11,9 @@
    sampling. With Pyro, the same model written in Pyro (one site per weight, one site
    ``h_t`` per scan step) is first checked to be the same target (log density and
    gradient at the starting point, relative difference below 1e-4), then Pyro's NUTS
-   runs from the same starting point with the same settings and budget.
+   runs from the same starting point with the same settings and budget. With
+   ``numpyro``, the same model written in NumPyro is checked the same way and run
+   likewise.
 3. Chains against NumPyro (``numpyro`` importable; the ``bench`` extra): the 100-d
    Gaussian with one chain and with four (ours vectorised, NumPyro's
    ``chain_method="vectorized"``), and eight schools (non-centred) with four, same
@@ -148,10 +150,16 @@ def _target(name: str) -> tuple[Any, Any, dict[str, torch.Tensor]]:
 
 
 def bench_chains(
-    target: str, num_chains: int, num_warmup: int, num_samples: int, seed: int
+    target: str,
+    num_chains: int,
+    num_warmup: int,
+    num_samples: int,
+    seed: int,
+    compile: bool = False,
 ) -> dict[str, Any]:
     """Our NUTS with ``num_chains`` chains (vectorised when more than one); the
-    sampling phase's CPU seconds, worst-coordinate bulk ESS over every site."""
+    sampling phase's CPU seconds, worst-coordinate bulk ESS over every site. With
+    ``compile`` the compilation happens in warmup (its first calls)."""
     model, x, obs = _target(target)
     marks: dict[str, float] = {}
 
@@ -166,6 +174,7 @@ def bench_chains(
         num_samples=num_samples,
         num_chains=num_chains,
         seed=seed,
+        compile=compile,
     ).run(model, x, obs, progress=progress)
     end = time.process_time()
     ess = dg.ess(_flat_draws(result.samples, 2))
@@ -257,8 +266,10 @@ def print_chains(warm: int, draws: int) -> None:
     (non-centred) with 4 chains, quivers against NumPyro."""
     for target, chains in (("gauss100", 1), ("gauss100", 4), ("eight_schools", 4)):
         ours = bench_chains(target, chains, warm, draws, seed=0)
+        fast = bench_chains(target, chains, warm, draws, seed=0, compile=True)
         theirs = bench_numpyro_chains(target, chains, warm, draws, seed=0)
-        rows = [("quivers", ours)] + ([(f"NumPyro {theirs['version']}", theirs)] if theirs else [])
+        rows = [("quivers", ours), ("quivers compile=True", fast)]
+        rows += [(f"NumPyro {theirs['version']}", theirs)] if theirs else []
         print(f"{target}, {chains} chain(s), {warm} warmup + {draws} draws each:")
         for label, r in rows:
             print(
@@ -268,7 +279,10 @@ def print_chains(warm: int, draws: int) -> None:
                 f"gradients/draw, divergences {r['divergences']}"
             )
         if theirs:
-            print(f"  ESS/s ratio quivers / NumPyro: {ours['ess_per_s'] / theirs['ess_per_s']:.2f}")
+            print(
+                f"  ESS/s ratio quivers / NumPyro: {ours['ess_per_s'] / theirs['ess_per_s']:.2f}"
+                f" (compile=True: {fast['ess_per_s'] / theirs['ess_per_s']:.2f})"
+            )
         else:
             print("  numpyro not importable: no NumPyro comparison")
 
@@ -358,8 +372,9 @@ def _ess_stats(draws: torch.Tensor, sampling: float) -> dict[str, Any]:
 def bench_lifted_nuts(
     batch: int, length: int, num_warmup: int, num_samples: int, depth: int, seed: int
 ) -> dict[str, Any] | None:
-    """NUTS on ``nuts_posterior.py``'s lifted model, quivers and (when importable)
-    Pyro, from the same starting point (a prior draw), same settings and budget."""
+    """NUTS on ``nuts_posterior.py``'s lifted model: quivers and, when importable, NumPyro and Pyro (each model written by
+    hand and checked to be the same density), from the same starting point (a prior
+    draw), same settings and budget."""
     ref = reference_model(batch, length)
     if ref is None:
         return None
@@ -375,28 +390,28 @@ def bench_lifted_nuts(
         start = {n: s.trace for n, s in lifted.trace(lx, lobs).items() if n in lifted.latent_names}
     out: dict[str, Any] = {"dim": sum(v.numel() for v in start.values())}
 
-    marks: dict[str, float] = {}
-
-    def progress(info) -> None:  # noqa: ANN001
-        if info.phase == "warmup" and info.iteration == info.total:
-            marks["warm_end"] = time.process_time()
-
-    kernel = NUTSKernel(step_size=0.005, max_tree_depth=depth, target_accept=0.8)
-    t0, w0 = time.process_time(), time.perf_counter()
-    res = MCMC(kernel, num_warmup=num_warmup, num_samples=num_samples, seed=seed).run(
-        lifted, lx, lobs, init_params=start, progress=progress
+    # eager only: compile=True falls back on this model (docs/benchmarks.md says why)
+    out["quivers"] = _lifted_ours(lifted, lx, lobs, start, num_warmup, num_samples, depth, seed)
+    shapes = {n: v.shape for n, v in start.items() if n != "h"}
+    # our log density and gradient at the starting point, which the hand-written
+    # NumPyro and Pyro models must reproduce
+    ours_q = {n: v.clone().requires_grad_(True) for n, v in start.items()}
+    lp_ours = lifted.log_joint(lx, {**lobs, **ours_q})
+    g_ours = torch.autograd.grad(lp_ours, list(ours_q.values()))
+    theirs = bench_numpyro_lifted(
+        shapes,
+        x,
+        y,
+        start,
+        float(lp_ours.detach()),
+        dict(zip(start, g_ours, strict=True)),
+        num_warmup,
+        num_samples,
+        depth,
+        seed,
     )
-    t1, w1 = time.process_time(), time.perf_counter()
-    ours = _ess_stats(_flat_draws(res.samples, 2), t1 - marks["warm_end"])
-    ours.update(
-        warmup_s=marks["warm_end"] - t0,
-        wall_s=w1 - w0,
-        grads_per_draw=float(res.num_steps.double().mean()),
-        step_size=float(res.step_sizes[0]),
-        accept=float(res.acceptance_rates[0]),
-        divergences=int(res.divergence_counts.sum()),
-    )
-    out["quivers"] = ours
+    if theirs is not None:
+        out["numpyro"] = theirs
 
     try:
         import pyro
@@ -405,15 +420,11 @@ def bench_lifted_nuts(
         from pyro.infer.mcmc.util import initialize_model
     except ImportError:
         return out
-    shapes = {n: v.shape for n, v in start.items() if n != "h"}
     pstart = {n: v for n, v in start.items() if n != "h"}
     pstart.update({f"h_{t}": start["h"][:, t] for t in range(length)})
 
     # the same target: log densities and gradients at the starting point
     _, potential_fn, _, _ = initialize_model(pyro_lifted, model_args=(shapes, x, y))
-    ours_q = {n: v.clone().requires_grad_(True) for n, v in start.items()}
-    lp_ours = lifted.log_joint(lx, {**lobs, **ours_q})
-    g_ours = torch.autograd.grad(lp_ours, list(ours_q.values()))
     theirs_q = {n: v.clone().requires_grad_(True) for n, v in pstart.items()}
     lp_pyro = -potential_fn(theirs_q)
     g_pyro = torch.autograd.grad(lp_pyro, list(theirs_q.values()))
@@ -422,17 +433,16 @@ def bench_lifted_nuts(
     g_ours_flat = torch.cat([g.reshape(-1) for g in g_ours[: len(shapes)]])
     g_ours_h = g_ours[len(shapes)]
     lp_a, lp_b = float(lp_ours.detach()), float(lp_pyro.detach())
-    out["log_density"] = (lp_a, lp_b)
-    out["rel_diff"] = abs(lp_a - lp_b) / abs(lp_a)
-    out["grad_rel_diff"] = float(
+    check: dict[str, Any] = {"log_density": (lp_a, lp_b), "rel_diff": abs(lp_a - lp_b) / abs(lp_a)}
+    check["grad_rel_diff"] = float(
         torch.linalg.vector_norm(
             torch.cat([g_ours_flat - g_pyro_flat, (g_ours_h - g_pyro_h).reshape(-1)])
         )
         / torch.linalg.vector_norm(torch.cat([g_ours_flat, g_ours_h.reshape(-1)]))
     )
 
-    if out["rel_diff"] > 1e-4 or out["grad_rel_diff"] > 1e-4:
-        raise RuntimeError(f"the Pyro model is not the same target: {out}")
+    if check["rel_diff"] > 1e-4 or check["grad_rel_diff"] > 1e-4:
+        raise RuntimeError(f"the Pyro model is not the same target: {check}")
 
     calls = [0]
 
@@ -473,6 +483,7 @@ def bench_lifted_nuts(
     got["h"] = torch.stack([got.pop(f"h_{t}") for t in range(length)], dim=2)
     theirs = _ess_stats(_flat_draws({n: got[n] for n in order}, 1), t1 - pmarks["warm_end"])
     diag = mcmc.diagnostics()
+    theirs.update(check)
     theirs.update(
         warmup_s=pmarks["warm_end"] - t0,
         wall_s=w1 - w0,
@@ -483,6 +494,162 @@ def bench_lifted_nuts(
         version=pyro.__version__,
     )
     out["pyro"] = theirs
+    return out
+
+
+def _lifted_ours(
+    lifted: Any,
+    lx: Any,
+    lobs: dict[str, Any],
+    start: dict[str, torch.Tensor],
+    num_warmup: int,
+    num_samples: int,
+    depth: int,
+    seed: int,
+) -> dict[str, Any]:
+    """Our NUTS on the lifted model from ``start``."""
+    marks: dict[str, float] = {}
+
+    def progress(info: Any) -> None:
+        if info.phase == "warmup" and info.iteration == info.total:
+            marks["warm_end"] = time.process_time()
+
+    kernel = NUTSKernel(step_size=0.005, max_tree_depth=depth, target_accept=0.8)
+    t0, w0 = time.process_time(), time.perf_counter()
+    res = MCMC(kernel, num_warmup=num_warmup, num_samples=num_samples, seed=seed).run(
+        lifted, lx, lobs, init_params=start, progress=progress
+    )
+    t1, w1 = time.process_time(), time.perf_counter()
+    ours = _ess_stats(_flat_draws(res.samples, 2), t1 - marks["warm_end"])
+    ours.update(
+        warmup_s=marks["warm_end"] - t0,
+        wall_s=w1 - w0,
+        grads_per_draw=float(res.num_steps.double().mean()),
+        step_size=float(res.step_sizes[0]),
+        accept=float(res.acceptance_rates[0]),
+        divergences=int(res.divergence_counts.sum()),
+    )
+    return ours
+
+
+def numpyro_lifted(shapes: Mapping[str, torch.Size], length: int) -> Any:
+    """The seed's lifted model written by hand in NumPyro, as :func:`pyro_lifted`: a
+    Normal(0, 1) prior on every weight, one site ``h_t`` per scan step (rows in a
+    plate) with h_t ~ Normal(loc, 0.1), loc the tanh MLP of cat(x_t, h_{t-1}) and
+    h_0 = 0, and the Categorical head on h_T observing ``y``."""
+    import jax.numpy as jnp
+    import numpyro
+    import numpyro.distributions as nd
+
+    def linear(w: Mapping[str, Any], name: str, v: Any) -> Any:
+        return v @ w[f"{name}.weight"].T + w[f"{name}.bias"]
+
+    def model(x: Any, y: Any) -> None:
+        w = {
+            n: numpyro.sample(n, nd.Normal(jnp.zeros(tuple(s)), 1.0).to_event(len(s)))
+            for n, s in shapes.items()
+        }
+        e = w[EMBED][x]
+        h = jnp.zeros((x.shape[0], shapes[f"{CELL}.1.bias"][0]))
+        with numpyro.plate("rows", x.shape[0]):
+            for t in range(length):
+                hid = jnp.tanh(linear(w, f"{CELL}.0", jnp.concatenate([e[:, t], h], -1)))
+                loc = linear(w, f"{CELL}.1", hid)
+                h = numpyro.sample(f"h_{t}", nd.Normal(loc, 0.1).to_event(1))
+            logits = linear(w, f"{HEAD}.1", jnp.tanh(linear(w, f"{HEAD}.0", h)))
+            numpyro.sample("next_token", nd.Categorical(logits=logits), obs=y)
+
+    return model
+
+
+def bench_numpyro_lifted(
+    shapes: Mapping[str, torch.Size],
+    x: torch.Tensor,
+    y: torch.Tensor,
+    start: Mapping[str, torch.Tensor],
+    lp_ours: float,
+    g_ours: Mapping[str, torch.Tensor],
+    num_warmup: int,
+    num_samples: int,
+    depth: int,
+    seed: int,
+) -> dict[str, Any] | None:
+    """NumPyro's NUTS on :func:`numpyro_lifted`, first checked to be our target (log
+    density and gradient at ``start``, relative difference below 1e-4), then run from
+    ``start`` with our settings and budget (initial step 0.005 and the same
+    step-size heuristic at the start, diagonal metric, target acceptance 0.8)."""
+    try:
+        import jax
+        import jax.numpy as jnp
+        import numpyro
+        from numpyro.infer import MCMC as NMCMC
+        from numpyro.infer import NUTS as NNUTS
+        from numpyro.infer import init_to_value
+        from numpyro.infer.util import log_density
+    except ImportError:
+        return None
+    import numpy as np
+
+    length = int(start["h"].shape[1])
+    model = numpyro_lifted(shapes, length)
+    xj, yj = jnp.asarray(x.numpy()), jnp.asarray(y.numpy())
+    params = {n: jnp.asarray(v.detach().numpy()) for n, v in start.items() if n != "h"}
+    params.update({f"h_{t}": jnp.asarray(start["h"][:, t].numpy()) for t in range(length)})
+
+    def log_joint(p: Any) -> Any:
+        return log_density(model, (xj, yj), {}, p)[0]
+
+    lp, grads = jax.value_and_grad(log_joint)(params)
+    g_theirs = [np.asarray(grads[n]).reshape(-1) for n in shapes]
+    g_theirs += [np.stack([np.asarray(grads[f"h_{t}"]) for t in range(length)], 1).reshape(-1)]
+    g_ref = np.concatenate([g_ours[n].numpy().reshape(-1) for n in [*shapes, "h"]])
+    out: dict[str, Any] = {
+        "log_density": (lp_ours, float(lp)),
+        "rel_diff": abs(lp_ours - float(lp)) / abs(lp_ours),
+        "grad_rel_diff": float(
+            np.linalg.norm(np.concatenate(g_theirs) - g_ref) / np.linalg.norm(g_ref)
+        ),
+        "version": numpyro.__version__,
+    }
+    if out["rel_diff"] > 1e-4 or out["grad_rel_diff"] > 1e-4:
+        raise RuntimeError(f"the NumPyro model is not the same target: {out}")
+
+    kernel = NNUTS(
+        model,
+        step_size=0.005,
+        adapt_step_size=True,
+        adapt_mass_matrix=True,
+        dense_mass=False,
+        target_accept_prob=0.8,
+        max_tree_depth=depth,
+        find_heuristic_step_size=True,
+        init_strategy=init_to_value(values=params),
+    )
+    mcmc = NMCMC(kernel, num_warmup=num_warmup, num_samples=num_samples, progress_bar=False)
+    fields = ("num_steps", "diverging", "accept_prob", "adapt_state.step_size")
+    key = jax.random.PRNGKey(seed)
+    t0, w0 = time.process_time(), time.perf_counter()
+    mcmc.warmup(key, xj, yj, extra_fields=("num_steps",))
+    jax.block_until_ready(mcmc.post_warmup_state)
+    t1 = time.process_time()
+    mcmc.run(mcmc.post_warmup_state.rng_key, xj, yj, extra_fields=fields)
+    got = mcmc.get_samples()
+    jax.block_until_ready(got)
+    t2, w2 = time.process_time(), time.perf_counter()
+    draws = {n: torch.from_numpy(np.asarray(got[n])) for n in shapes}
+    draws["h"] = torch.stack(
+        [torch.from_numpy(np.asarray(got[f"h_{t}"])) for t in range(length)], dim=2
+    )
+    extra = mcmc.get_extra_fields()
+    out.update(_ess_stats(_flat_draws(draws, 1), t2 - t1))
+    out.update(
+        warmup_s=t1 - t0,
+        wall_s=w2 - w0,
+        grads_per_draw=float(np.asarray(extra["num_steps"]).mean()),
+        step_size=float(np.asarray(extra["adapt_state.step_size"])[-1]),
+        accept=float(np.asarray(extra["accept_prob"]).mean()),
+        divergences=int(np.asarray(extra["diverging"]).sum()),
+    )
     return out
 
 
@@ -647,6 +814,9 @@ def main() -> None:
     parser.add_argument(
         "--only-chains", action="store_true", help="only the quivers/NumPyro chain comparison"
     )
+    parser.add_argument(
+        "--only-lifted", action="store_true", help="only NUTS on the lifted reference program"
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     warm, draws, reps = (100, 200, 5) if args.quick else (500, 1000, 30)
@@ -656,6 +826,15 @@ def main() -> None:
     if args.only_chains:
         print_chains(warm, draws)
         return
+    if not args.only_lifted:
+        print_full_gaussian(warm, draws)
+        print_chains(warm, draws)
+    print_lifted(l_warm, l_draws, l_depth)
+    if not args.only_lifted:
+        print_svi(reps)
+
+
+def print_full_gaussian(warm: int, draws: int) -> None:
     ours = bench_nuts(warm, draws, seed=0)
     print(
         f"quivers NUTS, 100-d correlated Gaussian, {warm} warmup + {draws} draws: "
@@ -679,8 +858,8 @@ def main() -> None:
         )
         print(f"ESS/s ratio quivers / Pyro: {ours['ess_per_s'] / pyro_res['ess_per_s']:.2f}")
 
-    print_chains(warm, draws)
 
+def print_lifted(l_warm: int, l_draws: int, l_depth: int) -> None:
     lifted = bench_lifted_nuts(4, 8, l_warm, l_draws, l_depth, seed=0)
     if lifted is None:
         print("quivers.dsl not available: no NUTS on the lifted model")
@@ -688,16 +867,20 @@ def main() -> None:
         print(
             f"NUTS on the lifted vanilla_rnn_lm (nuts_posterior.py: batch 4 x length 8, "
             f"{lifted['dim']} coordinates), {l_warm} warmup + {l_draws} draws, "
-            f"max tree depth {l_depth}, same start for both samplers:"
+            f"max tree depth {l_depth}, same start for every sampler:"
         )
         rows = [("quivers", lifted["quivers"])]
-        if "pyro" in lifted:
-            print(
-                f"  same target: log density {lifted['log_density'][0]:.6g} (quivers) vs "
-                f"{lifted['log_density'][1]:.6g} (Pyro), relative difference "
-                f"{lifted['rel_diff']:.1e}, gradients {lifted['grad_rel_diff']:.1e}"
-            )
-            rows.append((f"Pyro {lifted['pyro']['version']}", lifted["pyro"]))
+        for key, name in (("numpyro", "NumPyro"), ("pyro", "Pyro")):
+            if key in lifted:
+                other = lifted[key]
+                print(
+                    f"  same target ({name}): log density {other['log_density'][0]:.6g} "
+                    f"(quivers) vs {other['log_density'][1]:.6g}, relative difference "
+                    f"{other['rel_diff']:.1e}, gradients {other['grad_rel_diff']:.1e}"
+                )
+                rows.append((f"{name} {other['version']}", other))
+            else:
+                print(f"  {name} not importable: no {name} comparison")
         for label, r in rows:
             print(
                 f"  {label}: sampling {r['sampling_s']:.1f} CPU s (warmup {r['warmup_s']:.1f}; "
@@ -708,13 +891,18 @@ def main() -> None:
                 f"step {r['step_size']:.4f}, accept {r['accept']:.2f}, "
                 f"divergences {r['divergences']}"
             )
-        if "pyro" in lifted:
-            q, p = lifted["quivers"], lifted["pyro"]
-            print(
-                f"  ESS/s ratio quivers / Pyro: min {q['min_ess_per_s'] / p['min_ess_per_s']:.2f}, "
-                f"median {q['median_ess_per_s'] / p['median_ess_per_s']:.2f}"
-            )
+        for key, name in (("numpyro", "NumPyro"), ("pyro", "Pyro")):
+            if key in lifted:
+                p = lifted[key]
+                q = lifted["quivers"]
+                print(
+                    f"  ESS/s ratio quivers / {name}: "
+                    f"min {q['min_ess_per_s'] / p['min_ess_per_s']:.2f}, "
+                    f"median {q['median_ess_per_s'] / p['median_ess_per_s']:.2f}"
+                )
 
+
+def print_svi(reps: int) -> None:
     svi = bench_svi_reference(64, 128, reps)
     if svi is None:
         print("quivers.dsl not available: no SVI comparison")

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import torch
 
-from quivers.inference.compile import CompiledValueAndGrad
+from quivers.inference.compile import CompiledLeapfrog, CompiledValueAndGrad
 from quivers.inference.integrator import PhasePoint
 from quivers.inference.potential import Potential, validation
 
@@ -109,11 +109,32 @@ class BatchedPotential:
         self.vectorize = vectorize
         self._vmap_ok: bool | None = None  # unknown until the first call
         self.num_calls = 0
-        self.compiled = (
-            CompiledValueAndGrad(potential, batched=True)
-            if potential.compiled is not None and vectorize
-            else None
-        )
+        fast = potential.compiled is not None and vectorize
+        self.compiled = CompiledValueAndGrad(potential, batched=True) if fast else None
+        self.leapfrog = CompiledLeapfrog(potential) if fast else None
+
+    def fused_leapfrog(
+        self, start: torch.Tensor, steps: torch.Tensor, inv_mass: torch.Tensor
+    ) -> tuple[torch.Tensor, list[float], list[float]] | None:
+        """With ``compile=True``: one leapfrog step of every row of ``start`` (C, 4, D:
+        position, gradient, momentum, sharp momentum) by signed ``steps`` (C, 1), as
+        one compiled graph: (new ends, potential energies, kinetic energies), a row
+        whose energy or gradient is not finite having energy inf. None when not
+        compiling (or compilation failed): use :func:`leapfrog_batch`."""
+        if self.leapfrog is None or start.shape[0] == 1:
+            return None
+        with validation(False):
+            out = self.leapfrog(start, steps, inv_mass)
+        if out is None:
+            return None
+        self.num_calls += 1
+        self.potential.num_evals += start.shape[0]
+        end, scalars = out
+        energy, kinetic, ok = scalars.tolist()
+        energy = [
+            e if g and math.isfinite(e) else math.inf for e, g in zip(energy, ok, strict=True)
+        ]
+        return end, energy, kinetic
 
     def value_and_grad(
         self, u: torch.Tensor, active: list[bool] | None = None
@@ -124,6 +145,11 @@ class BatchedPotential:
         rows = u.shape[0]
         if active is None or all(active):
             return self._evaluate(u)
+        if self.compiled is not None and self.compiled.error is None and rows > 1:
+            # compiled: every row (one graph, no row selection); finished rows' results
+            # are never read, and are reported as skipped
+            energy, grad = self._evaluate(u)
+            return [e if a else math.inf for e, a in zip(energy, active, strict=True)], grad
         index = [c for c in range(rows) if active[c]]
         if not index:
             return [math.inf] * rows, torch.zeros_like(u)

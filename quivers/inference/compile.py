@@ -31,42 +31,27 @@ class CompileFallbackWarning(UserWarning):
     """``compile=True`` could not compile the potential; it runs eagerly instead."""
 
 
-class CompiledValueAndGrad:
-    """``energy_fn(u) -> U`` as a compiled ``u -> (U, dU/du, gradient finite)``.
+class _Compiled:
+    """A function compiled on its first call; None from every call once compiling
+    failed (warned once), so that the caller runs its eager path."""
 
-    With ``batched`` the function takes (C, D) rows and returns (C,) energies, (C, D)
-    gradients and (C,) flags (each row its own chain). Call it with ``u``; None means
-    compilation failed (now or before) and the caller evaluates eagerly.
-    """
-
-    def __init__(self, energy_fn: Callable[[torch.Tensor], torch.Tensor], batched: bool) -> None:
-        self.energy_fn = energy_fn
-        self.batched = batched
+    def __init__(self) -> None:
         self.error: str | None = None  # why compilation failed, once it has
-        self._fn: Callable[[torch.Tensor], Any] | None = None
+        self._fn: Callable[..., Any] | None = None
 
-    def _build(self) -> Callable[[torch.Tensor], Any]:
-        grad_and_value = torch.func.grad_and_value(self.energy_fn)
-        if self.batched:
-            grad_and_value = torch.func.vmap(grad_and_value, randomness="error")
+    def _make(self) -> Callable[..., Any]:
+        raise NotImplementedError
 
-        def value_grad_ok(u: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-            grad, energy = grad_and_value(u)
-            return energy, grad, torch.isfinite(grad).all(-1)
-
-        return torch.compile(value_grad_ok, fullgraph=True)
-
-    def __call__(self, u: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None:
+    def __call__(self, *args: torch.Tensor) -> Any:
         if self.error is not None:
             return None
         try:
             if self._fn is None:
-                self._fn = self._build()
-            energy, grad, ok = self._fn(u.detach())
+                self._fn = torch.compile(self._make(), fullgraph=True)
+            return self._fn(*args)
         except Exception as err:  # noqa: BLE001 - any failure to compile means "run eagerly"
             self.fail(err)
             return None
-        return energy, grad, ok
 
     def fail(self, err: BaseException) -> None:
         """Give up compiling (warns once); later calls return None."""
@@ -78,3 +63,65 @@ class CompiledValueAndGrad:
             CompileFallbackWarning,
             stacklevel=3,
         )
+
+
+class CompiledValueAndGrad(_Compiled):
+    """``energy_fn(u) -> U`` as a compiled ``u -> (U, dU/du, gradient finite)``.
+
+    With ``batched`` the function takes (C, D) rows and returns (C,) energies, (C, D)
+    gradients and (C,) flags (each row its own chain). Call it with ``u``; None means
+    compilation failed (now or before) and the caller evaluates eagerly.
+    """
+
+    def __init__(self, energy_fn: Callable[[torch.Tensor], torch.Tensor], batched: bool) -> None:
+        super().__init__()
+        self.energy_fn = energy_fn
+        self.batched = batched
+
+    def _make(self) -> Callable[..., Any]:
+        grad_and_value = torch.func.grad_and_value(self.energy_fn)
+        if self.batched:
+            grad_and_value = torch.func.vmap(grad_and_value, randomness="error")
+
+        def value_grad_ok(u: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+            grad, energy = grad_and_value(u.detach())
+            return energy, grad, torch.isfinite(grad).all(-1)
+
+        return value_grad_ok
+
+
+class CompiledLeapfrog(_Compiled):
+    """One leapfrog step of C chains with the potential inside the same graph.
+
+    Called with the chains' trajectory ends ``start`` (C, 4, D: position, gradient,
+    momentum, sharp momentum, as :mod:`quivers.inference.nuts_batched` keeps them),
+    signed step sizes (C, 1) and inverse metrics (C, D); returns the new ends
+    (C, 4, D) and a (3, C) stack of potential energies, kinetic energies and
+    gradient-finite flags, so that the host reads one tensor per step.
+    """
+
+    def __init__(self, energy_fn: Callable[[torch.Tensor], torch.Tensor]) -> None:
+        super().__init__()
+        self.energy_fn = energy_fn
+
+    def _make(self) -> Callable[..., Any]:
+        grad_and_value = torch.func.vmap(
+            torch.func.grad_and_value(self.energy_fn), randomness="error"
+        )
+
+        def step(
+            start: torch.Tensor, steps: torch.Tensor, inv_mass: torch.Tensor
+        ) -> tuple[torch.Tensor, torch.Tensor]:
+            q, g, p = start[:, 0], start[:, 1], start[:, 2]
+            half = 0.5 * steps
+            p_half = p - half * g
+            q1 = q + steps * (inv_mass * p_half)
+            g1, u1 = grad_and_value(q1)
+            p1 = p_half - half * g1
+            ps1 = inv_mass * p1
+            kinetic = (p1 * ps1).sum(-1)
+            ok = torch.isfinite(g1).all(-1)
+            scalars = torch.stack([u1.double(), kinetic.double(), ok.double()])
+            return torch.stack([q1, g1, p1, ps1], 1), scalars
+
+        return step

@@ -28,6 +28,7 @@ from quivers.inference.batched import (
     leapfrog_batch,
     pick,
     pick_list,
+    row_scalars,
     rowdot,
     rowdots,
     sample_momentum_batch,
@@ -83,6 +84,23 @@ class _Trees:
         self.sum_accept = [0.0] * c
         self.num_steps = [0] * c
 
+    @classmethod
+    def from_end(
+        cls, end: torch.Tensor, u: list[float], h: list[float], log_weight: list[float]
+    ) -> _Trees:
+        """One-point trees from their end (C, 4, D), as built by a leapfrog step."""
+        tree = cls.__new__(cls)
+        c = end.shape[0]
+        tree.left = tree.right = end
+        tree.zq, tree.zg, tree.rho = end[:, Q], end[:, G], end[:, P]
+        tree.zu, tree.zh = u, h
+        tree.log_weight = log_weight
+        tree.turning = [False] * c
+        tree.diverging = [False] * c
+        tree.sum_accept = [0.0] * c
+        tree.num_steps = [0] * c
+        return tree
+
     def edge(self, forward: list[bool]) -> torch.Tensor:
         """The end each chain extends, (C, 4, D)."""
         return pick(forward, self.right, self.left)
@@ -101,7 +119,7 @@ def _merge(old: _Trees, new: _Trees, forward: list[bool], rows: list[bool]) -> N
     lh_left, lh_right = pick(forward, old.left, new.left), pick(forward, old.right, new.right)
     rh_left, rh_right = pick(forward, new.left, old.left), pick(forward, new.right, old.right)
     rho_left, rho_right = pick(forward, old.rho, new.rho), pick(forward, new.rho, old.rho)
-    rho = rho_left + rho_right
+    rho = old.rho + new.rho  # = rho_left + rho_right bit for bit (addition commutes)
     # across the join: the left half plus the right half's first point, and back
     rho_a = rho_left + rh_left[:, P]
     rho_b = rho_right + lh_right[:, P]
@@ -151,15 +169,21 @@ class _Builder:
 
     def leaf(self, start: torch.Tensor, forward: list[bool], active: list[bool]) -> _Trees:
         steps = [s if f else -s for s, f in zip(self.step_sizes, forward, strict=True)]
-        q, g, p = start[:, Q], start[:, G], start[:, P]
-        q1, u1, g1, p1 = leapfrog_batch(self.potential, q, g, p, steps, self.inv_mass, active)
-        ps = self.inv_mass * p1
-        kinetic = rowdot(p1, ps)
+        fused = self.potential.fused_leapfrog(start, row_scalars(steps, start), self.inv_mass)
+        if fused is not None:  # compile=True: the whole step is one graph
+            end, u1, kinetic = fused
+            u1 = [u if a else math.inf for u, a in zip(u1, active, strict=True)]
+        else:
+            q, g, p = start[:, Q], start[:, G], start[:, P]
+            q1, u1, g1, p1 = leapfrog_batch(self.potential, q, g, p, steps, self.inv_mass, active)
+            ps = self.inv_mass * p1
+            kinetic = rowdot(p1, ps)
+            end = torch.stack([q1, g1, p1, ps], dim=1)
         h = [
             u + 0.5 * k if math.isfinite(u) else math.inf for u, k in zip(u1, kinetic, strict=True)
         ]
         delta = [hc - h0 if hc == hc else math.inf for hc, h0 in zip(h, self.h0, strict=True)]
-        tree = _Trees(q1, u1, g1, p1, ps, h, [-d for d in delta])
+        tree = _Trees.from_end(end, u1, h, [-d for d in delta])
         tree.num_steps = [1] * len(delta)
         for c, d in enumerate(delta):
             if d > self.max_energy_error:
