@@ -261,29 +261,50 @@ def bench_numpyro_chains(
     }
 
 
-def print_chains(warm: int, draws: int) -> None:
+CHAIN_TARGETS = {
+    "gauss100-1": ("gauss100", 1),
+    "gauss100-4": ("gauss100", 4),
+    "eight_schools-4": ("eight_schools", 4),
+}
+
+
+VARIANTS = ("eager", "compiled", "numpyro")
+
+
+def print_chains(
+    warm: int,
+    draws: int,
+    targets: list[tuple[str, int]] | None = None,
+    variants: list[str] | None = None,
+) -> None:
     """The issue's targets: 100-d Gaussian with 1 and 4 chains, eight schools
-    (non-centred) with 4 chains, quivers against NumPyro."""
-    for target, chains in (("gauss100", 1), ("gauss100", 4), ("eight_schools", 4)):
-        ours = bench_chains(target, chains, warm, draws, seed=0)
-        fast = bench_chains(target, chains, warm, draws, seed=0, compile=True)
-        theirs = bench_numpyro_chains(target, chains, warm, draws, seed=0)
-        rows = [("quivers", ours), ("quivers compile=True", fast)]
-        rows += [(f"NumPyro {theirs['version']}", theirs)] if theirs else []
+    (non-centred) with 4 chains, quivers (eager and compile=True) against NumPyro."""
+    want = set(variants or VARIANTS)
+    for target, chains in targets or list(CHAIN_TARGETS.values()):
+        rows: list[tuple[str, dict[str, Any] | None]] = []
+        if "eager" in want:
+            rows.append(("quivers", bench_chains(target, chains, warm, draws, seed=0)))
+        if "compiled" in want:
+            fast = bench_chains(target, chains, warm, draws, seed=0, compile=True)
+            rows.append(("quivers compile=True", fast))
+        theirs = (
+            bench_numpyro_chains(target, chains, warm, draws, seed=0) if "numpyro" in want else None
+        )
         print(f"{target}, {chains} chain(s), {warm} warmup + {draws} draws each:")
-        for label, r in rows:
+        for label, r in rows + ([(f"NumPyro {theirs['version']}", theirs)] if theirs else []):
+            assert r is not None
             print(
                 f"  {label}: sampling {r['sampling_s']:.1f} CPU s (warmup {r['warmup_s']:.1f}), "
                 f"min bulk ESS {r['min_ess']:.0f}, {r['ess_per_s']:.1f} min-ESS per CPU s, "
                 f"{r['ms_per_grad']:.3f} ms per gradient, {r['grads_per_draw']:.1f} "
                 f"gradients/draw, divergences {r['divergences']}"
             )
-        if theirs:
-            print(
-                f"  ESS/s ratio quivers / NumPyro: {ours['ess_per_s'] / theirs['ess_per_s']:.2f}"
-                f" (compile=True: {fast['ess_per_s'] / theirs['ess_per_s']:.2f})"
-            )
-        else:
+        for label, r in rows:
+            if theirs and r is not None:
+                print(
+                    f"  ESS/s ratio {label} / NumPyro: {r['ess_per_s'] / theirs['ess_per_s']:.2f}"
+                )
+        if "numpyro" in want and theirs is None:
             print("  numpyro not importable: no NumPyro comparison")
 
 
@@ -817,12 +838,34 @@ def main() -> None:
     parser.add_argument(
         "--only-lifted", action="store_true", help="only NUTS on the lifted reference program"
     )
+    parser.add_argument(
+        "--part",
+        choices=["gaussian", *CHAIN_TARGETS, "lifted", "svi"],
+        help="one part alone (the parts are independent: on a shared machine they can run "
+        "as separate processes)",
+    )
+    parser.add_argument(
+        "--variant",
+        choices=list(VARIANTS),
+        action="append",
+        help="with a chain --part: only these samplers (repeatable)",
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     warm, draws, reps = (100, 200, 5) if args.quick else (500, 1000, 30)
     l_warm, l_draws, l_depth = (25, 25, 3) if args.quick else (100, 100, 5)
 
     print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s)")
+    if args.part in CHAIN_TARGETS:
+        print_chains(warm, draws, [CHAIN_TARGETS[args.part]], args.variant or list(VARIANTS))
+        return
+    if args.part is not None:
+        {
+            "gaussian": lambda: print_full_gaussian(warm, draws),
+            "lifted": lambda: print_lifted(l_warm, l_draws, l_depth),
+            "svi": lambda: print_svi(reps),
+        }[args.part]()
+        return
     if args.only_chains:
         print_chains(warm, draws)
         return
