@@ -507,6 +507,38 @@ def ppca(P: Params) -> Tensor:
     return P.only("_step_ppca.parts.0.", (40, 2)) @ P.only("_step_ppca.parts.1.", (2, 4))
 
 
+def eight_schools_centred(P: Params, x: Tensor, host: dict, tr: dict, run: dict) -> Sites:
+    """mu ~ N(0, 5), tau ~ HalfCauchy(5), theta_j ~ N(mu, tau) (a plate: one sum,
+    counted once); y_j ~ N(theta_j, sigma_j), one per school, also counted once."""
+    mu, tau, theta = tr["mu"], tr["tau"], tr["theta"]
+    sigma = host["sigma"].reshape(8, 1)
+    return {
+        "mu": normal(mu, 0.0, 5.0),
+        "tau": half_cauchy(tau, 5.0),
+        "theta": normal(theta, mu, tau).sum(),
+        "y": normal(tr["y"].reshape(8, 1), theta, sigma).sum(),
+    }
+
+
+def neals_funnel(P: Params, x: Tensor, host: dict, tr: dict, run: dict) -> Sites:
+    """v ~ N(0, 3); x_k ~ N(0, exp(v / 2)) for the nine coordinates (a plate)."""
+    v = tr["v"]
+    return {"v": normal(v, 0.0, 3.0), "x": normal(tr["x"], 0.0, torch.exp(v / 2)).sum()}
+
+
+def breast_cancer_logistic(P: Params, x: Tensor, host: dict, tr: dict, run: dict) -> Sites:
+    """alpha ~ N(0, 2.5), beta_k ~ N(0, 1) (global, counted once); y_i ~
+    Bernoulli(sigmoid(eta_i)), eta_i = alpha + x_i . beta: log p = y eta - log(1 + e^eta)."""
+    alpha, beta = tr["alpha"], tr["beta"]
+    eta = alpha + x @ beta
+    y = tr["y"].to(eta.dtype)
+    return {
+        "alpha": normal(alpha, 0.0, 2.5),
+        "beta": normal(beta, 0.0, 1.0).sum(),
+        "y": y * eta - F.softplus(eta),
+    }
+
+
 DENSITIES: dict[str, Callable[..., Sites]] = {
     f.__name__: f
     for f in (
@@ -533,5 +565,8 @@ DENSITIES: dict[str, Callable[..., Sites]] = {
         ar2,
         negbin_regression,
         markov_chain,
+        eight_schools_centred,
+        neals_funnel,
+        breast_cancer_logistic,
     )
 }

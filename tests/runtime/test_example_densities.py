@@ -113,6 +113,14 @@ INPUTS: dict[str, tuple[Callable[[], Inputs], list[dict[str, Any]]]] = {
     # a jittered successor is impossible there, -inf by hand, and the runtime scores
     # an impossible successor as log(tiny), reported in the issue)
     "markov_chain": (lambda: _ids(3, 8), [{"n_steps": n} for n in (1, 5, 6)]),
+    "eight_schools_centred": (
+        lambda: (torch.arange(8), {"sigma": 5.0 + 10.0 * torch.rand(8, dtype=torch.float64)}),
+        [{}],
+    ),
+    "neals_funnel": (lambda: (torch.arange(9), {}), [{}]),
+    # 30 standardised-scale features: eta has prior sd about 5.5, so both tails of the
+    # sigmoid are reached
+    "breast_cancer_logistic": (lambda: (torch.randn(B, 30, dtype=torch.float64), {}), [{}]),
 }
 
 
