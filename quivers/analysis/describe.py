@@ -114,6 +114,8 @@ _LOCAL_WORDS = {
     "score": "score factor",
     "host": "host data (from the observations dict)",
     "template": "template parameter",
+    "forward": "observed site: the forward pass of a chain whose states are summed out "
+    "(its value is a draw of the last state from its filtering distribution)",
 }
 
 
@@ -168,6 +170,21 @@ def step_option_markdown(word: str) -> str | None:
     if word in MARGINAL_REDUCTIONS:
         return f"**reduction={word}**: {MARGINAL_REDUCTIONS[word]}"
     return None
+
+
+def marginal_markdown(local: Local, summed_from: list[str], grouped: str | None) -> str:
+    """A ``marginalize`` latent: what it ranges over and which sites it is summed out of."""
+    head = f"```qvr\n{local.name} : {T.show(local.type)}\n```"
+    size = T.size_of(local.type) if isinstance(local.type, T.FinSet) else None
+    values = f"its {size} values" if size is not None else "its values"
+    per = f"one per element of {grouped}" if grouped else "one per row"
+    out = ", ".join(f"`{n}`" for n in summed_from) or "nothing yet"
+    lines = [
+        f"summed out (marginalized) · {per} · not a site",
+        f"log density: logsumexp over {values} of its prior plus the block's body ({out})",
+        "in scope only inside its block",
+    ]
+    return head + "\n\n" + "\n\n".join(lines)
 
 
 def family_markdown(family: Family) -> str:

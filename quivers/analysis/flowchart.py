@@ -23,7 +23,7 @@ _MAX_EXPANSION = 8
 class FlowNode:
     id: str
     label: str
-    kind: str  # input | morphism | combinator | site | observed | value | return
+    kind: str  # input | morphism | combinator | site | observed | marginal | value | return
     range: Range | None
 
 
@@ -35,6 +35,8 @@ class Flowchart:
     edges: list[tuple[str, str]] = field(default_factory=list)
     targets: list[str] = field(default_factory=list)
     error: str | None = None
+    # marginalize blocks, drawn as boxes: (title, the ids of the nodes inside)
+    groups: list[tuple[str, list[str]]] = field(default_factory=list)
 
 
 def targets(doc: Document) -> list[str]:
@@ -79,7 +81,9 @@ def flowchart(doc: Document, target: str | None = None) -> Flowchart:
         builder.program(item)
     else:
         builder.expression(name)
-    chart = Flowchart(name, builder.mermaid(), builder.nodes, builder.edges, choices)
+    chart = Flowchart(
+        name, builder.mermaid(), builder.nodes, builder.edges, choices, groups=builder.groups
+    )
     return chart
 
 
@@ -97,6 +101,7 @@ class _Builder:
         self.producers: dict[str, str] = {}  # program variable -> node id
         self.labels: dict[tuple[str, str], list[str]] = {}  # edge -> categories (deductions)
         self._dom: T.Type | None = None  # the domain of the program being drawn
+        self.groups: list[tuple[str, list[str]]] = []  # marginalize blocks
 
     def add(self, label: str, kind: str, rng: Range | None) -> str:
         node_id = f"n{len(self.nodes)}"
@@ -138,9 +143,16 @@ class _Builder:
             shown = T.show(dom) if dom is not None else "input"
             input_id = self.add(f"input : {shown}", "input", dom_range)
         locals_ = result.locals if result is not None else {}
+        open_blocks: list[tuple[int, int]] = []  # (depth, index into groups)
         for unit in item.steps:
             node = unit.node
-            if isinstance(node, ast.SampleStep):
+            while open_blocks and open_blocks[-1][0] >= unit.depth:
+                open_blocks.pop()
+            first = len(self.nodes)
+            if isinstance(node, ast.MarginalizeStep):
+                self._marginal(unit, node, input_id, locals_)
+                open_blocks.append((unit.depth, len(self.groups) - 1))
+            elif isinstance(node, ast.SampleStep):
                 self._site(unit, node, input_id, locals_)
             elif isinstance(node, ast.LetStep | ast.ScoreStep):
                 word = "let" if isinstance(node, ast.LetStep) else "score"
@@ -155,6 +167,9 @@ class _Builder:
                 for name in node.vars:
                     if name.text in self.producers:
                         self.edge(self.producers[name.text], nid)
+            if open_blocks and not isinstance(node, ast.MarginalizeStep):
+                # what a body step draws is inside its block's box
+                self.groups[open_blocks[-1][1]][1].extend(n.id for n in self.nodes[first:])
 
     def _site(
         self, unit: ast.Unit, node: ast.SampleStep, input_id: str | None, locals_: dict
@@ -196,6 +211,22 @@ class _Builder:
         self.producers[node.var.text] = site
         for part in node.parts:
             self.producers[part.text] = site
+
+    def _marginal(
+        self, unit: ast.Unit, node: ast.MarginalizeStep, input_id: str | None, locals_: dict
+    ) -> None:
+        """The prior feeds the summed-out latent; the block's box holds the latent and
+        its body (filled in as the body's steps are drawn)."""
+        as_site = ast.SampleStep(node.span, node.var, node.annotation, node.source, False)
+        self._site(unit, as_site, input_id, locals_)
+        latent = self.producers[node.var.text]
+        local = locals_.get(node.var.text)
+        shown = T.show(local.type) if local is not None else "?"
+        index = next(i for i, n in enumerate(self.nodes) if n.id == latent)
+        self.nodes[index] = FlowNode(
+            latent, f"{node.var.text} : {shown} (summed out)", "marginal", self.nodes[index].range
+        )
+        self.groups.append((f"marginalize {node.var.text} : {shown} (logsumexp)", [latent]))
 
     def _plate_input(self, plate: T.FinSet) -> bool:
         dom = self._dom
@@ -265,8 +296,13 @@ class _Builder:
                 "site": f'(("{label}"))',
                 "observed": f'[/"{label}"/]',
                 "return": f'{{{{"{label}"}}}}',
+                "marginal": f'[["{label}"]]',
             }.get(n.kind, f'["{label}"]')
             lines.append(f"    {n.id}{shape}")
+        for i, (title, members) in enumerate(self.groups):
+            lines.append(f'    subgraph m{i}["{_escape(title)}"]')
+            lines.extend(f"        {member}" for member in members)
+            lines.append("    end")
         for a, b in self.edges:
             label = ", ".join(dict.fromkeys(self.labels.get((a, b), [])))
             if label:

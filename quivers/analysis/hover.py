@@ -9,6 +9,7 @@ from quivers.analysis import deduction
 from quivers.analysis.describe import (
     family_markdown,
     local_markdown,
+    marginal_markdown,
     symbol_markdown,
     word_markdown,
 )
@@ -38,6 +39,8 @@ def hover(doc: Document, line: int, col: int) -> Hover | None:
                 return Hover(symbol_markdown(symbol), found.range)
         elif found.where.result is not None:
             local = found.where.result.locals.get(ref.target)
+            if local is not None and local.kind == "marginal":
+                return Hover(_marginal_hover(found.where, local), found.range)
             if local is not None:
                 scan = _bound_by_scan(doc, found.where, ref.target)
                 return Hover(local_markdown(local, scan), found.range)
@@ -120,6 +123,25 @@ def _hover_word(doc: Document, line: int, col: int) -> Hover | None:
             rng = Range(line, m.start(), line, m.end(), offset + m.start(), offset + m.end())
             return Hover(md, rng)
     return None
+
+
+def _marginal_hover(where: Located, local) -> str:
+    """The hover of a summed-out latent: the observed sites of its block's body."""
+    item = where.item
+    summed: list[str] = []
+    grouped = None
+    if isinstance(item, ast.Program):
+        for index, unit in enumerate(item.steps):
+            node = unit.node
+            if isinstance(node, ast.MarginalizeStep) and node.var.text == local.name:
+                for option in node.options:
+                    if option.name.text == "over" and isinstance(option.value, ast.NameOpt):
+                        grouped = option.value.name.text
+                for inner in item.body_of(index):
+                    if isinstance(inner.node, ast.SampleStep) and inner.node.observed:
+                        summed.append(inner.node.var.text)
+                break
+    return marginal_markdown(local, summed, grouped)
 
 
 def _bound_by_scan(doc: Document, where: Located, var: str) -> bool:

@@ -31,10 +31,20 @@ def document_symbols(doc: Document) -> list[OutlineSymbol]:
                 continue
             head.range = _span_range(item.header, item.steps[-1] if item.steps else item.header)
             result = doc.result_of(item)
-            for step in item.steps:
+            # a marginalize block nests its body: (depth, the symbol children go to)
+            parents: list[tuple[int, OutlineSymbol]] = [(-1, head)]
+            for index, step in enumerate(item.steps):
+                while parents[-1][0] >= step.depth:
+                    parents.pop()
                 child = _named(_step_symbol(step, result.locals if result else {}))
-                if child is not None:
-                    head.children.append(child)
+                if child is None:
+                    continue
+                parents[-1][1].children.append(child)
+                if isinstance(step.node, ast.MarginalizeStep):
+                    body = item.body_of(index)
+                    if body:
+                        child.range = _span_range(step, body[-1])
+                    parents.append((step.depth, child))
             out.append(head)
         else:
             sym = _unit_symbol(doc, item)
@@ -138,6 +148,13 @@ def _step_symbol(unit: ast.Unit, locals_: dict) -> OutlineSymbol | None:
             shown = "(" + ", ".join(p.text for p in node.parts) + ")"
             return OutlineSymbol(shown, kind, detail, rng, unit.absolute(node.var_span))
         return OutlineSymbol(node.var.text, kind, detail, rng, unit.absolute(node.var.span))
+    if isinstance(node, ast.MarginalizeStep):
+        local = locals_.get(node.var.text)
+        shown = T.show(local.type) if local is not None else "?"
+        detail = f"marginalize : {shown} (summed out)"
+        return OutlineSymbol(
+            node.var.text, "marginalize", detail, rng, unit.absolute(node.var.span)
+        )
     if isinstance(node, ast.ReturnStep):
         names = ", ".join(n.text for n in node.vars)
         return OutlineSymbol(f"return {names}", "return", "", rng, rng)
@@ -170,6 +187,10 @@ def folding_ranges(doc: Document) -> list[tuple[int, int, str]]:
             last = item.steps[-1] if item.steps else item.header
             if last.end_line > item.header.line:
                 out.append((item.header.line, last.end_line, "region"))
+            for index, step in enumerate(item.steps):
+                body = item.body_of(index) if isinstance(step.node, ast.MarginalizeStep) else []
+                if body:
+                    out.append((step.line, body[-1].end_line, "region"))
         elif item.end_line > item.line:
             out.append((item.line, item.end_line, "region"))
     run_start = run_end = None

@@ -136,12 +136,48 @@ class _Lowerer:
         assert info is not None and isinstance(info.type, T.Arrow)
         locals_ = result.locals
         steps: list[ir.Step] = []
+        # the open marginalize blocks: (depth, header, its body so far)
+        blocks: list[tuple[int, ast.MarginalizeStep, list[ir.Step]]] = []
+
+        def close() -> None:
+            depth, header, body = blocks.pop()
+            local = locals_[header.var.text]
+            assert isinstance(local.type, T.FinSet), "the checker typed the latent"
+            group = via = None
+            for option in header.options:
+                value = option.value
+                name = value.names[0] if isinstance(value, ast.ListOpt) else value
+                name = name.name if isinstance(name, ast.NameOpt) else name
+                assert isinstance(name, ast.Name), "the checker read the options"
+                if option.name.text == "over":
+                    over = self.analysis.symbols[name.text].info.type
+                    assert isinstance(over, T.FinSet)
+                    group = over.size
+                elif option.name.text == "via":
+                    via = name.text
+            value_type = obj(local.type)
+            assert isinstance(value_type, ir.FinSetT)
+            block = ir.MarginalizeStep(
+                header.var.text,
+                self.source(result, header.source),
+                value_type,
+                tuple(body),
+                group,
+                via,
+            )
+            (blocks[-1][2] if blocks else steps).append(block)
+
         for unit in item.steps:
             node = unit.node
-            if isinstance(node, ast.SampleStep):
+            while blocks and blocks[-1][0] >= unit.depth:
+                close()
+            out = blocks[-1][2] if blocks else steps
+            if isinstance(node, ast.MarginalizeStep):
+                blocks.append((unit.depth, node, []))
+            elif isinstance(node, ast.SampleStep):
                 local = locals_[node.var.text]
                 plate = T.plate_of(local.type)
-                steps.append(
+                out.append(
                     ir.SampleStep(
                         node.var.text,
                         self.source(result, node.source, _via(node)),
@@ -150,18 +186,22 @@ class _Lowerer:
                         local.is_global,
                         plate.size if plate is not None else None,
                         tuple((p.text, obj(locals_[p.text].type)) for p in node.parts),
+                        observes_input=local.kind == "param",
+                        forward=local.kind == "forward",
                     )
                 )
             elif isinstance(node, ast.LetStep):
                 local = locals_[node.var.text]
-                steps.append(
+                out.append(
                     ir.LetStep(node.var.text, self.arith(result, node.value), obj(local.type))
                 )
             elif isinstance(node, ast.ScoreStep):
-                steps.append(ir.ScoreStep(node.var.text, self.arith(result, node.value)))
+                out.append(ir.ScoreStep(node.var.text, self.arith(result, node.value)))
             elif isinstance(node, ast.ReturnStep):
                 steps.append(ir.ReturnStep(tuple(n.text for n in node.vars)))
                 break
+        while blocks:
+            close()
         hosts = tuple(name for name, v in locals_.items() if v.kind == "host")
         params = tuple(p.text for p in header.params) if header.params else ()
         constants = tuple(
@@ -175,6 +215,7 @@ class _Lowerer:
             tuple(steps),
             hosts,
             constants,
+            forward=info.forward,
         )
 
     def source(

@@ -29,7 +29,7 @@ DECLARATION_KEYWORDS = (
 )
 # The parts of a `deduction` block.
 DEDUCTION_KEYWORDS = ("atoms", "rule", "lexicon")
-STEP_KEYWORDS = ("sample", "observe", "let", "score", "return")
+STEP_KEYWORDS = ("sample", "observe", "let", "score", "return", "marginalize")
 # The first words of the published quivers' effect system (`effect`, `instance` and
 # `handler` declarations), which QVR does not support yet: such a statement is one
 # E0005, not a cascade of syntax errors.
@@ -76,6 +76,8 @@ KEYWORD_DOCS: dict[str, str] = {
     "observe": "An observed site: conditions on the value supplied for it.",
     "score": "Adds an arithmetic value to the log density (a factor).",
     "return": "The program's value: one variable or a tuple.",
+    "marginalize": "marginalize c : K <- Categorical(p) with an indented body: sums the "
+    "discrete latent c out of the body's sites exactly, per row, in log space.",
     "fan": "fan(f1, ..., fn): the same input to each part; outputs form a product.",
     "repeat": "repeat(f, n): n-fold composition with shared weights; without n, n_steps at run time.",
     "stack": "stack(f, n): n independent copies composed.",
@@ -270,14 +272,16 @@ STEP_OPTIONS: dict[str, StepOptionSpec] = {
         StepOptionSpec(
             "via",
             "a per-row lookup: the draw's plate arguments are read at the integer ids "
-            "`idx` (host data, or a finite-set value), as `beta[idx]` reads them",
+            "`idx` (host data, or a finite-set value), as `beta[idx]` reads them; on "
+            "`marginalize` with over=K, host data naming each row's element of K",
             "ids",
-            _DRAWS,
+            _DRAWS | {"marginalize"},
         ),
         StepOptionSpec(
             "reduction",
-            "how a `marginalize` block reduces over the values it sums out "
-            "(logsumexp, sum, mean; default logsumexp)",
+            "how a `marginalize` block reduces over the values it sums out: logsumexp, "
+            "the exact log marginal (the default; sum and mean are spelled but rejected "
+            "by the block, E0543, as they are not a marginal)",
             "reduction",
             frozenset({"marginalize"}),
         ),

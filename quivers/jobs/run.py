@@ -380,7 +380,11 @@ def run_nuts(
         if site.observed:
             continue
         if any(not leaf.is_floating_point() for leaf in leaves(site.trace)):
-            raise RunError(f"NUTS needs continuous latent sites, but '{site_name}' is discrete")
+            raise RunError(
+                f"NUTS needs continuous latent sites, but '{site_name}' is discrete; sum it "
+                f"out with `marginalize {site_name} <- ...` and an indented body "
+                "(docs/language.md section 19)"
+            )
         latents[site_name] = _trace_shape(site.trace)
     lifted, lx, lobs = bayesian_lift_parameters(
         model, data.x, data.observations, prior_scale=1.0, additional_latents=latents, **run

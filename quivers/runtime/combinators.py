@@ -8,6 +8,7 @@ trace as itself), so its density is exactly the sum of the parts' densities.
 
 from __future__ import annotations
 
+import math
 from typing import Any, cast
 
 import torch
@@ -337,6 +338,8 @@ class Scan(Node):
 
     def _run(self, x, trace=None, want_lp=True, **run) -> RunOut:
         self._check_rank(x)
+        if self.cell.forward_cell:
+            return self._forward(x, want_lp, run)
         batch, steps = x.shape[0], x.shape[1]
         h0 = self._h0(batch)
         cell = self.cell
@@ -374,6 +377,29 @@ class Scan(Node):
             lp = self._ref.new_zeros(batch)
         return trace, h, lp
 
+    def _forward(self, x: torch.Tensor, want_lp: bool, run: dict[str, Any]) -> RunOut:
+        """The forward algorithm (Rabiner, 1989) over a cell that sums its next state out.
+
+        The scan carries log alpha_t(j) = log p(x_1..t, h_t = j) instead of a state:
+        alpha_t(j) = logsumexp_i [alpha_{t-1}(i) + W_t(i, j)], where W_t(i, j) is the
+        cell's log p(h_t = j | h_{t-1} = i) plus its body's log density at h_t = j,
+        from h_0 = 0. The log density is logsumexp_j alpha_T(j) (exact, linear in T);
+        the trace is ``()`` (no random choice: the states are summed out and the
+        observation is the input) and the value a draw of h_T from its filtering
+        distribution p(h_T | x_1..T).
+        """
+        assert isinstance(self.state_type, FinSetT), "the checker typed the forward cell"
+        batch, steps = x.shape[0], x.shape[1]
+        size = self.state_type.size
+        log_alpha = self._ref.new_full((batch, size), -math.inf)
+        log_alpha[:, 0] = 0.0  # h_0 = 0, as in every scan
+        for t in range(steps):
+            w = self.cell.forward_weights(x[:, t], self._cat, size, run)  # (batch, size, size)
+            log_alpha = torch.logsumexp(log_alpha.unsqueeze(-1) + w, dim=1)
+        last = torch.distributions.Categorical(logits=log_alpha).sample()
+        lp = torch.logsumexp(log_alpha, dim=-1) if want_lp else None
+        return (), last, lp
+
     def _score_batched(self, x, trace, h0, want_lp: bool, run: dict[str, Any]) -> RunOut:
         """A given trajectory of a cell with a general value (e.g. a program).
 
@@ -404,6 +430,8 @@ class Scan(Node):
         return unflatten(first, [torch.stack(col, dim=1) for col in cols])
 
     def support(self):
+        if self.cell.forward_cell:
+            return ()  # the forward pass makes no random choice its density covers
         return self.cell.support()
 
     def trace_spec(self, lead):

@@ -251,6 +251,11 @@ class SampleStep:
     plate: int | None = None
     # `sample (a, b) <- ...`: the names bound to the draw's factors, with their types
     parts: tuple[tuple[str, ObjT], ...] = ()
+    # inside a marginalize body: `observe x <- m(z)` with x a program parameter scores
+    # the input's value (not a site of its own; its density joins the block's)
+    observes_input: bool = False
+    # `observe v <- scan(cell)` of a forward cell: the forward algorithm's site
+    forward: bool = False
 
 
 @dataclass(frozen=True)
@@ -271,7 +276,21 @@ class ReturnStep:
     vars: tuple[str, ...]  # one name, or several for a tuple
 
 
-Step = SampleStep | LetStep | ScoreStep | ReturnStep
+@dataclass(frozen=True)
+class MarginalizeStep:
+    """``marginalize var : K <- prior`` and its body: ``var`` is summed out of the
+    body's log density exactly, one latent per row (or per element of a set of size
+    ``group``, each row's element given by the host ids ``via``)."""
+
+    var: str
+    source: KernelSource | FamilySource
+    value_type: FinSetT
+    body: tuple[Step, ...]
+    group: int | None = None
+    via: str | None = None
+
+
+Step = SampleStep | LetStep | ScoreStep | ReturnStep | MarginalizeStep
 
 
 @dataclass(frozen=True)
@@ -284,6 +303,8 @@ class ProgramDecl:
     host_names: tuple[str, ...] = ()  # free names read from the observations dict
     # a template's number parameters and their given values (`alpha : Real`)
     constants: tuple[tuple[str, float], ...] = ()
+    # returns the state its last marginalize block sums out: a scan's forward cell
+    forward: bool = False
 
 
 @dataclass(frozen=True)

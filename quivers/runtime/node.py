@@ -94,6 +94,8 @@ class Node(nn.Module):
     # scan score all its steps in one call (false for scan itself and for programs
     # with global sites or host data, whose shapes are tied to the rows)
     position_batchable: bool = True
+    # a program cell whose scan runs the forward algorithm (its state is summed out)
+    forward_cell: bool = False
     _ref: torch.Tensor  # a 0-d buffer: dtype/device of the model
 
     def __init__(self, dom: ObjT, cod: ObjT) -> None:
@@ -110,6 +112,10 @@ class Node(nn.Module):
         node is deterministic (density 0). No validation happens here.
         """
         raise NotImplementedError
+
+    def forward_weights(self, x_t: Any, join: Any, size: int, run: dict[str, Any]) -> Any:
+        """A forward cell's transition-and-emission log weights (``ProgramModule``)."""
+        raise NotImplementedError(f"{type(self).__name__} is not a forward cell")
 
     def sampler(self) -> Any:
         """Optionally, a draw-only ``x -> value`` function for a value-is-trace kernel,

@@ -25,6 +25,7 @@ from quivers.runtime.ir import (
     Index,
     KernelSource,
     LetStep,
+    MarginalizeStep,
     Neg,
     Num,
     ObjT,
@@ -95,12 +96,16 @@ class ProgramModule(Node):
             self.types.update(zip(decl.params, fs, strict=True))
         self.site_names: list[str] = []
         observed: list[str] = []
-        for step in decl.steps:
-            if isinstance(step, SampleStep):
+        self._binary: set[str] = set()  # summed-out Bernoulli latents: 0 or 1 in arithmetic
+        self.forward_cell = decl.forward
+        self._supports: dict[str, Any] = {}  # of a block's sites, from its last run
+        for step in _flat_steps(decl.steps):
+            if isinstance(step, SampleStep | MarginalizeStep):
                 if isinstance(step.source, KernelSource):
                     node = resolve(step.source.expr)
                 elif step.source.family == MIXTURE:
-                    node = MixtureFamily.of(step.source, step.value_type, step.is_global)
+                    is_global = isinstance(step, SampleStep) and step.is_global
+                    node = MixtureFamily.of(step.source, step.value_type, is_global)
                 else:
                     src = step.source
                     nums = tuple(
@@ -109,10 +114,17 @@ class ProgramModule(Node):
                         if isinstance(a, Num | VectorLit)
                     )
                     consts = nums if len(nums) == len(src.args) else None
+                    is_global = isinstance(step, SampleStep) and step.is_global
                     node = InlineFamily(
-                        src.family, len(src.args), step.value_type, step.is_global, consts
+                        src.family, len(src.args), step.value_type, is_global, consts
                     )
+                    if isinstance(step, MarginalizeStep) and src.family == "Bernoulli":
+                        self._binary.add(step.var)
                 self.add_module(f"_step_{step.var}", node)
+                if isinstance(step, MarginalizeStep) or step.observes_input:
+                    if isinstance(step, MarginalizeStep):
+                        self.types[step.var] = step.value_type
+                    continue  # not sites: summed out, or the input itself
                 self.site_names.append(step.var)
                 if step.observed:
                     observed.append(step.var)
@@ -122,6 +134,13 @@ class ProgramModule(Node):
                 self.types[step.var] = step.value_type
         for name, expr in _relation_refs(decl).items():  # `rel[ids]`: the relation's matrix
             self.add_module(f"_rel_{name}", resolve(expr))
+        if self.forward_cell and any(
+            not isinstance(s, LetStep | MarginalizeStep | ReturnStep) for s in decl.steps
+        ):
+            raise QvrBuildError(
+                f"program '{decl.name}': a forward cell may only compute lets around its "
+                "marginalize block"
+            )
         self.observed_names = frozenset(observed)
         self.latent_names = tuple(n for n in self.site_names if n not in self.observed_names)
         self.host_names = tuple(decl.host_names)
@@ -140,8 +159,10 @@ class ProgramModule(Node):
         self.position_batchable = (
             not decl.host_names
             and not any(s.is_global for s in steps)
+            and not any(isinstance(s, MarginalizeStep) for s in decl.steps)
             and all(self.step_module(s.var).position_batchable for s in steps)
         )
+        self.stochastic = self.stochastic or any(isinstance(s, MarginalizeStep) for s in decl.steps)
 
     def step_module(self, name: str) -> Node:
         return getattr(self, f"_step_{name}")
@@ -159,6 +180,7 @@ class ProgramModule(Node):
         validate: bool = True,
         unscored: Collection[str] = (),
         only_global: bool = False,
+        capture: list[torch.Tensor] | None = None,
     ) -> tuple[list[Any], Any, torch.Tensor | None, torch.Tensor | None]:
         """Run the steps once.
 
@@ -184,46 +206,52 @@ class ProgramModule(Node):
         for step in self.decl.steps:
             if only_global and not self._is_global_step(step):
                 continue
+            if isinstance(step, MarginalizeStep):
+                block_rows, block_glob = self._marginal(
+                    step,
+                    x,
+                    env,
+                    given,
+                    host,
+                    require_all,
+                    want_lp,
+                    run,
+                    sites,
+                    validate,
+                    traces,
+                    capture,
+                )
+                rows = add_lp(rows, block_rows)
+                glob = add_lp(glob, block_glob)
+                continue
+            if isinstance(step, SampleStep) and step.forward:
+                if given.get(step.var, ()) != ():
+                    raise QvrDataError(
+                        f"site '{step.var}': a forward scan makes no random choice (its "
+                        "states are summed out, its observation is the program input); "
+                        f"pass nothing for '{step.var}', or ()"
+                    )
+                tr, val, lp = self.step_module(step.var).run(x, None, want_lp, **run)
+                env[step.var] = val
+                traces.append(tr)
+                if lp is not None:
+                    rows = add_lp(rows, lp)
+                    if sites is not None:
+                        node = self.step_module(step.var)
+                        sites[step.var] = Site(step.var, tr, val, lp, node.support(), True, False)
+                continue
             if isinstance(step, SampleStep):
                 name = step.var
                 node = self.step_module(name)
                 where = f"site '{name}'"
-                inp: Any
-                if isinstance(step.source, KernelSource):
-                    args = step.source.args
-                    if args:
-                        inp = join_values([env[a] for a in args], [self.types[a] for a in args])
-                    else:
-                        inp = x
-                else:
-                    inp = self._family_args(step.source.args, env, host, where)
-                    if isinstance(node, InlineFamily):
-                        inp = node.symmetric(inp)
-                    if step.plate is not None and isinstance(node, InlineFamily):
-                        inp = node.per_row(inp, (step.plate,), where)  # one draw per element
-                    elif step.is_global and isinstance(node, InlineFamily) and node.wide:
-                        inp = node.per_row(inp, (), where)  # `: Real 8` gives 8 draws
-                    elif not step.is_global and isinstance(node, InlineFamily):
-                        inp = node.per_row(inp, self._lead(x), where)
+                inp = self._site_input(step, node, x, env, host, where)
                 t_in = given.get(name)
                 if t_in is None and require_all:
                     kind = "observation" if step.observed else "trace"
                     raise QvrDataError(f"{where}: missing {kind}; expected a value for '{name}'")
-                try:
-                    if validate and isinstance(step.source, KernelSource):
-                        node.check_input(inp, "input")
-                    if t_in is not None and validate:
-                        if isinstance(node, InlineFamily):
-                            node.check_given(inp, t_in, where)
-                        else:
-                            node.check_trace(inp, t_in, where)
-                    scored = want_lp and name not in unscored
-                    tr, val, lp = node.run(inp, t_in, scored, **run)
-                except QvrDataError as e:
-                    msg = str(e)
-                    raise QvrDataError(
-                        msg if msg.startswith(where) else f"{where}: {msg}"
-                    ) from None
+                scored = want_lp and name not in unscored
+                check_input = validate and isinstance(step.source, KernelSource)
+                tr, val, lp = _run_site(node, inp, t_in, scored, run, where, validate, check_input)
                 if scored and lp is None:
                     lp = self._ref.new_zeros(_batch(inp))
                 env[name] = val
@@ -252,6 +280,8 @@ class ProgramModule(Node):
                     else:
                         rows = add_lp(rows, reduce_rows(s))
             elif isinstance(step, ReturnStep):
+                if self.forward_cell:
+                    break  # its state is summed out: the scan carries its distribution
                 vals = [env[v] for v in step.vars]
                 result = (
                     vals[0]
@@ -259,6 +289,226 @@ class ProgramModule(Node):
                     else join_values(vals, [self.types[v] for v in step.vars])
                 )
         return traces, result, rows, glob
+
+    def _site_input(
+        self,
+        step: SampleStep | MarginalizeStep,
+        node: Node,
+        x: Any,
+        env: dict[str, Any],
+        host: dict[str, Any],
+        where: str,
+        lead: tuple[int, ...] | None = None,
+    ) -> Any:
+        """What a site's kernel reads: the program input, the joined argument values,
+        or an inline family's arguments broadcast to its draws (``lead`` of them)."""
+        if isinstance(step.source, KernelSource):
+            args = step.source.args
+            if args:
+                return join_values([env[a] for a in args], [self.types[a] for a in args])
+            return x
+        inp = self._family_args(step.source.args, env, host, where)
+        if not isinstance(node, InlineFamily):
+            return inp
+        inp = node.symmetric(inp)
+        if lead is not None:
+            return node.per_row(inp, lead, where)
+        assert isinstance(step, SampleStep)
+        if step.plate is not None:
+            return node.per_row(inp, (step.plate,), where)  # one draw per element
+        if step.is_global and node.wide:
+            return node.per_row(inp, (), where)  # `: Real 8` gives 8 draws
+        if not step.is_global:
+            return node.per_row(inp, self._lead(x), where)
+        return inp
+
+    def forward_weights(
+        self, x_t: Any, join: Callable[[Any, Any], Any], size: int, run: dict[str, Any]
+    ) -> torch.Tensor:
+        """A forward cell's W(i, j) = log p(h_t = j | h_{t-1} = i, x_t) + its body's log
+        density at h_t = j, for every state pair: (batch, size, size). The cell runs
+        once on batch * size rows, one per previous state."""
+        batch = _rows(x_t)
+        repeated = x_t.repeat_interleave(size, dim=0)
+        previous = torch.arange(size, device=self._ref.device).repeat(batch)
+        host = run.pop(HOST_KEY, {})
+        capture: list[torch.Tensor] = []
+        self._execute(
+            join(repeated, previous), {}, host, False, True, run, validate=False, capture=capture
+        )
+        run[HOST_KEY] = host
+        [w] = capture
+        return w.reshape(batch, size, size)
+
+    # ------------------------------------------------------------- marginalisation
+    def _marginal(
+        self,
+        step: MarginalizeStep,
+        x: Any,
+        env: dict[str, Any],
+        given: dict[str, Any],
+        host: dict[str, Any],
+        require_all: bool,
+        want_lp: bool,
+        run: dict[str, Any],
+        sites: dict[str, Site] | None,
+        validate: bool,
+        traces: list[Any],
+        capture: list[torch.Tensor] | None = None,
+    ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """Sum ``step.var`` out of its body exactly (docs/language.md, "Marginalisation").
+
+        For each value k of the latent the body runs with the latent bound to k; with
+        C(k) = log p(k) + the body's log density at k, the block's log density is
+        logsumexp_k C(k), per row (or per element of the ``over`` set, whose rows'
+        densities are added first). Returns (per-row part, global part).
+        """
+        name = step.var
+        where = f"marginalize '{name}'"
+        prior = self.step_module(name)
+        rows_n = _rows(x)
+        n = step.group if step.group is not None else rows_n
+        inp = self._site_input(step, prior, x, env, host, where, (n,))
+        ids = self._group_ids(step, host, rows_n, where) if step.via is not None else None
+        sites_in = [s.var for s in step.body if isinstance(s, SampleStep) and not s.observes_input]
+        have = [v for v in sites_in if v in given]
+        if have and len(have) != len(sites_in):
+            raise QvrDataError(
+                f"{where}: give values for all of the block's sites ({', '.join(sites_in)}) "
+                f"or none of them; given: {', '.join(have)}"
+            )
+        if require_all and sites_in and not have:
+            raise QvrDataError(
+                f"site '{sites_in[0]}': missing observation; expected a value for '{sites_in[0]}'"
+            )
+        values = dict(given)
+        if sites_in and not have:
+            # generating: the latent from its prior, then the body's sites given it
+            drawn, _, _ = prior.run(inp, None, False, **run)
+            env_k = {**env, name: drawn[ids] if ids is not None else drawn}
+            values.update(self._body(step, x, env_k, {}, host, False, run, False)[1])
+        card = step.value_type.size
+        columns: list[list[torch.Tensor]] = []  # per k: the prior, then each body term
+        last: dict[str, Any] = {}
+        kinds = None
+        for k in range(card):
+            latent = torch.full((n,), k, dtype=torch.long, device=self._ref.device)
+            lp_prior = prior.run(inp, latent, True, **run)[2]
+            if lp_prior is None:
+                raise QvrBuildError(f"{where}: its prior has no log density")
+            env_k = {**env, name: latent[ids] if ids is not None else latent}
+            terms, _, kinds = self._body(
+                step, x, env_k, values, host, True, run, validate and k == 0
+            )
+            columns.append([lp_prior.expand(n), *(t.expand(rows_n) for t in terms)])
+            last = env_k
+        for s in step.body:  # what stays in scope: the observed values
+            if isinstance(s, SampleStep) and not s.observes_input:
+                env[s.var] = last[s.var]
+                traces.append(values[s.var])
+        if not want_lp:
+            return None, None
+        prior_k = torch.stack([c[0] for c in columns], dim=-1)  # (n, K)
+        body_k = [torch.stack([c[j] for c in columns], dim=-1) for j in range(1, len(columns[0]))]
+        if ids is not None:
+            assert step.group is not None
+            total = prior_k
+            for term in body_k:
+                total = total.index_add(0, ids, term)
+            if capture is not None:
+                capture.append(total)
+            block = torch.logsumexp(total, dim=-1).sum()
+            if sites is not None:
+                self._record(step, sites, values, last, kinds, None)
+            return None, block
+        cumulative, increments = prior_k, []
+        for term in body_k:
+            following = cumulative + term
+            increments.append(torch.logsumexp(following, -1) - torch.logsumexp(cumulative, -1))
+            cumulative = following
+        if capture is not None:
+            capture.append(cumulative)
+        if sites is not None:
+            self._record(step, sites, values, last, kinds, increments)
+        return torch.logsumexp(cumulative, dim=-1), None
+
+    def _record(
+        self,
+        step: MarginalizeStep,
+        sites: dict[str, Site],
+        values: dict[str, Any],
+        env: dict[str, Any],
+        kinds: list[str | None] | None,
+        increments: list[torch.Tensor] | None,
+    ) -> None:
+        """The body's observed sites, each with its share of the block's density: the
+        chain rule's log p(y_j | y_<j), the latent summed out (zeros for a grouped
+        block, whose density is a global term)."""
+        for j, kind in enumerate(kinds or []):
+            if kind is None:
+                continue
+            lp = increments[j] if increments is not None else self._ref.new_zeros(_rows(env[kind]))
+            sites[kind] = Site(kind, values[kind], env[kind], lp, self._supports[kind], True, False)
+
+    def _body(
+        self,
+        step: MarginalizeStep,
+        x: Any,
+        env: dict[str, Any],
+        given: dict[str, Any],
+        host: dict[str, Any],
+        want_lp: bool,
+        run: dict[str, Any],
+        validate: bool,
+    ) -> tuple[list[torch.Tensor], dict[str, Any], list[str | None]]:
+        """Run a block's body once with its latent bound in ``env``: each term's per-row
+        log density (sites and scores, in order), the sites' traces, and each term's
+        site name (None for a score or an observed input)."""
+        terms: list[torch.Tensor] = []
+        traced: dict[str, Any] = {}
+        kinds: list[str | None] = []
+        for s in step.body:
+            if isinstance(s, LetStep):
+                env[s.var] = self._let(s, env, host)
+            elif isinstance(s, ScoreStep):
+                v = self._arith(s.value, env, host, f"score '{s.var}'")
+                terms.append(reduce_rows(v) if v.dim() > 0 else v)
+                kinds.append(None)
+            elif isinstance(s, SampleStep):
+                node = self.step_module(s.var)
+                where = f"site '{s.var}'"
+                inp = self._site_input(s, node, x, env, host, where, (len(env[step.var]),))
+                t_in = env[s.var] if s.observes_input else given.get(s.var)
+                check = validate and not s.observes_input
+                tr, val, lp = _run_site(node, inp, t_in, want_lp, run, where, check, False)
+                if not s.observes_input:
+                    env[s.var] = val
+                    traced[s.var] = tr
+                    self._supports[s.var] = (
+                        node.support_at(inp) if isinstance(node, InlineFamily) else node.support()
+                    )
+                if want_lp:
+                    terms.append(lp if lp is not None else self._ref.new_zeros(()))
+                    kinds.append(None if s.observes_input else s.var)
+        return terms, traced, kinds
+
+    def _group_ids(
+        self, step: MarginalizeStep, host: dict[str, Any], rows: int, where: str
+    ) -> torch.Tensor:
+        """The ``via`` ids of a grouped block: one id in 0..|G|-1 per row."""
+        assert step.via is not None and step.group is not None
+        if step.via not in host:
+            raise QvrDataError(
+                f"{where}: missing host data '{step.via}'; pass it in the observations dict"
+            )
+        ids = host[step.via]
+        if not isinstance(ids, torch.Tensor) or ids.numel() != rows:
+            raise QvrDataError(
+                f"{where}: via '{step.via}' must be one id per row, shape ({rows},), got "
+                f"{describe(ids)}"
+            )
+        every = torch.arange(step.group, device=self._ref.device)
+        return _gather(every, ids.reshape(-1), step.via, where)  # range-checked ids
 
     def _let(self, step: LetStep, env: dict[str, Any], host: dict[str, Any]) -> torch.Tensor:
         if isinstance(step.value, Var):  # an alias keeps the value as it is (ids stay ids)
@@ -286,6 +536,8 @@ class ProgramModule(Node):
             return self._ref.new_tensor(e.value)
         if isinstance(e, Var):
             v = self._var(e, env, host, where)
+            if e.name in self._binary and not e.host:
+                v = v.unsqueeze(-1)  # a summed-out Bernoulli latent is the number 0 or 1
             return v if v.is_floating_point() else v.to(self._ref.dtype)
         if isinstance(e, BinOp):
             return _OPS[e.op](
@@ -465,6 +717,42 @@ class ProgramModule(Node):
         return None  # checked site by site when the program runs
 
 
+def _run_site(
+    node: Node,
+    inp: Any,
+    given: Any,
+    scored: bool,
+    run: dict[str, Any],
+    where: str,
+    validate: bool,
+    check_input: bool,
+) -> RunOut:
+    """Run a site's kernel on its input (a given trace checked first), with any data
+    error named after the site."""
+    try:
+        if check_input:
+            node.check_input(inp, "input")
+        if given is not None and validate:
+            if isinstance(node, InlineFamily):
+                node.check_given(inp, given, where)
+            else:
+                node.check_trace(inp, given, where)
+        return node.run(inp, given, scored, **run)
+    except QvrDataError as e:
+        msg = str(e)
+        raise QvrDataError(msg if msg.startswith(where) else f"{where}: {msg}") from None
+
+
+def _flat_steps(steps: tuple[Any, ...]) -> list[Any]:
+    """The steps with each marginalize block followed by its body, in source order."""
+    out: list[Any] = []
+    for step in steps:
+        out.append(step)
+        if isinstance(step, MarginalizeStep):
+            out.extend(_flat_steps(step.body))
+    return out
+
+
 def _rows(x: Any) -> int:
     """The number of rows of a program input (its leading axis)."""
     if isinstance(x, torch.Tensor) and x.dim() > 0:
@@ -504,10 +792,12 @@ def _relation_refs(decl: ProgramDecl) -> dict[str, Expr]:
             for a in e.args:
                 walk(a)
 
-    for step in decl.steps:
+    for step in _flat_steps(decl.steps):
         if isinstance(step, LetStep | ScoreStep):
             walk(step.value)
-        elif isinstance(step, SampleStep) and not isinstance(step.source, KernelSource):
+        elif isinstance(step, SampleStep | MarginalizeStep) and not isinstance(
+            step.source, KernelSource
+        ):
             for a in step.source.args:
                 walk(a)
     return found

@@ -72,6 +72,13 @@ CODES: dict[str, str] = {
     "E0530": "a tuple of names that does not match the draw's factors",
     "E0531": "a list argument that does not fit its parameter",
     "E0532": "a Mixture component of another support or shape",
+    # marginalisation (docs/language.md, "Marginalisation")
+    "E0540": "marginalized latent is not discrete",
+    "E0541": "step not allowed inside a marginalize body",
+    "E0542": "summed-out value used outside its marginalize block",
+    "E0543": "bad marginalize option",
+    "E0544": "marginalize block without a body",
+    "E0545": "forward cell or forward scan used where it cannot be summed exactly",
     # exports
     "E0602": "export of something that is not a morphism",
     "W0601": "file has no export",

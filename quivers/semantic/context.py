@@ -33,6 +33,11 @@ class Ctx:
         self.result = UnitResult()
         self.unit_index = 0
         self.locals: dict[str, Local] = self.result.locals
+        # values that are not in scope at this step although bound (a marginalize
+        # block's summed-out values after the block): name -> why, for E0542/E0545
+        self.out_of_scope: dict[str, tuple[str, str]] = {}
+        self.scan_cell = False  # typing the cell of a scan: a forward cell may stand here
+        self.binary_marginals: set[str] = set()  # summed-out Bernoulli values (0 or 1)
 
     # ------------------------------------------------------------- lookups
 

@@ -69,6 +69,15 @@ def _type_of(ctx: Ctx, node: ast.Expr) -> T.Arrow | None:
                 f"prog.{node.name.text}(...)",
             )
             return None
+        if info is not None and info.forward and not ctx.scan_cell:
+            ctx.error(
+                "E0545",
+                f"'{node.name.text}' returns the state its marginalize block sums out, so it "
+                "is a forward cell: it can only be the cell of a scan",
+                node.span,
+                suggestion=f"use it as scan({node.name.text})",
+            )
+            return None
         return info.arrow() if info is not None else None
     if isinstance(node, ast.Compose):
         return _compose(ctx, node)
@@ -170,7 +179,11 @@ def _endo(ctx: Ctx, node: ast.Repeat | ast.Stack) -> T.Arrow | None:
 
 
 def _scan(ctx: Ctx, node: ast.Scan) -> T.Arrow | None:
-    arrow = type_of(ctx, node.cell)
+    ctx.scan_cell = isinstance(node.cell, ast.Ref)
+    try:
+        arrow = type_of(ctx, node.cell)
+    finally:
+        ctx.scan_cell = False
     if arrow is None:
         return None
     split = T.scan_split(arrow.dom, arrow.cod)

@@ -34,6 +34,9 @@ class SymbolInfo:
     # a relation between finite sets (latent, observed matrix, family-less kernel, or a
     # composite of those): its matrix can be read by rows in arithmetic, `rel[ids]`
     relation: bool = False
+    # a program returning the state its last `marginalize` block sums out: a forward
+    # cell, usable only as a scan cell (docs/language.md, "Marginalisation")
+    forward: bool = False
 
     def arrow(self) -> T.Arrow | None:
         """The arrow other expressions see (a plate program's: to what it returns)."""
@@ -67,7 +70,7 @@ class Local:
     """A name bound inside a program: a parameter, a site, a let, a score, host data."""
 
     name: str
-    kind: str  # param | sample | observe | let | score | host
+    kind: str  # param | sample | observe | let | score | host | marginal | forward
     type: Type
     unit_index: int  # 0: the header, i: the i-th step
     span: ast.Span

@@ -15,6 +15,7 @@ from quivers.core.families import (
 )
 from quivers.core.vocabulary import (
     ARITH_FUNCTIONS,
+    DEFAULT_MARGINAL_REDUCTION,
     FINSET,
     RECURRENCES,
     REDUCTIONS,
@@ -46,6 +47,21 @@ class _Program:
         self.cod = cod
         self.returned_at: int | None = None
         self.returned: T.Type | None = None
+        self.blocks: list[_Block] = []  # the open `marginalize` blocks, innermost last
+        self.closed: _Block | None = None  # the block closed just before this step
+        self.forward = False  # returns the state its last block sums out
+
+
+class _Block:
+    """An open ``marginalize`` block while its body is checked."""
+
+    def __init__(self, var: ast.Name, depth: int, binary: bool) -> None:
+        self.var = var
+        self.depth = depth
+        self.binary = binary  # a Bernoulli latent: 0 or 1 in arithmetic
+        self.bound: list[str] = []  # let/score names of the body (out of scope after it)
+        self.steps = 0
+        self.unit_index = 0  # of its header step
 
 
 def check_program(ctx: Ctx, program: ast.Program) -> None:
@@ -67,16 +83,27 @@ def check_program(ctx: Ctx, program: ast.Program) -> None:
     for index, unit in enumerate(program.steps, start=1):
         ctx.unit_index = index
         node = unit.node
+        state.closed = None
+        while state.blocks and state.blocks[-1].depth >= unit.depth:
+            _close_block(state)
+        if state.blocks:
+            state.blocks[-1].steps += 1
+            if not _allowed_in_body(state, node):
+                continue
         if state.returned_at is not None and not isinstance(node, ast.ErrorNode):
             ctx.error("E0509", "step after the program's return is never run", node.span)
-        if isinstance(node, ast.SampleStep):
+        if isinstance(node, ast.MarginalizeStep):
+            _marginalize(state, node, unit.depth)
+        elif isinstance(node, ast.SampleStep):
             _sample(state, node)
         elif isinstance(node, ast.LetStep):
             t = _arith(state, node.value)
             _bind(ctx, node.var, "let", t, _arith_is_global(ctx, node.value))
+            _in_body(state, node.var)
         elif isinstance(node, ast.ScoreStep):
             _arith(state, node.value)
             _bind(ctx, node.var, "score", T.real(1))
+            _in_body(state, node.var)
         elif isinstance(node, ast.ReturnStep):
             _return(state, node)
             state.returned_at = index
@@ -89,10 +116,15 @@ def check_program(ctx: Ctx, program: ast.Program) -> None:
                 "observe",
                 "let",
                 "score",
+                "marginalize",
             )
         ):
             _bind(ctx, node.name, node.keyword, T.UNKNOWN)
+    while state.blocks:
+        _close_block(state)
     ctx.unit_index = 0
+    if isinstance(header, ast.ProgramHeader) and state.forward:
+        ctx.result.symbol = SymbolInfo("program", T.Arrow(dom, cod), forward=True)
     if (
         isinstance(header, ast.ProgramHeader)
         and state.returned is not None
@@ -211,6 +243,8 @@ def _local(ctx: Ctx, name: ast.Name) -> Local | None:
     """A bound variable used as a step argument."""
     if name.missing:
         return None
+    if _out_of_scope(ctx, name):
+        return None
     local = ctx.locals.get(name.text)
     if local is None or local.kind == "host":
         guess = did_you_mean(name.text, [n for n, v in ctx.locals.items() if v.kind != "host"])
@@ -232,6 +266,61 @@ def _local(ctx: Ctx, name: ast.Name) -> Local | None:
 
 def _sample(state: _Program, node: ast.SampleStep) -> None:
     ctx = state.ctx
+    param = ctx.locals.get(node.var.text)
+    if state.blocks and node.observed and param is not None and param.kind == "param":
+        # `observe y <- emission(z)` with y an input: the input is the observation
+        ctx.ref(node.var, node.var.text, "local")
+        value, _ = _sample_value(state, node)
+        if not isinstance(value, T.Unknown) and not T.assignable(param.type, value):
+            ctx.error(
+                "E0505",
+                f"the input '{node.var.text}' is {T.describe(param.type)} but its kernel "
+                f"gives {T.describe(value)}",
+                node.span,
+            )
+        return
+    forward = _forward_scan(ctx, node.source)
+    value, is_global = _sample_value(state, node)
+    if forward:
+        if not node.observed:
+            ctx.error(
+                "E0545",
+                f"scan of a forward cell sums its states out: nothing is drawn, so "
+                f"'{node.var.text}' is observed (the input sequence), not sampled",
+                node.span,
+                suggestion=f"write observe {node.var.text} <- ...",
+            )
+        _bind(ctx, node.var, "forward", value)
+        ctx.out_of_scope[node.var.text] = (
+            "E0545",
+            f"'{node.var.text}' is the forward pass of a chain whose states are summed out; "
+            "its value (a draw of the last state from its filtering distribution) may only "
+            "be returned",
+        )
+        return
+    _bind_site(ctx, node, value, is_global)
+    if state.blocks and T.plate_of(value) is not None:
+        ctx.error(
+            "E0541",
+            f"'{node.var.text}' is one value per element of a plate, observed once, inside "
+            f"the marginalize block of '{state.blocks[-1].var.text}', whose latent is one "
+            "per row",
+            node.span,
+            suggestion="observe it before the block",
+        )
+
+
+def _forward_scan(ctx: Ctx, source: ast.Expr) -> bool:
+    """``scan(cell)`` with ``cell`` a forward cell (a program returning a summed state)."""
+    if not isinstance(source, ast.Scan) or not isinstance(source.cell, ast.Ref):
+        return False
+    found = ctx.lookup(source.cell.name.text)
+    return isinstance(found, SymbolInfo) and found.forward
+
+
+def _sample_value(state: _Program, node: ast.SampleStep) -> tuple[T.Type, bool]:
+    """The value type of a site and whether it is global."""
+    ctx = state.ctx
     kind = "observe" if node.observed else "sample"
     annotated = resolve_type(ctx, node.annotation) if node.annotation is not None else None
     value: T.Type = T.UNKNOWN
@@ -240,8 +329,7 @@ def _sample(state: _Program, node: ast.SampleStep) -> None:
     opts = check_step_options(ctx, node.options, kind)
     family = _inline_family(ctx, source)
     if family is None and _unknown_family(ctx, source):
-        _bind_site(ctx, node, annotated or T.UNKNOWN, False)
-        return
+        return annotated or T.UNKNOWN, False
     if family is None:
         _options_need_family(ctx, opts)
     if family is not None:
@@ -295,7 +383,7 @@ def _sample(state: _Program, node: ast.SampleStep) -> None:
         )
     if annotated is not None and not isinstance(annotated, T.Unknown):
         value = annotated
-    _bind_site(ctx, node, value, is_global)
+    return value, is_global
 
 
 def _bound_words(node: ast.SampleStep) -> str:
@@ -1064,6 +1152,8 @@ def _index(state: _Program, node: ast.Index) -> T.Type:
             suggestion=f"draw it as a plate: sample {base.text} : K <- Family(...)",
         )
         return T.UNKNOWN
+    if _out_of_scope(ctx, index):
+        return T.UNKNOWN
     if not _ids_fit(ctx, index, plate):
         ctx.error(
             "E0517",
@@ -1158,11 +1248,14 @@ def _relation_row(state: _Program, node: ast.Index, found: SymbolInfo) -> T.Type
 
 
 def _arith_var(ctx: Ctx, name: ast.Name) -> T.Type:
-    if name.missing:
+    if name.missing or _out_of_scope(ctx, name):
         return T.UNKNOWN
     local = ctx.locals.get(name.text)
     if local is not None:
         ctx.ref(name, name.text, "local", is_decl=local.kind == "host")
+        if local.kind == "marginal" and name.text in ctx.binary_marginals:
+            ctx.typed(name, T.real(1))
+            return T.real(1)  # a summed-out Bernoulli value is the number 0 or 1
         if isinstance(local.type, T.FinSet):
             ctx.error(
                 "E0512",
@@ -1256,7 +1349,9 @@ def _return(state: _Program, node: ast.ReturnStep) -> None:
     ctx = state.ctx
     if state.returned_at is not None:
         return
-    locals_ = [_local(ctx, name) for name in node.vars]
+    if _forward_return(state, node):
+        return
+    locals_ = [_returned(ctx, name) for name in node.vars]
     if any(v is None for v in locals_):
         return
     given = T.product([v.type for v in locals_ if v is not None])
@@ -1269,3 +1364,299 @@ def _return(state: _Program, node: ast.ReturnStep) -> None:
             f"the program returns {T.describe(given)} but is declared to give {T.describe(state.cod)}",
             node.span,
         )
+
+
+# ---------------------------------------------------------------- marginalisation
+# docs/language.md, "Marginalisation": `marginalize c : K <- Categorical(p)` sums the
+# discrete latent c out of the deeper-indented steps after it (its body), exactly.
+
+
+def _marginalize(state: _Program, node: ast.MarginalizeStep, depth: int) -> None:
+    ctx = state.ctx
+    if state.blocks:
+        ctx.error(
+            "E0541",
+            "a marginalize block inside another is not supported yet",
+            node.span,
+            suggestion="sum both latents out with one block over their product set",
+        )
+        return
+    grouped = _marginal_options(state, node)
+    annotated = resolve_type(ctx, node.annotation) if node.annotation is not None else None
+    source = node.source
+    value: T.Type = T.UNKNOWN
+    binary = False
+    prior_global = False
+    family = _inline_family(ctx, source)
+    if family is not None:
+        assert isinstance(source, ast.Apply)
+        if family.support not in (Domain.FINITE, Domain.BINARY):
+            ctx.error(
+                "E0540",
+                f"marginalize sums a discrete latent out exactly, but {family.name} draws "
+                f"values in {support_words(family.support)}",
+                source.span,
+                suggestion=f"draw it with `sample {node.var.text} <- ...`, or marginalize a "
+                "Categorical or Bernoulli latent",
+            )
+        else:
+            shape = _Shape(None, None, None, annotated)  # its options are the block's
+            value, prior_global = _family_value(state, family, source, annotated, node.var, shape)
+            binary = family.support == Domain.BINARY
+    elif _unknown_family(ctx, source):
+        pass
+    else:
+        value, prior_global = _marginal_kernel(state, node)
+    if annotated is not None and not isinstance(annotated, T.Unknown):
+        if not isinstance(annotated, T.FinSet):
+            ctx.error(
+                "E0540",
+                f"'{node.var.text}' is annotated {T.describe(annotated)}; a marginalized "
+                "latent takes values in a finite set",
+                node.annotation.span if node.annotation is not None else node.span,
+            )
+        elif not isinstance(value, T.Unknown) and not T.assignable(value, annotated):
+            ctx.error(
+                "E0505",
+                f"'{node.var.text}' is annotated {T.describe(annotated)} but its prior gives "
+                f"{T.describe(value)}",
+                node.annotation.span if node.annotation is not None else node.span,
+            )
+        else:
+            value = annotated
+    if grouped is not None and not prior_global:
+        ctx.error(
+            "E0543",
+            f"with over={grouped}, one latent is shared by the rows of each element, so its "
+            "prior must be the same for every row (numbers and global values only)",
+            source.span,
+        )
+    if not isinstance(value, T.FinSet | T.Unknown):
+        value = T.UNKNOWN
+    _bind(ctx, node.var, "marginal", value)
+    if binary:
+        ctx.binary_marginals.add(node.var.text)
+    block = _Block(node.var, depth, binary)
+    block.unit_index = ctx.unit_index
+    state.blocks.append(block)
+
+
+def _marginal_kernel(state: _Program, node: ast.MarginalizeStep) -> tuple[T.Type, bool]:
+    """A kernel morphism as the prior: ``marginalize z <- transition(h)``."""
+    ctx = state.ctx
+    source = node.source
+    callee = source.callee if isinstance(source, ast.Apply) else source
+    info = None
+    if isinstance(callee, ast.Ref) and not callee.name.missing:
+        found = ctx.lookup(callee.name.text)
+        info = found if isinstance(found, SymbolInfo) else None
+    if info is not None and (info.kind != "morphism" or info.role != "kernel"):
+        ctx.ref(callee.name, callee.name.text, "global")  # type: ignore[union-attr]
+        ctx.error(
+            "E0540",
+            f"the prior of a marginalized latent must be a kernel or Categorical/Bernoulli; "
+            f"'{callee.name.text}' is a {info.kind}"  # type: ignore[union-attr]
+            + (f" with role={info.role}" if info.role else ""),
+            source.span,
+            suggestion="declare it [role=kernel] between finite sets",
+        )
+        return T.UNKNOWN, False
+    if info is None and isinstance(callee, ast.Ref):
+        type_of(ctx, callee)  # reports the unknown name
+        return T.UNKNOWN, False
+    if info is None:
+        ctx.error(
+            "E0540",
+            "the prior of a marginalized latent must be a kernel morphism or "
+            "Categorical/Bernoulli, not a composite expression",
+            source.span,
+            suggestion="name the kernel and apply it: marginalize z <- kernel(x)",
+        )
+        return T.UNKNOWN, False
+    sample = ast.SampleStep(node.span, node.var, None, source, False)
+    arrow = info.arrow()
+    if arrow is not None and not isinstance(arrow.cod, T.FinSet | T.Unknown):
+        ctx.ref(callee.name, callee.name.text, "global")  # type: ignore[union-attr]
+        ctx.error(
+            "E0540",
+            f"marginalize sums a discrete latent out exactly, but '{callee.name.text}' gives "  # type: ignore[union-attr]
+            f"{T.describe(arrow.cod)}",
+            source.span,
+            suggestion="marginalize a latent in a finite set",
+        )
+        return T.UNKNOWN, False
+    value, is_global = _sample_value(state, sample)
+    return value, is_global
+
+
+def _marginal_options(state: _Program, node: ast.MarginalizeStep) -> str | None:
+    """Check ``[reduction=logsumexp, over=G, via=ids]`` (spelled and typed by the step
+    options' table, ``semantic/options.py``); the name of the ``over`` set, if any."""
+    ctx = state.ctx
+    opts = check_step_options(ctx, node.options, "marginalize")
+    if opts.reduction is not None and opts.reduction != DEFAULT_MARGINAL_REDUCTION:
+        span = opts.span("reduction") or node.span
+        ctx.error(
+            "E0543",
+            f"reduction '{opts.reduction}' is not a marginal: a marginalize block sums its "
+            "latent out exactly, in log space",
+            span,
+            suggestion=f"write reduction={DEFAULT_MARGINAL_REDUCTION}",
+        )
+    over = opts.over[0] if opts.over else None
+    if opts.over is not None and len(opts.over) > 1:
+        ctx.error(
+            "E0543",
+            "a marginalize block sums one latent out: over takes one finite set",
+            opts.span("over") or node.span,
+        )
+    via = opts.via[0] if opts.via else None
+    if opts.via is not None and len(opts.via) > 1:
+        ctx.error(
+            "E0543",
+            "via takes the one host-data name of the rows' ids",
+            opts.span("via") or node.span,
+        )
+    if over is not None and via is None and not opts.given("via"):
+        ctx.error(
+            "E0543",
+            f"over={over.name.text} needs the ids of each row's element",
+            opts.span("over") or node.span,
+            suggestion="add via=ids, host data of one id per row",
+        )
+    if via is not None and over is None and not opts.given("over"):
+        ctx.error(
+            "E0543",
+            "via=ids names the elements of an over set; this block has none",
+            opts.span("via") or node.span,
+            suggestion="add over=G, or remove via",
+        )
+    elif via is not None and over is not None and not _out_of_scope(ctx, via):
+        known = ctx.locals.get(via.text)
+        group = over.type
+        if known is None:
+            ctx.locals[via.text] = Local(via.text, "host", group, ctx.unit_index, via.span)
+            ctx.ref(via, via.text, "local", is_decl=True)
+            ctx.typed(via, group)
+        elif known.kind != "host":
+            ctx.ref(via, via.text, "local")
+            ctx.error(
+                "E0543",
+                f"via={via.text} must be host data of ids, but '{via.text}' is bound in this "
+                "program",
+                via.span,
+            )
+        else:
+            ctx.ref(via, via.text, "local")
+    return over.name.text if over is not None else None
+
+
+def _allowed_in_body(state: _Program, node: ast.Node) -> bool:
+    """Whether a step may stand in a marginalize body (reporting it when not)."""
+    block = state.blocks[-1]
+    var = block.var.text
+    if isinstance(node, ast.SampleStep) and not node.observed:
+        state.ctx.error(
+            "E0541",
+            f"'{node.var.text}' is drawn inside the marginalize block of '{var}': a latent "
+            "drawn there cannot be summed out exactly",
+            node.span,
+            suggestion="draw it before the block, or observe it",
+        )
+        return False
+    if isinstance(node, ast.ReturnStep):
+        state.ctx.error(
+            "E0541",
+            f"return inside the marginalize block of '{var}'",
+            node.span,
+            suggestion="return after the block (dedent it)",
+        )
+        return False
+    return True
+
+
+def _in_body(state: _Program, name: ast.Name) -> None:
+    if state.blocks and not name.missing:
+        state.blocks[-1].bound.append(name.text)
+
+
+def _close_block(state: _Program) -> None:
+    block = state.blocks.pop()
+    ctx = state.ctx
+    var = block.var.text
+    if block.steps == 0:
+        here, ctx.unit_index = ctx.unit_index, block.unit_index
+        ctx.error(
+            "E0544",
+            f"the marginalize block of '{var}' has no body: nothing depends on it",
+            block.var.span,
+            suggestion="indent the steps that depend on it under the block",
+        )
+        ctx.unit_index = here
+    if not block.var.missing:
+        ctx.out_of_scope[var] = (
+            "E0542",
+            f"'{var}' is summed out by its marginalize block; it has no value after the block",
+        )
+    for name in block.bound:
+        ctx.out_of_scope[name] = (
+            "E0542",
+            f"'{name}' depends on '{var}', which its marginalize block sums out; it has no "
+            "value after the block",
+        )
+    ctx.binary_marginals.discard(var)
+    state.closed = block
+
+
+def _out_of_scope(ctx: Ctx, name: ast.Name) -> bool:
+    """Report a use of a value that is bound but not in scope here (E0542, E0545)."""
+    why = ctx.out_of_scope.get(name.text)
+    if why is None:
+        return False
+    ctx.ref(name, name.text, "local")
+    code, message = why
+    ctx.error(code, message, name.span)
+    return True
+
+
+def _returned(ctx: Ctx, name: ast.Name) -> Local | None:
+    """A returned variable: a forward scan's value may be returned (only that)."""
+    local = ctx.locals.get(name.text)
+    if local is not None and local.kind == "forward":
+        ctx.ref(name, name.text, "local")
+        ctx.typed(name, local.type)
+        return local
+    return _local(ctx, name)
+
+
+def _forward_return(state: _Program, node: ast.ReturnStep) -> bool:
+    """``return z`` right after the block summing ``z`` out: a forward cell
+    ``A * H -> H`` (its scan carries the distribution of the state; see the docs)."""
+    block = state.closed
+    if block is None or node.is_tuple or len(node.vars) != 1:
+        return False
+    name = node.vars[0]
+    if name.text != block.var.text or block.depth != 0:
+        return False
+    ctx = state.ctx
+    local = ctx.locals.get(name.text)
+    split = T.scan_split(state.dom, state.cod)
+    ctx.ref(name, name.text, "local")
+    if (
+        local is None
+        or split is None
+        or not isinstance(state.cod, T.FinSet)
+        or not T.same(local.type, state.cod)
+    ):
+        ctx.error(
+            "E0542",
+            f"'{name.text}' is summed out by its marginalize block; only a scan cell "
+            "A * H -> H may return the state it sums out",
+            name.span,
+            suggestion=f"declare the program A * {T.show(local.type) if local else 'H'} -> "
+            f"{T.show(local.type) if local else 'H'} and use it as scan(...)",
+        )
+        return True
+    state.forward = True
+    state.returned = local.type
+    return True

@@ -438,7 +438,20 @@ class ReturnStep(Node):
     is_tuple: bool
 
 
-Step = SampleStep | LetStep | ScoreStep | ReturnStep
+@dataclass(slots=True, eq=False)
+class MarginalizeStep(Node):
+    """``marginalize c : K <- Categorical(p) [options]``: the header of a block whose
+    body is the deeper-indented steps after it (``Program.body_of``); ``c`` is summed
+    out of them exactly."""
+
+    var: Name
+    annotation: TypeExpr | None
+    source: Expr
+    options: list[Option]
+    options_span: Span | None
+
+
+Step = SampleStep | LetStep | ScoreStep | ReturnStep | MarginalizeStep
 
 # ---------------------------------------------------------------- units and files
 
@@ -458,6 +471,7 @@ class Unit:
     text: str
     doc: str | None = None
     syntax_errors: tuple[RelDiagnostic, ...] = ()
+    depth: int = 0  # how many `marginalize` blocks a step is inside
 
     def absolute(self, span: Span) -> Range:
         return Range(
@@ -498,6 +512,17 @@ class Program:
     @property
     def node(self) -> ProgramHeader | ErrorNode:
         return self.header.node  # type: ignore[return-value]
+
+    def body_of(self, index: int) -> list[Unit]:
+        """The steps of the block opened by ``steps[index]`` (a ``marginalize``): the
+        steps after it that are deeper than it, up to the first that is not."""
+        depth = self.steps[index].depth
+        body: list[Unit] = []
+        for unit in self.steps[index + 1 :]:
+            if unit.depth <= depth:
+                break
+            body.append(unit)
+        return body
 
 
 Item = Unit | Program

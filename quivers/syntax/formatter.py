@@ -50,7 +50,7 @@ def format_source(text: str) -> str | None:
     square: dict[int, int] = {}  # line -> '[' depth open at its start (options may wrap)
     for unit in lay.units:
         deduction = masked[unit.first_line].startswith("deduction")
-        base = 1 if unit.kind == "step" else 0
+        base = 1 + unit.depth if unit.kind == "step" else 0
         open_squares = 0
         for number in range(unit.first_line, unit.last_line + 1):
             if masked[number].strip():
@@ -149,7 +149,7 @@ def _block_comment_lines(text: str, lay: layout.Layout) -> set[int]:
 def _next_unit_indents(lay: layout.Layout, count: int) -> list[int]:
     """For each line, the indent depth of the next unit below it (comments follow it)."""
     depth = [0] * (count + 1)
-    starts = {u.first_line: (1 if u.kind == "step" else 0) for u in lay.units}
+    starts = {u.first_line: (1 + u.depth if u.kind == "step" else 0) for u in lay.units}
     current = 0
     for line in range(count - 1, -1, -1):
         if line in starts:

@@ -40,6 +40,7 @@ class RawUnit:
     end_offset: int  # end of the last line, without its newline
     orphan: bool = False  # a step keyword at column 0, outside any program
     doc: str | None = None
+    depth: int = 0  # of a step: how many `marginalize` blocks it is inside
 
 
 @dataclass(slots=True)
@@ -130,6 +131,10 @@ def split(text: str, cache: FrontendCache = DEFAULT_CACHE) -> Layout:
     depth = 0
     in_program = False
     body_indent: int | None = None
+    # indents of the open step levels: the program body's, then one per open
+    # `marginalize` block (whose body is the steps indented deeper than it)
+    levels: list[int] = []
+    opens_block = False  # the last step unit is a `marginalize` header
 
     known = cache.lines
     classify = known.get
@@ -154,14 +159,26 @@ def split(text: str, cache: FrontendCache = DEFAULT_CACHE) -> Layout:
         if indent == 0:
             in_program = word == "program"
             body_indent = None
+            levels = []
+            opens_block = False
             kind = "program_header" if in_program else "declaration"
             orphan = word in _STEP_KEYWORDS and word != "let"
             current = RawUnit("step" if orphan else kind, number, number, start, end, orphan)
             units.append(current)
-        elif in_program and (body_indent is None or indent <= body_indent):
-            body_indent = indent if body_indent is None else body_indent
-            current = RawUnit("step", number, number, start, end)
+        elif in_program and (
+            body_indent is None or indent <= levels[-1] or (opens_block and indent > levels[-1])
+        ):
+            if body_indent is None:
+                body_indent = indent
+                levels = [indent]
+            elif indent > levels[-1]:  # the first step of a `marginalize` body
+                levels.append(indent)
+            else:
+                while len(levels) > 1 and indent < levels[-1]:
+                    levels.pop()
+            current = RawUnit("step", number, number, start, end, depth=len(levels) - 1)
             units.append(current)
+            opens_block = word == "marginalize"
         elif current is not None:
             current.last_line, current.end_offset = number, end
         else:  # an indented line before any statement

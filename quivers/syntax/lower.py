@@ -446,6 +446,10 @@ class Lowering(Transformer[Token, ast.Node]):
     def observe_step(self, meta: Meta, ch: Kids) -> ast.SampleStep:
         return _site_step(meta, ch, observed=True)
 
+    def marginalize_step(self, meta: Meta, ch: Kids) -> ast.MarginalizeStep:
+        options, options_span = ch[3] if ch[3] is not None else ([], None)
+        return ast.MarginalizeStep(span_of(meta), _name(ch[0]), ch[1], ch[2], options, options_span)
+
     def annotation(self, meta: Meta, ch: Kids) -> ast.TypeExpr:
         annotated: ast.TypeExpr = ch[0]
         return annotated

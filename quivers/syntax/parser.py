@@ -65,9 +65,12 @@ def parse(text: str, cache: FrontendCache = DEFAULT_CACHE) -> ast.SourceFile:
         if hit is None:
             unit = parse_unit(kind, unit_text, raw.first_line, raw.offset, cache)
             unit.doc = raw.doc
+            unit.depth = raw.depth
         else:  # parse_unit's cache hit, inlined: this loop runs for every unit
             reused += 1
-            unit = ast.Unit(kind, hit[0], raw.first_line, raw.offset, unit_text, raw.doc, hit[1])
+            unit = ast.Unit(
+                kind, hit[0], raw.first_line, raw.offset, unit_text, raw.doc, hit[1], raw.depth
+            )
         if unit.syntax_errors:
             diagnostics.extend(
                 Diagnostic(d.code, d.message, unit.absolute(d.span), suggestion=d.suggestion)

@@ -109,6 +109,7 @@ _SYMBOL_KINDS = {
     "observe": lsp.SymbolKind.Event,
     "score": lsp.SymbolKind.Variable,
     "return": lsp.SymbolKind.Key,
+    "marginalize": lsp.SymbolKind.Namespace,  # a block holding the steps it sums over
 }
 
 
@@ -322,4 +323,5 @@ def flowchart(lines: Lines, chart: Flowchart) -> dict[str, object]:
         ],
         "targets": chart.targets,
         "error": chart.error,
+        "groups": [{"title": title, "nodes": ids} for title, ids in chart.groups],
     }
