@@ -94,6 +94,8 @@ CLAIMS: dict[str, Claims] = {
     "negbin_regression": fitted(0.2, r=1.0),
     "ppca": fitted(0.4),
     "markov_chain": fitted(0.1),
+    "mixture_model": fitted(0.2),
+    "zero_inflated_poisson": fitted(0.15),
     "eight_schools": fitted(1.5),
     "ar1": fitted(0.2),
     "grouped_beta_regression": fitted(0.25, phi=6.0),

@@ -539,6 +539,36 @@ def breast_cancer_logistic(P: Params, x: Tensor, host: dict, tr: dict, run: dict
     }
 
 
+def mixture_model(P: Params, x: Tensor, host: dict, tr: dict, run: dict) -> Sites:
+    """w ~ Dirichlet(2, 2), mu_k ~ N(0, 5) (a plate), sigma ~ HalfCauchy(1); the label
+    summed out per row: y_i ~ log sum_k w_k N(y_i; mu_k, sigma)."""
+    w, mu, sigma = tr["w"], tr["mu"], tr["sigma"]
+    log_w = torch.log(w).reshape(1, 2)
+    components = log_w + normal(tr["y"].reshape(-1, 1), mu.reshape(1, 2), sigma)
+    return {
+        "w": math.lgamma(4.0) - 2 * math.lgamma(2.0) + torch.log(w).sum(),
+        "mu": normal(mu, 0.0, 5.0).sum(),
+        "sigma": half_cauchy(sigma, 1.0),
+        "y": torch.logsumexp(components, -1),
+    }
+
+
+def zero_inflated_poisson(P: Params, x: Tensor, host: dict, tr: dict, run: dict) -> Sites:
+    """a, b ~ N(0, 2), pi ~ Beta(2, 2); the indicator summed out per row:
+    p(y) = pi 1{y = 0} + (1 - pi) Poisson(y; exp(a + b x))."""
+    a, b, pi = tr["a"], tr["b"], tr["pi"]
+    y = tr["y"].reshape(-1)
+    rate = torch.exp(a + b * x).reshape(-1)
+    on = torch.log1p(-pi) + poisson(y, rate)
+    off = torch.where(y == 0, torch.log(pi), torch.full_like(on, -math.inf))
+    return {
+        "a": normal(a, 0.0, 2.0),
+        "b": normal(b, 0.0, 2.0),
+        "pi": beta_density(pi, torch.tensor(2.0), torch.tensor(2.0)),
+        "y": torch.logsumexp(torch.stack([on, off]), 0),
+    }
+
+
 DENSITIES: dict[str, Callable[..., Sites]] = {
     f.__name__: f
     for f in (
@@ -568,5 +598,7 @@ DENSITIES: dict[str, Callable[..., Sites]] = {
         eight_schools_centred,
         neals_funnel,
         breast_cancer_logistic,
+        mixture_model,
+        zero_inflated_poisson,
     )
 }

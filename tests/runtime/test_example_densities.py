@@ -113,6 +113,8 @@ INPUTS: dict[str, tuple[Callable[[], Inputs], list[dict[str, Any]]]] = {
     # a jittered successor is impossible there, -inf by hand, and the runtime scores
     # an impossible successor as log(tiny), reported in the issue)
     "markov_chain": (lambda: _ids(3, 8), [{"n_steps": n} for n in (1, 5, 6)]),
+    "mixture_model": (lambda: (torch.zeros(B, 1, dtype=torch.float64), {}), [{}]),
+    "zero_inflated_poisson": (lambda: (torch.randn(B, 1, dtype=torch.float64), {}), [{}]),
     "eight_schools_centred": (
         lambda: (torch.arange(8), {"sigma": 5.0 + 10.0 * torch.rand(8, dtype=torch.float64)}),
         [{}],
