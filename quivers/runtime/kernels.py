@@ -233,9 +233,13 @@ class InlineFamily(Node):
         value_type: ObjT,
         is_global: bool,
         constants: tuple[float | tuple[float, ...], ...] | None = None,
+        logits: frozenset[int] = frozenset(),
     ) -> None:
         super().__init__(value_type, value_type)
         self.constants = constants
+        # argument positions given as logits rather than probabilities (the program
+        # passes e for a `sigmoid(e)` argument: program.logit_arguments)
+        self.logits = logits
         self.family = get_family(family)
         if n_args != self.family.arity:
             raise QvrBuildError(
@@ -254,7 +258,10 @@ class InlineFamily(Node):
     def dist(self, args: tuple[torch.Tensor, ...]):
         return make_dist(
             self.name,
-            {p.name: a for p, a in zip(self.family.params, args, strict=True)},
+            {
+                "logits" if i in self.logits else p.name: a
+                for i, (p, a) in enumerate(zip(self.family.params, args, strict=True))
+            },
             self._dim,
         )
 

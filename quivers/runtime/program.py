@@ -15,7 +15,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from quivers.core.families import MIXTURE
+from quivers.core.families import FAMILIES, MIXTURE
 from quivers.runtime.errors import QvrBuildError, QvrDataError, describe
 from quivers.runtime.ir import (
     BinOp,
@@ -73,6 +73,29 @@ _OPS: dict[str, Callable[[Any, Any], torch.Tensor]] = {
 HOST_KEY = "_host"  # run-time keyword carrying host data into nested programs
 
 
+def logit_arguments(family: str, args: tuple[Any, ...], lets: Mapping[str, Any]) -> dict[int, Any]:
+    """The probability arguments written as ``sigmoid(e)`` (directly or through lets):
+    position -> ``e``.
+
+    In float32, sigmoid(e) rounds to exactly 1 for e > ~17, and a Bernoulli given
+    that probability scores the unlikely outcome as log(eps) ~ -16 instead of -e: a
+    silently wrong density far out in the tails (logistic regression with separable
+    rows). Given ``e`` as logits, torch computes log sigmoid(+-e) exactly.
+    """
+    params = FAMILIES[family].params
+    out: dict[int, Any] = {}
+    for i, (param, arg) in enumerate(zip(params, args, strict=False)):
+        if param.name != "probs" or param.vector:
+            continue
+        seen: set[str] = set()
+        while isinstance(arg, Var) and arg.name in lets and arg.name not in seen:
+            seen.add(arg.name)
+            arg = lets[arg.name]
+        if isinstance(arg, Call) and arg.fn == "sigmoid" and len(arg.args) == 1:
+            out[i] = arg.args[0]
+    return out
+
+
 class ProgramModule(Node):
     """A compiled ``program p : A -> B``; also usable as a kernel (e.g. a scan cell)."""
 
@@ -96,6 +119,9 @@ class ProgramModule(Node):
             self.types.update(zip(decl.params, fs, strict=True))
         self.site_names: list[str] = []
         observed: list[str] = []
+        lets: dict[str, Any] = {}  # let name -> its expression, for logit_arguments
+        # site -> {argument position: the expression whose sigmoid it is}
+        self._logit_args: dict[str, dict[int, Any]] = {}
         self._binary: set[str] = set()  # summed-out Bernoulli latents: 0 or 1 in arithmetic
         self.forward_cell = decl.forward
         self._supports: dict[str, Any] = {}  # of a block's sites, from its last run
@@ -115,8 +141,16 @@ class ProgramModule(Node):
                     )
                     consts = nums if len(nums) == len(src.args) else None
                     is_global = isinstance(step, SampleStep) and step.is_global
+                    logits = logit_arguments(src.family, src.args, lets)
+                    if logits:
+                        self._logit_args[step.var] = logits
                     node = InlineFamily(
-                        src.family, len(src.args), step.value_type, is_global, consts
+                        src.family,
+                        len(src.args),
+                        step.value_type,
+                        is_global,
+                        consts,
+                        logits=frozenset(logits),
                     )
                     if isinstance(step, MarginalizeStep) and src.family == "Bernoulli":
                         self._binary.add(step.var)
@@ -132,6 +166,7 @@ class ProgramModule(Node):
                 self.types.update(step.parts)
             elif isinstance(step, LetStep):
                 self.types[step.var] = step.value_type
+                lets[step.var] = step.value
         for name, expr in _relation_refs(decl).items():  # `rel[ids]`: the relation's matrix
             self.add_module(f"_rel_{name}", resolve(expr))
         if self.forward_cell and any(
@@ -307,7 +342,7 @@ class ProgramModule(Node):
             if args:
                 return join_values([env[a] for a in args], [self.types[a] for a in args])
             return x
-        inp = self._family_args(step.source.args, env, host, where)
+        inp = self._family_args(step.source.args, env, host, where, self._logit_args.get(step.var))
         if not isinstance(node, InlineFamily):
             return inp
         inp = node.symmetric(inp)
@@ -561,13 +596,22 @@ class ProgramModule(Node):
         raise QvrBuildError(f"{where}: not an arithmetic expression: {e!r}")
 
     def _family_args(
-        self, args: tuple[Any, ...], env: dict[str, Any], host: dict[str, Any], where: str
+        self,
+        args: tuple[Any, ...],
+        env: dict[str, Any],
+        host: dict[str, Any],
+        where: str,
+        logits: Mapping[int, Any] | None = None,
     ) -> tuple[torch.Tensor, ...]:
         """An inline family's argument values; a Mixture's components' arguments follow
-        its weights, flattened in order (``MixtureFamily`` knows each one's arity)."""
+        its weights, flattened in order (``MixtureFamily`` knows each one's arity).
+        A probability written as ``sigmoid(e)`` is given as the logit ``e``
+        (``logit_arguments``)."""
         out: list[torch.Tensor] = []
-        for a in args:
-            if isinstance(a, VectorLit):
+        for i, a in enumerate(args):
+            if logits and i in logits:
+                out.append(self._arith(logits[i], env, host, where))
+            elif isinstance(a, VectorLit):
                 out.append(self._ref.new_tensor(a.values))
             elif isinstance(a, Components):
                 for call in a.calls:
