@@ -79,3 +79,24 @@ def test_a_probability_that_is_not_a_sigmoid_is_used_as_written():
     )
     expected = stats.norm.logpdf(1.0) + stats.bernoulli.logpmf(Y, 0.25).sum()
     assert got.item() == pytest.approx(expected, rel=1e-6)
+
+
+def test_a_summed_out_bernoulli_of_a_sigmoid_equals_enumeration():
+    source = """\
+object X : Real 1
+program gate(x) : X -> X
+    let p = sigmoid(8.0 * x)
+    marginalize on <- Bernoulli(p)
+        let m = 3.0 * on
+        observe y : X <- Normal(m, 1.0)
+    return y
+export gate
+"""
+    model = loads(source).morphism
+    xs = np.array([2.5, -3.0, 0.1])
+    ys = np.array([0.2, 2.9, 1.0])
+    x = torch.tensor(xs, dtype=torch.float32).unsqueeze(-1)
+    got = model.log_joint(x, {"y": torch.tensor(ys, dtype=torch.float32).unsqueeze(-1)})
+    on = special.log_expit(8.0 * xs) + stats.norm.logpdf(ys, 3.0, 1.0)
+    off = special.log_expit(-8.0 * xs) + stats.norm.logpdf(ys, 0.0, 1.0)
+    assert got.item() == pytest.approx(np.logaddexp(on, off).sum(), rel=1e-5)
