@@ -90,7 +90,7 @@ CLAIMS: dict[str, Claims] = {
     "robust_regression": fitted(0.25),
     "hierarchical_regression": fitted(0.3, sigma_a=0.45),
     "changepoint": fitted(0.8, s=2.5),
-    "ar2": fitted(0.2),
+    "ar2": fitted(0.2, phi2=0.3),
     "negbin_regression": fitted(0.2, r=1.0),
     "ppca": fitted(0.4),
     "markov_chain": fitted(0.1),
