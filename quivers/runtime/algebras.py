@@ -54,8 +54,18 @@ class Algebra:
         return torch.eye(n, dtype=like.dtype, device=like.device)
 
     def row_logits(self, rows: torch.Tensor) -> torch.Tensor:
-        """Unnormalised log-weights for sampling a successor from carrier rows."""
-        return torch.log(rows.clamp_min(torch.finfo(rows.dtype).tiny))
+        """Unnormalised log-weights for sampling a successor from carrier rows.
+
+        A zero weight is an impossible successor: log 0 = -inf, never a clamped
+        finite number (log(tiny) = -87 in float32 would score an impossible step as
+        merely unlikely). The clamp only keeps the gradient of the masked log finite.
+        A row with no successor at all keeps its clamped (uniform) weights: an all
+        -inf row has no normalisation (log_softmax would give NaN).
+        """
+        logs = torch.log(rows.clamp_min(torch.finfo(rows.dtype).tiny))
+        possible = rows > 0
+        dead = ~possible.any(-1, keepdim=True)
+        return torch.where(possible | dead, logs, -math.inf)
 
     def power(self, a: torch.Tensor, n: int) -> torch.Tensor:
         """n-fold composition, ((a a) a) ... a: by repeated squaring (O(log n) products)

@@ -200,3 +200,19 @@ def test_ref_to_a_relation_let():
     )
     r = built.morphisms["f"].relation()
     assert torch.allclose(built.lets["b"].relation(), r @ r @ r)
+
+
+@pytest.mark.parametrize("name", ["product_fuzzy", "markov"])
+def test_a_zero_weight_is_an_impossible_successor(name):
+    # log 0 is -inf, not log(tiny) = -87 in float32: an impossible step never scores as
+    # merely unlikely; the possible entries keep finite gradients
+    rows = torch.tensor([[0.0, 0.25, 0.75], [0.0, 0.0, 0.0]], requires_grad=True)
+    logits = get_algebra(name).row_logits(rows)
+    logp = torch.log_softmax(logits, dim=-1)
+    assert logp[0, 0].item() == -math.inf
+    assert logp[0, 1].item() == pytest.approx(math.log(0.25))
+    assert logp[0, 2].item() == pytest.approx(math.log(0.75))
+    logp[0, 1:].sum().backward()
+    assert rows.grad is not None and torch.isfinite(rows.grad).all()
+    # a row with no successor has no distribution: it stays finite (uniform), never NaN
+    assert torch.isfinite(logp[1]).all()
