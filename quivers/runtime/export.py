@@ -16,6 +16,7 @@ import torch
 
 from quivers.runtime.errors import QvrDataError
 from quivers.runtime.node import Node, RunOut
+from quivers.runtime.objects import as_ids
 from quivers.runtime.trace import Site
 
 
@@ -57,6 +58,12 @@ class ExportModel(Node):
     def check_input(self, x: Any, where: str = "input") -> None:
         self.inner.check_input(x, where)
 
+    def _input(self, x: Any) -> Any:
+        """The run's input, checked once; floats holding ids become int64 (``as_ids``)."""
+        x = as_ids(x, self.dom, "input")
+        self.check_input(x)
+        return x
+
     def log_prob(self, x: torch.Tensor, trace: Any, **run: Any) -> torch.Tensor:
         return self.inner.log_prob(x, trace, **run)
 
@@ -84,7 +91,7 @@ class ExportModel(Node):
 
     def rsample(self, x: torch.Tensor, observations: Mapping[str, Any] | None = None, **run: Any):
         """A value of the codomain (the trace's value: ``h_T`` for a scan)."""
-        self.check_input(x)
+        x = self._input(x)
         return self.inner.run(x, self._given(observations, x, False), False, **run)[1]
 
     forward = rsample
@@ -92,7 +99,7 @@ class ExportModel(Node):
     def trace(
         self, x: torch.Tensor, observations: Mapping[str, Any] | None = None, **run: Any
     ) -> dict[str, Site]:
-        self.check_input(x)
+        x = self._input(x)
         given = self._given(observations, x, False)
         tr, value, lp = self.inner.run(x, given, True, **run)
         if not self.stochastic:
@@ -101,7 +108,7 @@ class ExportModel(Node):
         return {self.site: Site(self.site, tr, value, lp, self.support(), False, False)}
 
     def log_joint(self, x: torch.Tensor, values: Mapping[str, Any], **run: Any) -> torch.Tensor:
-        self.check_input(x)
+        x = self._input(x)
         given = self._given(values, x, True)
         lp = self.inner.run(x, given, True, **run)[2]
         return self._ref.new_zeros(()) if lp is None else lp.sum()

@@ -10,7 +10,7 @@
 from __future__ import annotations
 
 import math
-from typing import cast
+from typing import Any, cast
 
 import torch
 
@@ -121,16 +121,47 @@ def join_values(values: list[torch.Tensor], types: list[ObjT]) -> torch.Tensor:
     return torch.cat([c.to(dtype) for c in cols], dim=-1)
 
 
+def as_ids(x: Any, t: ObjT, where: str) -> Any:
+    """Floats holding whole numbers, given where ids of a finite type are expected, are
+    those ids: returned as int64 after the checks of :func:`check_value`.
+
+    Data often arrive as floats (``torch.zeros(N, 1)`` as a plate program's input, a
+    column of ids read from a table), and the ids they hold are exact. Converting here,
+    where a run's input is validated, keeps the check out of every later step. A float
+    that is not a whole number (or NaN, or infinite) is a :class:`QvrDataError` naming
+    ``where``, the set, the expected ids and the given dtype and value. Anything else
+    is returned unchanged.
+    """
+    if not (isinstance(x, torch.Tensor) and x.is_floating_point() and is_finite(t)):
+        return x
+    whole = torch.isfinite(x) & (x == x.round())
+    if not bool(whole.all()):
+        bad = float(x[~whole].flatten()[0])
+        raise QvrDataError(
+            f"{where}: expected int64 ids of {type_name(t)} (floats only when they hold whole "
+            f"numbers), got {describe(x)} holding {bad:g}, not an id"
+        )
+    check_value(x, t, where, whole_floats=True)  # shape and range, before the cast
+    return x.long()
+
+
 def check_value(
-    x: object, t: ObjT, where: str, min_lead: int = 0, max_lead: int | None = None
+    x: object,
+    t: ObjT,
+    where: str,
+    min_lead: int = 0,
+    max_lead: int | None = None,
+    whole_floats: bool = False,
 ) -> None:
-    """Raise :class:`QvrDataError` unless ``x`` is a valid value of type ``t``."""
+    """Raise :class:`QvrDataError` unless ``x`` is a valid value of type ``t``
+    (``whole_floats``: floats already known to hold whole numbers pass as ids)."""
     if not isinstance(x, torch.Tensor):
         raise QvrDataError(f"{where}: expected a tensor of {type_name(t)}, got {describe(x)}")
     if is_finite(t):
         k = len(leaf_factors(t))
         want = "int64 ids" + ("" if isinstance(t, FinSetT) else f" with last axis {k}")
-        if x.is_floating_point() or x.is_complex() or x.dtype == torch.bool:
+        floats = x.is_floating_point() and not whole_floats
+        if floats or x.is_complex() or x.dtype == torch.bool:
             raise QvrDataError(f"{where}: expected {want} of {type_name(t)}, got {describe(x)}")
         if not isinstance(t, FinSetT) and (x.dim() == 0 or x.shape[-1] != k):
             raise QvrDataError(f"{where}: expected {want} of {type_name(t)}, got {describe(x)}")

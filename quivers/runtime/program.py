@@ -22,6 +22,7 @@ from quivers.runtime.ir import (
     Call,
     Components,
     Expr,
+    FinSetT,
     Index,
     KernelSource,
     LetStep,
@@ -42,8 +43,10 @@ from quivers.runtime.ir import (
 from quivers.runtime.kernels import InlineFamily, MixtureFamily
 from quivers.runtime.node import Node, RunOut, add_lp, pack, reduce_rows, unpack
 from quivers.runtime.objects import (
+    as_ids,
     check_value,
     factors,
+    finite_size,
     join_values,
     lead_shape,
     leaf_factors,
@@ -189,6 +192,7 @@ class ProgramModule(Node):
         self._plate_sizes = frozenset(
             s.plate for s in decl.steps if isinstance(s, SampleStep) and s.plate is not None
         )
+        self._id_hosts = self._host_id_sets(decl)
         self.stochastic = bool(self.site_names)
         steps = [s for s in decl.steps if isinstance(s, SampleStep)]
         self.position_batchable = (
@@ -198,6 +202,27 @@ class ProgramModule(Node):
             and all(self.step_module(s.var).position_batchable for s in steps)
         )
         self.stochastic = self.stochastic or any(isinstance(s, MarginalizeStep) for s in decl.steps)
+
+    def _host_id_sets(self, decl: ProgramDecl) -> dict[str, FinSetT]:
+        """Host data read as ids (``beta[idx]``, ``[via=idx]``), each with the set it
+        indexes (the smallest, if it indexes several)."""
+        plates = {
+            s.var: s.plate
+            for s in _flat_steps(decl.steps)
+            if isinstance(s, SampleStep) and s.plate is not None
+        }
+        sizes: dict[str, int] = {}
+        for i in _indices(decl):
+            if isinstance(i.base, RelationRef):
+                size: int | None = finite_size(getattr(self, f"_rel_{i.base.name}").dom)
+            else:
+                size = plates.get(i.base.name)
+            if size is not None and i.index.name in decl.host_names:
+                sizes[i.index.name] = min(size, sizes.get(i.index.name, size))
+        for s in _flat_steps(decl.steps):
+            if isinstance(s, MarginalizeStep) and s.via is not None and s.group is not None:
+                sizes[s.via] = min(s.group, sizes.get(s.via, s.group))
+        return {name: FinSetT(size) for name, size in sizes.items()}
 
     def step_module(self, name: str) -> Node:
         return getattr(self, f"_step_{name}")
@@ -647,12 +672,20 @@ class ProgramModule(Node):
     def check_input(self, x: Any, where: str = "input") -> None:
         check_value(x, self.dom, f"program '{self.name}' {where}", min_lead=1)
 
+    def _input(self, x: Any) -> Any:
+        """The run's input, checked once; floats holding ids become int64 (``as_ids``)."""
+        x = as_ids(x, self.dom, f"program '{self.name}' input")
+        self.check_input(x)
+        return x
+
     def _split_obs(self, observations: Mapping[str, Any] | None, x: Any) -> tuple[dict, dict]:
         obs = dict(observations or {})
         given = {k: v for k, v in obs.items() if k in self.site_names}
         rows = _rows(x)
         for name in self.host_names:
             if isinstance(obs.get(name), torch.Tensor):
+                if name in self._id_hosts:  # floats holding ids become the ids, once
+                    obs[name] = as_ids(obs[name], self._id_hosts[name], f"host data '{name}'")
                 obs[name] = _host_rows(name, obs[name], rows, self._plate_sizes)
         for name, size in self._plates.items():
             value = given.get(name)
@@ -664,7 +697,7 @@ class ProgramModule(Node):
         self, x: torch.Tensor, observations: Mapping[str, Any] | None = None, **run: Any
     ) -> Any:
         """Run the program (observed sites take supplied values) and return its result."""
-        self.check_input(x)
+        x = self._input(x)
         given, host = self._split_obs(observations, x)
         return self._execute(x, given, host, False, False, run)[1]
 
@@ -680,7 +713,7 @@ class ProgramModule(Node):
         self, x: torch.Tensor, observations: Mapping[str, Any] | None = None, **run: Any
     ) -> tuple[Any, Trace, torch.Tensor]:
         """One run: (return value, every site, exact total log density incl. scores)."""
-        self.check_input(x)
+        x = self._input(x)
         given, host = self._split_obs(observations, x)
         sites = Trace()
         _, value, rows, glob = self._execute(x, given, host, False, True, run, sites)
@@ -689,7 +722,7 @@ class ProgramModule(Node):
 
     def log_joint(self, x: torch.Tensor, values: Mapping[str, Any], **run: Any) -> torch.Tensor:
         """Exact total log density: local sites and scores summed over rows, globals once."""
-        self.check_input(x)
+        x = self._input(x)
         given, host = self._split_obs(values, x)
         _, _, rows, glob = self._execute(x, given, host, True, True, run)
         total = self._ref.new_zeros(()) if rows is None else rows.sum()
@@ -704,7 +737,7 @@ class ProgramModule(Node):
         the sites drawn once; ``rows.sum() + glob`` is :meth:`log_joint`. A minibatch
         ELBO scales the first by N/B and counts the second once.
         """
-        self.check_input(x)
+        x = self._input(x)
         given, host = self._split_obs(values, x)
         _, _, rows, glob = self._execute(x, given, host, True, True, run)
         if rows is None:
@@ -725,7 +758,7 @@ class ProgramModule(Node):
         the ELBO's integrand computed exactly: log p(z) - log q(z) is zero and is
         never evaluated (the prior guide's objective, at the cost of one forward draw).
         """
-        self.check_input(x)
+        x = self._input(x)
         wanted = frozenset(draw)
         given, host = self._split_obs(observations, x)
         clash = sorted(wanted & set(given))
@@ -820,13 +853,13 @@ def _ar_filter(phi: torch.Tensor, e: torch.Tensor) -> torch.Tensor:
     return torch.stack(out, dim=-2)
 
 
-def _relation_refs(decl: ProgramDecl) -> dict[str, Expr]:
-    """The relations whose rows the program's arithmetic reads (``rel[ids]``), by name."""
-    found: dict[str, Expr] = {}
+def _indices(decl: ProgramDecl) -> list[Index]:
+    """Every ``base[ids]`` the program's arithmetic reads, in source order."""
+    found: list[Index] = []
 
     def walk(e: Any) -> None:
-        if isinstance(e, Index) and isinstance(e.base, RelationRef):
-            found[e.base.name] = e.base.expr
+        if isinstance(e, Index):
+            found.append(e)
         for child in (getattr(e, "left", None), getattr(e, "right", None)):
             if child is not None:
                 walk(child)
@@ -845,6 +878,11 @@ def _relation_refs(decl: ProgramDecl) -> dict[str, Expr]:
             for a in step.source.args:
                 walk(a)
     return found
+
+
+def _relation_refs(decl: ProgramDecl) -> dict[str, Expr]:
+    """The relations whose rows the program's arithmetic reads (``rel[ids]``), by name."""
+    return {i.base.name: i.base.expr for i in _indices(decl) if isinstance(i.base, RelationRef)}
 
 
 def _input_free(decl: ProgramDecl) -> frozenset[str]:

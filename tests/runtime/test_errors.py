@@ -29,9 +29,13 @@ def _attempt(model, fn):
 
 
 CASES = {
-    "float ids": (
-        lambda m, x, y, h: m.rsample(x.float()),
-        r"input.*int64.*float32 of shape \(3, 5\)",
+    "float ids that are not whole numbers": (  # whole-number floats are ids (below)
+        lambda m, x, y, h: m.rsample(x.float() + 0.5),
+        r"input.*int64.*float32 of shape \(3, 5\) holding \d+\.5, not an id",
+    ),
+    "float ids out of range": (
+        lambda m, x, y, h: m.rsample(torch.full((3, 5), 16.0)),
+        r"id 16 out of range.*0\.\.15.*given float32 of shape \(3, 5\)",
     ),
     "id out of range": (
         lambda m, x, y, h: m.rsample(torch.full((3, 5), 16)),
@@ -100,3 +104,13 @@ def test_int32_ids_are_accepted(model):
     a = model.log_joint(x, {"h": h, "next_token": y})
     b = model.log_joint(x.int(), {"h": h, "next_token": y.int()})
     assert torch.allclose(a, b)
+
+
+def test_floats_holding_ids_are_the_ids(model):
+    """The gallery passes ids as floats (``torch.zeros(N, 1)``); whole numbers are ids."""
+    x = torch.randint(0, 16, (3, 5))
+    h = model._step_h.rsample(x)
+    y = model.rsample(x)
+    a = model.log_joint(x, {"h": h, "next_token": y})
+    b = model.log_joint(x.float(), {"h": h, "next_token": y})
+    assert torch.equal(a, b)
