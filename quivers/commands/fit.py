@@ -252,10 +252,14 @@ def _nuts_lines(result: RunResult) -> list[str]:
     if diag:
         accept = ", ".join(num(a, 3) for a in diag.get("acceptance", []))
         divergences = sum(diag.get("divergences", []))
+        warmup = sum(diag.get("warmup_divergences", []))
         steps = ", ".join(num(s, 3) for s in diag.get("step_size", []))
         lines.append(
-            f"acceptance per chain: {accept}; divergences: {divergences}; step size: {steps}"
+            f"acceptance per chain: {accept}; divergences: {divergences} "
+            f"(warmup: {warmup}); step size: {steps}"
         )
+        if divergences or warmup:
+            lines.append(_divergence_warning(divergences, warmup))
     posterior = result.posterior or []
     if posterior:
         lines.append(
@@ -264,6 +268,20 @@ def _nuts_lines(result: RunResult) -> list[str]:
         )
         lines.append(_posterior_table(posterior))
     return lines
+
+
+def _divergence_warning(kept: int, warmup: int) -> str:
+    """What divergent transitions mean for the draws (Betancourt 2017): warmup's count
+    too, since a funnel's come while the step size adapts and the kept draws of a
+    biased run can show none."""
+    counts = [f"{kept} among the kept draws"] if kept else []
+    counts += [f"{warmup} during warmup"] if warmup else []
+    return (
+        f"warning: {' and '.join(counts)} diverged: NUTS met curvature its step size "
+        "cannot follow (a funnel?) and may not have explored that region, so the draws "
+        "can be biased; check r_hat and ess, and try a non-centred form of the model or "
+        "a longer --warmup"
+    )
 
 
 def _posterior_table(rows: list[dict[str, Any]]) -> str:

@@ -139,6 +139,7 @@ class MCMCResult:
         lines.append(
             f"chains={self.num_chains} draws={self.num_samples} "
             f"divergences={self.divergence_counts.tolist()} "
+            f"warmup_divergences={self.warmup_divergence_counts.tolist()} "
             f"acceptance={[round(a, 3) for a in self.acceptance_rates.tolist()]}"
         )
         return "\n".join(lines)

@@ -439,6 +439,9 @@ def run_nuts(
     diagnostics = {
         "acceptance": [round(float(a), 4) for a in result.acceptance_rates],
         "divergences": [int(d) for d in result.divergence_counts],
+        # warmup's apart: a funnel's divergences come while the step size adapts, and a
+        # run whose kept draws show none can still be biased (docs/dev/inference.md)
+        "warmup_divergences": [int(d) for d in result.warmup_divergence_counts],
         "step_size": [float(s) for s in result.step_sizes],
     }
     weights = set(lifted.param_names)  # the lifted parameters are not the program's sites

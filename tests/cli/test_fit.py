@@ -9,7 +9,15 @@ from pathlib import Path
 import pytest
 import torch
 
-from .helpers import REFERENCE, REGRESSION, installed, one_clear_error, qvr, regression_data
+from .helpers import (
+    EXAMPLES,
+    REFERENCE,
+    REGRESSION,
+    installed,
+    one_clear_error,
+    qvr,
+    regression_data,
+)
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -125,6 +133,45 @@ def test_nuts_fit_summary_and_trace_plot(tmp_path: Path) -> None:
     assert header.split() == ["block", "shape", "mean", "sd", "r_hat", "ess"]
     assert (tmp_path / "fit.png").read_bytes().startswith(PNG_MAGIC)
     assert torch.load(tmp_path / "regression.state.pt", weights_only=True)["method"] == "nuts"
+
+
+def test_nuts_reports_the_divergences_of_warmup_apart(tmp_path: Path) -> None:
+    """Neal's funnel (centred) diverges while the step size adapts; a short run's kept
+    draws show none, and "divergences: 0" alone would hide that its draws are biased."""
+    funnel = EXAMPLES / "neals_funnel.qvr"
+    args = ("--method", "nuts", "--warmup", "10", "--samples", "5", "--chains", "1")
+    wire = fit(tmp_path, *args, "--format", "json", "--plot", tmp_path / "f.svg", program=funnel)
+    assert wire.code == 0, wire.err
+    diagnostics = json.loads(wire.out)["diagnostics"]
+    assert diagnostics["divergences"] == [0] and diagnostics["warmup_divergences"][0] >= 1
+
+
+@pytest.mark.parametrize(
+    ("kept", "warmup", "said"),
+    [
+        (0, 3, "warning: 3 during warmup diverged"),
+        (2, 0, "warning: 2 among the kept draws diverged"),
+        (2, 5, "warning: 2 among the kept draws and 5 during warmup diverged"),
+        (0, 0, None),
+    ],
+)
+def test_the_nuts_summary_gives_both_counts_and_warns(kept, warmup, said) -> None:
+    from quivers.commands.fit import _nuts_lines
+    from quivers.jobs.protocol import RunResult
+
+    diagnostics = {"acceptance": [0.8], "divergences": [kept], "warmup_divergences": [warmup]}
+    lines = _nuts_lines(
+        RunResult("nuts", "funnel", diagnostics={**diagnostics, "step_size": [0.3]})
+    )
+    assert lines[0] == (
+        f"acceptance per chain: 0.8; divergences: {kept} (warmup: {warmup}); step size: 0.3"
+    )
+    warnings = [ln for ln in lines if ln.startswith("warning: ")]
+    if said is None:
+        assert warnings == []
+    else:
+        assert len(warnings) == 1 and warnings[0].startswith(said), warnings
+        assert "biased" in warnings[0] and "non-centred" in warnings[0]
 
 
 def test_fit_nuts_on_discrete_latents_is_a_clear_error(tmp_path: Path) -> None:

@@ -110,6 +110,7 @@ async def test_run_nuts_reports_warmup_and_sampling(client: LanguageClient) -> N
     # and nothing diverges on this smooth posterior
     assert 0.5 < result["diagnostics"]["acceptance"][0] <= 1.0, result["diagnostics"]
     assert result["diagnostics"]["divergences"] == [0], result["diagnostics"]
+    assert len(result["diagnostics"]["warmup_divergences"]) == 1, result["diagnostics"]
     (token,) = tokens_since(client, before)
     messages = [
         r.message

@@ -341,6 +341,21 @@ export function renderResultsBody(result: RunResult, file?: string): string {
   return parts.join("\n");
 }
 
+/** A NUTS run's divergences, the kept draws' and warmup's apart (a funnel's come while
+ * the step size adapts, so "0" for the kept draws alone can hide biased draws). */
+function divergenceText(diagnostics: RunResult["diagnostics"]): string | undefined {
+  const total = (key: string): number | undefined => {
+    const value = diagnostics?.[key];
+    return Array.isArray(value) ? value.reduce((a: number, v) => a + (typeof v === "number" ? v : 0), 0) : undefined;
+  };
+  const kept = total("divergences");
+  const warmup = total("warmup_divergences");
+  if (kept === undefined) {
+    return undefined;
+  }
+  return warmup === undefined ? `divergences ${kept}` : `divergences ${kept} (warmup ${warmup})`;
+}
+
 /** A one-line summary for notifications and the output channel. */
 export function summarize(result: RunResult): string {
   const what = kindTitle(result.kind);
@@ -358,6 +373,10 @@ export function summarize(result: RunResult): string {
   }
   if (Array.isArray(result.losses) && result.losses.length) {
     bits.push(`final loss ${formatNumber(result.losses[result.losses.length - 1])}`);
+  }
+  const diverged = divergenceText(result.diagnostics);
+  if (diverged) {
+    bits.push(diverged);
   }
   if (typeof result.elapsed === "number") {
     bits.push(`${formatNumber(result.elapsed)} s`);

@@ -110,12 +110,14 @@ test("an SVI result shows loss curve, posterior and samples", () => {
 test("a NUTS result shows diagnostics per chain; a failure shows its error", () => {
   const nuts = {
     ok: true, kind: "nuts", cancelled: true, posterior: [{ name: "slope", mean: 1, sd: 0.1, r_hat: 1.01, ess: 200 }],
-    samples: {}, diagnostics: { acceptance: [0.83, 0.79], divergences: [0, 1] },
+    samples: {}, diagnostics: { acceptance: [0.83, 0.79], divergences: [0, 1], warmup_divergences: [4, 2] },
   };
   const body = renderResultsBody(nuts);
   assert.match(body, /NUTS posterior/);
   assert.match(body, /class="status cancelled"/);
   assert.match(body, /<td>acceptance<\/td><td>0.83, 0.79<\/td>/);
+  assert.match(body, /<td>warmup_divergences<\/td><td>4, 2<\/td>/);
+  assert.match(summarize(nuts), /NUTS posterior cancelled \(divergences 1 \(warmup 6\)\)/);
   assert.doesNotMatch(body, /<svg/);
   assert.equal(statusOf(nuts), "cancelled");
 
