@@ -92,13 +92,16 @@ def run(args: argparse.Namespace, text: str, plot: Path, state_path: Path) -> in
         except RuntimeError as exc:
             raise CliError(str(exc)) from None
         reduce = distributed.average_gradients
+    completed = False
     try:
-        return _fit(args, text, plot, state_path, saved, opts, rank, world, reduce, device)
+        code = _fit(args, text, plot, state_path, saved, opts, rank, world, reduce, device)
+        completed = True
+        return code
     finally:
         if args.distributed:
             from quivers.inference import distributed
 
-            distributed.shutdown()
+            distributed.shutdown(completed)
 
 
 def _fit(

@@ -82,6 +82,19 @@ def gather_rng_states() -> list[torch.Tensor]:
     return [torch.as_tensor(s) for s in states]
 
 
-def shutdown() -> None:
-    if dist.is_initialized():
-        dist.destroy_process_group()
+def shutdown(completed: bool = True) -> None:
+    """Leave the process group.
+
+    After a completed fit every worker first waits for the others (a barrier), so no
+    worker tears down its gloo connections, or exits, while a peer still has
+    collective work in flight: a non-writing rank returns as soon as the last
+    all-gather ends, and destroying its group (or finalising the interpreter) while
+    rank 0 still holds the connection open could abort it (gloo's worker threads
+    outliving their owner end in ``std::terminate``). After a failure there is no
+    barrier: the failed peer may never reach it.
+    """
+    if not dist.is_initialized():
+        return
+    if completed:
+        dist.barrier()
+    dist.destroy_process_group()
