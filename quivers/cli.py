@@ -175,12 +175,14 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument(
         "--plot",
         metavar="FILE",
-        help="plot file (.png/.svg/.pdf; default: FILE's name with .loss.png or .nuts.png)",
+        help="plot file (.png/.svg/.pdf; default: FILE's name with .loss.png or .nuts.png, "
+        "after .NAME with --target NAME)",
     )
     fit.add_argument(
         "--state",
         metavar="FILE",
-        help="fitted-state file (default: <FILE stem>.state.pt next to the plot)",
+        help="fitted-state file (default: <FILE stem>.state.pt next to the plot; "
+        "<FILE stem>.NAME.state.pt with --target NAME)",
     )
     corpus = fit.add_argument_group(
         "text corpora", "--data FILE.txt: UTF-8 text as byte sequences with next-byte targets"

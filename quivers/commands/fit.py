@@ -38,8 +38,10 @@ EXIT_INTERRUPTED = 130
 
 
 def output_paths(args: argparse.Namespace) -> tuple[Path, Path]:
+    from quivers.jobs.protocol import output_stem
+
     source = Path(args.file)
-    stem = source.stem
+    stem = output_stem(source, args.target)  # two exports of one file: two outputs
     kind = "loss" if args.method == "svi" else "nuts"
     plot = Path(args.plot) if args.plot else source.with_name(f"{stem}.{kind}.png")
     state = Path(args.state) if args.state else plot.with_name(f"{stem}.state.pt")

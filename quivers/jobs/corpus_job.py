@@ -5,7 +5,7 @@ by run options (``seq_len``, ``batch_size``, ``epochs``, ``val_fraction``, ``gui
 ``clip_norm``, ``eval_every``, ``device``) and reporting, in every progress message,
 tokens per second and (once the held-out rows have been scored) held-out bits per
 token. Its checkpoint (``state``; default ``<program stem>.state.pt`` next to the
-program) is written every ``checkpoint_every`` steps, at the end, and when the run
+program, ``<program stem>.<target>.state.pt`` when a target is given) is written every ``checkpoint_every`` steps, at the end, and when the run
 is stopped: a stopped run returns ``cancelled`` with the checkpoint's path in
 ``checkpoint``, and ``resume`` continues it (to the weights an uninterrupted fit
 ends with).
@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Collection
 from pathlib import Path
 
-from quivers.jobs.protocol import RunOptions, RunResult
+from quivers.jobs.protocol import RunOptions, RunResult, output_stem
 
 Progress = Callable[[float, str], None]
 ShouldStop = Callable[[], bool]
@@ -27,8 +27,7 @@ def checkpoint_path(path: str, opts: RunOptions) -> Path:
     """Where the fit's checkpoint goes: ``state``, else next to the program."""
     if opts.state:
         return Path(opts.state)
-    source = Path(path)
-    return source.with_name(f"{source.stem}.state.pt")
+    return Path(path).with_name(f"{output_stem(path, opts.target)}.state.pt")
 
 
 def run_corpus_fit(

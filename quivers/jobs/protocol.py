@@ -131,6 +131,15 @@ def is_text_corpus(path: str | None) -> bool:
     return bool(path) and Path(str(path)).suffix.lower() not in TENSOR_SUFFIXES
 
 
+def output_stem(program: str | Path, target: str | None) -> str:
+    """The name a fit's default outputs start with: the program file's stem, and the
+    target's name when one is given (``model.other``), so that fitting two exports of
+    one file does not write both to the same state file (``model.other.state.pt``,
+    ``model.other.loss.png``)."""
+    stem = Path(program).stem
+    return f"{stem}.{target}" if target else stem
+
+
 class OptionError(ValueError):
     """A run option with a bad value; ``key`` names it, ``reason`` says what it must be."""
 
@@ -314,7 +323,8 @@ RULES: Final[dict[str, Rule]] = {
         "string",
         SVI,
         "Text corpus: the checkpoint (state file) the fit writes (relative to the "
-        "workspace folder). Default: <program>.state.pt next to the program.",
+        "workspace folder). Default: <program>.state.pt next to the program "
+        "(<program>.<target>.state.pt when a target is given).",
         path=True,
         corpus=True,
     ),

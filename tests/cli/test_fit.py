@@ -52,6 +52,40 @@ def test_svi_fit_prints_progress_summary_plot_and_state(tmp_path: Path) -> None:
     assert not saved["cancelled"]
 
 
+TWO_EXPORTS = """\
+object X : Real 1
+object Y : Real 1
+program first(x) : X -> Y
+    sample w <- Normal(0.0, 1.0)
+    observe y : Y <- Normal(w, 1.0)
+    return y
+program second(x) : X -> Y
+    sample w <- Normal(0.0, 2.0)
+    observe y : Y <- Normal(w, 1.0)
+    return y
+export first
+export second
+"""
+
+
+def test_fits_of_two_exports_write_their_own_default_outputs(tmp_path: Path) -> None:
+    program = tmp_path / "two.qvr"
+    program.write_text(TWO_EXPORTS)
+    for target in ("first", "second"):
+        run = qvr("fit", program, "--target", target, "--steps", "2", "--progress", "none")
+        assert run.code == 0, run.err
+        state = tmp_path / f"two.{target}.state.pt"
+        assert f"state: {state}" in run.out
+        assert torch.load(state, weights_only=True)["target"] == target
+        assert (tmp_path / f"two.{target}.loss.png").read_bytes().startswith(PNG_MAGIC)
+    plain = qvr("fit", program, "--steps", "2", "--progress", "none", "--plot", tmp_path / "p.svg")
+    assert plain.code == 0, plain.err
+    assert torch.load(tmp_path / "two.state.pt", weights_only=True)["target"] == "first"
+    # the state names its program: sampling from it needs no --target
+    again = qvr("sample", program, "--from", tmp_path / "two.second.state.pt", "--n", "2")
+    assert again.code == 0 and again.out.startswith("second: "), again.err
+
+
 def test_fit_json_summary(tmp_path: Path) -> None:
     result = fit(tmp_path, "--steps", "3", "--format", "json", "--state", tmp_path / "s.pt")
     assert result.code == 0, result.err

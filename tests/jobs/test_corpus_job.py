@@ -149,3 +149,14 @@ def test_a_corpus_fit_runs_on_an_accelerator(
     assert all(torch.isfinite(torch.tensor(result.losses)))
     saved = torch.load(str(result.checkpoint), weights_only=True)  # host tensors
     assert {v.device.type for v in saved["state_dict"].values()} == {"cpu"}
+
+
+def test_a_corpus_fit_of_a_named_target_has_its_own_default_checkpoint() -> None:
+    from quivers.jobs.corpus_job import checkpoint_path
+    from quivers.jobs.protocol import RunOptions
+
+    assert checkpoint_path("/ws/lm.qvr", RunOptions()) == Path("/ws/lm.state.pt")
+    named = RunOptions(target="gru_lm")
+    assert checkpoint_path("/ws/lm.qvr", named) == Path("/ws/lm.gru_lm.state.pt")
+    given = RunOptions(target="gru_lm", state="/elsewhere/s.pt")
+    assert checkpoint_path("/ws/lm.qvr", given) == Path("/elsewhere/s.pt")
