@@ -21,6 +21,7 @@ CODES: dict[str, str] = {
     "E0103": "name declared twice",
     "E0104": "wrong kind of name here",
     "E0105": "declaration shadows a built-in family",
+    "W0106": "template parameter shadows a top-level name",
     # objects
     "E0201": "size must be a positive integer",
     "E0202": "element named twice in a finite set",

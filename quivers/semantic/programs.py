@@ -170,6 +170,7 @@ def _bind_template(ctx: Ctx, header: ast.ProgramHeader) -> tuple[tuple[str, str]
         if name.missing:
             continue
         out.append((name.text, kind))
+        _shadowing(ctx, header, name, kind)
         if kind == FINSET:
             size = given.get(name.text)
             known = isinstance(size, int) and size >= 1
@@ -185,6 +186,28 @@ def _bind_template(ctx: Ctx, header: ast.ProgramHeader) -> tuple[tuple[str, str]
         space = T.Space(kind, 1) if kind in SPACE_KINDS else T.real(1)
         _bind(ctx, name, "template", space, is_global=True)
     return tuple(out)
+
+
+def _shadowing(ctx: Ctx, header: ast.ProgramHeader, name: ast.Name, kind: str) -> None:
+    """W0106: inside its program a template parameter hides the top-level declaration
+    of the same name (``K : FinSet`` beside ``object K : FinSet 3``), so every use of
+    the name there, the header's types included, is the parameter, silently. The
+    lookup is recorded, so declaring or renaming that name re-checks the program."""
+    if name.text in ctx.sets:
+        return  # a parameter given twice: E0506
+    found = ctx.lookup(name.text)
+    if not isinstance(found, SymbolInfo):
+        return
+    what = {"let": "named expression"}.get(found.kind, found.kind)
+    t = found.type
+    hidden = f"'{name.text}' ({t.show()})" if isinstance(t, T.Arrow) else T.describe(t)
+    ctx.warn(
+        "W0106",
+        f"template parameter '{name.text} : {kind}' shadows the top-level {what} {hidden} "
+        f"inside program '{header.name.text}': every '{name.text}' there is the parameter",
+        name.span,
+        suggestion=f"rename the parameter (or the {what}) if they are meant to differ",
+    )
 
 
 def _template_value(ctx: Ctx, local: Local) -> float | None:

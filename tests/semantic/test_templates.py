@@ -91,3 +91,43 @@ export pooled
 """
     diag = one(text, "E0519")
     assert "school_effects" in diag.message and "spread : Real, K : FinSet" in diag.message
+
+
+SHADOWS = """\
+object K : FinSet 3
+object Rows : FinSet 4
+program gmm(alpha : Positive, K : FinSet) : Rows -> Rows
+    sample mu : K <- Normal(0.0, 5.0)
+    return mu
+export gmm
+"""
+
+
+def test_a_template_parameter_named_like_an_object_is_a_warning_on_the_parameter():
+    found = one(SHADOWS, "W0106")
+    assert found.severity.value == "warning"
+    line, col = 2, SHADOWS.splitlines()[2].index("K : FinSet")
+    assert (found.range.line, found.range.col, found.range.end_col) == (line, col, col + 1)
+    assert found.message == (
+        "template parameter 'K : FinSet' shadows the top-level object K (FinSet 3) inside "
+        "program 'gmm': every 'K' there is the parameter"
+    )
+    assert found.suggestion == "rename the parameter (or the object) if they are meant to differ"
+    # inside the program K is still the parameter: mu is a plate over it, of unknown size
+    assert program_locals(SHADOWS, "gmm")["mu"] == "Real 1 [K]"
+
+
+def test_a_number_parameter_named_like_a_morphism_names_its_type():
+    text = SHADOWS.replace("object K : FinSet 3", "object H : Real 2\n"
+                           "morphism alpha : H -> H [role=kernel] ~ Normal")  # fmt: skip
+    text = text.replace("K : FinSet) : Rows", "J : FinSet) : Rows").replace("mu : K", "mu : J")
+    found = one(text, "W0106")
+    assert "'alpha : Positive' shadows the top-level morphism 'alpha' (H -> H)" in found.message
+
+
+def test_renaming_the_object_clears_the_warning_although_the_program_is_cached():
+    cache = FrontendCache()
+    assert [d.code for d in analyse(SHADOWS, cache).diagnostics] == ["W0106"]
+    renamed = SHADOWS.replace("object K : FinSet 3", "object L : FinSet 3")
+    assert analyse(renamed, cache).diagnostics == []
+    assert [d.code for d in analyse(SHADOWS, cache).diagnostics] == ["W0106"]

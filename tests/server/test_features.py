@@ -65,6 +65,27 @@ async def test_diagnostics_pushed_with_version_after_edits(client: LanguageClien
     assert await edit_doc(client, uri, 3, [fix]) == []
 
 
+async def test_a_shadowing_template_parameter_is_a_warning_on_it(client: LanguageClient) -> None:
+    text = (
+        "object K : FinSet 3\n"
+        "object Rows : FinSet 4\n"
+        "program gmm(alpha : Positive, K : FinSet) : Rows -> Rows\n"
+        "    sample mu : K <- Normal(0.0, 5.0)\n"
+        "    return mu\n"
+        "export gmm\n"
+    )
+    _, diagnostics = await open_doc(client, text)
+    assert [(d.code, d.severity) for d in diagnostics] == [
+        ("W0106", lsp.DiagnosticSeverity.Warning)
+    ]
+    start = at(text, "K : FinSet)")
+    assert diagnostics[0].range == lsp.Range(
+        start=start, end=lsp.Position(line=start.line, character=start.character + 1)
+    )
+    assert "shadows the top-level object K (FinSet 3)" in diagnostics[0].message
+    assert "rename the parameter" in diagnostics[0].message  # the suggestion is shown
+
+
 async def test_rapid_edits_publish_the_last_version(client: LanguageClient) -> None:
     uri, _ = await open_doc(client, REFERENCE)
     start = inbox(client).mark()
