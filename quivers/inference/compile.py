@@ -48,6 +48,13 @@ class _Compiled:
         try:
             if self._fn is None:
                 self._fn = torch.compile(self._make(), fullgraph=True)
+                with warnings.catch_warnings():
+                    # TorchInductor's first compilation imports torch.utils.mkldnn,
+                    # which warns about torch's own use of a deprecated torch.jit API
+                    warnings.filterwarnings(
+                        "ignore", "`torch.jit.script_method` is deprecated", DeprecationWarning
+                    )
+                    return self._fn(*args)
             return self._fn(*args)
         except Exception as err:  # noqa: BLE001 - any failure to compile means "run eagerly"
             self.fail(err)

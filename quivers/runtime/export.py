@@ -14,6 +14,7 @@ from typing import Any
 
 import torch
 
+from quivers.runtime.checks import data_checks
 from quivers.runtime.errors import QvrDataError
 from quivers.runtime.node import Node, RunOut
 from quivers.runtime.objects import as_ids
@@ -61,7 +62,8 @@ class ExportModel(Node):
     def _input(self, x: Any) -> Any:
         """The run's input, checked once; floats holding ids become int64 (``as_ids``)."""
         x = as_ids(x, self.dom, "input")
-        self.check_input(x)
+        if data_checks():
+            self.check_input(x)
         return x
 
     def log_prob(self, x: torch.Tensor, trace: Any, **run: Any) -> torch.Tensor:
@@ -79,13 +81,15 @@ class ExportModel(Node):
         return self.relation()
 
     # ------------------------------------------------------------ the model protocol
-    def _given(self, observations: Mapping[str, Any] | None, x: Any, require: bool) -> Any:
+    def _given(
+        self, observations: Mapping[str, Any] | None, x: Any, require: bool, validate: bool = True
+    ) -> Any:
         given = (observations or {}).get(self.site)
         if given is None and require and self.stochastic:
             raise QvrDataError(
                 f"site '{self.site}': missing trace; expected a value for '{self.site}'"
             )
-        if given is not None:
+        if given is not None and validate:
             self.inner.check_trace(x, given, f"site '{self.site}'")
         return given
 
@@ -108,8 +112,9 @@ class ExportModel(Node):
         return {self.site: Site(self.site, tr, value, lp, self.support(), False, False)}
 
     def log_joint(self, x: torch.Tensor, values: Mapping[str, Any], **run: Any) -> torch.Tensor:
+        validate = data_checks()  # off when the caller validated the data (runtime.checks)
         x = self._input(x)
-        given = self._given(values, x, True)
+        given = self._given(values, x, True, validate)
         lp = self.inner.run(x, given, True, **run)[2]
         return self._ref.new_zeros(()) if lp is None else lp.sum()
 

@@ -14,6 +14,7 @@ from typing import Any, cast
 
 import torch
 
+from quivers.runtime.checks import data_checks
 from quivers.runtime.errors import QvrDataError, describe
 from quivers.runtime.ir import FinSetT, ObjT, ProductT, SpaceT, flat_dim
 
@@ -134,6 +135,8 @@ def as_ids(x: Any, t: ObjT, where: str) -> Any:
     """
     if not (isinstance(x, torch.Tensor) and x.is_floating_point() and is_finite(t)):
         return x
+    if not data_checks():  # the caller validated these data (quivers.runtime.checks)
+        return x.long()
     whole = torch.isfinite(x) & (x == x.round())
     if not bool(whole.all()):
         bad = float(x[~whole].flatten()[0])

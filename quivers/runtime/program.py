@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from quivers.core.families import FAMILIES, MIXTURE
+from quivers.runtime.checks import data_checks
 from quivers.runtime.errors import QvrBuildError, QvrDataError, describe
 from quivers.runtime.ir import (
     BinOp,
@@ -673,9 +674,11 @@ class ProgramModule(Node):
         check_value(x, self.dom, f"program '{self.name}' {where}", min_lead=1)
 
     def _input(self, x: Any) -> Any:
-        """The run's input, checked once; floats holding ids become int64 (``as_ids``)."""
+        """The run's input, checked once (not when the caller validated it:
+        ``quivers.runtime.checks``); floats holding ids become int64 (``as_ids``)."""
         x = as_ids(x, self.dom, f"program '{self.name}' input")
-        self.check_input(x)
+        if data_checks():
+            self.check_input(x)
         return x
 
     def _split_obs(self, observations: Mapping[str, Any] | None, x: Any) -> tuple[dict, dict]:
@@ -723,8 +726,9 @@ class ProgramModule(Node):
     def log_joint(self, x: torch.Tensor, values: Mapping[str, Any], **run: Any) -> torch.Tensor:
         """Exact total log density: local sites and scores summed over rows, globals once."""
         x = self._input(x)
+        validate = data_checks()  # the rest of the data too, unless the caller has
         given, host = self._split_obs(values, x)
-        _, _, rows, glob = self._execute(x, given, host, True, True, run)
+        _, _, rows, glob = self._execute(x, given, host, True, True, run, validate=validate)
         total = self._ref.new_zeros(()) if rows is None else rows.sum()
         return total if glob is None else total + glob
 
@@ -738,8 +742,9 @@ class ProgramModule(Node):
         ELBO scales the first by N/B and counts the second once.
         """
         x = self._input(x)
+        validate = data_checks()  # the rest of the data too, unless the caller has
         given, host = self._split_obs(values, x)
-        _, _, rows, glob = self._execute(x, given, host, True, True, run)
+        _, _, rows, glob = self._execute(x, given, host, True, True, run, validate=validate)
         if rows is None:
             rows = self._ref.new_zeros(_rows(x))
         return rows, (self._ref.new_zeros(()) if glob is None else glob)
@@ -944,7 +949,7 @@ def _host_rows(
 def _gather(base: torch.Tensor, ids: torch.Tensor, name: str, where: str) -> torch.Tensor:
     """``base[ids]``: one row of a plate value ``(K, d)`` per id; ids must be in 0..K-1."""
     if ids.is_floating_point():
-        if not bool((ids == ids.round()).all()):
+        if data_checks() and not bool((ids == ids.round()).all()):
             raise QvrDataError(
                 f"{where}: index '{name}' must hold integer ids, got {describe(ids)}"
             )
@@ -954,7 +959,7 @@ def _gather(base: torch.Tensor, ids: torch.Tensor, name: str, where: str) -> tor
     if ids.dim() != 1:
         raise QvrDataError(f"{where}: index '{name}' must be one id per row, got {describe(ids)}")
     size = base.shape[0] if base.dim() > 0 else 0
-    if ids.numel() and (int(ids.min()) < 0 or int(ids.max()) >= size):
+    if ids.numel() and data_checks() and (int(ids.min()) < 0 or int(ids.max()) >= size):
         raise QvrDataError(
             f"{where}: index '{name}' has ids {int(ids.min())}..{int(ids.max())}, outside the "
             f"plate's 0..{size - 1}"
