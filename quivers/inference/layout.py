@@ -133,6 +133,7 @@ class LatentLayout:
                 start += size
                 devices.append(leaf.device)
         self.slots: tuple[LeafSlot, ...] = tuple(slots)
+        self._sizes = [slot.size for slot in slots]
         self.dim = start
         # u lives where the model's traces live (a model moved with .to("cuda") samples there)
         self.device = devices[0] if devices else torch.device("cpu")
@@ -156,8 +157,12 @@ class LatentLayout:
         batch = u.shape[:-1]
         ladj = u.new_zeros(batch)
         per_site: dict[str, list[torch.Tensor]] = {name: [] for name in self.site_names}
-        for slot in self.slots:
-            seg = u[..., slot.start : slot.start + slot.size].reshape(batch + slot.ushape)
+        # one split, not a slice per leaf: a slice's backward writes its gradient into
+        # a zero-filled copy of all of u, one per leaf (the lifted RNN's 11 leaves
+        # made that a third of its gradient); the split's backward is one concatenation
+        pieces = torch.split(u, self._sizes, dim=-1) if self.slots else ()
+        for slot, piece in zip(self.slots, pieces, strict=True):
+            seg = piece.reshape(batch + slot.ushape)
             if slot.dtype.is_floating_point and seg.dtype != slot.dtype:
                 seg = seg.to(slot.dtype)
             if slot.transform is None:
