@@ -13,7 +13,9 @@
    gradient at the starting point, relative difference below 1e-4), then Pyro's NUTS
    runs from the same starting point with the same settings and budget. With
    ``numpyro``, the same model written in NumPyro is checked the same way and run
-   likewise.
+   likewise. Ours runs eager and with ``compile=True``; ``--chains 4`` runs four
+   chains (ours vectorised, NumPyro's by ``--numpyro-chain-method``; Pyro only with
+   one chain).
 3. Chains against NumPyro (``numpyro`` importable; the ``bench`` extra): the 100-d
    Gaussian with one chain and with four (ours vectorised, NumPyro's
    ``chain_method="vectorized"``), and eight schools (non-centred) with four, same
@@ -269,6 +271,7 @@ CHAIN_TARGETS = {
 
 
 VARIANTS = ("eager", "compiled", "numpyro")
+LIFTED = (*VARIANTS, "pyro")  # the lifted model's samplers
 
 
 def print_chains(
@@ -391,11 +394,22 @@ def _ess_stats(draws: torch.Tensor, sampling: float) -> dict[str, Any]:
 
 
 def bench_lifted_nuts(
-    batch: int, length: int, num_warmup: int, num_samples: int, depth: int, seed: int
+    batch: int,
+    length: int,
+    num_warmup: int,
+    num_samples: int,
+    depth: int,
+    seed: int,
+    chains: int = 1,
+    variants: tuple[str, ...] = ("eager", "compiled", "numpyro", "pyro"),
+    numpyro_chain_method: str = "vectorized",
 ) -> dict[str, Any] | None:
-    """NUTS on ``nuts_posterior.py``'s lifted model: quivers and, when importable, NumPyro and Pyro (each model written by
+    """NUTS on ``nuts_posterior.py``'s lifted model: quivers (eager and
+    ``compile=True``) and, when importable, NumPyro and Pyro (each model written by
     hand and checked to be the same density), from the same starting point (a prior
-    draw), same settings and budget."""
+    draw), same settings and budget. With ``chains`` > 1 ours are vectorised and
+    NumPyro's ``chain_method="vectorized"``; Pyro (one chain per process) runs only
+    with one chain."""
     ref = reference_model(batch, length)
     if ref is None:
         return None
@@ -411,29 +425,40 @@ def bench_lifted_nuts(
         start = {n: s.trace for n, s in lifted.trace(lx, lobs).items() if n in lifted.latent_names}
     out: dict[str, Any] = {"dim": sum(v.numel() for v in start.values())}
 
-    # eager only: compile=True falls back on this model (docs/benchmarks.md says why)
-    out["quivers"] = _lifted_ours(lifted, lx, lobs, start, num_warmup, num_samples, depth, seed)
+    out["chains"] = chains
+    for variant in ("eager", "compiled"):
+        if variant in variants:
+            out[f"quivers {variant}"] = _lifted_ours(
+                lifted, lx, lobs, start, num_warmup, num_samples, depth, seed, chains, variant
+            )
     shapes = {n: v.shape for n, v in start.items() if n != "h"}
     # our log density and gradient at the starting point, which the hand-written
     # NumPyro and Pyro models must reproduce
     ours_q = {n: v.clone().requires_grad_(True) for n, v in start.items()}
     lp_ours = lifted.log_joint(lx, {**lobs, **ours_q})
     g_ours = torch.autograd.grad(lp_ours, list(ours_q.values()))
-    theirs = bench_numpyro_lifted(
-        shapes,
-        x,
-        y,
-        start,
-        float(lp_ours.detach()),
-        dict(zip(start, g_ours, strict=True)),
-        num_warmup,
-        num_samples,
-        depth,
-        seed,
-    )
+    theirs = None
+    if "numpyro" in variants:
+        theirs = bench_numpyro_lifted(
+            shapes,
+            x,
+            y,
+            start,
+            float(lp_ours.detach()),
+            dict(zip(start, g_ours, strict=True)),
+            num_warmup,
+            num_samples,
+            depth,
+            seed,
+            chains,
+            numpyro_chain_method,
+        )
     if theirs is not None:
+        theirs["chain_method"] = numpyro_chain_method
         out["numpyro"] = theirs
 
+    if "pyro" not in variants or chains != 1:
+        return out
     try:
         import pyro
         from pyro.infer import MCMC as PyroMCMC
@@ -527,8 +552,11 @@ def _lifted_ours(
     num_samples: int,
     depth: int,
     seed: int,
+    chains: int = 1,
+    variant: str = "eager",
 ) -> dict[str, Any]:
-    """Our NUTS on the lifted model from ``start``."""
+    """Our NUTS on the lifted model from ``start`` (``variant`` "compiled":
+    ``compile=True``; the compilation happens during warmup)."""
     marks: dict[str, float] = {}
 
     def progress(info: Any) -> None:
@@ -537,17 +565,22 @@ def _lifted_ours(
 
     kernel = NUTSKernel(step_size=0.005, max_tree_depth=depth, target_accept=0.8)
     t0, w0 = time.process_time(), time.perf_counter()
-    res = MCMC(kernel, num_warmup=num_warmup, num_samples=num_samples, seed=seed).run(
-        lifted, lx, lobs, init_params=start, progress=progress
-    )
+    res = MCMC(
+        kernel,
+        num_warmup=num_warmup,
+        num_samples=num_samples,
+        num_chains=chains,
+        seed=seed,
+        compile=variant == "compiled",
+    ).run(lifted, lx, lobs, init_params=start, progress=progress)
     t1, w1 = time.process_time(), time.perf_counter()
     ours = _ess_stats(_flat_draws(res.samples, 2), t1 - marks["warm_end"])
     ours.update(
         warmup_s=marks["warm_end"] - t0,
         wall_s=w1 - w0,
         grads_per_draw=float(res.num_steps.double().mean()),
-        step_size=float(res.step_sizes[0]),
-        accept=float(res.acceptance_rates[0]),
+        step_size=float(res.step_sizes.double().mean()),
+        accept=float(res.acceptance_rates.double().mean()),
         divergences=int(res.divergence_counts.sum()),
     )
     return ours
@@ -594,11 +627,14 @@ def bench_numpyro_lifted(
     num_samples: int,
     depth: int,
     seed: int,
+    chains: int = 1,
+    chain_method: str = "vectorized",
 ) -> dict[str, Any] | None:
     """NumPyro's NUTS on :func:`numpyro_lifted`, first checked to be our target (log
     density and gradient at ``start``, relative difference below 1e-4), then run from
     ``start`` with our settings and budget (initial step 0.005 and the same
-    step-size heuristic at the start, diagonal metric, target acceptance 0.8)."""
+    step-size heuristic at the start, diagonal metric, target acceptance 0.8;
+    ``chains`` > 1 run by ``chain_method``)."""
     try:
         import jax
         import jax.numpy as jnp
@@ -646,7 +682,14 @@ def bench_numpyro_lifted(
         find_heuristic_step_size=True,
         init_strategy=init_to_value(values=params),
     )
-    mcmc = NMCMC(kernel, num_warmup=num_warmup, num_samples=num_samples, progress_bar=False)
+    mcmc = NMCMC(
+        kernel,
+        num_warmup=num_warmup,
+        num_samples=num_samples,
+        num_chains=chains,
+        chain_method=chain_method,
+        progress_bar=False,
+    )
     fields = ("num_steps", "diverging", "accept_prob", "adapt_state.step_size")
     key = jax.random.PRNGKey(seed)
     t0, w0 = time.process_time(), time.perf_counter()
@@ -654,20 +697,20 @@ def bench_numpyro_lifted(
     jax.block_until_ready(mcmc.post_warmup_state)
     t1 = time.process_time()
     mcmc.run(mcmc.post_warmup_state.rng_key, xj, yj, extra_fields=fields)
-    got = mcmc.get_samples()
+    got = mcmc.get_samples(group_by_chain=True)  # (chains, draws, ...)
     jax.block_until_ready(got)
     t2, w2 = time.process_time(), time.perf_counter()
     draws = {n: torch.from_numpy(np.asarray(got[n])) for n in shapes}
     draws["h"] = torch.stack(
-        [torch.from_numpy(np.asarray(got[f"h_{t}"])) for t in range(length)], dim=2
+        [torch.from_numpy(np.asarray(got[f"h_{t}"])) for t in range(length)], dim=3
     )
-    extra = mcmc.get_extra_fields()
-    out.update(_ess_stats(_flat_draws(draws, 1), t2 - t1))
+    extra = mcmc.get_extra_fields(group_by_chain=True)
+    out.update(_ess_stats(_flat_draws(draws, 2), t2 - t1))
     out.update(
         warmup_s=t1 - t0,
         wall_s=w2 - w0,
         grads_per_draw=float(np.asarray(extra["num_steps"]).mean()),
-        step_size=float(np.asarray(extra["adapt_state.step_size"])[-1]),
+        step_size=float(np.asarray(extra["adapt_state.step_size"])[:, -1].mean()),
         accept=float(np.asarray(extra["accept_prob"]).mean()),
         divergences=int(np.asarray(extra["diverging"]).sum()),
     )
@@ -846,9 +889,22 @@ def main() -> None:
     )
     parser.add_argument(
         "--variant",
-        choices=list(VARIANTS),
+        choices=list(LIFTED),
         action="append",
-        help="with a chain --part: only these samplers (repeatable)",
+        help="with a chain --part or --part lifted: only these samplers (repeatable; "
+        "pyro: the lifted model with one chain only)",
+    )
+    parser.add_argument(
+        "--chains",
+        type=int,
+        default=1,
+        help="chains on the lifted model (ours vectorised when more than one)",
+    )
+    parser.add_argument(
+        "--numpyro-chain-method",
+        choices=["vectorized", "sequential"],
+        default="vectorized",
+        help="NumPyro's chain method on the lifted model with several chains",
     )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -857,12 +913,20 @@ def main() -> None:
 
     print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s)")
     if args.part in CHAIN_TARGETS:
-        print_chains(warm, draws, [CHAIN_TARGETS[args.part]], args.variant or list(VARIANTS))
+        chosen = [v for v in args.variant or VARIANTS if v in VARIANTS]
+        print_chains(warm, draws, [CHAIN_TARGETS[args.part]], chosen)
         return
     if args.part is not None:
         {
             "gaussian": lambda: print_full_gaussian(warm, draws),
-            "lifted": lambda: print_lifted(l_warm, l_draws, l_depth),
+            "lifted": lambda: print_lifted(
+                l_warm,
+                l_draws,
+                l_depth,
+                args.chains,
+                tuple(args.variant or LIFTED),
+                args.numpyro_chain_method,
+            ),
             "svi": lambda: print_svi(reps),
         }[args.part]()
         return
@@ -872,7 +936,7 @@ def main() -> None:
     if not args.only_lifted:
         print_full_gaussian(warm, draws)
         print_chains(warm, draws)
-    print_lifted(l_warm, l_draws, l_depth)
+    print_lifted(l_warm, l_draws, l_depth, args.chains)
     if not args.only_lifted:
         print_svi(reps)
 
@@ -902,44 +966,59 @@ def print_full_gaussian(warm: int, draws: int) -> None:
         print(f"ESS/s ratio quivers / Pyro: {ours['ess_per_s'] / pyro_res['ess_per_s']:.2f}")
 
 
-def print_lifted(l_warm: int, l_draws: int, l_depth: int) -> None:
-    lifted = bench_lifted_nuts(4, 8, l_warm, l_draws, l_depth, seed=0)
+def print_lifted(
+    l_warm: int,
+    l_draws: int,
+    l_depth: int,
+    chains: int = 1,
+    variants: tuple[str, ...] = LIFTED,
+    numpyro_chain_method: str = "vectorized",
+) -> None:
+    lifted = bench_lifted_nuts(
+        4, 8, l_warm, l_draws, l_depth, 0, chains, variants, numpyro_chain_method
+    )
     if lifted is None:
         print("quivers.dsl not available: no NUTS on the lifted model")
-    else:
-        print(
-            f"NUTS on the lifted vanilla_rnn_lm (nuts_posterior.py: batch 4 x length 8, "
-            f"{lifted['dim']} coordinates), {l_warm} warmup + {l_draws} draws, "
-            f"max tree depth {l_depth}, same start for every sampler:"
-        )
-        rows = [("quivers", lifted["quivers"])]
-        for key, name in (("numpyro", "NumPyro"), ("pyro", "Pyro")):
-            if key in lifted:
-                other = lifted[key]
-                print(
-                    f"  same target ({name}): log density {other['log_density'][0]:.6g} "
-                    f"(quivers) vs {other['log_density'][1]:.6g}, relative difference "
-                    f"{other['rel_diff']:.1e}, gradients {other['grad_rel_diff']:.1e}"
-                )
-                rows.append((f"{name} {other['version']}", other))
-            else:
-                print(f"  {name} not importable: no {name} comparison")
-        for label, r in rows:
+        return
+    print(
+        f"NUTS on the lifted vanilla_rnn_lm (nuts_posterior.py: batch 4 x length 8, "
+        f"{lifted['dim']} coordinates), {chains} chain(s)"
+        f"{' (vectorised)' if chains > 1 else ''}, {l_warm} warmup + {l_draws} draws, "
+        f"max tree depth {l_depth}, same start for every sampler:"
+    )
+    ours = [
+        (f"quivers {v}", lifted[f"quivers {v}"]) for v in VARIANTS[:2] if f"quivers {v}" in lifted
+    ]
+    rows = list(ours)
+    for key, name in (("numpyro", "NumPyro"), ("pyro", "Pyro")):
+        if key in lifted:
+            other = lifted[key]
             print(
-                f"  {label}: sampling {r['sampling_s']:.1f} CPU s (warmup {r['warmup_s']:.1f}; "
-                f"wall {r['wall_s']:.1f} s in all), bulk ESS min {r['min_ess']:.1f} "
-                f"median {r['median_ess']:.1f}, per CPU s: min {r['min_ess_per_s']:.3f} "
-                f"median {r['median_ess_per_s']:.3f}; {r['grads_per_draw']:.1f} gradients/draw "
-                f"({1e3 * r['sampling_s'] / (r['grads_per_draw'] * l_draws):.2f} ms each), "
-                f"step {r['step_size']:.4f}, accept {r['accept']:.2f}, "
-                f"divergences {r['divergences']}"
+                f"  same target ({name}): log density {other['log_density'][0]:.6g} "
+                f"(quivers) vs {other['log_density'][1]:.6g}, relative difference "
+                f"{other['rel_diff']:.1e}, gradients {other['grad_rel_diff']:.1e}"
             )
+            method = f" ({other['chain_method']})" if key == "numpyro" and chains > 1 else ""
+            rows.append((f"{name} {other['version']}{method}", other))
+        elif key in variants and (key != "pyro" or chains == 1):
+            print(f"  {name} not importable: no {name} comparison")
+    for label, r in rows:
+        per_grad = r["sampling_s"] / (r["grads_per_draw"] * l_draws * chains)
+        print(
+            f"  {label}: sampling {r['sampling_s']:.1f} CPU s (warmup {r['warmup_s']:.1f}; "
+            f"wall {r['wall_s']:.1f} s in all), bulk ESS min {r['min_ess']:.1f} "
+            f"median {r['median_ess']:.1f}, per CPU s: min {r['min_ess_per_s']:.3f} "
+            f"median {r['median_ess_per_s']:.3f}; {r['grads_per_draw']:.1f} gradients/draw "
+            f"({1e3 * per_grad:.2f} ms per chain-gradient), "
+            f"step {r['step_size']:.4f}, accept {r['accept']:.2f}, "
+            f"divergences {r['divergences']}"
+        )
+    for label, q in ours:
         for key, name in (("numpyro", "NumPyro"), ("pyro", "Pyro")):
             if key in lifted:
                 p = lifted[key]
-                q = lifted["quivers"]
                 print(
-                    f"  ESS/s ratio quivers / {name}: "
+                    f"  ESS/s ratio {label} / {name}: "
                     f"min {q['min_ess_per_s'] / p['min_ess_per_s']:.2f}, "
                     f"median {q['median_ess_per_s'] / p['median_ess_per_s']:.2f}"
                 )
