@@ -17,6 +17,13 @@ printed claims are checked against what the page says:
 Every page's snippets fix their seeds, so the printed numbers are the same on every run
 of one machine; the tolerances leave room for the round-off of other machines. Pages
 whose snippets take more than a few seconds are ``slow`` (CI runs them in its slow step).
+
+The fresh processes are forked from one helper process per test session that has done
+nothing but import torch and quivers (``_SERVER``): importing torch costs about 1.5 CPU
+seconds, which 21 pages would otherwise each spend again. A forked child starts from the
+state a fresh interpreter has after those imports (nothing is run, loaded or seeded
+before the fork; torch's default generator still has its fixed initial seed), with its
+own namespace, standard output and exit status.
 """
 
 from __future__ import annotations
@@ -24,8 +31,10 @@ from __future__ import annotations
 import json
 import os
 import re
+import select
 import subprocess
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -42,15 +51,103 @@ _CLAIM = re.compile(
     rf"\((?:true|reference) {_NUMBER}\)$"
 )
 
-# Run in the subprocess: the page's blocks in order, in one namespace, each compiled
-# under a name that says which block a traceback is in.
-_DRIVER = """
-import json, sys
-page, blocks = json.load(sys.stdin)
-namespace = {"__name__": "__main__"}
-for number, code in enumerate(blocks, 1):
-    exec(compile(code, f"{page} [python block {number}]", "exec"), namespace)
+# The helper process: imports torch and quivers once, then for each request (one JSON
+# line: page name, blocks, output files) forks a child that runs the page's blocks in
+# order, in one namespace, each compiled under a name that says which block a traceback
+# is in; the child's stdout and stderr go to the files, and the helper answers with the
+# child's exit status. Nothing else runs before a fork.
+_SERVER = """
+import json, os, sys, traceback
+import torch, quivers.dsl, quivers.inference, quivers.compiler, quivers.runtime
+
+def run(page, blocks, out_path, err_path):
+    with open(out_path, "w") as out, open(err_path, "w") as err:
+        os.dup2(out.fileno(), 1)
+        os.dup2(err.fileno(), 2)
+    namespace = {"__name__": "__main__"}
+    try:
+        for number, code in enumerate(blocks, 1):
+            exec(compile(code, f"{page} [python block {number}]", "exec"), namespace)
+    except SystemExit as stop:
+        return stop.code if isinstance(stop.code, int) else 1
+    except BaseException:
+        traceback.print_exc()
+        return 1
+    return 0
+
+for line in sys.stdin:
+    request = json.loads(line)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid == 0:
+        status = run(*request)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(status)
+    _, status = os.waitpid(pid, 0)
+    print(json.dumps(os.waitstatus_to_exitcode(status)), flush=True)
 """
+
+
+class PageRunner:
+    """The session's helper process (``_SERVER``), started on first use."""
+
+    def __init__(self) -> None:
+        self._proc: subprocess.Popen[str] | None = None
+
+    def _start(self) -> subprocess.Popen[str]:
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(
+            [str(ROOT), str(ROOT / "server"), *filter(None, [env.get("PYTHONPATH")])]
+        )
+        env.pop("PYTHONSTARTUP", None)
+        return subprocess.Popen(
+            [sys.executable, "-c", _SERVER],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            cwd=ROOT,
+            env=env,
+            text=True,
+        )
+
+    def run(self, page: Path, out_dir: Path, timeout: float = 900) -> tuple[int, str, str]:
+        """(exit status, stdout, stderr) of the page's blocks run in a forked child."""
+        if self._proc is None or self._proc.poll() is not None:
+            self._proc = self._start()
+        proc = self._proc
+        assert proc.stdin is not None and proc.stdout is not None
+        out, err = out_dir / f"{page.stem}.out", out_dir / f"{page.stem}.err"
+        request = [page.name, python_blocks(page), str(out), str(err)]
+        proc.stdin.write(json.dumps(request) + "\n")
+        proc.stdin.flush()
+        ready, _, _ = select.select([proc.stdout], [], [], timeout)
+        if not ready:
+            self.close()
+            raise AssertionError(f"{page.name}: the snippets ran for more than {timeout} s")
+        answer = proc.stdout.readline()
+        assert answer, f"{page.name}: the page runner exited (status {proc.wait()})"
+        return int(json.loads(answer)), out.read_text("utf-8"), err.read_text("utf-8")
+
+    def close(self) -> None:
+        if self._proc is not None:
+            if self._proc.stdin is not None:
+                self._proc.stdin.close()
+            try:
+                self._proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait()
+            if self._proc.stdout is not None:
+                self._proc.stdout.close()
+            self._proc = None
+
+
+@pytest.fixture(scope="module")
+def page_runner() -> Iterator[PageRunner]:
+    runner = PageRunner()
+    yield runner
+    runner.close()
 
 
 @dataclass(frozen=True)
@@ -122,24 +219,11 @@ def python_blocks(page: Path) -> list[str]:
     return _PYTHON.findall(page.read_text("utf-8"))
 
 
-def run_page(page: Path) -> str:
+def run_page(runner: PageRunner, page: Path, out_dir: Path) -> str:
     """Run the page's python blocks in one fresh interpreter at the repository root."""
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(
-        [str(ROOT), str(ROOT / "server"), *filter(None, [env.get("PYTHONPATH")])]
-    )
-    env.pop("PYTHONSTARTUP", None)
-    done = subprocess.run(
-        [sys.executable, "-c", _DRIVER],
-        input=json.dumps([page.name, python_blocks(page)]),
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    assert done.returncode == 0, f"{page.name}: a snippet failed\n{done.stdout}\n{done.stderr}"
-    return done.stdout
+    code, out, err = runner.run(page, out_dir)
+    assert code == 0, f"{page.name}: a snippet failed\n{out}\n{err}"
+    return out
 
 
 def _value(out: str, label: str) -> float:
@@ -196,8 +280,10 @@ def _param(name: str) -> object:
 
 
 @pytest.mark.parametrize("name", [_param(n) for n in sorted(CLAIMS)])
-def test_page_snippets_run_and_their_claims_hold(name: str) -> None:
-    out = run_page(EXAMPLES / f"{name}.md")
+def test_page_snippets_run_and_their_claims_hold(
+    name: str, page_runner: PageRunner, tmp_path: Path
+) -> None:
+    out = run_page(page_runner, EXAMPLES / f"{name}.md", tmp_path)
     check_claims(name, out, CLAIMS[name])
 
 
