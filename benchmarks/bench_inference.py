@@ -158,10 +158,12 @@ def bench_chains(
     num_samples: int,
     seed: int,
     compile: bool = False,
+    tree: str | None = None,
 ) -> dict[str, Any]:
     """Our NUTS with ``num_chains`` chains (vectorised when more than one); the
     sampling phase's CPU seconds, worst-coordinate bulk ESS over every site. With
-    ``compile`` the compilation happens in warmup (its first calls)."""
+    ``compile`` the compilation happens in warmup (its first calls); ``tree`` is
+    ``NUTSKernel``'s (None: iterative for several chains, recursive for one)."""
     model, x, obs = _target(target)
     marks: dict[str, float] = {}
 
@@ -171,7 +173,7 @@ def bench_chains(
 
     start = time.process_time()
     result = MCMC(
-        NUTSKernel(),
+        NUTSKernel(tree=tree),
         num_warmup=num_warmup,
         num_samples=num_samples,
         num_chains=num_chains,
@@ -279,17 +281,21 @@ def print_chains(
     draws: int,
     targets: list[tuple[str, int]] | None = None,
     variants: list[str] | None = None,
+    trees: list[str | None] | None = None,
 ) -> None:
     """The issue's targets: 100-d Gaussian with 1 and 4 chains, eight schools
-    (non-centred) with 4 chains, quivers (eager and compile=True) against NumPyro."""
+    (non-centred) with 4 chains, quivers (eager and compile=True, with each of
+    ``trees``: None is the default tree) against NumPyro."""
     want = set(variants or VARIANTS)
     for target, chains in targets or list(CHAIN_TARGETS.values()):
         rows: list[tuple[str, dict[str, Any] | None]] = []
-        if "eager" in want:
-            rows.append(("quivers", bench_chains(target, chains, warm, draws, seed=0)))
-        if "compiled" in want:
-            fast = bench_chains(target, chains, warm, draws, seed=0, compile=True)
-            rows.append(("quivers compile=True", fast))
+        for tree in trees or [None]:
+            name = "quivers" if tree is None else f"quivers tree={tree}"
+            if "eager" in want:
+                rows.append((name, bench_chains(target, chains, warm, draws, seed=0, tree=tree)))
+            if "compiled" in want:
+                fast = bench_chains(target, chains, warm, draws, seed=0, compile=True, tree=tree)
+                rows.append((f"{name} compile=True", fast))
         theirs = (
             bench_numpyro_chains(target, chains, warm, draws, seed=0) if "numpyro" in want else None
         )
@@ -906,7 +912,15 @@ def main() -> None:
         default="vectorized",
         help="NumPyro's chain method on the lifted model with several chains",
     )
+    parser.add_argument(
+        "--tree",
+        choices=["default", "iterative", "recursive"],
+        action="append",
+        help="with a chain --part: NUTSKernel's tree (repeatable; default: the default "
+        "tree, iterative for several chains and recursive for one)",
+    )
     args = parser.parse_args()
+    trees = [None if t == "default" else t for t in args.tree or ["default"]]
     torch.set_num_threads(args.threads)
     warm, draws, reps = (100, 200, 5) if args.quick else (500, 1000, 30)
     l_warm, l_draws, l_depth = (25, 25, 3) if args.quick else (100, 100, 5)
@@ -914,7 +928,7 @@ def main() -> None:
     print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s)")
     if args.part in CHAIN_TARGETS:
         chosen = [v for v in args.variant or VARIANTS if v in VARIANTS]
-        print_chains(warm, draws, [CHAIN_TARGETS[args.part]], chosen)
+        print_chains(warm, draws, [CHAIN_TARGETS[args.part]], chosen, trees)
         return
     if args.part is not None:
         {

@@ -45,6 +45,7 @@ class Mutant:
 
 ALGEBRA_TESTS = ("tests/runtime/test_algebras.py",)
 NUTS_TESTS = ("tests/inference/test_nuts_trajectories.py",)
+ITERATIVE_TESTS = ("tests/inference/test_nuts_iterative.py",)
 
 MUTANTS: tuple[Mutant, ...] = (
     Mutant(
@@ -116,6 +117,46 @@ MUTANTS: tuple[Mutant, ...] = (
             "tests/inference/test_mcmc.py::test_divergences_none_on_a_benign_target_many_on_the_funnel",
         ),
         "an energy error above the threshold no longer marks the transition divergent",
+    ),
+    Mutant(
+        "iterative-u-turn-checked-at-one-end",
+        "quivers/inference/nuts_iterative.py",
+        "    return rho, ~(_rowdot(sharp, rhos) > 0.0).all(-1)\n",
+        "    return rho, ~(_rowdot(sharp, rhos)[:, 1::2] > 0.0).all(-1)\n",
+        ITERATIVE_TESTS,
+        "the iterative tree's top-level no-U-turn checks look at one end only",
+    ),
+    Mutant(
+        "iterative-no-inner-checks",
+        "quivers/inference/nuts_iterative.py",
+        "    turned = (turns & merge_on).any(-1)\n",
+        "    turned = (turns & merge_on & False).any(-1)\n",
+        ITERATIVE_TESTS,
+        "the iterative tree never checks its subtrees for a U-turn",
+    ),
+    Mutant(
+        "iterative-no-whole-tree-check",
+        "quivers/inference/nuts_iterative.py",
+        "        active = ok & ~turned\n",
+        "        active = ok\n",
+        ITERATIVE_TESTS,
+        "the iterative tree never checks the merged trajectory for a U-turn",
+    ),
+    Mutant(
+        "iterative-divergence-not-flagged",
+        "quivers/inference/nuts_iterative.py",
+        "    diverged = delta > max_energy_error\n",
+        "    diverged = delta > math.inf\n",
+        ITERATIVE_TESTS,
+        "an energy error above the threshold no longer ends the iterative tree",
+    ),
+    Mutant(
+        "iterative-proposal-always-the-leaf",
+        "quivers/inference/nuts_iterative.py",
+        "    chose_first = merge_on & ~keep_second\n",
+        "    chose_first = merge_on & False\n",
+        ITERATIVE_TESTS,
+        "uniform progressive sampling inside a subtree always keeps the newest half",
     ),
     Mutant(
         "dual-averaging-sign",

