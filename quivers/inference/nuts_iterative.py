@@ -42,7 +42,6 @@ import torch
 from quivers.inference.batched import BatchedPotential, BatchPoint, leapfrog_batch
 from quivers.inference.compile import _Compiled
 from quivers.inference.kernel import TransitionInfo
-from quivers.inference.potential import validation
 
 if TYPE_CHECKING:
     from quivers.inference.nuts import NUTSKernel
@@ -424,8 +423,8 @@ def transition_iterative(
             plan = _leaf_plan(n, n == 2**j - 1, levels, device)
             u_merge = block.index_select(1, plan.gaps)
             out = None
-            if compiled is not None:
-                with validation(False):
+            if compiled is not None and potential.potential.checked:
+                with potential.potential.trusted():
                     out = compiled(
                         end,
                         steps,

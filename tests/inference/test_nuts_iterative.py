@@ -23,7 +23,7 @@ import torch
 from quivers.inference import NUTSKernel
 from quivers.inference.batched import BatchedPotential, BatchPoint
 from quivers.inference.integrator import PhasePoint
-from quivers.inference.nuts_iterative import transition_iterative, trailing_ones
+from quivers.inference.nuts_iterative import trailing_ones, transition_iterative
 
 F64 = torch.float64
 

@@ -71,7 +71,12 @@ def test_four_vectorised_chains_recover_a_closed_form_posterior():
     sd = cov.diagonal().sqrt()
     for method in ("vectorized", "sequential"):
         result = MCMC(
-            NUTSKernel(), num_warmup=150, num_samples=250, num_chains=4, seed=10, chain_method=method
+            NUTSKernel(),
+            num_warmup=150,
+            num_samples=250,
+            num_chains=4,
+            seed=10,
+            chain_method=method,
         ).run(model, x, {"y": y})
         assert result.samples["slope"].shape == (4, 250)
         draws = torch.stack([result.samples["slope"], result.samples["intercept"]], -1)
