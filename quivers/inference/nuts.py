@@ -45,6 +45,10 @@ def _logaddexp(a: float, b: float) -> float:
 
 
 TREES = ("iterative", "recursive")
+#: the default tree is iterative for several chains up to this many coordinates: its
+#: checkpoints are (chains, levels, 7, D), tens of MB per step for a lifted network,
+#: where the recursive tree was measured and the iterative one was not
+ITERATIVE_MAX_DIM = 4096
 
 
 def _uniform(block: list[float] | None, index: int) -> float:
@@ -141,7 +145,8 @@ class NUTSKernel(MCMCKernel):
     masked update per leapfrog step, :mod:`quivers.inference.nuts_iterative`, and
     with ``compile=True`` one compiled graph per step), or None (the default): the
     iterative tree for several vectorised chains, where it is faster, the recursive
-    one for a single chain, where it is. Both are the same Markov kernel
+    one for a single chain, where it is, and for models of more than
+    ``ITERATIVE_MAX_DIM`` coordinates. Both are the same Markov kernel
     (``tests/inference/test_nuts_iterative.py``); a given seed gives the same draws
     for one chain whichever chain method runs it, as long as ``tree`` is the same.
     """
@@ -236,7 +241,10 @@ class NUTSKernel(MCMCKernel):
         step_sizes: list[float],
         inv_mass: torch.Tensor,
     ) -> tuple[BatchPoint, list[TransitionInfo]]:
-        if self.tree == "recursive" or (self.tree is None and state.q.shape[0] == 1):
+        chains, dim = state.q.shape
+        if self.tree == "recursive" or (
+            self.tree is None and (chains == 1 or dim > ITERATIVE_MAX_DIM)
+        ):
             from quivers.inference.nuts_batched import transition_batch
 
             return transition_batch(self, potential, state, step_sizes, inv_mass)

@@ -171,6 +171,10 @@ def leaf_bookkeeping(
         torch.where(delta > 0.0, torch.exp(-delta), torch.ones_like(delta)),
     )
     log_weight = torch.where(diverged, -inf, -delta)
+    full_v, full_s = ckpt_v, ckpt_s
+    if isinstance(merged, int):  # eager: only the levels that merge
+        ckpt_v, ckpt_s = ckpt_v[:, :merged], ckpt_s[:, :merged]
+        u_merge, merge_on = u_merge[:, :merged], merge_on[:merged]
     levels = ckpt_v.shape[1]
     # second halves T_l (l = 0 .. levels): entry l is the leaf merged with levels < l
     rho = torch.cumsum(torch.cat([p1.unsqueeze(1), ckpt_v[:, :, RHO]], 1), 1)
@@ -200,8 +204,10 @@ def leaf_bookkeeping(
     # below T_l's share of the merged weight
     keep_second = u_merge < torch.exp(lw[:, :levels] - lw[:, 1:])
     chose_first = merge_on & ~keep_second
-    rank = torch.arange(1, levels + 1, device=p1.device)
-    source = torch.where(chose_first, rank, torch.zeros_like(rank)).amax(-1)  # 0: the leaf
+    rank = torch.arange(levels + 1, device=p1.device)  # 0: the leaf, l + 1: level l
+    leaf = torch.ones(p1.shape[0], 1, dtype=torch.bool, device=p1.device)
+    chose = torch.cat([leaf, chose_first], 1)
+    source = torch.where(chose, rank, torch.zeros_like(rank)).amax(-1)
     rows = torch.arange(p1.shape[0], device=p1.device)
     cand_v = torch.cat([torch.stack([q1, g1], 1).unsqueeze(1), ckpt_v[:, :, ZQ:]], 1)
     cand_s = torch.cat([torch.stack([u1, h], 1).unsqueeze(1), ckpt_s[:, :, ZU:]], 1)
@@ -215,6 +221,7 @@ def leaf_bookkeeping(
         1,
     )
     tree_s = torch.cat([_at(lw, merged).unsqueeze(1), cand_s[rows, source]], 1)
+    ckpt_v, ckpt_s = full_v, full_s
     if isinstance(store, int):  # eager: in place (the caller owns the checkpoints)
         ckpt_v[:, store] = tree_v
         ckpt_s[:, store] = tree_s
