@@ -188,6 +188,7 @@ class _Lowerer:
                         tuple((p.text, obj(locals_[p.text].type)) for p in node.parts),
                         observes_input=local.kind == "param",
                         forward=local.kind == "forward",
+                        plate_set=T.show(plate) if plate is not None else None,
                     )
                 )
             elif isinstance(node, ast.LetStep):

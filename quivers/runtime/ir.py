@@ -256,6 +256,8 @@ class SampleStep:
     observes_input: bool = False
     # `observe v <- scan(cell)` of a forward cell: the forward algorithm's site
     forward: bool = False
+    # the plate's finite set as declared (`Resp`), for messages about its size
+    plate_set: str | None = None
 
 
 @dataclass(frozen=True)

@@ -376,7 +376,10 @@ class ProgramModule(Node):
             return node.per_row(inp, lead, where)
         assert isinstance(step, SampleStep)
         if step.plate is not None:
-            return node.per_row(inp, (step.plate,), where)  # one draw per element
+            try:
+                return node.per_row(inp, (step.plate,), where)  # one draw per element
+            except QvrDataError as err:
+                raise _plate_size_error(step, node.name, inp, where) or err from None
         if step.is_global and node.wide:
             return node.per_row(inp, (), where)  # `: Real 8` gives 8 draws
         if not step.is_global:
@@ -924,6 +927,31 @@ def _input_free(decl: ProgramDecl) -> frozenset[str]:
         elif isinstance(step, LetStep) and free(step.value):
             known.add(step.var)
     return frozenset(known)
+
+
+def _plate_size_error(
+    step: SampleStep, family: str, args: tuple[Any, ...], where: str
+) -> QvrDataError | None:
+    """A plate site whose arguments have another number of rows than its set has
+    elements (data of 33 rows for `observe y : Resp` with `Resp : FinSet 63`): one
+    error naming the site, the set and both sizes. None when no row count explains it."""
+    size = step.plate
+    rows = sorted(
+        {
+            int(a.shape[0])
+            for a in args
+            if isinstance(a, torch.Tensor) and a.dim() >= 1 and a.shape[0] not in (1, size)
+        }
+    )
+    if len(rows) != 1:
+        return None
+    plate = step.plate_set or "its finite set"
+    shapes = ", ".join(str(tuple(a.shape)) for a in args if isinstance(a, torch.Tensor))
+    return QvrDataError(
+        f"{where}: a plate over {plate} (FinSet {size}) has one value per element, {size} "
+        f"in all, but {family}'s arguments have {rows[0]} rows (shapes {shapes}); pass "
+        f"data with {size} rows, or declare `object {plate} : FinSet {rows[0]}`"
+    )
 
 
 def _host_rows(

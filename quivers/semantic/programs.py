@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from quivers.core.families import (
@@ -128,7 +129,7 @@ def check_program(ctx: Ctx, program: ast.Program) -> None:
     if (
         isinstance(header, ast.ProgramHeader)
         and state.returned is not None
-        and _plate_program(dom, cod)
+        and (_plate_program(dom, cod) or _plate_of_codomain(dom, cod, state.returned))
         and not T.same(state.returned, cod)
     ):
         # a plate program's signature records what it really returns
@@ -155,6 +156,20 @@ def _plate_program(dom: T.Type, cod: T.Type) -> bool:
     observe one value per element of K and which may return any bound value. Read
     from the header alone, so a broken step never changes what the return may be."""
     return isinstance(dom, T.FinSet) and isinstance(cod, T.FinSet) and T.same(dom, cod)
+
+
+def _plate_of_codomain(dom: T.Type, cod: T.Type, given: T.Type) -> bool:
+    """``program p : K -> V`` over a finite set K, with V a space, returning a plate
+    value with one V per element of its set (the gallery's ``return beta_1`` from
+    ``Resp -> Val``, ``beta_1 : Real 1 [Cat]``): the codomain is the space each
+    element of the returned plate lies in (docs/language.md, 10.7)."""
+    return (
+        isinstance(dom, T.FinSet)
+        and isinstance(cod, T.Space)
+        and cod.plate is None
+        and T.plate_of(given) is not None
+        and T.assignable(T.with_plate(given, None), cod)
+    )
 
 
 def _bind_template(ctx: Ctx, header: ast.ProgramHeader) -> tuple[tuple[str, str], ...]:
@@ -1381,12 +1396,35 @@ def _return(state: _Program, node: ast.ReturnStep) -> None:
     state.returned = given
     if _plate_program(state.dom, state.cod):
         return  # a plate program may return any bound value (docs/language.md, 10.7)
+    if _plate_of_codomain(state.dom, state.cod, given):
+        return  # one value of the codomain per element of the returned plate
     if not T.assignable(given, state.cod):
         ctx.error(
             "E0508",
             f"the program returns {T.describe(given)} but is declared to give {T.describe(state.cod)}",
             node.span,
+            suggestion=_return_suggestion(state.dom, state.cod, given, node.vars),
         )
+
+
+def _return_suggestion(
+    dom: T.Type, cod: T.Type, given: T.Type, names: Sequence[ast.Name]
+) -> str | None:
+    """How to declare a program that returns a plate value (docs/language.md, 10.7)."""
+    plate = T.plate_of(given)
+    if plate is None:
+        return None
+    element = T.show(T.with_plate(given, None))
+    if isinstance(dom, T.FinSet):
+        return (
+            f"a program over the finite set {T.show(dom)} returns one value of its "
+            f"codomain per element of the plate: declare the codomain {element}"
+        )
+    name = names[0].text if len(names) == 1 else "v"
+    return (
+        f"only a program over a finite set returns a plate (`K -> {element}`); "
+        f"from {T.show(dom)} return one value per row, such as `{name}[ids]` bound by a let"
+    )
 
 
 # ---------------------------------------------------------------- marginalisation

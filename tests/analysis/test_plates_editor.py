@@ -122,3 +122,17 @@ def test_a_relation_row_has_hover_tokens_and_a_flowchart_edge():
     by_label = {n.label: n.id for n in chart.nodes}
     let = by_label["let mu = loadings[i]"]
     assert (by_label["loadings"], let) in chart.edges and (by_label["i : Item"], let) in chart.edges
+
+
+def test_hover_on_a_program_returning_a_plate_of_its_codomain():
+    text = (
+        "object Cat : FinSet 3\nobject Resp : FinSet 63\nobject Val : Real 1\n"
+        "program totals : Resp -> Val\n"
+        "    sample beta_1 : Cat <- Normal(0.0, 2.0)\n"
+        "    let b1 = beta_1[cat_idx]\n"
+        "    observe tally : Resp <- Gamma(exp(b1), 1.0)\n"
+        "    return beta_1\nexport totals\n"
+    )
+    line, col = where(text, "totals")
+    h = hover(doc(text), line, col + 1)
+    assert h is not None and "totals : Resp -> Val (returns Real 1 [Cat])" in h.markdown
