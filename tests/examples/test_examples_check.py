@@ -2,7 +2,8 @@
 
 Every ``docs/examples/source/*.qvr`` must type-check with no diagnostic at all, and
 every page ``docs/examples/<name>.md`` must quote ``source/<name>.qvr`` byte for byte
-in its one ```qvr block.
+in its one ```qvr block. A ``qvr fit`` transcript a page records has the NUTS summary
+and warning lines the command prints now for the numbers shown.
 """
 
 from __future__ import annotations
@@ -53,3 +54,47 @@ def test_page_quotes_its_source(page: Path) -> None:
 def test_page_has_a_flowchart(page: Path) -> None:
     charts = fenced_blocks(page, "mermaid")
     assert len(charts) == 1 and charts[0].startswith(b"flowchart LR\n")
+
+
+_NUTS_SUMMARY = re.compile(
+    r"acceptance per chain: (?P<acc>[^;]*); divergences: (?P<kept>\d+) "
+    r"\(warmup: (?P<warmup>\d+)\); step size: (?P<steps>.*)"
+)
+
+
+def _recorded_nuts_summaries() -> list[tuple[str, list[str], int]]:
+    """Every ``acceptance per chain:`` line a page records from ``qvr fit``: (page,
+    the lines of its transcript, the line's index)."""
+    found = []
+    for page in PAGES:
+        for block in fenced_blocks(page, "text"):
+            lines = block.decode("utf-8").splitlines()
+            found += [
+                (page.name, lines, i)
+                for i, line in enumerate(lines)
+                if line.startswith("acceptance per chain:")
+            ]
+    return found
+
+
+def test_recorded_fit_transcripts_are_what_qvr_fit_prints_now() -> None:
+    """A page's ``qvr fit`` transcript has the summary and warning lines the CLI gives
+    for the numbers it shows (so a page recorded before a format change is caught)."""
+    from quivers.commands.fit import _nuts_lines
+    from quivers.jobs.protocol import RunResult
+
+    summaries = _recorded_nuts_summaries()
+    assert len({page for page, _, _ in summaries}) >= 3, summaries
+    for page, lines, i in summaries:
+        match = _NUTS_SUMMARY.fullmatch(lines[i])
+        assert match is not None, f"{page}: not the current format: {lines[i]!r}"
+        diagnostics = {
+            "acceptance": [float(a) for a in match["acc"].split(", ")],
+            "divergences": [int(match["kept"])],
+            "warmup_divergences": [int(match["warmup"])],
+            "step_size": [float(s) for s in match["steps"].split(", ")],
+        }
+        want = _nuts_lines(RunResult("nuts", page, diagnostics=diagnostics))
+        assert lines[i : i + len(want)] == want, f"{page}: {lines[i : i + 2]} != {want}"
+        if len(want) == 1:  # no divergence at all: no warning line either
+            assert i + 1 == len(lines) or not lines[i + 1].startswith("warning:"), page
