@@ -35,6 +35,16 @@ class _RecordGiven(argparse.Action):
         setattr(namespace, f"{self.dest}_given", True)
 
 
+class _RecordGivenFlag(_RecordGiven):
+    """An on/off flag (``--compile``) whose default is the run contract's (False)."""
+
+    def __init__(self, option_strings, dest, **kwargs):  # noqa: D107
+        super().__init__(option_strings, dest, nargs=0, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None):  # noqa: D102
+        super().__call__(parser, namespace, True, option_string)
+
+
 def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("file", metavar="FILE", help="a .qvr program")
     p.add_argument("--target", metavar="NAME", help="program to run (default: the first export)")
@@ -165,6 +175,13 @@ def build_parser() -> argparse.ArgumentParser:
         default="cpu",
         metavar="DEV",
         help="torch device of the model and the fit: cpu, cuda, mps or auto (cpu)",
+    )
+    fit.add_argument(
+        "--compile",
+        default=cli_default("compile"),
+        action=_RecordGivenFlag,
+        help="NUTS: run the potential and its gradient through torch.compile (the first "
+        "step compiles, seconds); the summary says whether it compiled or ran eagerly, and why",
     )
     fit.add_argument(
         "--save",

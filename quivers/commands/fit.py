@@ -6,7 +6,9 @@ fresh weights drawn under ``--seed + 1``. Progress goes to stderr (one updating 
 on a terminal, plain lines otherwise), the summary to stdout. The fit writes a plot
 (``--plot``; loss curve for SVI, trace and rank plots for NUTS) and the fitted state
 (``--state``; default: ``<FILE stem>.state.pt`` next to the plot) that
-``qvr sample --from`` reads.
+``qvr sample --from`` reads. ``--compile`` (NUTS only) runs the potential and its
+gradient through ``torch.compile``; the summary (and ``compiled``/``compile_fallback``
+in ``--format json``) says whether it did or fell back to eager evaluation, and why.
 
 Ctrl-C stops the fit between two steps: the partial result is summarised, the plot
 and the state of the last completed step are written, and the exit code is 130.
@@ -60,6 +62,11 @@ def run(args: argparse.Namespace) -> int:
     text = read_source(args.file)
     if args.save and args.method != "nuts":
         raise CliError("--save writes NUTS draws: use it with --method nuts")
+    if args.compile and args.method != "nuts":
+        raise CliError(
+            "--compile compiles the NUTS potential and its gradient; SVI has no compiled "
+            "path: use it with --method nuts"
+        )
     corpus = bool(args.data) and args.method == "svi" and is_text_corpus(args.data)
     if not corpus:
         fit_corpus.reject_corpus_options(args)
@@ -184,6 +191,8 @@ def summary(result: RunResult, args: argparse.Namespace, saved: dict[str, Path |
             f"{done} draws kept per chain"
         )
     lines.append(f"{result.target}: {what} in {result.elapsed or 0:.1f} s")
+    if kind == "nuts" and args.compile:
+        lines.append(_compile_line(result))
     if args.data:
         lines.append(f"data: {args.data} ({result.data or '-'})")
     else:
@@ -221,6 +230,14 @@ def summary(result: RunResult, args: argparse.Namespace, saved: dict[str, Path |
     if saved["run"]:
         lines.append(f"run: {saved['run']}  (ArviZ InferenceData: arviz.from_netcdf)")
     return "\n".join(lines)
+
+
+def _compile_line(result: RunResult) -> str:
+    """Whether ``--compile`` took effect: never "compiled" of a run that fell back."""
+    if result.compiled:
+        return "compile: the potential and its gradient ran through torch.compile"
+    reasons = "; ".join(result.compile_fallback or ["no compiled evaluation was made"])
+    return f"compile: not compiled, the run fell back to eager evaluation: {reasons}"
 
 
 def _svi_lines(result: RunResult) -> list[str]:

@@ -5,7 +5,9 @@ For models that do not vectorise, or that are expensive enough for a process per
 chain to pay off. Each worker runs one sequential chain seeded ``seed + c`` on one
 intra-op thread and sends its progress and its result back through a queue; the
 parent polls ``should_stop`` while it waits, and on a stop ends the workers and
-returns the finished chains (``complete=False``). The model, its inputs and the
+returns the finished chains (``complete=False``). A worker's
+:class:`~quivers.inference.compile.CompileFallbackWarning` (``compile=True``) is
+issued again in the parent, where the caller sees it. The model, its inputs and the
 kernel must be picklable.
 """
 
@@ -13,12 +15,15 @@ from __future__ import annotations
 
 import pickle
 import queue as queue_module
+import warnings
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.multiprocessing as mp
 
+from quivers.inference.compile import CompileFallbackWarning
+from quivers.inference.compile_status import recording_compile_fallbacks
 from quivers.inference.progress import InferenceCancelled, ProgressFn, ProgressInfo, StopFn
 from quivers.runtime.trace import Model, leaves, unflatten
 
@@ -48,14 +53,17 @@ def _worker(chain: int, job: dict[str, Any], out: Any) -> None:
         def report(info: ProgressInfo) -> None:
             out.put(("progress", chain, info))
 
-        result = runner.run(
-            job["model"],
-            job["x"],
-            job["observations"],
-            init_params=job["init_params"],
-            progress=report if job["progress"] else None,
-            run_kwargs=job["run_kwargs"],
-        )
+        with recording_compile_fallbacks() as fallbacks:
+            result = runner.run(
+                job["model"],
+                job["x"],
+                job["observations"],
+                init_params=job["init_params"],
+                progress=report if job["progress"] else None,
+                run_kwargs=job["run_kwargs"],
+            )
+        for text in fallbacks:  # the parent warns: a worker's stderr is easy to lose
+            out.put(("warning", chain, text))
         # plain pickle bytes: torch.multiprocessing would share the storages through
         # file descriptors that die with this process
         out.put(("done", chain, pickle.dumps(result)))
@@ -160,6 +168,8 @@ def run_parallel(
                 info: ProgressInfo = payload
                 info.chain, info.num_chains = chain, len(workers)
                 progress(info)
+            elif kind == "warning":
+                warnings.warn(payload, CompileFallbackWarning, stacklevel=2)
             elif kind == "done":
                 results[chain] = pickle.loads(payload)
             elif kind == "error":

@@ -35,7 +35,7 @@ from typing import Any, Final, Literal
 
 RunKind = Literal["sample", "svi", "nuts"]
 RUN_KINDS: Final[tuple[RunKind, ...]] = ("sample", "svi", "nuts")
-OptionType = Literal["integer", "number", "string"]
+OptionType = Literal["integer", "number", "string", "boolean"]
 CONTRACT_FILE: Final = Path(__file__).with_name("run-options.json")
 
 
@@ -65,6 +65,7 @@ class RunOptions:
     length: int = 8
     chain_method: str | None = None  # NUTS: vectorized when chains > 1, else sequential
     device: str = "cpu"
+    compile: bool = False  # NUTS: the potential and its gradient through torch.compile
     # a fit to a text corpus (``data`` a UTF-8 text file; docs/dev/scaling.md)
     seq_len: int = 16
     batch_size: int = 128
@@ -168,6 +169,10 @@ class Rule:
 
     def check(self, key: str, value: Any) -> Any:
         """The value, validated (an integral float becomes an int), or OptionError."""
+        if self.type == "boolean":
+            if not isinstance(value, bool):
+                raise OptionError(key, value, "must be true or false")
+            return value
         if self.type == "string":
             if not isinstance(value, str) or not value:
                 raise OptionError(key, value, "must be a non-empty string")
@@ -274,6 +279,13 @@ RULES: Final[dict[str, Rule]] = {
         "Torch device of the model and the fit: cpu, cuda (or cuda:N), mps, or auto "
         "(an accelerator when torch sees one).",
         pattern=DEVICE_PATTERN,
+    ),
+    "compile": Rule(
+        "boolean",
+        ("nuts",),
+        "NUTS: run the potential and its gradient through torch.compile (the first "
+        "leapfrog step compiles, which takes seconds; a model that cannot be compiled "
+        "runs eagerly and the result says why). SVI has no compiled path.",
     ),
     "seq_len": Rule(
         "integer", SVI, "Text corpus: bytes per row (the model's input).", minimum=1, corpus=True
@@ -397,7 +409,10 @@ class RunResult:
     sampling; ``losses`` for SVI; ``posterior`` for SVI and NUTS; ``diagnostics`` for
     NUTS; ``diverged`` when an SVI loss became non-finite; ``corpus`` (the figures:
     tokens per second, held-out and unigram bits per token, steps, rows) and
-    ``checkpoint`` (the path of the checkpoint written) for a fit to a text corpus. ``draws``, ``state`` and
+    ``checkpoint`` (the path of the checkpoint written) for a fit to a text corpus;
+    ``compiled`` for NUTS (whether the potential ran through ``torch.compile``: false
+    when it was not asked for or fell back) and ``compile_fallback`` (the
+    :class:`~quivers.inference.CompileFallbackWarning` texts) when it fell back. ``draws``, ``state`` and
     ``mcmc`` hold tensors and objects for in-process callers (the CLI writes them to
     files) and never go on the wire.
     """
@@ -419,6 +434,8 @@ class RunResult:
     diverged: str | None = None
     corpus: dict[str, Any] | None = None
     checkpoint: str | None = None
+    compiled: bool | None = None
+    compile_fallback: list[str] | None = None
     ignored_options: tuple[str, ...] = ()
     # in-process only
     draws: dict[str, Any] | None = None

@@ -23,6 +23,7 @@ import torch
 from quivers.compiled import Program
 from quivers.compiler import QvrCompileError
 from quivers.inference import AutoNormalGuide, MCMCResult
+from quivers.inference.compile_status import recording_compile_fallbacks
 from quivers.jobs.data import (
     DataError,
     Dataset,
@@ -399,6 +400,7 @@ def run_nuts(
         num_chains=opts.chains,
         seed=opts.seed,
         chain_method=opts.chain_method,
+        compile=opts.compile,
     )
     total = (opts.warmup + opts.samples) * opts.chains
 
@@ -420,11 +422,17 @@ def run_nuts(
 
     cancelled = False
     result: MCMCResult | None
-    try:
-        result = mc.run(lifted, lx, lobs, progress=report, should_stop=should_stop, run_kwargs=run)
-    except InferenceCancelled as stop:
-        cancelled = True
-        result = stop.partial
+    # a fallback to eager evaluation is part of the result, not a stray warning: the
+    # user must never be told "compiled" of a run that was not
+    with recording_compile_fallbacks() as fallbacks:
+        try:
+            result = mc.run(
+                lifted, lx, lobs, progress=report, should_stop=should_stop, run_kwargs=run
+            )
+        except InferenceCancelled as stop:
+            cancelled = True
+            result = stop.partial
+    compiled, fallback = opts.compile and not fallbacks, list(fallbacks) or None
     if result is None:
         return RunResult(
             "nuts",
@@ -435,6 +443,8 @@ def run_nuts(
             samples={},
             diagnostics={},
             data=data.describe(),
+            compiled=compiled,
+            compile_fallback=fallback,
         )
     diagnostics = {
         "acceptance": [round(float(a), 4) for a in result.acceptance_rates],
@@ -456,6 +466,8 @@ def run_nuts(
         data=data.describe(),
         mcmc=result,
         state=_posterior_mean_state(model, result),
+        compiled=compiled,
+        compile_fallback=fallback,
     )
 
 

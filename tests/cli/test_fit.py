@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 from pathlib import Path
 
 import pytest
@@ -91,6 +92,7 @@ def test_fit_json_summary(tmp_path: Path) -> None:
     assert result.code == 0, result.err
     data = json.loads(result.out)
     assert data["ok"] and data["kind"] == "svi" and len(data["losses"]) == 3
+    assert "compiled" not in data  # NUTS's key: SVI has no compiled path
     assert data["state_file"] == str(tmp_path / "s.pt") and data["plot"] == str(
         tmp_path / "fit.png"
     )
@@ -178,6 +180,7 @@ def test_nuts_reports_the_divergences_of_warmup_apart(tmp_path: Path) -> None:
     assert wire.code == 0, wire.err
     diagnostics = json.loads(wire.out)["diagnostics"]
     assert diagnostics["divergences"] == [0] and diagnostics["warmup_divergences"][0] >= 1
+    assert json.loads(wire.out)["compiled"] is False  # --compile not given: eager
 
 
 @pytest.mark.parametrize(
@@ -396,3 +399,101 @@ def test_fit_refuses_a_bad_device_and_save_without_nuts(tmp_path: Path) -> None:
     one_clear_error(bad, "--device must be one of cpu, cuda, mps, auto")
     svi = fit(tmp_path, "--steps", "2", "--save", tmp_path / "r.nc")
     one_clear_error(svi, "--save", "--method nuts")
+
+
+def _regression_fit(tmp_path: Path, *args: str) -> tuple[Path, Path]:
+    program, data = tmp_path / "regression.qvr", tmp_path / "line.pt"
+    program.write_text(REGRESSION)
+    regression_data(data, slope=1.5, intercept=-0.7, n=20)
+    return program, data
+
+
+def test_compile_takes_the_compiled_path_and_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--compile hands the potential and its gradient to torch.compile (one fullgraph
+    function, called for the leapfrog steps) and the summary says so. torch.compile is
+    replaced by a spy that returns the function it is given, uncompiled: TorchInductor
+    takes seconds (the slow test below runs it for real), and what is checked here is
+    that the CLI's run reaches the compiled path and reports it."""
+    program, data = _regression_fit(tmp_path)
+    given: list[dict[str, object]] = []
+    calls = []
+
+    def spy(fn, **kwargs):
+        given.append(kwargs)
+
+        def compiled(*args):
+            calls.append(len(args))
+            return fn(*args)
+
+        return compiled
+
+    monkeypatch.setattr(torch, "compile", spy)
+    budget = ("--warmup", "5", "--samples", "5", "--data", str(data), "--progress", "none")
+    result = fit(tmp_path, "--method", "nuts", *budget, "--compile", program=program)
+    assert result.code == 0, result.err
+    assert given and all(kw == {"fullgraph": True} for kw in given)
+    assert len(calls) > 10  # the leapfrog steps' evaluations, not only a first call
+    out = result.out.splitlines()
+    assert out[1] == "compile: the potential and its gradient ran through torch.compile"
+
+
+def test_a_compile_fallback_is_reported_not_called_compiled(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As on a machine without a C++ compiler: the compiled function raises on its first
+    call, the real fallback (CompileFallbackWarning, eager evaluation) runs, and the
+    run's JSON and text say it was not compiled, and why."""
+    program, data = _regression_fit(tmp_path)
+
+    def broken(fn, **kwargs):
+        def fail(*args):
+            raise RuntimeError("InductorError: CppCompileError: C++ compiler not found")
+
+        return fail
+
+    monkeypatch.setattr(torch, "compile", broken)
+    budget = ("--warmup", "5", "--samples", "5", "--data", str(data), "--progress", "none")
+    result = fit(
+        tmp_path, "--method", "nuts", *budget, "--compile", "--format", "json", program=program
+    )
+    assert result.code == 0, result.err
+    wire = json.loads(result.out)
+    assert wire["ok"] and wire["compiled"] is False
+    (reason,) = wire["compile_fallback"]  # the two compiled paths failed alike: said once
+    assert "C++ compiler not found" in reason and "running it eagerly" in reason
+    assert "Warning" not in result.err  # the result says it, not a stray warning
+    text = fit(tmp_path, "--method", "nuts", *budget, "--compile", program=program)
+    assert text.code == 0, text.err
+    assert text.out.splitlines()[1] == (
+        f"compile: not compiled, the run fell back to eager evaluation: {reason}"
+    )
+
+
+@pytest.mark.slow
+def test_compile_really_compiles_with_torch_compile(tmp_path: Path) -> None:
+    """One real TorchInductor compilation (seconds): dynamo captures graphs, and the run
+    says compiled, or, on a machine without a C++ compiler, that it fell back."""
+    from torch._dynamo.utils import counters
+
+    program, data = _regression_fit(tmp_path)
+    before = counters["stats"]["unique_graphs"]
+    result = fit(
+        tmp_path, "--method", "nuts", "--chains", "1", "--warmup", "5", "--samples", "5",
+        "--data", str(data), "--compile", "--format", "json", "--progress", "none",
+        program=program,
+    )  # fmt: skip
+    assert result.code == 0, result.err
+    wire = json.loads(result.out)
+    assert counters["stats"]["unique_graphs"] > before  # dynamo traced the potential
+    if wire["compiled"]:
+        assert "compile_fallback" not in wire
+    else:  # only where TorchInductor finds no C++ compiler (CI installs g++)
+        assert not any(shutil.which(c) for c in ("g++", "clang++", "c++")), wire
+        assert any("could not compile" in r for r in wire["compile_fallback"]), wire
+
+
+def test_compile_is_refused_with_svi(tmp_path: Path) -> None:
+    svi = fit(tmp_path, "--steps", "2", "--compile")
+    one_clear_error(svi, "--compile", "SVI has no compiled path", "--method nuts")

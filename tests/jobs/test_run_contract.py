@@ -230,6 +230,30 @@ def test_the_corpus_device_and_chain_keys_are_validated(
     assert caught.value.key == key and caught.value.reason == reason
 
 
+def test_compile_is_a_boolean_nuts_option_and_the_fit_s_flag() -> None:
+    assert RunOptions().compile is False and cli_default("compile") is False
+    assert RunOptions.parse({"compile": True}, "nuts") == (RunOptions(compile=True), ())
+    # SVI has no compiled path: the key is not one of its options
+    assert RunOptions.parse({"compile": True}, "svi") == (RunOptions(), ("compile",))
+    for value in (1, 0, "true", 1.0):
+        with pytest.raises(OptionError) as caught:
+            RunOptions.parse({"compile": value}, "nuts")
+        assert caught.value.key == "compile" and caught.value.reason == "must be true or false"
+    entry = contract()["options"]["compile"]
+    assert entry["type"] == "boolean" and entry["default"] is False and entry["setting"]
+    assert entry["kinds"] == ["nuts"]
+
+    from quivers.cli import build_parser
+    from quivers.commands import run_options
+
+    parser = build_parser()
+    given = parser.parse_args(["fit", "f.qvr", "--method", "nuts", "--compile"])
+    assert given.compile is True and given.compile_given
+    assert run_options(given, "nuts").compile is True
+    plain = parser.parse_args(["fit", "f.qvr", "--method", "nuts"])
+    assert plain.compile is False and not getattr(plain, "compile_given", False)
+
+
 def test_device_and_chain_method_accept_their_values() -> None:
     for device in ("cpu", "cuda", "cuda:1", "mps", "auto"):
         assert RunOptions.parse({"device": device}, "svi")[0].device == device

@@ -121,9 +121,11 @@ async def test_corpus_keys_are_ignored_without_a_corpus_and_checked_with_one(
 ) -> None:
     uri, _ = await open_doc(client, REFERENCE)
     plain = {"steps": 2, "batch": 2, "length": 3, "seq_len": 8, "epochs": 2, "device": "cpu"}
-    result = await run_command(client, "qvr.fitSvi", uri, plain)
+    result = await run_command(client, "qvr.fitSvi", uri, {**plain, "compile": True})
     assert result["ok"] and len(result["losses"]) == 2, result
-    assert result["ignored_options"] == ["seq_len", "epochs"] and "corpus" not in result
+    # compile is NUTS's: SVI has no compiled path, and says it did not read the key
+    assert result["ignored_options"] == ["compile", "seq_len", "epochs"]
+    assert "corpus" not in result and "compiled" not in result
     bad = await run_command(client, "qvr.fitSvi", uri, {"data": str(corpus), "guide": "mean"})
     assert not bad["ok"]
     assert bad["error"] == "run option 'guide' must be one of prior, amortized, got 'mean'"
@@ -135,16 +137,20 @@ async def test_corpus_keys_are_ignored_without_a_corpus_and_checked_with_one(
     assert not short["ok"] and "is longer than the corpus" in short["error"], short
 
 
-async def test_nuts_takes_its_chain_method_and_device(client: LanguageClient) -> None:
+async def test_nuts_takes_its_chain_method_device_and_compile(client: LanguageClient) -> None:
     uri, _ = await open_doc(client, (EXAMPLES / "bayesian_linear_regression.qvr").read_text())
     options = {"warmup": 2, "samples": 3, "chains": 2, "batch": 4, "seed": 1}
-    result = await run_command(
-        client, "qvr.runNuts", uri, {**options, "chain_method": "sequential", "device": "cpu"}
-    )
+    chosen = {"chain_method": "sequential", "device": "cpu", "compile": False}
+    result = await run_command(client, "qvr.runNuts", uri, {**options, **chosen})
     assert result["ok"] and result["ignored_options"] == [], result
     assert len(result["diagnostics"]["acceptance"]) == 2
+    # eager, as asked: the result says so (a compiled run is the CLI tests' and
+    # tests/inference's, where torch.compile can be watched and made to fail)
+    assert result["compiled"] is False and "compile_fallback" not in result
     bad = await run_command(client, "qvr.runNuts", uri, {**options, "chain_method": "threads"})
     assert not bad["ok"] and "run option 'chain_method' must be one of" in bad["error"]
+    yes = await run_command(client, "qvr.runNuts", uri, {**options, "compile": "yes"})
+    assert not yes["ok"] and yes["error"] == "run option 'compile' must be true or false, got 'yes'"
     if not torch.cuda.is_available():  # the machine's answer, whatever it is, is one line
         nocuda = await run_command(client, "qvr.runNuts", uri, {**options, "device": "cuda"})
         assert not nocuda["ok"] and nocuda["error"] == (
