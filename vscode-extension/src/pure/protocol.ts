@@ -97,6 +97,10 @@ export interface RunResult {
   corpus?: CorpusFigures | null;
   /** The checkpoint a corpus fit wrote (kept when it was stopped; `resume` continues it). */
   checkpoint?: string | null;
+  /** NUTS: whether the potential ran through torch.compile (false when not asked or fell back). */
+  compiled?: boolean | null;
+  /** NUTS with `compile`: why compilation fell back to eager evaluation (the warnings' texts). */
+  compile_fallback?: string[] | null;
 }
 
 /** The client-side commands (package.json `contributes.commands`). */

@@ -287,6 +287,12 @@ export function renderResultsBody(result: RunResult, file?: string): string {
     meta.push(`${formatNumber(result.elapsed)} s`);
   }
   parts.push(`<p class="meta">${meta.join(" · ")}</p>`);
+  const fallback = compileFallbackText(result);
+  if (result.compiled) {
+    parts.push(`<p class="meta">The potential and its gradient ran through torch.compile.</p>`);
+  } else if (fallback) {
+    parts.push(`<div class="error">Not compiled: the run fell back to eager evaluation: ${escapeHtml(fallback)}</div>`);
+  }
   if (result.error) {
     parts.push(`<div class="error">${escapeHtml(result.error)}</div>`);
   }
@@ -356,6 +362,12 @@ function divergenceText(diagnostics: RunResult["diagnostics"]): string | undefin
   return warmup === undefined ? `divergences ${kept}` : `divergences ${kept} (warmup ${warmup})`;
 }
 
+/** Why a `compile` run fell back to eager evaluation, or undefined (compiled, or not asked). */
+function compileFallbackText(result: RunResult): string | undefined {
+  const reasons = Array.isArray(result.compile_fallback) ? result.compile_fallback : [];
+  return result.compiled || reasons.length === 0 ? undefined : reasons.join("; ");
+}
+
 /** A one-line summary for notifications and the output channel. */
 export function summarize(result: RunResult): string {
   const what = kindTitle(result.kind);
@@ -377,6 +389,12 @@ export function summarize(result: RunResult): string {
   const diverged = divergenceText(result.diagnostics);
   if (diverged) {
     bits.push(diverged);
+  }
+  const fallback = compileFallbackText(result);
+  if (result.compiled) {
+    bits.push("compiled");
+  } else if (fallback) {
+    bits.push(`not compiled: ${fallback}`);
   }
   if (typeof result.elapsed === "number") {
     bits.push(`${formatNumber(result.elapsed)} s`);

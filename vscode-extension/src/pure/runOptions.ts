@@ -18,11 +18,11 @@ export const OPTION_KEYS: Record<RunKindName, readonly string[]> = {
     "seq_len", "batch_size", "epochs", "val_fraction", "guide", "clip_norm",
     "eval_every", "checkpoint_every", "state", "resume",
   ],
-  nuts: ["seed", "data", "warmup", "samples", "chains", "step_size", "max_tree_depth", "batch", "length", "chain_method", "device"],
+  nuts: ["seed", "data", "warmup", "samples", "chains", "step_size", "max_tree_depth", "batch", "length", "chain_method", "device", "compile"],
 };
 
 export interface OptionRule {
-  type: "integer" | "number" | "string";
+  type: "integer" | "number" | "string" | "boolean";
   minimum?: number;
   exclusiveMinimum?: number;
   exclusiveMaximum?: number;
@@ -49,6 +49,7 @@ export const OPTION_RULES: Record<string, OptionRule> = {
   length: { type: "integer", minimum: 1 },
   chain_method: { type: "string", enum: ["vectorized", "sequential", "parallel"] },
   device: { type: "string", pattern: "^(cpu|cuda|cuda:[0-9]+|mps|auto)$" },
+  compile: { type: "boolean" },
   seq_len: { type: "integer", minimum: 1 },
   batch_size: { type: "integer", minimum: 1 },
   epochs: { type: "integer", minimum: 1 },
@@ -69,6 +70,9 @@ export interface RunOptionsResult {
 
 /** Why `value` breaks `rule`, or undefined when it is valid. */
 function violation(rule: OptionRule, value: unknown): string | undefined {
+  if (rule.type === "boolean") {
+    return typeof value === "boolean" ? undefined : "must be true or false";
+  }
   if (rule.type === "string") {
     if (typeof value !== "string") {
       return rule.path ? "must be a path" : "must be a string";

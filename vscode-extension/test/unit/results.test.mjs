@@ -118,6 +118,14 @@ test("a NUTS result shows diagnostics per chain; a failure shows its error", () 
   assert.match(body, /<td>acceptance<\/td><td>0.83, 0.79<\/td>/);
   assert.match(body, /<td>warmup_divergences<\/td><td>4, 2<\/td>/);
   assert.match(summarize(nuts), /NUTS posterior cancelled \(divergences 1 \(warmup 6\)\)/);
+  assert.doesNotMatch(body + summarize(nuts), /compile/); // not asked: nothing said
+  const compiled = { ...nuts, cancelled: false, compiled: true };
+  assert.match(summarize(compiled), /NUTS posterior finished \(divergences 1 \(warmup 6\), compiled\)/);
+  assert.match(renderResultsBody(compiled), /ran through torch.compile/);
+  const why = "compile=True: torch.compile could not compile this model's potential (RuntimeError: no <g++>); running it eagerly";
+  const eager = { ...nuts, cancelled: false, compiled: false, compile_fallback: [why] };
+  assert.match(summarize(eager), /, not compiled: compile=True: torch.compile could not compile/);
+  assert.match(renderResultsBody(eager), /Not compiled: the run fell back to eager evaluation: .*no &lt;g\+\+&gt;/);
   assert.doesNotMatch(body, /<svg/);
   assert.equal(statusOf(nuts), "cancelled");
 

@@ -64,6 +64,15 @@ test("the rules and the schema are the contract's: types, bounds, choices, defau
 test("values at the contract's bounds pass, values past them are ignored with a reason", () => {
   for (const [key, rule] of Object.entries(OPTION_RULES)) {
     const kind = Object.keys(OPTION_KEYS).find((k) => OPTION_KEYS[k].includes(key));
+    if (rule.type === "boolean") {
+      for (const good of [true, false]) {
+        assert.equal(runOptions(kind, { [key]: good }).options[key], good, `${key} = ${good}`);
+      }
+      for (const bad of [1, "true"]) {
+        assert.deepEqual(runOptions(kind, { [key]: bad }).ignored, [`${key}: must be true or false`]);
+      }
+      continue;
+    }
     if (rule.type === "string") {
       assert.deepEqual(runOptions(kind, { [key]: 3 }).ignored, [`${key}: must be ${rule.path ? "a path" : "a string"}`]);
       const good = rule.enum ? rule.enum[rule.enum.length - 1] : "cuda:1";
@@ -102,4 +111,12 @@ test("a corpus fit's options: paths resolved, choices checked, device and chain 
     "chain_method: must be one of vectorized, sequential, parallel",
     "device: must match ^(cpu|cuda|cuda:[0-9]+|mps|auto)$",
   ]);
+});
+
+test("compile is NUTS's on/off option: sent to NUTS runs only, checked as a boolean", () => {
+  assert.equal(OPTION_RULES.compile.type, "boolean");
+  assert.deepEqual(runOptions("nuts", { compile: true, samples: 20 }).options, { compile: true, samples: 20 });
+  // SVI has no compiled path: the shared setting's key is not sent to it
+  assert.deepEqual(runOptions("svi", { compile: true, steps: 5 }), { options: { steps: 5 }, ignored: [] });
+  assert.equal(schema.properties.compile.type, "boolean");
 });
