@@ -236,7 +236,7 @@ def _compile_line(result: RunResult) -> str:
     """Whether ``--compile`` took effect: never "compiled" of a run that fell back."""
     if result.compiled:
         return "compile: the potential and its gradient ran through torch.compile"
-    reasons = "; ".join(result.compile_fallback or ["no compiled evaluation was made"])
+    reasons = "; ".join(result.compile_fallback or ["the run recorded no reason"])
     return f"compile: not compiled, the run fell back to eager evaluation: {reasons}"
 
 
