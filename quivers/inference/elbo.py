@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch.distributions import Distribution
@@ -52,7 +52,13 @@ class ELBO:
     branches on data); if vectorisation fails once for a model, a Python loop over
     particles is used for it from then on. Set ``vectorize_particles=False`` to
     always loop.
+
+    It evaluates the model and the guide on the data it is given alone, so that
+    :class:`~quivers.inference.svi.SVI` validates those data once
+    (``validates_once``), not on every step.
     """
+
+    validates_once: ClassVar[bool] = True
 
     def __init__(self, num_particles: int = 1, vectorize_particles: bool = True) -> None:
         if num_particles < 1:

@@ -12,28 +12,16 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import torch
-from torch.distributions import Distribution
 
 from quivers.inference.compile import CompiledValueAndGrad
 from quivers.inference.layout import LatentLayout, missing_observations
-from quivers.runtime.checks import validated_data
+from quivers.inference.validated import DataRecord, covers, trusted_data
 from quivers.runtime.errors import QvrDataError
 from quivers.runtime.trace import Model, Site, TraceT
-
-
-@contextlib.contextmanager
-def validation(on: bool) -> Iterator[None]:
-    """Switch ``torch.distributions``' default argument validation for a block."""
-    previous = Distribution._validate_args
-    Distribution.set_default_validate_args(on)
-    try:
-        yield
-    finally:
-        Distribution.set_default_validate_args(previous)
 
 
 def all_finite(t: torch.Tensor) -> bool:
@@ -45,42 +33,6 @@ def all_finite(t: torch.Tensor) -> bool:
     return math.isfinite(float(t.sum())) or bool(torch.isfinite(t).all())
 
 
-def _data_leaves(value: Any) -> Iterator[Any]:
-    """The leaves (tensors, numbers) of a model's input, observations or run options."""
-    if isinstance(value, Mapping):
-        for key, v in value.items():
-            yield key
-            yield from _data_leaves(v)
-    elif isinstance(value, tuple | list):
-        yield len(value)
-        for v in value:
-            yield from _data_leaves(v)
-    else:
-        yield value
-
-
-class DataRecord:
-    """The data objects of one validated evaluation and the versions of their tensors.
-
-    Equal to a later record when every leaf is the same object and no tensor was
-    modified in place since (``Tensor._version`` counts in-place writes); the record
-    holds the objects, so an id cannot be reused by a new tensor meanwhile.
-    """
-
-    def __init__(self, *data: Any) -> None:
-        self.leaves = [leaf for d in data for leaf in _data_leaves(d)]
-        self.versions = [getattr(leaf, "_version", None) for leaf in self.leaves]
-
-    def same(self, other: DataRecord) -> bool:
-        return len(self.leaves) == len(other.leaves) and all(
-            (a is b or (isinstance(a, str | int | float) and type(a) is type(b) and a == b))
-            and va == vb
-            for a, b, va, vb in zip(
-                self.leaves, other.leaves, self.versions, other.versions, strict=True
-            )
-        )
-
-
 class Potential:
     """U(u) and its gradient for ``model`` conditioned on ``observations``.
 
@@ -89,12 +41,12 @@ class Potential:
     and shapes: a :class:`~quivers.runtime.errors.QvrDataError` naming the site) and
     ``torch.distributions``' argument validation as the user has it (observations
     outside a likelihood's support are reported at the starting point). Later
-    evaluations on the same data skip both (:func:`~quivers.runtime.checks.validated_data`;
+    evaluations on the same data skip both (:func:`~quivers.inference.validated.trusted_data`;
     the latents are in their supports by construction): a leapfrog step does not
     re-validate, and the model's log density has no host-side data branch, so that
     ``compile=True`` captures it in one graph (:class:`CompiledValueAndGrad`, eager
     when compilation fails). Data replaced or modified in place after that are
-    validated again by the next evaluation (:class:`DataRecord`).
+    validated again by the next evaluation (:class:`~quivers.inference.validated.DataRecord`).
     """
 
     def __init__(
@@ -132,14 +84,12 @@ class Potential:
     @property
     def checked(self) -> bool:
         """Whether the current data were validated (by an evaluation of finite energy)."""
-        return self._validated is not None and self._validated.same(self._data())
+        return covers(self._validated, self._data())
 
-    @contextlib.contextmanager
-    def trusted(self) -> Iterator[None]:
+    def trusted(self) -> contextlib.AbstractContextManager[None]:
         """Evaluations on validated data: no runtime data checks, no argument
         validation of ``torch.distributions`` (call only when :attr:`checked`)."""
-        with validation(False), validated_data():
-            yield
+        return trusted_data()
 
     def value_and_grad(self, u: torch.Tensor) -> tuple[float, torch.Tensor]:
         """(U(u), dU/du); a non-finite energy gives (inf, zeros)."""

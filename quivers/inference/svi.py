@@ -12,10 +12,25 @@ guide up first and adds every guide or model parameter missing from the optimise
 with ``optim.add_param_group`` (the group takes the optimiser's defaults, e.g. its
 ``lr``). ``optim`` may also be a factory ``params -> Optimizer``, called on the first
 step with the model's and the guide's parameters.
+
+**Data validated once.** The first step on a set of data validates them (the
+runtime's checks: ids in range, each site's dtype and shape, a
+:class:`~quivers.runtime.errors.QvrDataError` naming the site; and the argument
+validation of ``torch.distributions`` as the user has it); later steps on the same
+data skip both (:func:`~quivers.inference.validated.trusted_data`), as MCMC's
+potential does. The driver keeps a :class:`~quivers.inference.validated.DataRecord`
+of the data of the last validated step: data replaced or modified in place since,
+and every new minibatch, are validated again. Only an objective that declares
+``validates_once = True`` (:class:`~quivers.inference.elbo.ELBO` does) is trusted so:
+it evaluates the model and the guide on the step's data alone, and the guide's
+draws have the shapes and supports the first step validated. Any other objective
+is validated on every step.
 """
 
 from __future__ import annotations
 
+import contextlib
+import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -23,6 +38,7 @@ import torch
 from torch import nn
 
 from quivers.inference.progress import InferenceCancelled, ProgressFn, ProgressInfo, StopFn
+from quivers.inference.validated import DataRecord, covers, trusted_data
 from quivers.runtime.trace import Model
 
 OptimFactory = Callable[[list[nn.Parameter]], torch.optim.Optimizer]
@@ -49,6 +65,9 @@ class SVI:
             self._factory = optim
         else:
             raise TypeError(f"optim must be a torch optimiser or a factory, got {optim!r}")
+        owner = getattr(objective, "__self__", objective)  # a bound method: its object's
+        self._validates_once = bool(getattr(owner, "validates_once", False))
+        self._validated: DataRecord | None = None  # the data of the last validated step
 
     def _all_params(self) -> list[nn.Parameter]:
         seen: set[int] = set()
@@ -117,19 +136,42 @@ class SVI:
 
         Data-parallel fitting reduces the gradients across workers between the halves.
         """
-        self._prepare(x, observations, run)
-        optim = self._sync_optimizer()
-        optim.zero_grad(set_to_none=True)
-        loss = self._objective(x, observations, num_rows, run)
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"the SVI objective is {float(loss)}; no step taken")
+        loss, value = self._evaluate(x, observations, num_rows, run, zero_grad=True)
+        if not math.isfinite(value):
+            raise FloatingPointError(f"the SVI objective is {value}; no step taken")
         torch.autograd.backward(loss)
-        return float(loss.detach())
+        return value
 
     def apply_grads(self) -> None:
         """The second half of :meth:`step`: one optimiser update."""
         assert self.optim is not None, "loss_and_grads comes first"
         self.optim.step()
+
+    def _evaluate(
+        self,
+        x: Any,
+        observations: Mapping[str, Any] | None,
+        num_rows: int | None,
+        run: dict[str, Any],
+        zero_grad: bool = False,
+    ) -> tuple[torch.Tensor, float]:
+        """The objective on the step's data (the guide set up first) and its value.
+
+        The data are validated unless they are those of the last validated step (see
+        the module's docstring); ``zero_grad``: the optimiser, knowing every
+        parameter, clears their gradients before the objective runs.
+        """
+        data = DataRecord(x, observations, run) if self._validates_once else None
+        trusted = data is not None and covers(self._validated, data)
+        with trusted_data() if trusted else contextlib.nullcontext():
+            self._prepare(x, observations, run)
+            if zero_grad:
+                self._sync_optimizer().zero_grad(set_to_none=True)
+            loss = self._objective(x, observations, num_rows, run)
+            value = float(loss.detach())
+        if not trusted:
+            self._validated = data if math.isfinite(value) else None
+        return loss, value
 
     def _objective(
         self,
@@ -150,9 +192,8 @@ class SVI:
         **run: Any,
     ) -> float:
         """The objective's value without a step or gradients."""
-        self._prepare(x, observations, run)
         with torch.no_grad():
-            return float(self._objective(x, observations, num_rows, run))
+            return self._evaluate(x, observations, num_rows, run)[1]
 
     def run(
         self,
