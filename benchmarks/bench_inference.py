@@ -27,6 +27,11 @@
    under ``pyro.module``, ``Trace_ELBO``, ``pyro.optim.Adam``), timed with Pyro's
    distribution validation on (its default) and off (the compiled runtime does not
    validate). All variants alternate, step by step.
+   ``SVI.step`` validates the data on its first step only; a second copy of the model
+   and guide, given a new copy of the same data on every step (each one validated
+   again, as every step was before), gives the same-process ratio of validating once
+   to validating every step, here and on the QVR eight-schools program (non-centred,
+   its shipped data), a small model where the checks weigh more.
 
 Run from the repository root: ``python benchmarks/bench_inference.py [--quick]``.
 Everything runs on one intra-op thread (these are many small tensor operations), and
@@ -37,6 +42,7 @@ comparable on a shared machine; wall-clock seconds are printed alongside.
 from __future__ import annotations
 
 import argparse
+import copy
 import math
 import statistics
 import sys
@@ -796,8 +802,12 @@ def bench_svi_reference(batch: int, length: int, reps: int) -> dict[str, float] 
 
     hand_step()
     pyro_step = pyro_svi_step(model, x, y, h0)
-    times: dict[str, list[float]] = {"quivers": [], "hand": []}
-    steps: dict[str, Any] = {"quivers": lambda: svi.step(x, obs), "hand": hand_step}
+    times: dict[str, list[float]] = {"quivers": [], "hand": [], "revalidated": []}
+    steps: dict[str, Any] = {
+        "quivers": lambda: svi.step(x, obs),
+        "hand": hand_step,
+        "revalidated": revalidated_step(copy.deepcopy(model), x, obs, reps),
+    }
     out: dict[str, float] = {"log_joint_diff": agree}
     if pyro_step is not None:
         step, pyro_agree, enable_validation = pyro_step
@@ -823,10 +833,65 @@ def bench_svi_reference(batch: int, length: int, reps: int) -> dict[str, float] 
     med = {name: statistics.median(ts) for name, ts in times.items()}
     out.update({f"{name}_ms": 1e3 * v for name, v in med.items()})
     out["ratio"] = med["quivers"] / med["hand"]
+    out["once_ratio"] = med["quivers"] / med["revalidated"]
     if pyro_step is not None:
         out["pyro_ratio"] = med["quivers"] / med["pyro"]
         out["pyro_novalidate_ratio"] = med["quivers"] / med["pyro_novalidate"]
     return out
+
+
+def revalidated_step(model: Any, x: Any, obs: dict[str, Any], reps: int) -> Any:
+    """An SVI step on ``model`` (AutoNormalGuide, ELBO, Adam) that gets a new copy of
+    ``x`` and ``obs`` each call, so that every step validates them again; the copies
+    are made beforehand, out of the timed calls."""
+    guide = AutoNormalGuide(model, observed_names=set(obs))
+    svi = SVI(model, guide, lambda p: torch.optim.Adam(p, lr=1e-3), ELBO(num_particles=1))
+    svi.step(x, obs)
+    copies = [(_clone(x), {k: _clone(v) for k, v in obs.items()}) for _ in range(reps)]
+    return lambda: svi.step(*copies.pop())
+
+
+def _clone(value: Any) -> Any:
+    return value.clone() if isinstance(value, torch.Tensor) else value
+
+
+def bench_svi_validation(reps: int) -> dict[str, float] | None:
+    """``SVI.step`` on the QVR eight-schools program (non-centred, its shipped data):
+    data validated once (the same tensors every step) against validated every step
+    (a new copy each step), alternating, median CPU time of ``reps`` steps each."""
+    try:
+        from quivers.dsl import load
+    except ImportError:
+        return None
+    import json
+
+    examples = ROOT / "docs" / "examples"
+    data = json.loads((examples / "data" / "eight_schools.json").read_text())
+    x = torch.tensor(data["x"])
+    obs = {k: torch.tensor(data[k], dtype=torch.float32) for k in ("y", "sigma")}
+    torch.manual_seed(0)
+    steps = {}
+    for name in ("once", "every step"):
+        model = load(str(examples / "source" / "eight_schools.qvr")).morphism
+        if name == "every step":
+            steps[name] = revalidated_step(model, x, obs, reps)
+            continue
+        guide = AutoNormalGuide(model, observed_names=set(obs))
+        svi = SVI(model, guide, lambda p: torch.optim.Adam(p, lr=1e-3), ELBO())
+        svi.step(x, obs)
+        steps[name] = lambda svi=svi: svi.step(x, obs)
+    times: dict[str, list[float]] = {name: [] for name in steps}
+    for _ in range(reps):
+        for name, fn in steps.items():
+            t = time.process_time()
+            fn()
+            times[name].append(time.process_time() - t)
+    med = {name: statistics.median(ts) for name, ts in times.items()}
+    return {
+        "once_ms": 1e3 * med["once"],
+        "every_ms": 1e3 * med["every step"],
+        "ratio": med["once"] / med["every step"],
+    }
 
 
 def pyro_svi_step(
@@ -1048,6 +1113,11 @@ def print_svi(reps: int) -> None:
             f"quivers {svi['quivers_ms']:.1f} ms, hand-written torch {svi['hand_ms']:.1f} ms, "
             f"ratio {svi['ratio']:.2f} (log_joint agreement {svi['log_joint_diff']:.2e})"
         )
+        print(
+            f"  data validated every step (a new copy each step): "
+            f"{svi['revalidated_ms']:.1f} ms; validated once / every step "
+            f"{svi['once_ratio']:.3f}"
+        )
         if "pyro_ms" in svi:
             print(
                 f"  Pyro AutoNormal + Trace_ELBO + Adam: {svi['pyro_ms']:.1f} ms "
@@ -1058,6 +1128,13 @@ def print_svi(reps: int) -> None:
             )
         else:
             print("  pyro-ppl not importable: no Pyro SVI comparison")
+    small = bench_svi_validation(10 * reps)
+    if small is not None:
+        print(
+            f"SVI step, eight_schools.qvr (non-centred; median of {10 * reps}, CPU time): "
+            f"data validated once {small['once_ms']:.3f} ms, every step "
+            f"{small['every_ms']:.3f} ms, ratio {small['ratio']:.3f}"
+        )
 
 
 if __name__ == "__main__":

@@ -5,17 +5,17 @@ data: the input's ids are in range, the observations and host data have the dtyp
 and shapes of their sites. That costs host work on every call, and its
 data-dependent branches (``int(ids.min())``) keep ``torch.compile`` from capturing
 the model in one graph. A caller that evaluates one model on the same data many
-times (a potential energy: thousands of leapfrog steps) validates them on its first
-call and makes the later calls inside :func:`validated_data`, where the runtime
-skips those checks.
+times (a potential energy: thousands of leapfrog steps; SVI: thousands of gradient
+steps) validates them on its first call and makes the later calls inside
+:func:`validated_data`, where the runtime skips those checks.
 
 The caller vouches that the data of every call in the block are the data it
 validated (and that the other values it passes, such as latents, were made by it
-with the shapes the model gave them): :class:`quivers.inference.potential.Potential`
-keeps the data tensors it validated and their versions, and validates again when a
-tensor was replaced or modified in place. The flag is per thread. ``torch.compile``
-guards on it, so a graph traced inside the block (without the checks) is never
-reused outside it.
+with the shapes the model gave them): MCMC's potential and SVI keep the data tensors
+they validated and their versions (``quivers.inference.validated.DataRecord``), and
+validate again when a tensor was replaced or modified in place. The flag is per
+thread. ``torch.compile`` guards on it, so a graph traced inside the block (without
+the checks) is never reused outside it.
 """
 
 from __future__ import annotations
