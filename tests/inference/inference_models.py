@@ -16,6 +16,7 @@ import torch
 from torch import distributions as D
 from torch import nn
 
+from quivers.inference.diagnostics import ess, ess_basic
 from quivers.runtime.trace import Site
 
 Env = dict[str, Any]
@@ -363,6 +364,98 @@ def assert_short_nuts_run_worked(result: Any) -> None:
     assert int(result.divergence_counts.sum()) == 0, result.divergence_counts
     u = result.unconstrained[0]
     assert bool(((u[1:] - u[:-1]).abs().amax(dim=1) > 0).all())
+
+
+def monte_carlo_means(values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(mean, Monte Carlo standard error, ESS) of each column of ``values``
+    (``(chains, draws, K)``, or ``(chains, draws)`` for one column), in float64.
+
+    The standard error of the mean of f is ``sd(f) / sqrt(ESS(f))`` with ESS the run's
+    own effective sample size of f (Geyer 1992; Vehtari, Gelman, Simpson, Carpenter &
+    Buerkner 2021), so tolerances built on it follow the run instead of being numbers
+    tuned to one seed. ESS is the smaller of the bulk ESS
+    (``quivers.inference.diagnostics.ess``, on ranks) and the ESS of the raw values
+    (``ess_basic``): on a skewed f such as a squared deviation the ranks can be
+    optimistic (seen: 324 against 277 on 600 NUTS draws).
+    """
+    f = values.detach().to(torch.float64)
+    if f.dim() == 2:
+        f = f.unsqueeze(-1)
+    eff = torch.minimum(ess(f), ess_basic(f))
+    flat = f.reshape(-1, f.shape[-1])
+    return flat.mean(0), flat.std(0) / eff.sqrt(), eff
+
+
+def assert_within_monte_carlo_error(
+    values: torch.Tensor,
+    expected: Any,
+    *,
+    min_ess: float,
+    z: float = 4.0,
+    what: str = "",
+) -> torch.Tensor:
+    """Each column's mean within ``z`` Monte Carlo standard errors
+    (:func:`monte_carlo_means`) of its exact value ``expected``. A sampler that
+    mixes badly must not pass by having huge error bars: every ESS must be at least
+    ``min_ess``. Returns the errors in standard errors (for messages and seed scans).
+    """
+    mean, mcse, eff = monte_carlo_means(values)
+    want = torch.as_tensor(expected, dtype=torch.float64).reshape(-1)
+    err = (mean - want) / mcse
+    assert bool((eff >= min_ess).all()), f"{what}: ESS {eff.tolist()} below {min_ess}"
+    assert bool((err.abs() < z).all()), (
+        f"{what}: means {mean.tolist()} against {want.tolist()} are "
+        f"{err.tolist()} standard errors off (ESS {eff.tolist()})"
+    )
+    return err
+
+
+def assert_posterior_moments(
+    draws: torch.Tensor,
+    mean: Any,
+    cov: Any,
+    *,
+    min_ess: float,
+    z: float = 4.0,
+    covariances: bool = False,
+) -> torch.Tensor:
+    """Posterior means and variances (and, with ``covariances``, every covariance)
+    of ``draws`` (``(chains, draws, P)``) within ``z`` Monte Carlo standard errors of
+    the exact ``mean`` (P) and ``cov`` (P x P, or the P variances).
+
+    Centred at the exact mean, a variance is the mean of ``(theta_i - mu_i)^2`` and a
+    covariance that of ``(theta_i - mu_i)(theta_j - mu_j)``, so all are checked by
+    :func:`assert_within_monte_carlo_error`; the variance's standard error is then
+    ``sd((theta - mu)^2) / sqrt(ESS((theta - mu)^2))``, which for a Gaussian is
+    ``var * sqrt(2 / ESS)`` (``(theta - mu)^2 / var`` is chi-squared with one degree
+    of freedom, variance 2). This is the usual Monte Carlo standard error of an
+    expectation, the function's sd over the square root of its own ESS (Flegal,
+    Haran & Jones 2008, "Markov chain Monte Carlo: can we trust the third significant
+    figure?", Statistical Science 23(2); Vehtari et al. 2021 for the ESS).
+    """
+    x = draws.detach().to(torch.float64)
+    if x.dim() == 2:
+        x = x.unsqueeze(-1)
+    mu = torch.as_tensor(mean, dtype=torch.float64).reshape(-1)
+    sigma = torch.as_tensor(cov, dtype=torch.float64)
+    if sigma.dim() < 2:
+        sigma = torch.diag(sigma.reshape(-1))
+    centred = x - mu
+    errs = [assert_within_monte_carlo_error(x, mu, min_ess=min_ess, z=z, what="means")]
+    errs.append(
+        assert_within_monte_carlo_error(
+            centred**2, sigma.diagonal(), min_ess=min_ess, z=z, what="variances"
+        )
+    )
+    if covariances:
+        i, j = torch.triu_indices(len(mu), len(mu), offset=1)
+        products = centred[..., i] * centred[..., j]
+        errs.append(
+            assert_within_monte_carlo_error(
+                products, sigma[i, j], min_ess=min_ess, z=z, what="covariances"
+            )
+        )
+    return torch.cat(errs)
 
 
 # ------------------------------------------------------------- standard posteriors

@@ -1,8 +1,10 @@
 """HMC/NUTS on models with closed-form posteriors.
 
-Tolerances are stated per test in units of the posterior standard deviation; with
-the fixed seeds the runs are deterministic, and the margins are about four Monte
-Carlo standard errors at the effective sample sizes these short runs give.
+Posterior means and variances are checked within four Monte Carlo standard errors
+computed from each run's own effective sample size, with a floor on that ESS
+(``inference_models.assert_posterior_moments``); each test names the seeds it was
+seen to pass for. Other tolerances are stated per test; with the fixed seeds the runs
+are deterministic.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from inference_models import (
     StandardNormal,
     Step,
     StepModel,
+    assert_posterior_moments,
     correlated_2d,
     correlated_100d,
     normal_normal_data,
@@ -27,6 +30,8 @@ from quivers.inference import MCMC, HMCKernel, NUTSKernel, Predictive
 
 
 def test_nuts_normal_normal():
+    """Mean and variance within four standard errors, ESS at least 300 of 1,200
+    (seen 382-617); seeds 0-5 pass (largest error 1.7 standard errors)."""
     model = NormalNormal()
     x, obs = normal_normal_data()
     mean, sd = model.posterior(obs["y"])
@@ -35,8 +40,7 @@ def test_nuts_normal_normal():
     )
     mu = result.samples["mu"]
     assert mu.shape == (2, 600)
-    assert abs(float(mu.mean()) - mean) < 0.15 * sd
-    assert abs(float(mu.std()) - sd) < 0.1 * sd
+    assert_posterior_moments(mu, [mean], [sd**2], min_ess=300)
     assert result.acceptance_rates.shape == (2,)
     assert result.divergence_counts.tolist() == [0, 0]
     assert float(result.r_hat["mu"]) < 1.02
@@ -67,18 +71,21 @@ def assert_adapted(result, target, posterior_var):
 
 
 def test_hmc_normal_normal():
+    """Mean and variance within four standard errors, ESS at least 100 of 600 (seen
+    156-1,667: HMC's fixed trajectories are antithetic for the mean, not for the
+    variance); seeds 1-6 pass (largest error 0.9 standard errors)."""
     model = NormalNormal()
     x, obs = normal_normal_data()
     mean, sd = model.posterior(obs["y"])
     kernel = HMCKernel(step_size=0.1, trajectory_length=1.5)
     result = MCMC(kernel, num_warmup=300, num_samples=600, seed=1).run(model, x, obs)
-    mu = result.samples["mu"]
-    assert abs(float(mu.mean()) - mean) < 0.15 * sd
-    assert abs(float(mu.std()) - sd) < 0.1 * sd
+    assert_posterior_moments(result.samples["mu"], [mean], [sd**2], min_ess=100)
     assert 0.6 < float(result.acceptance_rates[0]) <= 1.0
 
 
 def test_nuts_beta_bernoulli_constrained():
+    """Through the logit bijection: mean and variance of p within four standard
+    errors, ESS at least 120 of 800 (seen 238-467); seeds 2-7 pass."""
     model = BetaBernoulli()
     y = (torch.rand(40, generator=torch.Generator().manual_seed(1)) < 0.3).float()
     post = model.posterior(y)
@@ -87,12 +94,12 @@ def test_nuts_beta_bernoulli_constrained():
     )
     p = result.samples["p"]
     assert bool(((p > 0) & (p < 1)).all())
-    sd = float(post.stddev)
-    assert abs(float(p.mean()) - float(post.mean)) < 0.15 * sd
-    assert abs(float(p.std()) - sd) < 0.1 * sd
+    assert_posterior_moments(p, [float(post.mean)], [float(post.variance)], min_ess=120)
 
 
 def test_nuts_gamma_poisson_constrained():
+    """Through the log bijection: mean and variance of the rate within four standard
+    errors, ESS at least 120 of 800 (seen 185-543); seeds 3-8 pass."""
     model = GammaPoisson()
     y = D.Poisson(4.0).sample((30,))
     post = model.posterior(y)
@@ -101,37 +108,37 @@ def test_nuts_gamma_poisson_constrained():
     )
     rate = result.samples["rate"]
     assert bool((rate > 0).all())
-    sd = float(post.stddev)
-    assert abs(float(rate.mean()) - float(post.mean)) < 0.15 * sd
-    assert abs(float(rate.std()) - sd) < 0.1 * sd
+    assert_posterior_moments(rate, [float(post.mean)], [float(post.variance)], min_ess=120)
 
 
 def test_nuts_correlated_2d_gaussian_covariance():
+    """Means, variances and the covariance within four standard errors, ESS at least
+    120 of 1,000 (seen 178-385). Seeds 4-7 and 9 pass; seed 8 fails only
+    ``assert_adapted``'s metric band (one coordinate's inverse metric 1.57 times its
+    variance, against 1.5)."""
     model = correlated_2d()
     result = MCMC(NUTSKernel(), num_warmup=300, num_samples=1000, seed=4).run(model, None, {})
-    z = result.samples["z"].reshape(-1, 2)
     true_cov = model.scale_tril @ model.scale_tril.T
-    sd = true_cov.diagonal().sqrt()
-    assert torch.allclose(z.mean(0), model.mean, atol=float(0.15 * sd.max()))
-    cov = torch.cov(z.T)
-    assert torch.allclose(cov.diagonal().sqrt(), sd, rtol=0.1)
-    corr = cov[0, 1] / cov.diagonal().sqrt().prod()
-    assert abs(float(corr) - 0.8) < 0.05
+    assert_posterior_moments(
+        result.samples["z"], model.mean, true_cov, min_ess=120, covariances=True
+    )
     assert int(result.divergence_counts.sum()) == 0
     assert_adapted(result, target=0.8, posterior_var=true_cov.diagonal().tolist())
 
 
 def test_nuts_linear_regression():
+    """Means and variances of (slope, intercept) within four standard errors, ESS at
+    least 150 of 800 (seen 330-684); seeds 5-10 pass."""
     model = LinearRegression()
     g = torch.Generator().manual_seed(2)
     x = torch.randn(50, generator=g)
     y = 2.0 * x - 1.0 + 0.5 * torch.randn(50, generator=g)
     mean, cov = model.posterior(x, y)
     result = MCMC(NUTSKernel(), num_warmup=300, num_samples=800, seed=5).run(model, x, {"y": y})
-    draws = torch.stack([result.samples["slope"], result.samples["intercept"]], -1).reshape(-1, 2)
+    chains = torch.stack([result.samples["slope"], result.samples["intercept"]], -1)
+    assert_posterior_moments(chains, mean, cov, min_ess=150)
+    draws = chains.reshape(-1, 2)
     sd = cov.diagonal().sqrt()
-    assert bool(((draws.double().mean(0) - mean).abs() < 0.15 * sd).all())
-    assert torch.allclose(draws.double().std(0), sd, rtol=0.1)
     # recovers the generating slope and intercept within 3 posterior sd
     assert abs(float(draws[:, 0].mean()) - 2.0) < 3 * float(sd[0])
     assert abs(float(draws[:, 1].mean()) + 1.0) < 3 * float(sd[1])

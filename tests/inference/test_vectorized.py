@@ -1,8 +1,9 @@
 """Vectorised chains (``chain_method="vectorized"``): the batched NUTS and HMC
 transitions against the sequential kernels and closed-form posteriors.
 
-Tolerances are in units of the posterior standard deviation, about four Monte Carlo
-standard errors at the effective sample sizes of these fixed-seed runs.
+The closed-form checks allow four Monte Carlo standard errors computed from each
+run's own effective sample size (``inference_models.assert_posterior_moments``), with
+a floor on that ESS; other tolerances are stated per test.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from inference_models import (
     NormalNormal,
     Step,
     StepModel,
+    assert_posterior_moments,
     correlated_2d,
     normal_normal_data,
 )
@@ -62,13 +64,16 @@ def test_one_vectorised_chain_is_the_sequential_chain_draw_for_draw(kernel):
 
 def test_four_vectorised_chains_recover_a_closed_form_posterior():
     """Bayesian linear regression: posterior means and variances of (slope,
-    intercept) within Monte Carlo error, with vectorised and with sequential chains."""
+    intercept) within four Monte Carlo standard errors (sd / sqrt(ESS) for a mean,
+    about var * sqrt(2 / ESS) for a variance, from the run's own bulk ESS), with
+    vectorised and with sequential chains; every such ESS at least 200 of the 1,000
+    draws (seen: 304-735). Seeds 5-10 pass (largest error 3.6 standard errors, a
+    variance at seed 7); seed 10 runs here."""
     model = LinearRegression()
     g = torch.Generator().manual_seed(2)
     x = torch.randn(40, generator=g)
     y = 2.0 * x - 1.0 + 0.5 * torch.randn(40, generator=g)
     mean, cov = model.posterior(x, y)
-    sd = cov.diagonal().sqrt()
     for method in ("vectorized", "sequential"):
         result = MCMC(
             NUTSKernel(),
@@ -80,27 +85,28 @@ def test_four_vectorised_chains_recover_a_closed_form_posterior():
         ).run(model, x, {"y": y})
         assert result.samples["slope"].shape == (4, 250)
         draws = torch.stack([result.samples["slope"], result.samples["intercept"]], -1)
-        flat = draws.reshape(-1, 2).double()
-        assert bool(((flat.mean(0) - mean).abs() < 0.1 * sd).all()), method
-        assert bool(((flat.var(0) / cov.diagonal() - 1).abs() < 0.12).all()), method
-        assert float(result.r_hat["slope"]) < 1.02 and float(result.ess["slope"]) > 400
+        assert_posterior_moments(draws, mean, cov, min_ess=200)
+        assert float(result.r_hat["slope"]) < 1.02  # (its bulk ESS: the floor above)
         assert result.divergence_counts.tolist() == [0, 0, 0, 0]
         # every chain adapted on its own
         assert len(set(result.step_sizes.tolist())) == 4
 
 
 def test_vectorised_chains_recover_a_correlated_gaussian():
+    """Means, variances and the covariance of a correlated 2-d Gaussian (correlation
+    0.8) within four Monte Carlo standard errors of the run's own ESS, every ESS at
+    least 120 of the 1,200 draws (seen: 164-416). A sampler that lost the dependence
+    would be off by 0.8 * 2 = 1.6 in the covariance, about 12 of its standard errors.
+    Seeds 0-11 all pass (largest error 3.0 standard errors, a mean at seed 7); seed
+    5 runs here."""
     model = correlated_2d()
     result = MCMC(NUTSKernel(), num_warmup=150, num_samples=300, num_chains=4, seed=5).run(
         model, None, {}
     )
-    z = result.samples["z"].reshape(-1, 2).double()
-    true_cov = (model.scale_tril @ model.scale_tril.T).double()
-    sd = true_cov.diagonal().sqrt()
-    assert bool(((z.mean(0) - model.mean.double()).abs() < 0.1 * sd).all())
-    cov = torch.cov(z.T)
-    assert torch.allclose(cov.diagonal().sqrt(), sd, rtol=0.06)
-    assert abs(float(cov[0, 1] / cov.diagonal().sqrt().prod()) - 0.8) < 0.03
+    true_cov = model.scale_tril @ model.scale_tril.T
+    assert_posterior_moments(
+        result.samples["z"], model.mean, true_cov, min_ess=120, covariances=True
+    )
 
 
 class _Guarded(StepModel):
