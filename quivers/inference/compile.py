@@ -26,6 +26,8 @@ from typing import Any
 
 import torch
 
+from quivers.inference import inductor
+
 
 class CompileFallbackWarning(UserWarning):
     """``compile=True`` could not compile the potential; it runs eagerly instead."""
@@ -47,13 +49,16 @@ class _Compiled:
             return None
         try:
             if self._fn is None:
-                self._fn = torch.compile(self._make(), fullgraph=True)
+                self._fn = torch.compile(self._make(), fullgraph=True, backend=inductor.backend)
                 with warnings.catch_warnings():
                     # TorchInductor's first compilation imports torch.utils.mkldnn,
-                    # which warns about torch's own use of a deprecated torch.jit API
+                    # which warns about torch's own use of a deprecated torch.jit API;
+                    # the first run of aten.triangular_solve (see quivers.inference.
+                    # inductor) warns once that it is deprecated
                     warnings.filterwarnings(
                         "ignore", "`torch.jit.script_method` is deprecated", DeprecationWarning
                     )
+                    warnings.filterwarnings("ignore", "torch.triangular_solve is deprecated")
                     return self._fn(*args)
             return self._fn(*args)
         except Exception as err:  # noqa: BLE001 - any failure to compile means "run eagerly"

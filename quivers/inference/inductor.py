@@ -1,0 +1,118 @@
+"""The TorchInductor backend behind ``compile=True``.
+
+A sampler's compiled graph is small and called tens of thousands of times, so what
+costs is not the arithmetic but the work around it. Two changes to TorchInductor's
+defaults, both exact (the same operations, in a different order of calls):
+
+- **C++ wrapper** (``cpp_wrapper``): the generated code that allocates buffers and
+  calls the kernels is compiled C++ instead of Python, which on the 100-d Gaussian
+  benchmark's tree step removes about a third of each call. An operation with no C
+  shim runs through a slower proxy; if the C++ wrapper cannot be built at all, the
+  graph is built again with the Python wrapper.
+- **Triangular solves with one shared matrix**: under ``vmap`` over chains, a
+  ``MultivariateNormal``'s solve ``L x = b`` sees a batch of right-hand sides against
+  one unbatched ``L``, and ``linalg_solve_triangular`` broadcasts by copying ``L``
+  once per chain (and again into column-major order). :func:`solve_triangular`
+  instead solves one system with the chains as extra columns (each column of a
+  triangular solve is independent of the others), through ``aten.triangular_solve``,
+  which also has a C shim. The result may differ from the broadcast solve in the
+  last float bits (BLAS blocks several columns), as every compiled value may.
+
+Both go through TorchInductor's ``compile_fx`` entry point (not public API, stable
+since torch 2.0): if a torch lacks it, compiling fails and the sampler runs eagerly
+after its :class:`~quivers.inference.compile.CompileFallbackWarning`.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+
+aten = torch.ops.aten
+
+
+def solve_triangular(
+    a: torch.Tensor,
+    b: torch.Tensor,
+    *,
+    upper: bool,
+    left: bool = True,
+    unitriangular: bool = False,
+) -> Any:
+    """``aten.linalg_solve_triangular`` as one solve when ``a`` has no batch (the
+    batch of ``b`` folded into its columns), NotImplemented (the op as it is) for a
+    right-side solve or a batched ``a`` without ``aten.triangular_solve``."""
+    legacy = getattr(aten, "triangular_solve", None)
+    if not left:
+        return NotImplemented
+    n, k = b.shape[-2], b.shape[-1]
+    batch_a, batch_b = a.shape[:-2], b.shape[:-2]
+    if math.prod(batch_a) != 1 or math.prod(batch_b) == 1:
+        if legacy is None:
+            return NotImplemented
+        return legacy.default(b, a, upper, False, unitriangular)[0]
+    a2 = a.reshape(n, n)
+    b2 = b.movedim(-2, 0).reshape(n, -1)  # (n, batch * k): the batch as columns
+    if legacy is None:
+        x2 = aten.linalg_solve_triangular.default(
+            a2, b2, upper=upper, left=True, unitriangular=unitriangular
+        )
+    else:
+        x2 = legacy.default(b2, a2, upper, False, unitriangular)[0]
+    x = x2.reshape(n, *batch_b, k).movedim(0, -2)
+    # a's batch is all ones: broadcasting only prepends its extra unit dimensions
+    extra = len(batch_a) - len(batch_b)
+    return x.reshape(*([1] * extra), *x.shape) if extra > 0 else x
+
+
+class _QuietShims(logging.Filter):
+    """Drops TorchInductor's note that an operation has no C shim (it then runs
+    through a proxy, correctly): a user cannot act on it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "missing a c-shim" not in record.getMessage()
+
+
+def _consume_deprecation_notice() -> None:
+    """aten.triangular_solve warns, once per process, that it is deprecated in favour
+    of the op it replaces here; the first solve of a compiled graph can run anywhere
+    (a recompilation's first call is not the first call), so the notice is taken now,
+    where it is filtered."""
+    if getattr(aten, "triangular_solve", None) is None or not hasattr(torch, "triangular_solve"):
+        return
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "torch.triangular_solve is deprecated")
+        one = torch.ones(1, 1)
+        torch.triangular_solve(one, one)  # the Python binding: a Python warning
+
+
+def backend(gm: torch.fx.GraphModule, example_inputs: Sequence[Any]) -> Any:
+    """``torch.compile``'s backend: TorchInductor with the C++ wrapper (the Python one
+    when the C++ one cannot be built) and :func:`solve_triangular`."""
+    # imported here: TorchInductor's import warns, and costs, and only compiling needs it
+    from torch._inductor.compile_fx import compile_fx
+    from torch._inductor.decomposition import select_decomp_table
+
+    table = dict(select_decomp_table())
+    table[aten.linalg_solve_triangular.default] = solve_triangular
+    _consume_deprecation_notice()
+    quiet = _QuietShims()
+    ir_log = logging.getLogger("torch._inductor.ir")
+    ir_log.addFilter(quiet)
+    try:
+        with warnings.catch_warnings():
+            # aten.triangular_solve is deprecated in favour of the op it replaces
+            warnings.filterwarnings("ignore", "torch.triangular_solve is deprecated")
+            try:
+                return compile_fx(
+                    gm, example_inputs, decompositions=table, config_patches={"cpp_wrapper": True}
+                )
+            except Exception:  # noqa: BLE001 - no C++ wrapper: the Python one
+                return compile_fx(gm, example_inputs, decompositions=table)
+    finally:
+        ir_log.removeFilter(quiet)

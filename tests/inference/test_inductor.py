@@ -1,0 +1,99 @@
+"""``quivers.inference.inductor``: the ``compile=True`` backend's rewrite of triangular
+solves (checked against ``torch.linalg.solve_triangular`` itself, eagerly, on every
+broadcasting case), its fallback to the Python wrapper, and one compiled vmapped
+multivariate normal against the eager one."""
+
+from __future__ import annotations
+
+import warnings
+
+import pytest
+import torch
+from inference_models import correlated_2d
+from test_compile import _have_cxx
+
+from quivers.inference import CompileFallbackWarning, inductor
+from quivers.inference.batched import BatchedPotential
+from quivers.inference.potential import Potential
+
+
+def _triangular(n: int, batch: tuple[int, ...], upper: bool, seed: int) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    a = torch.randn(*batch, n, n, generator=g, dtype=torch.float64)
+    a = a.triu() if upper else a.tril()
+    # a well-conditioned diagonal, so that the comparison tests the solve, not rounding
+    return a + torch.diag_embed(3.0 + torch.rand(*batch, n, generator=g, dtype=torch.float64))
+
+
+SHAPES = [
+    ((), (4, 2)),  # no batch at all
+    ((1,), (5, 1, 4, 1)),  # vmap's case: one matrix, a batch of right-hand sides
+    ((), (6, 4, 3)),  # one matrix, a batch of several columns each
+    ((1, 1), (3, 4, 2)),  # the matrix has more (unit) batch dimensions
+    ((3,), (3, 4, 2)),  # one matrix per right-hand side
+    ((2, 1), (1, 5, 4, 1)),  # both batched, broadcast against each other
+]
+
+
+@pytest.mark.parametrize("batch_a, b_shape", SHAPES)
+@pytest.mark.parametrize("upper", [False, True])
+@pytest.mark.parametrize("unitriangular", [False, True])
+def test_the_rewritten_solve_is_linalg_solve_triangular(batch_a, b_shape, upper, unitriangular):
+    a = _triangular(4, batch_a, upper, seed=len(b_shape))
+    b = torch.randn(*b_shape, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    want = torch.linalg.solve_triangular(a, b, upper=upper, unitriangular=unitriangular)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "torch.triangular_solve is deprecated")
+        got = inductor.solve_triangular(a, b, upper=upper, unitriangular=unitriangular)
+    assert got.shape == want.shape
+    torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
+
+
+def test_a_right_side_solve_is_left_to_the_op():
+    a, b = _triangular(3, (), False, 0), torch.randn(2, 3, dtype=torch.float64)
+    assert inductor.solve_triangular(a, b, upper=False, left=False) is NotImplemented
+
+
+def test_the_python_wrapper_builds_the_graph_when_the_cpp_one_cannot(monkeypatch):
+    with warnings.catch_warnings():
+        # TorchInductor's import warns about torch's own use of a deprecated jit API
+        warnings.simplefilter("ignore", DeprecationWarning)
+        import torch._inductor.compile_fx as cfx
+
+    calls: list[dict | None] = []
+
+    def fake_compile_fx(gm, example_inputs, decompositions=None, config_patches=None):
+        calls.append(config_patches)
+        assert decompositions[torch.ops.aten.linalg_solve_triangular.default] is (
+            inductor.solve_triangular
+        )
+        if config_patches and config_patches.get("cpp_wrapper"):
+            raise RuntimeError("CppCompileError: the C++ wrapper does not build")
+        return gm.forward
+
+    monkeypatch.setattr(cfx, "compile_fx", fake_compile_fx)
+    gm = torch.fx.symbolic_trace(lambda x: x * 2.0)
+    fn = inductor.backend(gm, [torch.ones(3)])
+    assert calls == [{"cpp_wrapper": True}, None]
+    assert torch.equal(fn(torch.ones(3)), torch.full((3,), 2.0))
+
+
+@pytest.mark.slow  # about 10 s: a first compilation of the C++ wrapper
+@pytest.mark.skipif(not _have_cxx(), reason="TorchInductor needs a C++ compiler on CPU")
+def test_vmapped_chains_of_a_multivariate_normal_compile_to_the_eager_values():
+    """The rewrite's real use: several chains' positions against one Cholesky factor."""
+    model = correlated_2d()
+
+    def batched(compile: bool) -> BatchedPotential:
+        return BatchedPotential(Potential(model, None, {}, model.trace(None, {}), compile=compile))
+
+    u = torch.randn(3, 2, generator=torch.Generator().manual_seed(4)) * 2
+    eager, compiled = batched(False), batched(True)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        e1, g1 = compiled.value_and_grad(u)
+    assert not [w for w in caught if issubclass(w.category, CompileFallbackWarning)]
+    assert compiled.compiled is not None and compiled.compiled.error is None
+    e0, g0 = eager.value_and_grad(u)
+    assert e1 == pytest.approx(e0, rel=1e-6)
+    torch.testing.assert_close(g1, g0, rtol=1e-5, atol=1e-6)
