@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from quivers.inference import inductor
+
 from .helpers import (
     EXAMPLES,
     REFERENCE,
@@ -433,7 +435,7 @@ def test_compile_takes_the_compiled_path_and_says_so(
     budget = ("--warmup", "5", "--samples", "5", "--data", str(data), "--progress", "none")
     result = fit(tmp_path, "--method", "nuts", *budget, "--compile", program=program)
     assert result.code == 0, result.err
-    assert given and all(kw == {"fullgraph": True} for kw in given)
+    assert given and all(kw == {"fullgraph": True, "backend": inductor.backend} for kw in given)
     assert len(calls) > 10  # the leapfrog steps' evaluations, not only a first call
     out = result.out.splitlines()
     assert out[1] == "compile: the potential and its gradient ran through torch.compile"
