@@ -97,3 +97,15 @@ def test_vmapped_chains_of_a_multivariate_normal_compile_to_the_eager_values():
     e0, g0 = eager.value_and_grad(u)
     assert e1 == pytest.approx(e0, rel=1e-6)
     torch.testing.assert_close(g1, g0, rtol=1e-5, atol=1e-6)
+
+
+def test_only_the_missing_c_shim_notice_is_dropped_from_inductors_log():
+    import logging
+
+    def record(msg: str) -> logging.LogRecord:
+        return logging.LogRecord("torch._inductor.ir", logging.WARNING, "ir.py", 1, msg, (), None)
+
+    quiet = inductor._QuietShims()
+    shim = "aten.foo.default is missing a c-shim implementation, using proxy executor as fallback"
+    assert not quiet.filter(record(shim))
+    assert quiet.filter(record("a real TorchInductor warning"))
