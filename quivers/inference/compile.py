@@ -20,6 +20,7 @@ tolerance, not bit for bit.
 
 from __future__ import annotations
 
+import types
 import warnings
 from collections.abc import Callable
 from typing import Any
@@ -31,6 +32,20 @@ from quivers.inference import inductor
 
 class CompileFallbackWarning(UserWarning):
     """``compile=True`` could not compile the potential; it runs eagerly instead."""
+
+
+def _own_code(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``fn`` with a code object of its own. Dynamo keeps its compiled graphs per code
+    object, guarded on the closure: every instance of a ``_make`` closure (one per
+    potential, per chunk size of the tree step) would be a recompilation of the same
+    code, and past ``torch._dynamo.config.recompile_limit`` (8) dynamo silently runs
+    the function eagerly. A copy of the code keeps each instance's graph apart."""
+    own = types.FunctionType(
+        fn.__code__.replace(), fn.__globals__, fn.__name__, fn.__defaults__, fn.__closure__
+    )
+    own.__kwdefaults__ = fn.__kwdefaults__
+    own.__qualname__ = fn.__qualname__
+    return own
 
 
 class _Compiled:
@@ -49,14 +64,21 @@ class _Compiled:
             return None
         try:
             if self._fn is None:
-                self._fn = torch.compile(self._make(), fullgraph=True, backend=inductor.backend)
+                self._fn = torch.compile(
+                    _own_code(self._make()), fullgraph=True, backend=inductor.backend
+                )
                 with warnings.catch_warnings():
                     # TorchInductor's first compilation imports torch.utils.mkldnn,
                     # which warns about torch's own use of a deprecated torch.jit API;
                     # the first run of aten.triangular_solve (see quivers.inference.
-                    # inductor) warns once that it is deprecated
+                    # inductor) warns once that it is deprecated; TorchInductor's
+                    # lowering of aten.diagonal (a MultivariateNormal's log density)
+                    # calls its own deprecated torch._prims_common.check
                     warnings.filterwarnings(
                         "ignore", "`torch.jit.script_method` is deprecated", DeprecationWarning
+                    )
+                    warnings.filterwarnings(
+                        "ignore", "`torch._prims_common.check` is deprecated", FutureWarning
                     )
                     warnings.filterwarnings("ignore", "torch.triangular_solve is deprecated")
                     return self._fn(*args)

@@ -49,6 +49,9 @@ TREES = ("iterative", "recursive")
 #: checkpoints are (chains, levels, 7, D), tens of MB per step for a lifted network,
 #: where the recursive tree was measured and the iterative one was not
 ITERATIVE_MAX_DIM = 4096
+#: with ``compile=True`` the iterative tree runs up to this many leapfrog steps per
+#: compiled call (see ``NUTSKernel``'s ``leaves_per_call``)
+LEAVES_PER_CALL = 8
 
 
 def _uniform(block: list[float] | None, index: int) -> float:
@@ -160,6 +163,7 @@ class NUTSKernel(MCMCKernel):
         adapt_mass_matrix: bool = True,
         max_energy_error: float = MAX_ENERGY_ERROR,
         tree: str | None = None,
+        leaves_per_call: int = LEAVES_PER_CALL,
     ) -> None:
         super().__init__(
             step_size, adapt_step_size, adapt_mass_matrix, target_accept, max_energy_error
@@ -168,8 +172,11 @@ class NUTSKernel(MCMCKernel):
             raise ValueError(f"max_tree_depth must be >= 1, got {max_tree_depth}")
         if tree is not None and tree not in TREES:
             raise ValueError(f"tree must be None or one of {TREES}, got {tree!r}")
+        if leaves_per_call < 1 or leaves_per_call & (leaves_per_call - 1):
+            raise ValueError(f"leaves_per_call must be a power of two, got {leaves_per_call}")
         self.max_tree_depth = int(max_tree_depth)
         self.tree = tree
+        self.leaves_per_call = int(leaves_per_call)
 
     def transition(
         self,

@@ -233,13 +233,113 @@ def leaf_bookkeeping(
     return end, tree_v, tree_s, ckpt_v, ckpt_s, going, active & diverged, accept
 
 
+def leaf_plan_tensors(
+    n: torch.Tensor, last: torch.Tensor, levels: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The plan of leaf ``n`` ((1,) int64) of the subtree whose last leaf is ``last``
+    ((1,) int64), as tensors, for use inside a compiled graph: (halves merged (1,),
+    levels merged (levels,), level stored at (levels,), the merges' keys (levels,)).
+    What :func:`_leaf_plan` computes on the host: level l merges when the l + 1 low
+    bits of n are all ones, so the number merged is the number of trailing ones."""
+    level = torch.arange(levels, device=n.device)
+    span = torch.ones_like(level) << level  # 2**l
+    merge_on = torch.remainder(n + 1, 2 * span) == 0
+    merged = merge_on.sum().reshape(1)
+    store_on = (level == merged) & (n != last)
+    gaps = torch.where(merge_on, n - span, torch.zeros_like(span))
+    return merged, merge_on, store_on, gaps
+
+
 class CompiledTreeStep(_Compiled):
-    """One leapfrog step of C chains and :func:`leaf_bookkeeping` as one compiled
-    graph of fixed shapes. Called with the chains' current ends (C, 4, D), signed
-    step sizes (C, 1), inverse metrics (C, D), starting Hamiltonians (C,), active
-    flags (C,), checkpoints, merge uniforms (C, levels), the number of levels merged
-    as a (1,) index and the (levels,) masks of the levels merged and stored; returns
-    what :func:`leaf_bookkeeping` returns, or None when compilation failed."""
+    """``leaves`` consecutive leaves of a subtree (each a leapfrog step of C chains
+    and :func:`leaf_bookkeeping`), unrolled into one compiled graph of fixed shapes.
+    Called with the chains' current ends (C, 4, D), signed step sizes (C, 1),
+    inverse metrics (C, D), starting Hamiltonians (C,), going flags (C,),
+    checkpoints, the doubling's merge uniforms padded to a fixed width (C, W), the
+    chunk's first leaf and the subtree's last leaf as a (2,) int64, and the running
+    statistics; each leaf's plan is computed in the graph
+    (:func:`leaf_plan_tensors`), so one graph serves every leaf and every doubling.
+    Returns the last leaf's (end, subtree vectors, scalars, checkpoints, going) and
+    the statistics, or None when compilation failed. A chain that stops inside the
+    chunk goes on computing leaves nobody reads, as the host loop would."""
+
+    def __init__(
+        self,
+        energy_fn: Callable[[torch.Tensor], torch.Tensor],
+        levels: int,
+        max_energy_error: float,
+        leaves: int = 1,
+    ) -> None:
+        super().__init__()
+        self.energy_fn = energy_fn
+        self.levels = levels
+        self.max_energy_error = max_energy_error
+        self.leaves = leaves
+
+    def _make(self) -> Callable[..., Any]:
+        grad_and_value = torch.func.vmap(
+            torch.func.grad_and_value(self.energy_fn), randomness="error"
+        )
+        max_energy_error = self.max_energy_error
+        levels, leaves = self.levels, self.leaves
+
+        def step(
+            end: torch.Tensor,
+            steps: torch.Tensor,
+            inv_mass: torch.Tensor,
+            h0: torch.Tensor,
+            going: torch.Tensor,
+            ckpt_v: torch.Tensor,
+            ckpt_s: torch.Tensor,
+            block: torch.Tensor,
+            where: torch.Tensor,
+            sum_accept: torch.Tensor,
+            num_steps: torch.Tensor,
+            diverging: torch.Tensor,
+        ) -> tuple[torch.Tensor, ...]:
+            half = 0.5 * steps
+            first, last = where[:1], where[1:]
+            out: tuple[torch.Tensor, ...] = ()
+            for i in range(leaves):
+                merged, merge_on, store_on, gaps = leaf_plan_tensors(first + i, last, levels)
+                q, g, p = end[:, Q], end[:, G], end[:, P]
+                p_half = p - half * g
+                q1 = q + steps * (inv_mass * p_half)
+                g1, u1 = grad_and_value(q1)
+                ok = torch.isfinite(g1).all(-1) & torch.isfinite(u1)
+                u1 = torch.where(ok, u1.to(torch.float64), math.inf)
+                g1 = torch.where(ok[:, None], g1, torch.zeros_like(g1))
+                p1 = p_half - half * g1
+                out = leaf_bookkeeping(
+                    q1,
+                    u1,
+                    g1,
+                    p1,
+                    inv_mass,
+                    h0,
+                    going,
+                    ckpt_v,
+                    ckpt_s,
+                    block.index_select(1, gaps),
+                    merged,
+                    merge_on,
+                    store_on,
+                    max_energy_error,
+                )
+                sum_accept, num_steps, diverging = _accumulate(
+                    going, out[6], out[7], sum_accept, num_steps, diverging
+                )
+                end, ckpt_v, ckpt_s, going = out[0], out[3], out[4], out[5]
+            return (*out[:6], sum_accept, num_steps, diverging)
+
+        return step
+
+
+class CompiledTree:
+    """The run's compiled tree steps: one :class:`CompiledTreeStep` per chunk size
+    asked for (1, 2, 4, ... up to the kernel's ``leaves_per_call``), each compiled on
+    its first use. Once one of them failed to compile (warned once) the tree runs
+    eagerly."""
 
     def __init__(
         self,
@@ -247,61 +347,22 @@ class CompiledTreeStep(_Compiled):
         levels: int,
         max_energy_error: float,
     ) -> None:
-        super().__init__()
         self.energy_fn = energy_fn
         self.levels = levels
         self.max_energy_error = max_energy_error
+        self.steps: dict[int, CompiledTreeStep] = {}
 
-    def _make(self) -> Callable[..., Any]:
-        grad_and_value = torch.func.vmap(
-            torch.func.grad_and_value(self.energy_fn), randomness="error"
-        )
-        max_energy_error = self.max_energy_error
+    @property
+    def error(self) -> str | None:
+        """Why compiling failed, once a step's compilation has."""
+        return next((s.error for s in self.steps.values() if s.error is not None), None)
 
-        def step(
-            start: torch.Tensor,
-            steps: torch.Tensor,
-            inv_mass: torch.Tensor,
-            h0: torch.Tensor,
-            active: torch.Tensor,
-            ckpt_v: torch.Tensor,
-            ckpt_s: torch.Tensor,
-            u_merge: torch.Tensor,
-            merged: torch.Tensor,
-            merge_on: torch.Tensor,
-            store_on: torch.Tensor,
-            sum_accept: torch.Tensor,
-            num_steps: torch.Tensor,
-            diverging: torch.Tensor,
-        ) -> tuple[torch.Tensor, ...]:
-            q, g, p = start[:, Q], start[:, G], start[:, P]
-            half = 0.5 * steps
-            p_half = p - half * g
-            q1 = q + steps * (inv_mass * p_half)
-            g1, u1 = grad_and_value(q1)
-            ok = torch.isfinite(g1).all(-1) & torch.isfinite(u1)
-            u1 = torch.where(ok, u1.to(torch.float64), math.inf)
-            g1 = torch.where(ok[:, None], g1, torch.zeros_like(g1))
-            p1 = p_half - half * g1
-            out = leaf_bookkeeping(
-                q1,
-                u1,
-                g1,
-                p1,
-                inv_mass,
-                h0,
-                active,
-                ckpt_v,
-                ckpt_s,
-                u_merge,
-                merged,
-                merge_on,
-                store_on,
-                max_energy_error,
-            )
-            stats = _accumulate(active, out[6], out[7], sum_accept, num_steps, diverging)
-            return out[:6] + stats
-
+    def step(self, leaves: int) -> CompiledTreeStep:
+        """The graph of ``leaves`` leaves (made on first request)."""
+        step = self.steps.get(leaves)
+        if step is None:
+            step = CompiledTreeStep(self.energy_fn, self.levels, self.max_energy_error, leaves)
+            self.steps[leaves] = step
         return step
 
 
@@ -337,9 +398,7 @@ class _LeafPlan:
     merged: int  # halves completed at this leaf
     store: int | None  # the level its tree is kept at (None: the subtree's last leaf)
     gaps: torch.Tensor  # (levels,) the merges' keys in the doubling's block
-    merged_index: torch.Tensor  # (1,) ``merged``
     merge_on: torch.Tensor  # (levels,) levels merged
-    store_on: torch.Tensor  # (levels,) the level stored at
 
 
 @functools.lru_cache(maxsize=4096)
@@ -354,23 +413,29 @@ def _leaf_plan(n: int, last: bool, levels: int, device: torch.device) -> _LeafPl
         torch.tensor(
             [n - 2**level if level < merged else 0 for level in range(levels)], device=device
         ),
-        torch.tensor([merged], device=device),
         torch.tensor([level < merged for level in range(levels)], device=device),
-        torch.tensor([level == store for level in range(levels)], device=device),
     )
 
 
-def _compiled_step(kernel: NUTSKernel, potential: BatchedPotential) -> CompiledTreeStep | None:
-    """The run's compiled tree step (made once per potential), or None when not
+def _compiled_tree(kernel: NUTSKernel, potential: BatchedPotential) -> CompiledTree | None:
+    """The run's compiled tree steps (made once per potential), or None when not
     compiling or after compilation failed."""
     if getattr(potential.potential, "compiled", None) is None or not potential.vectorize:
         return None
     levels = _levels(kernel.max_tree_depth)
-    step = potential.tree_step
-    if step is None or step.levels != levels or step.max_energy_error != kernel.max_energy_error:
-        step = CompiledTreeStep(potential.potential, levels, kernel.max_energy_error)
-        potential.tree_step = step
-    return None if step.error is not None else step
+    tree = potential.tree_step
+    if tree is None or tree.levels != levels or tree.max_energy_error != kernel.max_energy_error:
+        tree = CompiledTree(potential.potential, levels, kernel.max_energy_error)
+        potential.tree_step = tree
+    return None if tree.error is not None else tree
+
+
+@functools.lru_cache(maxsize=4096)
+def _where(n: int, last: int, device: torch.device) -> torch.Tensor:
+    """A chunk's first leaf and its subtree's last as one (2,) int64 tensor (one
+    input: two cached tensors could be the same object, and dynamo guards on that).
+    Cached: never mutated."""
+    return torch.tensor([n, last], device=device)
 
 
 def _levels(max_tree_depth: int) -> int:
@@ -392,7 +457,7 @@ def transition_iterative(
     f64 = torch.float64
     levels = _levels(kernel.max_tree_depth)
     draws = draws if draws is not None else TorchDraws(chains, device)
-    compiled = _compiled_step(kernel, potential)
+    compiled = _compiled_tree(kernel, potential)
 
     p0 = draws.momentum(inv_mass)
     ps0 = inv_mass * p0
@@ -424,15 +489,19 @@ def transition_iterative(
         depth = depth + active.long()
         going = active
         tree_v, tree_s = ckpt_v[:, 0], ckpt_s[:, 0]
-        for n in range(2**j):
+        leaves = 2**j
+        chunk = min(leaves, kernel.leaves_per_call)  # a power of two: divides 2**j
+        padded = None
+        n = 0
+        while n < leaves:
             if n > 0 and not any(going_list):
                 break
-            plan = _leaf_plan(n, n == 2**j - 1, levels, device)
-            u_merge = block.index_select(1, plan.gaps)
             out = None
-            if compiled is not None and potential.potential.checked:
+            if compiled is not None and compiled.error is None and potential.potential.checked:
+                if padded is None:  # the block at one width for every doubling
+                    padded = torch.nn.functional.pad(block, (0, 2**levels - leaves))
                 with potential.potential.trusted():
-                    out = compiled(
+                    out = compiled.step(chunk)(
                         end,
                         steps,
                         inv_mass,
@@ -440,18 +509,25 @@ def transition_iterative(
                         going,
                         ckpt_v,
                         ckpt_s,
-                        u_merge,
-                        plan.merged_index,
-                        plan.merge_on,
-                        plan.store_on,
+                        padded,
+                        _where(n, leaves - 1, device),
                         sum_accept,
                         num_steps,
                         diverging,
                     )
                 if out is not None:
-                    potential.num_calls += 1
-                    potential.potential.num_evals += chains
-            if out is None:
+                    potential.num_calls += chunk
+                    potential.potential.num_evals += chains * chunk
+                    end, tree_v, tree_s, ckpt_v, ckpt_s, going = out[:6]
+                    sum_accept, num_steps, diverging = out[6:]
+                    going_list = [bool(going.any())]
+                    n += chunk
+                    continue
+            # eagerly, leaf by leaf (not compiling, or compilation failed)
+            for leaf in range(n, n + chunk):
+                if leaf > n and not any(going_list):
+                    break
+                plan = _leaf_plan(leaf, leaf == leaves - 1, levels, device)
                 q1, energy, g1, p1 = leapfrog_batch(
                     potential,
                     end[:, Q],
@@ -461,7 +537,7 @@ def transition_iterative(
                     inv_mass,
                     going_list,
                 )
-                leaf = leaf_bookkeeping(
+                bookkept = leaf_bookkeeping(
                     q1,
                     torch.tensor(energy, dtype=f64, device=device),
                     g1,
@@ -471,16 +547,19 @@ def transition_iterative(
                     going,
                     ckpt_v,
                     ckpt_s,
-                    u_merge,
+                    block.index_select(1, plan.gaps),
                     plan.merged,
                     plan.merge_on,
                     plan.store,
                     kernel.max_energy_error,
                 )
-                stats = _accumulate(going, leaf[6], leaf[7], sum_accept, num_steps, diverging)
-                out = leaf[:6] + stats
-            end, tree_v, tree_s, ckpt_v, ckpt_s, going, sum_accept, num_steps, diverging = out
-            going_list = going.tolist()
+                stats = _accumulate(
+                    going, bookkept[6], bookkept[7], sum_accept, num_steps, diverging
+                )
+                end, tree_v, tree_s, ckpt_v, ckpt_s, going = bookkept[:6]
+                sum_accept, num_steps, diverging = stats
+                going_list = going.tolist()
+            n += chunk
         # the top level: biased progressive sampling towards the new subtree
         # (Betancourt 2017, A.3.2), then the U-turn checks across the whole trajectory
         ok = going

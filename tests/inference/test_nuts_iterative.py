@@ -16,14 +16,22 @@ recursive transition.
 from __future__ import annotations
 
 import math
+import warnings
 
 import pytest
 import torch
+from inference_models import EightSchools, NealsFunnel, correlated_100d, eight_schools_data
 
-from quivers.inference import NUTSKernel
+from quivers.inference import CompileFallbackWarning, NUTSKernel
 from quivers.inference.batched import BatchedPotential, BatchPoint
 from quivers.inference.integrator import PhasePoint
-from quivers.inference.nuts_iterative import trailing_ones, transition_iterative
+from quivers.inference.nuts_iterative import (
+    _leaf_plan,
+    leaf_plan_tensors,
+    trailing_ones,
+    transition_iterative,
+)
+from quivers.inference.potential import Potential
 
 F64 = torch.float64
 
@@ -182,3 +190,156 @@ def test_a_masked_chain_is_left_as_it_was():
     assert infos[1].diverging and infos[1].num_steps == 1 and infos[1].tree_depth == 1
     assert torch.equal(new.q[1], starts[1]) and new.potential[1] == points[1].potential
     assert infos[0].num_steps > 3 and infos[2].num_steps > 3
+
+
+# ------------------------------------------- compile=True: several leaves per call
+#
+# With ``compile=True`` the iterative tree runs up to ``leaves_per_call`` leapfrog
+# steps in one compiled graph, each leaf's plan (levels merged, level stored, merge
+# keys) computed in the graph from its index. It must be the same Markov chain as one
+# leaf per call: the same keyed stream gives the same trees and the same draws. The
+# graphs of one and of several leaves are the same operations per leaf, so the two
+# agree to the last bit here; the stated tolerance (rel 1e-6) allows for a compiler
+# that fuses differently across leaves.
+
+
+def test_the_in_graph_leaf_plan_is_the_host_plan():
+    for levels in (1, 3, 6):
+        for j in range(levels + 1):
+            last = torch.tensor([2**j - 1])
+            for n in range(2**j):
+                host = _leaf_plan(n, n == 2**j - 1, levels, torch.device("cpu"))
+                merged, merge_on, store_on, gaps = leaf_plan_tensors(
+                    torch.tensor([n]), last, levels
+                )
+                stored = [level == host.store for level in range(levels)]
+                assert int(merged) == host.merged == trailing_ones(n), (levels, n)
+                assert torch.equal(merge_on, host.merge_on), (levels, n)
+                assert store_on.tolist() == stored, (levels, n)
+                assert torch.equal(gaps, host.gaps), (levels, n)
+
+
+def _compiled_potential(model, x, obs):
+    with torch.no_grad():
+        trace = model.trace(x, obs)
+    return Potential(model, x, obs, trace, compile=True)
+
+
+def _chunk_targets():
+    x, obs = eight_schools_data()
+    return {
+        "correlated": (correlated_100d(dim=6), None, {}, 0.4),
+        "funnel": (NealsFunnel(5), None, {}, 0.8),  # diverges in the neck
+        "eight_schools": (EightSchools(centred=True), x, obs, 0.5),
+    }
+
+
+def _same_transitions(first, second, chains, step, transitions, seed=0, rel=1e-6):
+    """Run both (BatchedPotential, kernel) pairs from the same states with the same
+    keyed stream at every transition; assert the same trees and the same draws to
+    ``rel``. Returns the (depth, steps, diverging) seen."""
+    (bp1, k1), (bp2, k2) = first, second
+    potential = bp1.potential
+    dim = potential.dim
+    g = torch.Generator().manual_seed(seed)
+    starts = torch.randn(chains, dim, generator=g) * 0.5
+    points = [PhasePoint(q, *potential.value_and_grad(q)) for q in starts]
+    steps = [step * (1.0 + 0.2 * c) for c in range(chains)]
+    inv_mass = torch.ones(chains, dim) + 0.2 * torch.arange(chains)[:, None]
+    state = BatchPoint.stack(points)
+    seen = []
+    for t in range(transitions):
+        a, infos_a = transition_iterative(
+            k1, bp1, state, steps, inv_mass, KeyedDraws(seed + t, chains, dim)
+        )
+        b, infos_b = transition_iterative(
+            k2, bp2, state, steps, inv_mass, KeyedDraws(seed + t, chains, dim)
+        )
+        for c, (x, y) in enumerate(zip(infos_a, infos_b, strict=True)):
+            where = f"transition {t}, chain {c}"
+            assert (x.tree_depth, x.num_steps, x.diverging) == (
+                y.tree_depth,
+                y.num_steps,
+                y.diverging,
+            ), where
+            assert x.accept_stat == pytest.approx(y.accept_stat, rel=rel, abs=1e-9), where
+            assert x.energy == pytest.approx(y.energy, rel=rel, abs=1e-9), where
+            assert a.potential[c] == pytest.approx(b.potential[c], rel=rel, abs=1e-9), where
+            seen.append((x.tree_depth, x.num_steps, x.diverging))
+        assert torch.allclose(a.q, b.q, rtol=rel, atol=rel / 10)
+        state = a
+    return seen
+
+
+def _run_chunks_against_one_leaf(target, chains, max_depth, chunk, transitions):
+    model, x, obs, step = _chunk_targets()[target]
+    potential = _compiled_potential(model, x, obs)
+    batched = BatchedPotential(potential)  # one graph per chunk size, for both kernels
+    one = (batched, NUTSKernel(max_tree_depth=max_depth, leaves_per_call=1))
+    many = (batched, NUTSKernel(max_tree_depth=max_depth, leaves_per_call=chunk))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", CompileFallbackWarning)
+        seen = _same_transitions(one, many, chains, step, transitions)
+    # the compiled graphs ran (no fallback): one per chunk size up to ``chunk``
+    assert set(many[0].tree_step.steps) <= {2**i for i in range(chunk.bit_length())}
+    assert max(many[0].tree_step.steps) == min(chunk, 2 ** (max_depth - 1))
+    assert all(s.error is None for s in many[0].tree_step.steps.values())
+    return seen
+
+
+def test_several_leaves_per_compiled_call_are_one_leaf_per_call():
+    """Trees deeper than the chunk (several chunks per doubling), chains stopping
+    inside a chunk, a cap at max_tree_depth."""
+    seen = _run_chunks_against_one_leaf("correlated", 4, 5, 4, 6)
+    assert max(d for d, _, _ in seen) >= 4  # doublings of 8 and more leaves
+    assert any(s < 2**d - 1 for d, s, _ in seen)  # stopped inside a subtree
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("target", ["correlated", "funnel", "eight_schools"])
+@pytest.mark.parametrize("chains", [4, 1])
+@pytest.mark.parametrize("max_depth", [3, 7])
+def test_chunked_compiled_tree_is_the_per_leaf_one(target, chains, max_depth):
+    seen = _run_chunks_against_one_leaf(target, chains, max_depth, 8, 8)
+    if target == "funnel" and chains == 4:
+        assert any(dv for _, _, dv in seen)  # divergences inside chunks
+    if max_depth == 3:
+        assert any(d == 3 for d, _, _ in seen)
+
+
+def test_a_tree_step_that_cannot_compile_runs_eagerly_after_one_warning(monkeypatch):
+    """The chunk graph of 4 leaves fails to compile when first asked for (doubling 2),
+    after the graphs of 1 and 2 leaves ran: the rest of that transition, from inside
+    the tree, and every later one run the eager per-leaf bookkeeping, warned once; the
+    trees are those of one compiled leaf per call and the draws agree to float
+    rounding (compiled and eager values differ in the last bits)."""
+    from quivers.inference import nuts_iterative
+
+    make = nuts_iterative.CompiledTreeStep._make
+
+    def failing(self):
+        if self.leaves == 4:
+            raise RuntimeError("InductorError: cannot compile this graph")
+        return make(self)
+
+    monkeypatch.setattr(nuts_iterative.CompiledTreeStep, "_make", failing)
+    model, x, obs, step = _chunk_targets()["correlated"]
+    potential = _compiled_potential(model, x, obs)
+    fallback = BatchedPotential(potential)
+    one = BatchedPotential(potential)  # its own graphs: these compile
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        seen = _same_transitions(
+            (fallback, NUTSKernel(max_tree_depth=6, leaves_per_call=4)),
+            (one, NUTSKernel(max_tree_depth=6, leaves_per_call=1)),
+            3,
+            step,
+            5,
+            rel=1e-4,
+        )
+    fell_back = [w for w in caught if issubclass(w.category, CompileFallbackWarning)]
+    assert len(fell_back) == 1 and "cannot compile this graph" in str(fell_back[0].message)
+    steps = fallback.tree_step.steps
+    assert steps[4].error is not None and steps[1].error is None and steps[2].error is None
+    assert fallback.tree_step.error is not None and one.tree_step.error is None
+    assert max(d for d, _, _ in seen) >= 4  # later transitions ran doublings eagerly
