@@ -68,6 +68,19 @@ def _one_chain(potential: Potential) -> BatchedPotential:
     return batched
 
 
+def _compiled_tree_usable(batched: BatchedPotential) -> bool:
+    """Whether ``compile=True`` is on and nothing failed to compile so far: the
+    potential's own graph and the iterative tree's graphs."""
+    compiled = getattr(batched.potential, "compiled", None)
+    tree = batched.tree_step
+    return (
+        compiled is not None
+        and compiled.error is None
+        and batched.vectorize
+        and (tree is None or tree.error is None)
+    )
+
+
 def _no_u_turn(p_sharp_left: torch.Tensor, p_sharp_right: torch.Tensor, rho: torch.Tensor) -> bool:
     return float(torch.dot(p_sharp_left, rho)) > 0.0 and float(torch.dot(p_sharp_right, rho)) > 0.0
 
@@ -146,12 +159,22 @@ class NUTSKernel(MCMCKernel):
     ``tree`` chooses how trajectories are built: ``"recursive"`` (Python numbers per
     tree node, :meth:`transition_recursive`), ``"iterative"`` (flat tensors, one
     masked update per leapfrog step, :mod:`quivers.inference.nuts_iterative`, and
-    with ``compile=True`` one compiled graph per step), or None (the default): the
-    iterative tree for several vectorised chains, where it is faster, the recursive
-    one for a single chain, where it is, and for models of more than
-    ``ITERATIVE_MAX_DIM`` coordinates. Both are the same Markov kernel
-    (``tests/inference/test_nuts_iterative.py``); a given seed gives the same draws
-    for one chain whichever chain method runs it, as long as ``tree`` is the same.
+    with ``compile=True`` up to ``leaves_per_call`` leapfrog steps per compiled
+    graph), or None (the default): the iterative tree for several vectorised chains
+    and, with ``compile=True``, for one chain too, where it is faster; the recursive
+    one for a single eager chain (or one whose compilation failed), where it is, and
+    for models of more than ``ITERATIVE_MAX_DIM`` coordinates. Both are the same
+    Markov kernel (``tests/inference/test_nuts_iterative.py``) but read their random
+    numbers in a different order: a given seed gives the same draws for one chain
+    whichever chain method runs it, as long as the tree is the same (so one chain's
+    draws under the default tree differ between ``compile=True`` and ``False``).
+
+    ``leaves_per_call`` (a power of two; ``LEAVES_PER_CALL`` = 8, chosen by
+    measurement, ``docs/benchmarks.md``, "Issue 16, fifth round") only matters for
+    the compiled iterative tree: a doubling of 2**j leaves runs in calls of
+    min(2**j, leaves_per_call) leaves, each size one graph (compiled on first use,
+    seconds each). It does not change the chain: several leaves per call are the same
+    arithmetic as one.
     """
 
     def __init__(
@@ -185,7 +208,13 @@ class NUTSKernel(MCMCKernel):
         step_size: float,
         inv_mass: torch.Tensor,
     ) -> tuple[PhasePoint, TransitionInfo]:
-        if self.tree != "iterative":
+        if self.tree == "recursive" or (
+            self.tree is None
+            and (
+                potential.dim > ITERATIVE_MAX_DIM
+                or not _compiled_tree_usable(_one_chain(potential))
+            )
+        ):
             return self.transition_recursive(potential, point, step_size, inv_mass)
         from quivers.inference.nuts_iterative import transition_iterative
 
@@ -250,7 +279,8 @@ class NUTSKernel(MCMCKernel):
     ) -> tuple[BatchPoint, list[TransitionInfo]]:
         chains, dim = state.q.shape
         if self.tree == "recursive" or (
-            self.tree is None and (chains == 1 or dim > ITERATIVE_MAX_DIM)
+            self.tree is None
+            and (dim > ITERATIVE_MAX_DIM or (chains == 1 and not _compiled_tree_usable(potential)))
         ):
             from quivers.inference.nuts_batched import transition_batch
 

@@ -56,18 +56,28 @@ def test_the_compiled_potential_is_the_eager_one():
         assert compiled.compiled.error is not None and len(fell_back) == 1
 
 
-@pytest.mark.parametrize("chains", [1, 3], ids=["one-chain", "three-vectorised"])
-def test_compile_true_follows_the_eager_chain_of_the_same_seed(chains):
+@pytest.mark.parametrize(
+    ("chains", "tree"),
+    [(1, "iterative"), (1, "recursive"), (3, None)],
+    ids=["one-chain-iterative", "one-chain-recursive", "three-vectorised"],
+)
+def test_compile_true_follows_the_eager_chain_of_the_same_seed(chains, tree):
     """Short warmup (step size only): the chains make the same discrete choices, so
     float rounding stays rounding. Over long warmups a difference in the last bit
     eventually flips one choice (a U-turn check, a comparison of log weights, the
     step-size heuristic's threshold) and the chains part, as two eager runs on
-    different BLAS builds would."""
+    different BLAS builds would. One chain names its tree: by default an eager chain
+    is recursive and a compiled one iterative, which read the stream differently."""
     model, x, obs = _regression()
     runs = [
-        MCMC(NUTSKernel(), num_warmup=10, num_samples=40, num_chains=chains, seed=3, compile=c).run(
-            model, x, obs
-        )
+        MCMC(
+            NUTSKernel(tree=tree),
+            num_warmup=10,
+            num_samples=40,
+            num_chains=chains,
+            seed=3,
+            compile=c,
+        ).run(model, x, obs)
         for c in (False, True)
     ]
     eager, compiled = runs

@@ -343,3 +343,45 @@ def test_a_tree_step_that_cannot_compile_runs_eagerly_after_one_warning(monkeypa
     assert steps[4].error is not None and steps[1].error is None and steps[2].error is None
     assert fallback.tree_step.error is not None and one.tree_step.error is None
     assert max(d for d, _, _ in seen) >= 4  # later transitions ran doublings eagerly
+
+
+def test_the_default_tree_of_one_chain_is_iterative_when_compiled(monkeypatch):
+    """One chain: the iterative tree under compile=True (its chunked graphs are
+    faster there), the recursive tree eagerly and once compiling failed; several
+    chains: iterative either way. Which tree ran is seen by spying on both."""
+    from quivers.inference import nuts_iterative
+
+    ran = []
+
+    def spy_iterative(kernel, batched, state, *args, **kwargs):
+        ran.append("iterative")
+        return state, [None] * state.q.shape[0]
+
+    def spy_recursive(self, potential, point, *args, **kwargs):
+        ran.append("recursive")
+        return point, None
+
+    monkeypatch.setattr(nuts_iterative, "transition_iterative", spy_iterative)
+    monkeypatch.setattr(NUTSKernel, "transition_recursive", spy_recursive)
+    model, x, obs, _ = _chunk_targets()["correlated"]
+    with torch.no_grad():
+        trace = model.trace(x, obs)
+    kernel = NUTSKernel()
+    point = PhasePoint(torch.zeros(6), 0.0, torch.zeros(6))
+    inv_mass = torch.ones(6)
+    compiled = Potential(model, x, obs, trace, compile=True)  # nothing compiled yet
+    eager = Potential(model, x, obs, trace)
+    kernel.transition(compiled, point, 0.1, inv_mass)
+    kernel.transition(eager, point, 0.1, inv_mass)
+    kernel.transition_batch(
+        BatchedPotential(eager), BatchPoint.stack([point] * 2), [0.1] * 2, inv_mass.expand(2, 6)
+    )
+    assert ran == ["iterative", "recursive", "iterative"]
+    ran.clear()
+    compiled.compiled.error = "RuntimeError: cannot compile"  # as after a fallback
+    kernel.transition(compiled, point, 0.1, inv_mass)
+    NUTSKernel(tree="iterative").transition(eager, point, 0.1, inv_mass)
+    NUTSKernel(tree="recursive").transition(
+        Potential(model, x, obs, trace, compile=True), point, 0.1, inv_mass
+    )
+    assert ran == ["recursive", "iterative", "recursive"]
