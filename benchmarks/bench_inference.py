@@ -982,7 +982,7 @@ def main() -> None:
         choices=["default", "iterative", "recursive"],
         action="append",
         help="with a chain --part: NUTSKernel's tree (repeatable; default: the default "
-        "tree, iterative for several chains and recursive for one)",
+        "tree, iterative for several chains or compile=True, recursive for one eager chain)",
     )
     args = parser.parse_args()
     trees = [None if t == "default" else t for t in args.tree or ["default"]]

@@ -211,7 +211,8 @@ class NUTSKernel(MCMCKernel):
         if self.tree == "recursive" or (
             self.tree is None
             and (
-                potential.dim > ITERATIVE_MAX_DIM
+                getattr(potential, "compiled", None) is None  # eager: recursive is faster
+                or potential.dim > ITERATIVE_MAX_DIM
                 or not _compiled_tree_usable(_one_chain(potential))
             )
         ):

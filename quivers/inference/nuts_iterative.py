@@ -23,10 +23,15 @@ block of 2**j uniforms; the merge of the two halves of the node covering leaves
 [a, a + 2**d) uses entry ``a + 2**(d-1) - 1`` (its in-order index, unique among the
 2**j - 1 inner nodes) and the top-level merge entry ``2**j - 1``.
 
-With ``compile=True`` one leapfrog step (momentum half steps, position, potential and
-gradient of every chain, and the whole bookkeeping of the leaf) is one
-``torch.compile``d graph (:class:`CompiledTreeStep`); when compilation fails the same
-bookkeeping runs eagerly after a :class:`~quivers.inference.compile.CompileFallbackWarning`.
+With ``compile=True`` K consecutive leaves of a subtree (each a leapfrog step of every
+chain, its momentum half steps, position, potential and gradient, and the whole
+bookkeeping of the leaf) are one ``torch.compile``d graph (:class:`CompiledTreeStep`),
+K = min(2**j, ``NUTSKernel.leaves_per_call``) in doubling j, each leaf's plan computed
+in the graph from its index (:func:`leaf_plan_tensors`): calling a graph costs about
+as much as a leaf's arithmetic, so running several per call is most of the speed. It
+is the same chain as one leaf per call. When compilation fails the same bookkeeping
+runs eagerly, leaf by leaf, after a
+:class:`~quivers.inference.compile.CompileFallbackWarning`.
 """
 
 from __future__ import annotations
