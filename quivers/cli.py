@@ -181,7 +181,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=cli_default("compile"),
         action=_RecordGivenFlag,
         help="NUTS: run the potential and its gradient through torch.compile (the first "
-        "step compiles, seconds); the summary says whether it compiled or ran eagerly, and why",
+        "transitions compile, tens of seconds to a minute); the summary says whether it compiled or ran eagerly, and why",
     )
     fit.add_argument(
         "--save",

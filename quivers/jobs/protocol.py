@@ -284,8 +284,8 @@ RULES: Final[dict[str, Rule]] = {
         "boolean",
         ("nuts",),
         "NUTS: run the potential and its gradient through torch.compile (the first "
-        "leapfrog step compiles, which takes seconds; a model that cannot be compiled "
-        "runs eagerly and the result says why). SVI has no compiled path.",
+        "transitions compile the tree's graphs, which takes tens of seconds to a minute; "
+        "a model that cannot be compiled runs eagerly and the result says why). SVI has no compiled path.",
     ),
     "seq_len": Rule(
         "integer", SVI, "Text corpus: bytes per row (the model's input).", minimum=1, corpus=True
