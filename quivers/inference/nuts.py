@@ -172,9 +172,9 @@ class NUTSKernel(MCMCKernel):
     ``leaves_per_call`` (a power of two; ``LEAVES_PER_CALL`` = 8, chosen by
     measurement, ``docs/benchmarks.md``, "Issue 16, fifth round") only matters for
     the compiled iterative tree: a doubling of 2**j leaves runs in calls of
-    min(2**j, leaves_per_call) leaves, each size one graph (compiled on first use,
-    seconds each). It does not change the chain: several leaves per call are the same
-    arithmetic as one.
+    min(2**j, leaves_per_call) leaves, each size one graph (compiled on first use;
+    the graph of 8 leaves takes tens of seconds). It does not change the chain:
+    several leaves per call are the same arithmetic as one.
     """
 
     def __init__(
