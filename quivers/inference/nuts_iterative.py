@@ -525,7 +525,7 @@ def transition_iterative(
                     potential.potential.num_evals += chains * chunk
                     end, tree_v, tree_s, ckpt_v, ckpt_s, going = out[:6]
                     sum_accept, num_steps, diverging = out[6:]
-                    going_list = [bool(going.any())]
+                    going_list = going.tolist()  # per chain: the eager path skips rows
                     n += chunk
                     continue
             # eagerly, leaf by leaf (not compiling, or compilation failed)
