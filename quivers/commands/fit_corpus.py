@@ -96,12 +96,16 @@ def run(args: argparse.Namespace, text: str, plot: Path, state_path: Path) -> in
     try:
         code = _fit(args, text, plot, state_path, saved, opts, rank, world, reduce, device)
         completed = True
-        return code
     finally:
-        if args.distributed:
+        if args.distributed and not completed:
             from quivers.inference import distributed
 
-            distributed.shutdown(completed)
+            distributed.shutdown(completed=False)
+    if args.distributed:
+        from quivers.inference import distributed
+
+        distributed.exit_worker(code)
+    return code
 
 
 def _fit(

@@ -19,7 +19,9 @@ guide's parameters, global sites included, identical on every rank.
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterable
+from typing import NoReturn
 
 import torch
 import torch.distributed as dist
@@ -83,7 +85,8 @@ def gather_rng_states() -> list[torch.Tensor]:
 
 
 def shutdown(completed: bool = True) -> None:
-    """Leave the process group.
+    """Leave the process group (a CLI worker whose fit completed uses
+    :func:`exit_worker` instead).
 
     After a completed fit every worker first waits for the others (a barrier), so no
     worker tears down its gloo connections, or exits, while a peer still has
@@ -98,3 +101,21 @@ def shutdown(completed: bool = True) -> None:
     if completed:
         dist.barrier()
     dist.destroy_process_group()
+
+
+def exit_worker(code: int) -> NoReturn:
+    """End a ``torchrun`` worker whose fit completed: meet the other workers at a
+    barrier, then leave the process at once with ``code``.
+
+    Everything the fit owes is written by then (rank 0 wrote the state file before the
+    barrier). Leaving with ``os._exit`` skips tearing down the gloo group and the
+    interpreter: on CI a non-writing rank still died, now and then, of
+    ``std::terminate`` ("terminate called without an active exception") after the
+    barrier, so in that teardown. The kernel closes the sockets; no peer has
+    collective work left that needs them.
+    """
+    if dist.is_initialized():
+        dist.barrier()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
