@@ -100,7 +100,7 @@ def run(args: argparse.Namespace, text: str, plot: Path, state_path: Path) -> in
         if args.distributed and not completed:
             from quivers.inference import distributed
 
-            distributed.shutdown(completed=False)
+            distributed.shutdown()
     if args.distributed:
         from quivers.inference import distributed
 

@@ -84,23 +84,11 @@ def gather_rng_states() -> list[torch.Tensor]:
     return [torch.as_tensor(s) for s in states]
 
 
-def shutdown(completed: bool = True) -> None:
-    """Leave the process group (a CLI worker whose fit completed uses
-    :func:`exit_worker` instead).
-
-    After a completed fit every worker first waits for the others (a barrier), so no
-    worker tears down its gloo connections, or exits, while a peer still has
-    collective work in flight: a non-writing rank returns as soon as the last
-    all-gather ends, and destroying its group (or finalising the interpreter) while
-    rank 0 still holds the connection open could abort it (gloo's worker threads
-    outliving their owner end in ``std::terminate``). After a failure there is no
-    barrier: the failed peer may never reach it.
-    """
-    if not dist.is_initialized():
-        return
-    if completed:
-        dist.barrier()
-    dist.destroy_process_group()
+def shutdown() -> None:
+    """Leave the process group after a failed fit, with no barrier: the failed peer
+    may never reach one. A worker whose fit completed uses :func:`exit_worker`."""
+    if dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def exit_worker(code: int) -> NoReturn:
