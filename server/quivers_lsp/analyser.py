@@ -19,7 +19,12 @@ thread at its next bytecode. The front end holds no lock and no half-written cac
 entry across bytecodes that this could break (a cache entry is stored in one step,
 after it is computed), and nothing in it catches ``BaseException``. It is only raised
 while the thread is inside ``Document(...)`` (a flag guarded by a lock), and the
-thread clears a pending one when it leaves, so it never lands elsewhere.
+thread clears a pending one when it leaves, so it never lands elsewhere. An async
+exception can still be lost: when it fires inside a garbage-collector callback or a
+finaliser (``__del__``, a weakref callback) that runs in the thread, Python reports it
+as unraisable and carries on. So the interrupt also marks the analysis stale, and a
+stale analysis that ran to its end is dropped like an interrupted one (later, but
+never published).
 """
 
 from __future__ import annotations
@@ -75,6 +80,7 @@ class DocumentAnalyser:
         self._cond = threading.Condition()
         self._region = threading.Lock()  # guards _running and the async exception
         self._running: str | None = None
+        self._stale = False  # the running text was interrupted (guarded by _region)
         self._closed = False
         self.cancelled = 0  # interrupted analyses (tests and benchmarks read it)
         self._thread = threading.Thread(target=self._work, name=f"analysis {uri}", daemon=True)
@@ -137,6 +143,7 @@ class DocumentAnalyser:
         with self._region:
             running = self._running
             if running is not None and running != text and self._thread.ident is not None:
+                self._stale = True
                 _raise_in(self._thread.ident, AnalysisCancelled)
 
     def _finished(self, doc: Document, extra: Any) -> None:
@@ -192,9 +199,13 @@ class DocumentAnalyser:
             try:
                 with self._region:
                     self._running = text
+                    self._stale = False
                 began = time.perf_counter()
                 doc = Document(text, self.uri, version, self.cache)
                 extra = self._prepare(doc) if self._prepare is not None else None
+                with self._region:
+                    if self._stale:  # interrupted, but the exception was swallowed
+                        raise AnalysisCancelled
                 # diagnostics first; then what queries need, so that a request never
                 # computes it on the loop
                 self._loop.call_soon_threadsafe(self._published, doc, extra)
