@@ -115,22 +115,39 @@ class _Trees:
 def _merge(old: _Trees, new: _Trees, forward: list[bool], rows: list[bool]) -> None:
     """Extend ``old`` by ``new`` on ``rows`` (as the sequential ``_merge``: ends,
     weight, rho, and the no-U-turn checks, including those across the join)."""
-    # the merged tree's left half is old going forward, new going backward
-    lh_left, lh_right = pick(forward, old.left, new.left), pick(forward, old.right, new.right)
-    rh_left, rh_right = pick(forward, new.left, old.left), pick(forward, new.right, old.right)
+
+    # the merged tree's left half is old going forward, new going backward; only the
+    # ends' p and p-sharp rows enter the checks, so only those are picked
+    def halves(row: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        o_left, o_right, n_left, n_right = (
+            old.left[:, row],
+            old.right[:, row],
+            new.left[:, row],
+            new.right[:, row],
+        )
+        return (
+            pick(forward, o_left, n_left),
+            pick(forward, o_right, n_right),
+            pick(forward, n_left, o_left),
+            pick(forward, n_right, o_right),
+        )
+
+    lh_left_ps, lh_right_ps, rh_left_ps, rh_right_ps = halves(PS)
+    rh_left_p = pick(forward, new.left[:, P], old.left[:, P])
+    lh_right_p = pick(forward, old.right[:, P], new.right[:, P])
     rho_left, rho_right = pick(forward, old.rho, new.rho), pick(forward, new.rho, old.rho)
     rho = old.rho + new.rho  # = rho_left + rho_right bit for bit (addition commutes)
     # across the join: the left half plus the right half's first point, and back
-    rho_a = rho_left + rh_left[:, P]
-    rho_b = rho_right + lh_right[:, P]
+    rho_a = rho_left + rh_left_p
+    rho_b = rho_right + lh_right_p
     dots = rowdots(
         [
-            (lh_left[:, PS], rho),
-            (rh_right[:, PS], rho),
-            (lh_left[:, PS], rho_a),
-            (rh_left[:, PS], rho_a),
-            (lh_right[:, PS], rho_b),
-            (rh_right[:, PS], rho_b),
+            (lh_left_ps, rho),
+            (rh_right_ps, rho),
+            (lh_left_ps, rho_a),
+            (rh_left_ps, rho_a),
+            (lh_right_ps, rho_b),
+            (rh_right_ps, rho_b),
         ]
     )
     old.right = pick([r and f for r, f in zip(rows, forward, strict=True)], new.right, old.right)

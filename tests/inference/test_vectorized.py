@@ -15,6 +15,7 @@ import torch
 from inference_models import (
     LinearRegression,
     NormalNormal,
+    StandardNormal,
     Step,
     StepModel,
     assert_posterior_moments,
@@ -223,3 +224,54 @@ def test_parallel_chains_are_sequential_chains_seeded_seed_plus_c():
     for c in range(2):
         alone = MCMC(NUTSKernel(), num_warmup=20, num_samples=15, seed=3 + c).run(model, x, obs)
         assert torch.equal(both.unconstrained[c], alone.unconstrained[0])
+
+
+# ------------------------------------------------ picking wide rows by stacking them
+
+
+@pytest.mark.parametrize("shape", [(4, 3000), (5, 4, 600), (3, 7)])
+def test_pick_is_torch_where_on_rows_of_any_width(shape):
+    from quivers.inference import batched
+
+    g = torch.Generator().manual_seed(0)
+    a, b = torch.randn(*shape, generator=g), torch.randn(*shape, generator=g)
+    for mask in ([True, False] * 3)[: shape[0]], [False] * (shape[0] - 1) + [True]:
+        got = batched.pick(mask, a, b)
+        rows = torch.tensor(mask).reshape((-1,) + (1,) * (a.dim() - 1))
+        assert torch.equal(got, torch.where(rows, a, b))
+        # a fresh tensor, as torch.where's: later in-place work on it leaves a and b
+        assert got.data_ptr() not in (a.data_ptr(), b.data_ptr())
+    assert batched.pick([True] * shape[0], a, b) is a
+
+
+def test_wide_lock_step_trees_are_the_same_with_either_pick(monkeypatch):
+    """Four chains of a 2,500-d Gaussian (ends of 4 x 2,500 per chain, above
+    ``ROW_COPY_MIN``) through the recursive lock-step tree: picking rows by stacking
+    them gives the same transitions, bit for bit, as torch.where, with the chains
+    going in mixed directions and stopping at different depths."""
+    from quivers.inference import batched as module
+
+    model = StandardNormal(2500)
+    potential = Potential(model, None, {}, model.trace(None, {}))
+    bp = BatchedPotential(potential)
+    kernel = NUTSKernel(tree="recursive", max_tree_depth=6)
+    steps = [0.3, 0.5, 0.8, 1.1]
+    inv_mass = torch.ones(4, 2500) + 0.3 * torch.arange(4)[:, None]
+
+    def run():
+        torch.manual_seed(3)
+        q = torch.randn(4, 2500)
+        energy, grad = bp.value_and_grad(q)
+        state = BatchPoint(q, energy, grad)
+        out = []
+        for _ in range(4):
+            state, infos = kernel.transition_batch(bp, state, steps, inv_mass)
+            out.append((state.q.clone(), [(i.tree_depth, i.num_steps, i.energy) for i in infos]))
+        return out
+
+    stacked = run()
+    monkeypatch.setattr(module, "ROW_COPY_MIN", 10**9)
+    where = run()
+    for (q1, i1), (q2, i2) in zip(stacked, where, strict=True):
+        assert torch.equal(q1, q2) and i1 == i2
+    assert len({d for _, infos in stacked for d, _, _ in infos}) >= 2
