@@ -182,6 +182,14 @@ MUTANTS: tuple[Mutant, ...] = (
         ("tests/inference/test_svi.py::test_predictive_from_guide_and_prior",),
         "posterior predictive draws use the guide's median instead of draws",
     ),
+    Mutant(
+        "batched-wide-pick-takes-first-rows",
+        "quivers/inference/batched.py",
+        "        return torch.stack([x if m else y for m, x, y in zip(mask, a, b, strict=True)])",
+        "        return torch.stack([x for m, x, y in zip(mask, a, b, strict=True)])",
+        ("tests/inference/test_vectorized.py",),
+        "picking wide rows by stacking keeps the first tensor's rows whatever the mask",
+    ),
 )
 
 
