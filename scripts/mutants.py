@@ -190,6 +190,14 @@ MUTANTS: tuple[Mutant, ...] = (
         ("tests/inference/test_vectorized.py",),
         "picking wide rows by stacking keeps the first tensor's rows whatever the mask",
     ),
+    Mutant(
+        "inductor-decompositions-bypass-the-cache",
+        "quivers/inference/inductor.py",
+        "    table = decomposition_table()\n",
+        "    table = dict(decomposition_table())\n",
+        ("tests/inference/test_inductor.py",),
+        "the decompositions handed over as a plain dict: TorchInductor bypasses its cache",
+    ),
 )
 
 

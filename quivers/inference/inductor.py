@@ -18,6 +18,12 @@ defaults, both exact (the same operations, in a different order of calls):
   which also has a C shim. The result may differ from the broadcast solve in the
   last float bits (BLAS blocks several columns), as every compiled value may.
 
+The decomposition table is handed over as :class:`_DecompositionTable`, which pickles
+as a reference to :func:`decomposition_table` and a digest of this file: TorchInductor
+hashes its compile arguments for its on-disk graph cache, and a plain dict of
+decompositions holds functions it cannot pickle, which made it bypass that cache, so
+every run of every model compiled from scratch.
+
 Both go through TorchInductor's ``compile_fx`` entry point (not public API, stable
 since torch 2.0): if a torch lacks it, compiling fails and the sampler runs eagerly
 after its :class:`~quivers.inference.compile.CompileFallbackWarning`.
@@ -25,10 +31,12 @@ after its :class:`~quivers.inference.compile.CompileFallbackWarning`.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import warnings
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -70,6 +78,30 @@ def solve_triangular(
     return x.reshape(*([1] * extra), *x.shape) if extra > 0 else x
 
 
+#: changes whenever this file does, so that a cached graph never outlives the code
+#: that decomposed it
+_SOURCE_DIGEST = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:16]
+
+
+class _DecompositionTable(dict[Any, Any]):
+    """TorchInductor's decompositions with :func:`solve_triangular`, pickled (for
+    TorchInductor's cache key) as a call of :func:`decomposition_table` with this
+    file's digest instead of its entries, many of which cannot be pickled."""
+
+    def __reduce__(self) -> tuple[Any, tuple[str]]:
+        return decomposition_table, (_SOURCE_DIGEST,)
+
+
+def decomposition_table(digest: str = _SOURCE_DIGEST) -> _DecompositionTable:
+    """TorchInductor's default decompositions, with ``linalg_solve_triangular``
+    replaced by :func:`solve_triangular` (``digest`` only keys the cache)."""
+    from torch._inductor.decomposition import select_decomp_table
+
+    table = _DecompositionTable(select_decomp_table())
+    table[aten.linalg_solve_triangular.default] = solve_triangular
+    return table
+
+
 class _QuietShims(logging.Filter):
     """Drops TorchInductor's note that an operation has no C shim (it then runs
     through a proxy, correctly): a user cannot act on it."""
@@ -96,10 +128,8 @@ def backend(gm: torch.fx.GraphModule, example_inputs: Sequence[Any]) -> Any:
     when the C++ one cannot be built) and :func:`solve_triangular`."""
     # imported here: TorchInductor's import warns, and costs, and only compiling needs it
     from torch._inductor.compile_fx import compile_fx
-    from torch._inductor.decomposition import select_decomp_table
 
-    table = dict(select_decomp_table())
-    table[aten.linalg_solve_triangular.default] = solve_triangular
+    table = decomposition_table()
     _consume_deprecation_notice()
     quiet = _QuietShims()
     ir_log = logging.getLogger("torch._inductor.ir")

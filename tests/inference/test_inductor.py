@@ -5,6 +5,7 @@ multivariate normal against the eager one."""
 
 from __future__ import annotations
 
+import pickle
 import warnings
 
 import pytest
@@ -67,6 +68,8 @@ def test_the_python_wrapper_builds_the_graph_when_the_cpp_one_cannot(monkeypatch
         assert decompositions[torch.ops.aten.linalg_solve_triangular.default] is (
             inductor.solve_triangular
         )
+        # TorchInductor's graph cache hashes the table: it must pickle, as a reference
+        pickle.dumps(decompositions)
         if config_patches and config_patches.get("cpp_wrapper"):
             raise RuntimeError("CppCompileError: the C++ wrapper does not build")
         return gm.forward
@@ -109,3 +112,38 @@ def test_only_the_missing_c_shim_notice_is_dropped_from_inductors_log():
     shim = "aten.foo.default is missing a c-shim implementation, using proxy executor as fallback"
     assert not quiet.filter(record(shim))
     assert quiet.filter(record("a real TorchInductor warning"))
+
+
+def test_the_decomposition_table_pickles_as_a_reference_to_its_code():
+    # a dict of TorchInductor's decompositions holds functions pickle cannot take, and
+    # TorchInductor then bypasses its graph cache: every run compiled from scratch
+    table = inductor.decomposition_table()
+    blob = pickle.dumps(table)
+    assert blob == pickle.dumps(inductor.decomposition_table())  # a stable cache key
+    assert len(blob) < 300 and b"decomposition_table" in blob
+    again = pickle.loads(blob)
+    assert again[torch.ops.aten.linalg_solve_triangular.default] is inductor.solve_triangular
+    assert len(again) == len(table) > 100
+
+
+@pytest.mark.skipif(not _have_cxx(), reason="TorchInductor needs a C++ compiler on CPU")
+def test_a_second_compilation_of_the_same_graph_comes_from_the_cache(tmp_path, monkeypatch):
+    from torch._dynamo.utils import counters
+
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path))
+    a = torch.eye(3) * 2.0 + torch.ones(3, 3).tril(-1)
+
+    def solve(b: torch.Tensor) -> torch.Tensor:
+        return torch.linalg.solve_triangular(a, b, upper=False).square().sum(0)
+
+    b = torch.randn(5, 3, 2)
+    found = []
+    for _ in range(2):
+        torch._dynamo.reset()
+        counters.clear()
+        got = torch.compile(solve, backend=inductor.backend, fullgraph=True)(b)
+        found.append(dict(counters["inductor"]))
+        torch.testing.assert_close(got, solve(b))
+    assert found[0].get("fxgraph_cache_bypass", 0) == 0, found
+    assert found[0].get("fxgraph_cache_miss", 0) >= 1, found
+    assert found[1].get("fxgraph_cache_hit", 0) >= 1, found
