@@ -198,6 +198,14 @@ MUTANTS: tuple[Mutant, ...] = (
         ("tests/inference/test_inductor.py",),
         "the decompositions handed over as a plain dict: TorchInductor bypasses its cache",
     ),
+    Mutant(
+        "static-leaf-reads-one-level-too-few",
+        "quivers/inference/nuts_iterative.py",
+        "    merged = trailing_ones(i)\n    rows = level_v[0].shape[0]\n",
+        "    merged = max(trailing_ones(i) - 1, 0)\n    rows = level_v[0].shape[0]\n",
+        ("tests/inference/test_nuts_iterative.py",),
+        "a compiled chunk's leaf with a static plan merges one level too few",
+    ),
 )
 
 

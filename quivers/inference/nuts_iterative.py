@@ -255,6 +255,58 @@ def leaf_plan_tensors(
     return merged, merge_on, store_on, gaps
 
 
+def _static_leaf(
+    q1: torch.Tensor,
+    u1: torch.Tensor,
+    g1: torch.Tensor,
+    p1: torch.Tensor,
+    inv_mass: torch.Tensor,
+    h0: torch.Tensor,
+    going: torch.Tensor,
+    level_v: list[torch.Tensor],
+    level_s: list[torch.Tensor],
+    block: torch.Tensor,
+    first: torch.Tensor,
+    i: int,
+    max_energy_error: float,
+) -> tuple[torch.Tensor, ...]:
+    """:func:`leaf_bookkeeping` of leaf ``first + i`` of a chunk, for every leaf but
+    the chunk's last, whose plan does not depend on ``first``: a chunk of K leaves
+    starts at a multiple of K and the subtree's last leaf is its last, so leaf
+    ``first + i`` (i < K - 1) merges trailing_ones(i) levels and stores at the next.
+    Only those levels are read and one is replaced in ``level_v`` / ``level_s`` (the
+    checkpoints, one tensor per level), as the eager path does, instead of the
+    masked arithmetic over all levels that a plan known only at run time needs.
+    Returns what :func:`leaf_bookkeeping` does; the checkpoints are in the lists."""
+    merged = trailing_ones(i)
+    rows = level_v[0].shape[0]
+    if merged:
+        ckpt_v, ckpt_s = torch.stack(level_v[:merged], 1), torch.stack(level_s[:merged], 1)
+    else:
+        ckpt_v = level_v[0].new_zeros(rows, 0, *level_v[0].shape[1:])
+        ckpt_s = level_s[0].new_zeros(rows, 0, *level_s[0].shape[1:])
+    offsets = [i - 2**level for level in range(merged)]
+    keys = first + torch.tensor(offsets, dtype=torch.int64, device=first.device)
+    out = leaf_bookkeeping(
+        q1,
+        u1,
+        g1,
+        p1,
+        inv_mass,
+        h0,
+        going,
+        ckpt_v,
+        ckpt_s,
+        block.index_select(1, keys),
+        merged,
+        torch.ones(merged, dtype=torch.bool, device=first.device),
+        None,
+        max_energy_error,
+    )
+    level_v[merged], level_s[merged] = out[1], out[2]
+    return out  # its checkpoints (entries 3 and 4) are the levels read, not all
+
+
 class CompiledTreeStep(_Compiled):
     """``leaves`` consecutive leaves of a subtree (each a leapfrog step of C chains
     and :func:`leaf_bookkeeping`), unrolled into one compiled graph of fixed shapes.
@@ -304,9 +356,11 @@ class CompiledTreeStep(_Compiled):
         ) -> tuple[torch.Tensor, ...]:
             half = 0.5 * steps
             first, last = where[:1], where[1:]
+            # the checkpoints as one tensor per level: a leaf with a static plan
+            # replaces one level's entry instead of rewriting all of them
+            level_v, level_s = list(ckpt_v.unbind(1)), list(ckpt_s.unbind(1))
             out: tuple[torch.Tensor, ...] = ()
             for i in range(leaves):
-                merged, merge_on, store_on, gaps = leaf_plan_tensors(first + i, last, levels)
                 q, g, p = end[:, Q], end[:, G], end[:, P]
                 p_half = p - half * g
                 q1 = q + steps * (inv_mass * p_half)
@@ -315,26 +369,45 @@ class CompiledTreeStep(_Compiled):
                 u1 = torch.where(ok, u1.to(torch.float64), math.inf)
                 g1 = torch.where(ok[:, None], g1, torch.zeros_like(g1))
                 p1 = p_half - half * g1
-                out = leaf_bookkeeping(
-                    q1,
-                    u1,
-                    g1,
-                    p1,
-                    inv_mass,
-                    h0,
-                    going,
-                    ckpt_v,
-                    ckpt_s,
-                    block.index_select(1, gaps),
-                    merged,
-                    merge_on,
-                    store_on,
-                    max_energy_error,
-                )
+                if i < leaves - 1:
+                    out = _static_leaf(
+                        q1,
+                        u1,
+                        g1,
+                        p1,
+                        inv_mass,
+                        h0,
+                        going,
+                        level_v,
+                        level_s,
+                        block,
+                        first,
+                        i,
+                        max_energy_error,
+                    )
+                else:
+                    ckpt_v, ckpt_s = torch.stack(level_v, 1), torch.stack(level_s, 1)
+                    merged, merge_on, store_on, gaps = leaf_plan_tensors(first + i, last, levels)
+                    out = leaf_bookkeeping(
+                        q1,
+                        u1,
+                        g1,
+                        p1,
+                        inv_mass,
+                        h0,
+                        going,
+                        ckpt_v,
+                        ckpt_s,
+                        block.index_select(1, gaps),
+                        merged,
+                        merge_on,
+                        store_on,
+                        max_energy_error,
+                    )
                 sum_accept, num_steps, diverging = _accumulate(
                     going, out[6], out[7], sum_accept, num_steps, diverging
                 )
-                end, ckpt_v, ckpt_s, going = out[0], out[3], out[4], out[5]
+                end, going = out[0], out[5]
             return (*out[:6], sum_accept, num_steps, diverging)
 
         return step
