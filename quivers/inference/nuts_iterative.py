@@ -238,6 +238,56 @@ def leaf_bookkeeping(
     return end, tree_v, tree_s, ckpt_v, ckpt_s, going, active & diverged, accept
 
 
+def top_level_merge(
+    ok: torch.Tensor,
+    forward: torch.Tensor,
+    u_top: torch.Tensor,
+    tree_v: torch.Tensor,
+    tree_s: torch.Tensor,
+    end: torch.Tensor,
+    left: torch.Tensor,
+    right: torch.Tensor,
+    rho: torch.Tensor,
+    log_weight: torch.Tensor,
+    zq: torch.Tensor,
+    zg: torch.Tensor,
+    zu: torch.Tensor,
+    zh: torch.Tensor,
+) -> tuple[torch.Tensor, ...]:
+    """The end of a doubling: the new subtree (vectors ``tree_v``, scalars ``tree_s``,
+    last leaf ``end``) of the chains ``ok`` (those whose subtree neither turned nor
+    diverged) joins the trajectory (its ends ``left`` / ``right`` (C, 4, D), summed
+    momenta ``rho``, log weight and proposal ``zq``, ``zg``, ``zu``, ``zh``) on the
+    ``forward`` side, with biased progressive sampling towards the new subtree
+    (Betancourt 2017, A.3.2, with the uniforms ``u_top``), then the U-turn checks
+    across the whole trajectory. Returns the new (left, right, rho, log weight, zq,
+    zg, zu, zh, still going); the rows of other chains are left as they were."""
+    sub_lw = tree_s[:, LW]
+    take = ok & ((sub_lw > log_weight) | (u_top < torch.exp(sub_lw - log_weight)))
+    zq = torch.where(take[:, None], tree_v[:, ZQ], zq)
+    zg = torch.where(take[:, None], tree_v[:, ZG], zg)
+    zu = torch.where(take, tree_s[:, ZU], zu)
+    zh = torch.where(take, tree_s[:, ZH], zh)
+    fwd = forward[:, None, None]
+    near = torch.where(fwd, right, left)
+    far = torch.where(fwd, left, right)
+    whole = torch.stack([far[:, PS], far[:, P], near[:, PS], near[:, P], rho], 1)
+    merged_rho, turned = _turning(whole, tree_v)
+    rho = torch.where(ok[:, None], merged_rho, rho)
+    log_weight = torch.where(ok, torch.logaddexp(log_weight, sub_lw), log_weight)
+    right = torch.where((ok & forward)[:, None, None], end, right)
+    left = torch.where((ok & ~forward)[:, None, None], end, left)
+    return left, right, rho, log_weight, zq, zg, zu, zh, ok & ~turned
+
+
+class CompiledTopMerge(_Compiled):
+    """:func:`top_level_merge` as one compiled graph: eagerly it is about 35 small
+    torch operations at every doubling of every transition."""
+
+    def _make(self) -> Callable[..., Any]:
+        return top_level_merge
+
+
 def leaf_plan_tensors(
     n: torch.Tensor, last: torch.Tensor, levels: int
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -429,6 +479,7 @@ class CompiledTree:
         self.levels = levels
         self.max_energy_error = max_energy_error
         self.steps: dict[int, CompiledTreeStep] = {}
+        self.top = CompiledTopMerge()
 
     @property
     def error(self) -> str | None:
@@ -638,24 +689,12 @@ def transition_iterative(
                 sum_accept, num_steps, diverging = stats
                 going_list = going.tolist()
             n += chunk
-        # the top level: biased progressive sampling towards the new subtree
-        # (Betancourt 2017, A.3.2), then the U-turn checks across the whole trajectory
-        ok = going
-        sub_lw = tree_s[:, LW]
-        take = ok & ((sub_lw > log_weight) | (block[:, -1] < torch.exp(sub_lw - log_weight)))
-        zq = torch.where(take[:, None], tree_v[:, ZQ], zq)
-        zg = torch.where(take[:, None], tree_v[:, ZG], zg)
-        zu = torch.where(take, tree_s[:, ZU], zu)
-        zh = torch.where(take, tree_s[:, ZH], zh)
-        near = torch.where(fwd, right, left)
-        far = torch.where(fwd, left, right)
-        whole = torch.stack([far[:, PS], far[:, P], near[:, PS], near[:, P], rho], 1)
-        merged_rho, turned = _turning(whole, tree_v)
-        rho = torch.where(ok[:, None], merged_rho, rho)
-        log_weight = torch.where(ok, torch.logaddexp(log_weight, sub_lw), log_weight)
-        right = torch.where((ok & forward)[:, None, None], end, right)
-        left = torch.where((ok & ~forward)[:, None, None], end, left)
-        active = ok & ~turned
+        trajectory = (left, right, rho, log_weight, zq, zg, zu, zh)
+        args = (going, forward, block[:, -1], tree_v, tree_s, end, *trajectory)
+        top = None if compiled is None else compiled.top(*args)
+        left, right, rho, log_weight, zq, zg, zu, zh, active = (
+            top if top is not None else top_level_merge(*args)
+        )
         going_list = active.tolist()
     table: list[list[float]] = torch.stack(
         [

@@ -354,6 +354,99 @@ def test_a_tree_step_that_cannot_compile_runs_eagerly_after_one_warning(monkeypa
     assert max(d for d, _, _ in seen) >= 4  # later transitions ran doublings eagerly
 
 
+def _top_merge_inputs(chains=5, dim=7, seed=3):
+    g = torch.Generator().manual_seed(seed)
+
+    def r(*shape, dtype=torch.float32):
+        return torch.randn(*shape, generator=g, dtype=dtype)
+
+    ok = torch.tensor([True, True, False, True, True][:chains])
+    forward = torch.tensor([True, False, True, False, True][:chains])
+    tree_s = r(chains, 3, dtype=F64)
+    tree_s[3, 0] = -math.inf  # a subtree of zero weight (all its leaves diverged)
+    log_weight = r(chains, dtype=F64)
+    return (
+        ok,
+        forward,
+        torch.rand(chains, generator=g, dtype=F64),
+        r(chains, 7, dim),
+        tree_s,
+        r(chains, 4, dim),
+        r(chains, 4, dim),
+        r(chains, 4, dim),
+        r(chains, dim),
+        log_weight,
+        r(chains, dim),
+        r(chains, dim),
+        r(chains, dtype=F64),
+        r(chains, dtype=F64),
+    )
+
+
+def test_the_compiled_top_level_merge_is_the_eager_one():
+    """The end of a doubling, compiled, against the same function run eagerly: chains
+    that stopped keep their rows, both directions, a subtree of zero weight."""
+    from quivers.inference.nuts_iterative import CompiledTopMerge, top_level_merge
+
+    args = _top_merge_inputs()
+    eager = top_level_merge(*args)
+    compiled = CompiledTopMerge()(*args)
+    assert compiled is not None
+    for name, a, b in zip(
+        ["left", "right", "rho", "log_weight", "zq", "zg", "zu", "zh", "going"],
+        eager,
+        compiled,
+        strict=True,
+    ):
+        assert a.dtype == b.dtype and a.shape == b.shape, name
+        assert torch.allclose(a, b, rtol=1e-6, atol=1e-7), name
+    ok, forward = args[0], args[1]
+    left, right = eager[0], eager[1]
+    stopped = ~ok
+    assert torch.equal(left[stopped], args[6][stopped])  # rows of stopped chains kept
+    assert torch.equal(right[stopped], args[7][stopped])
+    assert torch.equal(right[ok & forward], args[5][ok & forward])  # the new end
+    assert torch.equal(left[ok & ~forward], args[5][ok & ~forward])
+    assert not eager[8][stopped].any()
+
+
+def test_a_top_level_merge_that_cannot_compile_runs_eagerly_after_one_warning(monkeypatch):
+    """The tree's leaves compile and the end-of-doubling graph does not: the merge
+    runs eagerly, warned once, and the chain is the one with everything compiled."""
+    from quivers.inference import nuts_iterative
+
+    def failing(self):
+        raise RuntimeError("InductorError: cannot compile the top merge")
+
+    model, x, obs, step = _chunk_targets()["correlated"]
+    potential = _compiled_potential(model, x, obs)
+    both = BatchedPotential(potential)
+    _same_transitions(  # compiles the reference's graphs before the patch
+        (both, NUTSKernel(max_tree_depth=5, leaves_per_call=2)),
+        (both, NUTSKernel(max_tree_depth=5, leaves_per_call=2)),
+        2,
+        step,
+        1,
+    )
+    monkeypatch.setattr(nuts_iterative.CompiledTopMerge, "_make", failing)
+    fallback = BatchedPotential(potential)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        seen = _same_transitions(
+            (fallback, NUTSKernel(max_tree_depth=5, leaves_per_call=2)),
+            (both, NUTSKernel(max_tree_depth=5, leaves_per_call=2)),
+            2,
+            step,
+            3,
+            rel=1e-5,
+        )
+    fell_back = [w for w in caught if issubclass(w.category, CompileFallbackWarning)]
+    assert len(fell_back) == 1 and "cannot compile the top merge" in str(fell_back[0].message)
+    assert fallback.tree_step.top.error is not None and both.tree_step.top.error is None
+    assert fallback.tree_step.error is None  # the leaves still ran compiled
+    assert max(d for d, _, _ in seen) >= 3
+
+
 def test_the_default_tree_of_one_chain_is_iterative_when_compiled(monkeypatch):
     """One chain: the iterative tree under compile=True (its chunked graphs are
     faster there), the recursive tree eagerly and once compiling failed; several
