@@ -26,10 +26,11 @@ block of 2**j uniforms; the merge of the two halves of the node covering leaves
 With ``compile=True`` K consecutive leaves of a subtree (each a leapfrog step of every
 chain, its momentum half steps, position, potential and gradient, and the whole
 bookkeeping of the leaf) are one ``torch.compile``d graph (:class:`CompiledTreeStep`),
-K = min(2**j, ``NUTSKernel.leaves_per_call``) in doubling j, each leaf's plan computed
-in the graph from its index (:func:`leaf_plan_tensors`): calling a graph costs about
-as much as a leaf's arithmetic, so running several per call is most of the speed. It
-is the same chain as one leaf per call. When compilation fails the same bookkeeping
+K = min(2**j, ``NUTSKernel.leaves_per_call``) in doubling j, the plan of the chunk's
+last leaf computed in the graph from its index (:func:`leaf_plan_tensors`; the others'
+do not depend on it): calling a graph costs about as much as a leaf's arithmetic, so
+running several per call is most of the speed. It is the same chain as one leaf per
+call. The end of each doubling (:func:`top_level_merge`) is a compiled graph too. When compilation fails the same bookkeeping
 runs eagerly, leaf by leaf, after a
 :class:`~quivers.inference.compile.CompileFallbackWarning`.
 """
@@ -364,8 +365,9 @@ class CompiledTreeStep(_Compiled):
     inverse metrics (C, D), starting Hamiltonians (C,), going flags (C,),
     checkpoints, the doubling's merge uniforms padded to a fixed width (C, W), the
     chunk's first leaf and the subtree's last leaf as a (2,) int64, and the running
-    statistics; each leaf's plan is computed in the graph
-    (:func:`leaf_plan_tensors`), so one graph serves every leaf and every doubling.
+    statistics. The plans of the chunk's leaves but its last are known when tracing
+    (:func:`_static_leaf`); the last leaf's is computed in the graph
+    (:func:`leaf_plan_tensors`), so one graph serves every chunk and every doubling.
     Returns the last leaf's (end, subtree vectors, scalars, checkpoints, going) and
     the statistics, or None when compilation failed. A chain that stops inside the
     chunk goes on computing leaves nobody reads, as the host loop would."""
