@@ -137,8 +137,8 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant(
         "iterative-no-whole-tree-check",
         "quivers/inference/nuts_iterative.py",
-        "        active = ok & ~turned\n",
-        "        active = ok\n",
+        "    return left, right, rho, log_weight, zq, zg, zu, zh, ok & ~turned\n",
+        "    return left, right, rho, log_weight, zq, zg, zu, zh, ok\n",
         ITERATIVE_TESTS,
         "the iterative tree never checks the merged trajectory for a U-turn",
     ),
