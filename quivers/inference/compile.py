@@ -52,6 +52,9 @@ class _Compiled:
     """A function compiled on its first call; None from every call once compiling
     failed (warned once), so that the caller runs its eager path."""
 
+    # What the fallback warning says could not be compiled.
+    what = "this model's potential"
+
     def __init__(self) -> None:
         self.error: str | None = None  # why compilation failed, once it has
         self._fn: Callable[..., Any] | None = None
@@ -92,7 +95,7 @@ class _Compiled:
         first = (str(err).strip().splitlines() or [""])[0]
         self.error = f"{type(err).__name__}: {first[:300]}"
         warnings.warn(
-            f"compile=True: torch.compile could not compile this model's potential "
+            f"compile=True: torch.compile could not compile {self.what} "
             f"({self.error}); running it eagerly",
             CompileFallbackWarning,
             stacklevel=3,

@@ -285,6 +285,8 @@ class CompiledTopMerge(_Compiled):
     """:func:`top_level_merge` as one compiled graph: eagerly it is about 35 small
     torch operations at every doubling of every transition."""
 
+    what = "the NUTS tree's end-of-doubling merge (its sampling and U-turn checks)"
+
     def _make(self) -> Callable[..., Any]:
         return top_level_merge
 

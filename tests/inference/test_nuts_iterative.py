@@ -442,6 +442,8 @@ def test_a_top_level_merge_that_cannot_compile_runs_eagerly_after_one_warning(mo
         )
     fell_back = [w for w in caught if issubclass(w.category, CompileFallbackWarning)]
     assert len(fell_back) == 1 and "cannot compile the top merge" in str(fell_back[0].message)
+    # the warning names the graph that fell back, not the model's potential
+    assert "end-of-doubling merge" in str(fell_back[0].message)
     assert fallback.tree_step.top.error is not None and both.tree_step.top.error is None
     assert fallback.tree_step.error is None  # the leaves still ran compiled
     assert max(d for d, _, _ in seen) >= 3
