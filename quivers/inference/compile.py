@@ -48,6 +48,15 @@ def _own_code(fn: Callable[..., Any]) -> Callable[..., Any]:
     return own
 
 
+def _ignore_torch_deprecations() -> None:
+    """Inside ``warnings.catch_warnings()``: TorchInductor's first compilation imports
+    torch.utils.mkldnn, which warns about torch's own use of a deprecated torch.jit
+    API; its lowering of aten.diagonal (a MultivariateNormal's log density) calls its
+    own deprecated torch._prims_common.check. Neither is the user's to act on."""
+    warnings.filterwarnings("ignore", "`torch.jit.script_method` is deprecated", DeprecationWarning)
+    warnings.filterwarnings("ignore", "`torch._prims_common.check` is deprecated", FutureWarning)
+
+
 class _Compiled:
     """A function compiled on its first call; None from every call once compiling
     failed (warned once), so that the caller runs its eager path."""
@@ -71,19 +80,7 @@ class _Compiled:
                     _own_code(self._make()), fullgraph=True, backend=inductor.backend
                 )
                 with warnings.catch_warnings():
-                    # TorchInductor's first compilation imports torch.utils.mkldnn,
-                    # which warns about torch's own use of a deprecated torch.jit API;
-                    # the first run of aten.triangular_solve (see quivers.inference.
-                    # inductor) warns once that it is deprecated; TorchInductor's
-                    # lowering of aten.diagonal (a MultivariateNormal's log density)
-                    # calls its own deprecated torch._prims_common.check
-                    warnings.filterwarnings(
-                        "ignore", "`torch.jit.script_method` is deprecated", DeprecationWarning
-                    )
-                    warnings.filterwarnings(
-                        "ignore", "`torch._prims_common.check` is deprecated", FutureWarning
-                    )
-                    warnings.filterwarnings("ignore", "torch.triangular_solve is deprecated")
+                    _ignore_torch_deprecations()
                     return self._fn(*args)
             return self._fn(*args)
         except Exception as err:  # noqa: BLE001 - any failure to compile means "run eagerly"
@@ -100,6 +97,87 @@ class _Compiled:
             CompileFallbackWarning,
             stacklevel=3,
         )
+
+
+Signature = tuple[object, ...]
+
+
+def signature(args: tuple[torch.Tensor, ...]) -> Signature:
+    """What a graph traced on ``args`` assumes of them: shapes, strides (its kernels
+    index by them), dtypes, devices, whether they require gradients, and which arguments are one tensor (the trace
+    follows a tensor by identity: called with ``f(t, t)`` it reads the second
+    argument for both, a wrong graph for two different tensors)."""
+    ids = [id(a) for a in args]
+    same = None if len(set(ids)) == len(ids) else tuple(ids.index(i) for i in ids)
+    return (same, *((a.shape, a.stride(), a.dtype, a.device, a.requires_grad) for a in args))
+
+
+class TracedOnce(_Compiled):
+    """A pure function of tensors, traced to aten operations (``make_fx``) on its
+    first call and compiled by TorchInductor, then called without dynamo.
+
+    For the graphs a sampler calls tens of thousands of times with tensors of fixed
+    shapes (:mod:`quivers.inference.nuts_iterative`'s tree step): dynamo checks some
+    230 guards on every call of the tree step (the model, the closure, ``vmap``'s
+    internals), about 60 us, most of a leaf's arithmetic. What those guards protect is
+    checked here instead: the arguments' :func:`signature` (one graph per signature,
+    at most :attr:`max_graphs`), and :meth:`baked`, the state of whatever else the
+    trace read (the model's data, which the trace holds as constants), compared by
+    identity: when it changes, the graphs are traced again. The function must not
+    branch on what it closes over in any other way that can change between calls.
+    Failures (tracing a data-dependent branch, compiling, too many signatures) warn
+    once and make every later call return None, as for :class:`_Compiled`."""
+
+    max_graphs = 16
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._graphs: dict[Signature, Callable[..., Any]] = {}
+        self._baked_state: object = None
+
+    def baked(self) -> object:
+        """What the trace holds besides its arguments, as an object that is replaced
+        whenever that changes (None: nothing)."""
+        return None
+
+    def _trace(self, args: tuple[torch.Tensor, ...]) -> Callable[..., Any]:
+        from torch.fx.experimental.proxy_tensor import make_fx
+
+        fn = self._make()
+
+        def unannotated(*args: torch.Tensor) -> Any:
+            # make_fx keeps the function's annotations in the graph's code, as strings
+            # here (postponed annotations), which TorchInductor's cache cannot key on
+            return fn(*args)
+
+        unannotated.__annotations__ = {}
+        with warnings.catch_warnings():
+            _ignore_torch_deprecations()
+            gm = make_fx(unannotated, tracing_mode="fake", _allow_non_fake_inputs=True)(*args)
+            # make_fx's example values belong to its own fake mode; TorchInductor
+            # traces the graph again in one of its own
+            for node in gm.graph.nodes:
+                node.meta.clear()
+            return inductor.compile_traced(gm, args)
+
+    def __call__(self, *args: torch.Tensor) -> Any:
+        if self.error is not None:
+            return None
+        try:
+            state = self.baked()
+            if state is not self._baked_state:
+                self._graphs.clear()
+                self._baked_state = state
+            key = signature(args)
+            graph = self._graphs.get(key)
+            if graph is None:
+                if len(self._graphs) >= self.max_graphs:
+                    raise RuntimeError(f"called with more than {self.max_graphs} signatures")
+                graph = self._graphs[key] = self._trace(args)
+            return graph(*args)
+        except Exception as err:  # noqa: BLE001 - any failure to compile means "run eagerly"
+            self.fail(err)
+            return None
 
 
 class CompiledValueAndGrad(_Compiled):

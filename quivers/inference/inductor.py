@@ -13,10 +13,13 @@ defaults, both exact (the same operations, in a different order of calls):
   ``MultivariateNormal``'s solve ``L x = b`` sees a batch of right-hand sides against
   one unbatched ``L``, and ``linalg_solve_triangular`` broadcasts by copying ``L``
   once per chain (and again into column-major order). :func:`solve_triangular`
-  instead solves one system with the chains as extra columns (each column of a
-  triangular solve is independent of the others), through ``aten.triangular_solve``,
-  which also has a C shim. The result may differ from the broadcast solve in the
-  last float bits (BLAS blocks several columns), as every compiled value may.
+  instead solves one 2-D system with the chains as extra columns (each column of a
+  triangular solve is independent of the others). A 2-D ``linalg_solve_triangular``
+  reads a row-major ``L`` as it is (a transposed solve of its column-major view),
+  where the older ``aten.triangular_solve`` copies it on every call; on the 100-d
+  Gaussian benchmark that copy was a tenth of a leapfrog step. The result may differ
+  from the broadcast solve in the last float bits (BLAS blocks several columns), as
+  every compiled value may.
 
 The decomposition table is handed over as :class:`_DecompositionTable`, which pickles
 as a reference to :func:`decomposition_table` and a digest of this file: TorchInductor
@@ -34,8 +37,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
-import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -52,26 +54,18 @@ def solve_triangular(
     left: bool = True,
     unitriangular: bool = False,
 ) -> Any:
-    """``aten.linalg_solve_triangular`` as one solve when ``a`` has no batch (the
-    batch of ``b`` folded into its columns), NotImplemented (the op as it is) for a
-    right-side solve or a batched ``a`` without ``aten.triangular_solve``."""
-    legacy = getattr(aten, "triangular_solve", None)
-    if not left:
+    """``aten.linalg_solve_triangular`` as one 2-D solve when ``a`` has no batch (its
+    batch dimensions all of size one): the batch of ``b`` folded into its columns.
+    NotImplemented (the op as it is) for a right-side solve, a batched ``a``, or
+    operands that are 2-D already."""
+    batch_a, batch_b = a.shape[:-2], b.shape[:-2]
+    if not left or math.prod(batch_a) != 1 or (a.dim() == 2 and b.dim() == 2):
         return NotImplemented
     n, k = b.shape[-2], b.shape[-1]
-    batch_a, batch_b = a.shape[:-2], b.shape[:-2]
-    if math.prod(batch_a) != 1 or math.prod(batch_b) == 1:
-        if legacy is None:
-            return NotImplemented
-        return legacy.default(b, a, upper, False, unitriangular)[0]
-    a2 = a.reshape(n, n)
     b2 = b.movedim(-2, 0).reshape(n, -1)  # (n, batch * k): the batch as columns
-    if legacy is None:
-        x2 = aten.linalg_solve_triangular.default(
-            a2, b2, upper=upper, left=True, unitriangular=unitriangular
-        )
-    else:
-        x2 = legacy.default(b2, a2, upper, False, unitriangular)[0]
+    x2 = aten.linalg_solve_triangular.default(
+        a.reshape(n, n), b2, upper=upper, left=True, unitriangular=unitriangular
+    )
     x = x2.reshape(n, *batch_b, k).movedim(0, -2)
     # a's batch is all ones: broadcasting only prepends its extra unit dimensions
     extra = len(batch_a) - len(batch_b)
@@ -110,19 +104,6 @@ class _QuietShims(logging.Filter):
         return "missing a c-shim" not in record.getMessage()
 
 
-def _consume_deprecation_notice() -> None:
-    """aten.triangular_solve warns, once per process, that it is deprecated in favour
-    of the op it replaces here; the first solve of a compiled graph can run anywhere
-    (a recompilation's first call is not the first call), so the notice is taken now,
-    where it is filtered."""
-    if getattr(aten, "triangular_solve", None) is None or not hasattr(torch, "triangular_solve"):
-        return
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", "torch.triangular_solve is deprecated")
-        one = torch.ones(1, 1)
-        torch.triangular_solve(one, one)  # the Python binding: a Python warning
-
-
 def backend(gm: torch.fx.GraphModule, example_inputs: Sequence[Any]) -> Any:
     """``torch.compile``'s backend: TorchInductor with the C++ wrapper (the Python one
     when the C++ one cannot be built) and :func:`solve_triangular`."""
@@ -130,19 +111,32 @@ def backend(gm: torch.fx.GraphModule, example_inputs: Sequence[Any]) -> Any:
     from torch._inductor.compile_fx import compile_fx
 
     table = decomposition_table()
-    _consume_deprecation_notice()
     quiet = _QuietShims()
     ir_log = logging.getLogger("torch._inductor.ir")
     ir_log.addFilter(quiet)
     try:
-        with warnings.catch_warnings():
-            # aten.triangular_solve is deprecated in favour of the op it replaces
-            warnings.filterwarnings("ignore", "torch.triangular_solve is deprecated")
-            try:
-                return compile_fx(
-                    gm, example_inputs, decompositions=table, config_patches={"cpp_wrapper": True}
-                )
-            except Exception:  # noqa: BLE001 - no C++ wrapper: the Python one
-                return compile_fx(gm, example_inputs, decompositions=table)
+        try:
+            return compile_fx(
+                gm, example_inputs, decompositions=table, config_patches={"cpp_wrapper": True}
+            )
+        except Exception:  # noqa: BLE001 - no C++ wrapper: the Python one
+            return compile_fx(gm, example_inputs, decompositions=table)
     finally:
         ir_log.removeFilter(quiet)
+
+
+def compile_traced(
+    gm: torch.fx.GraphModule, example_inputs: Sequence[torch.Tensor]
+) -> Callable[..., Any]:
+    """:func:`backend` on a graph traced without dynamo (``make_fx``, see
+    :class:`~quivers.inference.compile.TracedOnce`), called as ``fn(*inputs)``. Dynamo
+    would have opened a tracing context with a shape environment; TorchInductor's
+    graph cache needs one to key a graph on, and bypasses the cache without it, so
+    this opens an empty one (every shape is static)."""
+    from torch._guards import TracingContext, tracing
+    from torch._subclasses.fake_tensor import FakeTensorMode
+    from torch.fx.experimental.symbolic_shapes import ShapeEnv
+
+    with tracing(TracingContext(FakeTensorMode(shape_env=ShapeEnv()))):
+        compiled: Callable[..., Any] = backend(gm, example_inputs)
+    return compiled

@@ -25,14 +25,16 @@ block of 2**j uniforms; the merge of the two halves of the node covering leaves
 
 With ``compile=True`` K consecutive leaves of a subtree (each a leapfrog step of every
 chain, its momentum half steps, position, potential and gradient, and the whole
-bookkeeping of the leaf) are one ``torch.compile``d graph (:class:`CompiledTreeStep`),
+bookkeeping of the leaf) are one compiled graph (:class:`CompiledTreeStep`),
 K = min(2**j, ``NUTSKernel.leaves_per_call``) in doubling j, the plan of the chunk's
 last leaf computed in the graph from its index (:func:`leaf_plan_tensors`; the others'
 do not depend on it): calling a graph costs about as much as a leaf's arithmetic, so
 running several per call is most of the speed. It is the same chain as one leaf per
-call. The end of each doubling (:func:`top_level_merge`) is a compiled graph too. When compilation fails the same bookkeeping
-runs eagerly, leaf by leaf, after a
-:class:`~quivers.inference.compile.CompileFallbackWarning`.
+call. The end of each doubling (:func:`top_level_merge`) is a compiled graph too.
+Both are traced once and called without dynamo
+(:class:`~quivers.inference.compile.TracedOnce`: dynamo's guards on the model and
+the closure cost more than a leaf). When compilation fails the same bookkeeping runs
+eagerly, leaf by leaf, after a :class:`~quivers.inference.compile.CompileFallbackWarning`.
 """
 
 from __future__ import annotations
@@ -46,7 +48,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import torch
 
 from quivers.inference.batched import BatchedPotential, BatchPoint, leapfrog_batch
-from quivers.inference.compile import _Compiled
+from quivers.inference.compile import TracedOnce
 from quivers.inference.kernel import TransitionInfo
 
 if TYPE_CHECKING:
@@ -281,9 +283,10 @@ def top_level_merge(
     return left, right, rho, log_weight, zq, zg, zu, zh, ok & ~turned
 
 
-class CompiledTopMerge(_Compiled):
+class CompiledTopMerge(TracedOnce):
     """:func:`top_level_merge` as one compiled graph: eagerly it is about 35 small
-    torch operations at every doubling of every transition."""
+    torch operations at every doubling of every transition. It reads nothing but its
+    arguments."""
 
     what = "the NUTS tree's end-of-doubling merge (its sampling and U-turn checks)"
 
@@ -360,7 +363,7 @@ def _static_leaf(
     return out  # its checkpoints (entries 3 and 4) are the levels read, not all
 
 
-class CompiledTreeStep(_Compiled):
+class CompiledTreeStep(TracedOnce):
     """``leaves`` consecutive leaves of a subtree (each a leapfrog step of C chains
     and :func:`leaf_bookkeeping`), unrolled into one compiled graph of fixed shapes.
     Called with the chains' current ends (C, 4, D), signed step sizes (C, 1),
@@ -372,7 +375,9 @@ class CompiledTreeStep(_Compiled):
     (:func:`leaf_plan_tensors`), so one graph serves every chunk and every doubling.
     Returns the last leaf's (end, subtree vectors, scalars, checkpoints, going) and
     the statistics, or None when compilation failed. A chain that stops inside the
-    chunk goes on computing leaves nobody reads, as the host loop would."""
+    chunk goes on computing leaves nobody reads, as the host loop would. ``data``
+    returns the record of the data the potential reads (the trace holds them as
+    constants: a new record means new data, and the graph is traced again)."""
 
     def __init__(
         self,
@@ -380,12 +385,17 @@ class CompiledTreeStep(_Compiled):
         levels: int,
         max_energy_error: float,
         leaves: int = 1,
+        data: Callable[[], object] = lambda: None,
     ) -> None:
         super().__init__()
         self.energy_fn = energy_fn
         self.levels = levels
         self.max_energy_error = max_energy_error
         self.leaves = leaves
+        self.data = data
+
+    def baked(self) -> object:
+        return self.data()
 
     def _make(self) -> Callable[..., Any]:
         grad_and_value = torch.func.vmap(
@@ -478,10 +488,12 @@ class CompiledTree:
         energy_fn: Callable[[torch.Tensor], torch.Tensor],
         levels: int,
         max_energy_error: float,
+        data: Callable[[], object] = lambda: None,
     ) -> None:
         self.energy_fn = energy_fn
         self.levels = levels
         self.max_energy_error = max_energy_error
+        self.data = data
         self.steps: dict[int, CompiledTreeStep] = {}
         self.top = CompiledTopMerge()
 
@@ -494,7 +506,9 @@ class CompiledTree:
         """The graph of ``leaves`` leaves (made on first request)."""
         step = self.steps.get(leaves)
         if step is None:
-            step = CompiledTreeStep(self.energy_fn, self.levels, self.max_energy_error, leaves)
+            step = CompiledTreeStep(
+                self.energy_fn, self.levels, self.max_energy_error, leaves, self.data
+            )
             self.steps[leaves] = step
         return step
 
@@ -558,7 +572,8 @@ def _compiled_tree(kernel: NUTSKernel, potential: BatchedPotential) -> CompiledT
     levels = _levels(kernel.max_tree_depth)
     tree = potential.tree_step
     if tree is None or tree.levels != levels or tree.max_energy_error != kernel.max_energy_error:
-        tree = CompiledTree(potential.potential, levels, kernel.max_energy_error)
+        energy = potential.potential
+        tree = CompiledTree(energy, levels, kernel.max_energy_error, lambda: energy.validated)
         potential.tree_step = tree
     return None if tree.error is not None else tree
 
@@ -694,7 +709,8 @@ def transition_iterative(
                 going_list = going.tolist()
             n += chunk
         trajectory = (left, right, rho, log_weight, zq, zg, zu, zh)
-        args = (going, forward, block[:, -1], tree_v, tree_s, end, *trajectory)
+        # the top merge's uniforms contiguous: one graph for every doubling's width
+        args = (going, forward, block[:, -1].contiguous(), tree_v, tree_s, end, *trajectory)
         top = None if compiled is None else compiled.top(*args)
         left, right, rho, log_weight, zq, zg, zu, zh, active = (
             top if top is not None else top_level_merge(*args)

@@ -82,6 +82,13 @@ class Potential:
         return DataRecord(self.x, self.observations, self.run)
 
     @property
+    def validated(self) -> DataRecord | None:
+        """The record of the data the last validated evaluation saw; replaced by a new
+        object whenever the data are validated again (a graph traced on the data,
+        which holds them as constants, is stale once this changes)."""
+        return self._validated
+
+    @property
     def checked(self) -> bool:
         """Whether the current data were validated (by an evaluation of finite energy)."""
         return covers(self._validated, self._data())

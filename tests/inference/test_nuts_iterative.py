@@ -489,3 +489,35 @@ def test_the_default_tree_of_one_chain_is_iterative_when_compiled(monkeypatch):
         Potential(model, x, obs, trace, compile=True), point, 0.1, inv_mass
     )
     assert ran == ["recursive", "iterative", "recursive"]
+
+
+def test_the_compiled_tree_reads_the_current_data_between_transitions():
+    """The tree's graphs hold the model's data as constants (traced once and called
+    without dynamo). Observations changed in place are read where they are; replaced
+    ones are validated by the next evaluation, which gives a new data record, and the
+    graphs are traced again. Either way the compiled chains are the eager chains on
+    the new data, not on the old."""
+    from inference_models import LinearRegression
+
+    x = torch.linspace(-1, 1, 15)
+    obs = {"y": 2 * x - 0.5}
+    model = LinearRegression()
+    with torch.no_grad():
+        trace = model.trace(x, obs)
+    compiled = BatchedPotential(Potential(model, x, obs, trace, compile=True))
+    eager = BatchedPotential(Potential(model, x, obs, trace))
+    kernel = NUTSKernel(max_tree_depth=5, leaves_per_call=2)
+    records = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", CompileFallbackWarning)
+        for seed, change in enumerate([None, "in place", "replaced"]):
+            if change == "in place":
+                obs["y"].mul_(-3.0).add_(4.0)  # the tensor both potentials read
+            elif change == "replaced":
+                y = 0.5 * x + 3.0
+                compiled.potential.observations["y"] = eager.potential.observations["y"] = y
+            _same_transitions((compiled, kernel), (eager, kernel), 2, 0.1, 2, seed, rel=1e-4)
+            records.append(compiled.potential.validated)
+    assert records[2] is not records[1] is not records[0]
+    steps = compiled.tree_step.steps.values()
+    assert steps and all(s._baked_state is records[2] and s._graphs for s in steps)

@@ -1,0 +1,104 @@
+"""``quivers.inference.compile.TracedOnce``: a function traced once to aten
+operations and compiled by TorchInductor, then called without dynamo. Dynamo's guards
+are not there to notice a call the graph does not fit, so ``TracedOnce`` checks what
+they would have; each test below is one of those checks, against the function run
+eagerly."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+import torch
+from test_compile import _have_cxx
+
+from quivers.inference import CompileFallbackWarning
+from quivers.inference.compile import TracedOnce
+
+pytestmark = pytest.mark.skipif(not _have_cxx(), reason="TorchInductor needs a C++ compiler")
+
+
+class _Traced(TracedOnce):
+    def __init__(self, fn: Callable[..., Any], baked: Callable[[], object]) -> None:
+        super().__init__()
+        self.fn, self.state = fn, baked
+
+    def _make(self) -> Callable[..., Any]:
+        return self.fn
+
+    def baked(self) -> object:
+        return self.state()
+
+
+def traced(fn: Callable[..., Any], baked: Callable[[], object] = lambda: None) -> _Traced:
+    return _Traced(fn, baked)
+
+
+def test_one_tensor_passed_twice_is_not_taken_for_two_tensors_later():
+    # the trace follows tensors by identity: traced on f(x, x), its graph reads one
+    # input for both arguments, which is wrong for f(x, y)
+    t = traced(lambda a, b: (a - b,))
+    x, y = torch.randn(5), torch.randn(5)
+    assert torch.equal(t(x, x)[0], torch.zeros(5))
+    torch.testing.assert_close(t(x, y)[0], x - y)
+    torch.testing.assert_close(t(y, x)[0], y - x)
+    assert len(t._graphs) == 2
+
+
+def test_each_shape_and_stride_gets_its_own_graph():
+    t = traced(lambda a: (a.cumsum(0) * 2.0,))
+    a = torch.randn(4, 3)
+    for arg in (a, a.T, torch.randn(6, 3), a[:, 1], a.double()):
+        torch.testing.assert_close(t(arg)[0], arg.cumsum(0) * 2.0)
+    assert len(t._graphs) == 5
+    t(torch.randn(4, 3))  # a known signature: no new graph
+    assert len(t._graphs) == 5
+
+
+def test_a_new_baked_state_traces_again():
+    # the trace holds the tensors it closes over as constants; ``baked`` is how a
+    # caller says they changed
+    box = {"w": torch.tensor([1.0, 2.0, 3.0]), "record": object()}
+    t = traced(lambda a: (a * box["w"],), baked=lambda: box["record"])
+    ones = torch.ones(3)
+    assert torch.equal(t(ones)[0], torch.tensor([1.0, 2.0, 3.0]))
+    box["w"], box["record"] = torch.tensor([5.0, 6.0, 7.0]), object()
+    assert torch.equal(t(ones)[0], torch.tensor([5.0, 6.0, 7.0]))
+    assert len(t._graphs) == 1  # the stale graph is gone
+
+
+def test_a_branch_on_a_tensors_value_fails_to_trace_and_runs_eagerly():
+    # traced on real values the branch would be baked in silently; traced on fake
+    # tensors it cannot be taken, and the caller runs its eager path
+    def branchy(a: torch.Tensor) -> tuple[torch.Tensor]:
+        return (a + 1.0,) if float(a.sum()) > 0 else (a - 1.0,)
+
+    t = traced(branchy)
+    with pytest.warns(CompileFallbackWarning, match="running it eagerly"):
+        assert t(torch.ones(3)) is None
+    assert t.error is not None
+    assert t(-torch.ones(3)) is None  # once failed, always eager (warned once)
+
+
+def test_more_signatures_than_the_limit_run_eagerly():
+    t = traced(lambda a: (a + 1.0,))
+    t.max_graphs = 2
+    assert t(torch.ones(1)) is not None and t(torch.ones(2)) is not None
+    with pytest.warns(CompileFallbackWarning, match="more than 2 signatures"):
+        assert t(torch.ones(3)) is None
+
+
+def test_compiling_and_calling_do_not_go_through_dynamo(monkeypatch):
+    # what the tracing is for: no guard evaluation on every call
+    def no_dynamo(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("torch.compile called")
+
+    monkeypatch.setattr(torch, "compile", no_dynamo)
+    t = traced(lambda a, b: (a @ b, (a * b.T).sum(-1)))
+    a, b = torch.randn(3, 4), torch.randn(4, 3)
+    for _ in range(2):
+        got = t(a, b)
+        torch.testing.assert_close(got[0], a @ b)
+        torch.testing.assert_close(got[1], (a * b.T).sum(-1))
+    assert t.error is None
