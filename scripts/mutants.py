@@ -206,6 +206,36 @@ MUTANTS: tuple[Mutant, ...] = (
         ("tests/inference/test_nuts_iterative.py",),
         "a compiled chunk's leaf with a static plan merges one level too few",
     ),
+    Mutant(
+        "traced-signature-ignores-aliasing",
+        "quivers/inference/compile.py",
+        "    same = None if len(set(ids)) == len(ids) else tuple(ids.index(i) for i in ids)\n",
+        "    same = None\n",
+        (
+            "tests/inference/test_traced.py::test_one_tensor_passed_twice_is_not_taken_for_two_tensors_later",
+        ),
+        "a graph traced on f(x, x) is reused for f(x, y) (it reads one tensor for both)",
+    ),
+    Mutant(
+        "tree-step-keeps-replaced-data",
+        "quivers/inference/nuts_iterative.py",
+        "    def baked(self) -> object:\n        return self.data()\n",
+        "    def baked(self) -> object:\n        return None\n",
+        (
+            "tests/inference/test_nuts_iterative.py::test_the_compiled_tree_reads_the_current_data_between_transitions",
+        ),
+        "the compiled tree step keeps the data it was traced on after they are replaced",
+    ),
+    Mutant(
+        "aot-autograd-cache-left-on",
+        "quivers/inference/inductor.py",
+        "enable_autograd_cache=False",
+        "enable_autograd_cache=True",
+        (
+            "tests/inference/test_inductor.py::test_a_changed_backend_never_runs_a_graph_the_old_one_compiled",
+        ),
+        "the AOT autograd cache serves a graph decomposed by an older backend",
+    ),
 )
 
 

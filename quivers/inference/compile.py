@@ -48,15 +48,6 @@ def _own_code(fn: Callable[..., Any]) -> Callable[..., Any]:
     return own
 
 
-def _ignore_torch_deprecations() -> None:
-    """Inside ``warnings.catch_warnings()``: TorchInductor's first compilation imports
-    torch.utils.mkldnn, which warns about torch's own use of a deprecated torch.jit
-    API; its lowering of aten.diagonal (a MultivariateNormal's log density) calls its
-    own deprecated torch._prims_common.check. Neither is the user's to act on."""
-    warnings.filterwarnings("ignore", "`torch.jit.script_method` is deprecated", DeprecationWarning)
-    warnings.filterwarnings("ignore", "`torch._prims_common.check` is deprecated", FutureWarning)
-
-
 class _Compiled:
     """A function compiled on its first call; None from every call once compiling
     failed (warned once), so that the caller runs its eager path."""
@@ -80,7 +71,7 @@ class _Compiled:
                     _own_code(self._make()), fullgraph=True, backend=inductor.backend
                 )
                 with warnings.catch_warnings():
-                    _ignore_torch_deprecations()
+                    inductor.ignore_torch_deprecations()
                     return self._fn(*args)
             return self._fn(*args)
         except Exception as err:  # noqa: BLE001 - any failure to compile means "run eagerly"
@@ -152,7 +143,7 @@ class TracedOnce(_Compiled):
 
         unannotated.__annotations__ = {}
         with warnings.catch_warnings():
-            _ignore_torch_deprecations()
+            inductor.ignore_torch_deprecations()
             gm = make_fx(unannotated, tracing_mode="fake", _allow_non_fake_inputs=True)(*args)
             # make_fx's example values belong to its own fake mode; TorchInductor
             # traces the graph again in one of its own

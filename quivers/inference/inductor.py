@@ -25,7 +25,12 @@ The decomposition table is handed over as :class:`_DecompositionTable`, which pi
 as a reference to :func:`decomposition_table` and a digest of this file: TorchInductor
 hashes its compile arguments for its on-disk graph cache, and a plain dict of
 decompositions holds functions it cannot pickle, which made it bypass that cache, so
-every run of every model compiled from scratch.
+every run of every model compiled from scratch. The AOT autograd cache in front of it
+keys a graph without its decompositions: it served graphs decomposed by an earlier
+version of this file (the older triangular solve, seen on 2026-12-04 as that op's
+deprecation notice from a graph that no longer had it), so the backend turns it off.
+The graph cache proper still serves the compiled code; what runs again is
+AOTAutograd's tracing, a fraction of a second per graph.
 
 Both go through TorchInductor's ``compile_fx`` entry point (not public API, stable
 since torch 2.0): if a torch lacks it, compiling fails and the sampler runs eagerly
@@ -37,6 +42,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -104,23 +110,41 @@ class _QuietShims(logging.Filter):
         return "missing a c-shim" not in record.getMessage()
 
 
+def ignore_torch_deprecations() -> None:
+    """Inside ``warnings.catch_warnings()``: TorchInductor's first compilation imports
+    torch.utils.mkldnn, which warns about torch's own use of a deprecated torch.jit
+    API; its lowering of aten.diagonal (a MultivariateNormal's log density) calls its
+    own deprecated torch._prims_common.check. Neither is the user's to act on."""
+    warnings.filterwarnings("ignore", "`torch.jit.script_method` is deprecated", DeprecationWarning)
+    warnings.filterwarnings("ignore", "`torch._prims_common.check` is deprecated", FutureWarning)
+
+
 def backend(gm: torch.fx.GraphModule, example_inputs: Sequence[Any]) -> Any:
     """``torch.compile``'s backend: TorchInductor with the C++ wrapper (the Python one
-    when the C++ one cannot be built) and :func:`solve_triangular`."""
-    # imported here: TorchInductor's import warns, and costs, and only compiling needs it
-    from torch._inductor.compile_fx import compile_fx
-
-    table = decomposition_table()
+    when the C++ one cannot be built) and :func:`solve_triangular`, without the AOT
+    autograd cache (see the module docstring)."""
     quiet = _QuietShims()
     ir_log = logging.getLogger("torch._inductor.ir")
     ir_log.addFilter(quiet)
     try:
-        try:
-            return compile_fx(
-                gm, example_inputs, decompositions=table, config_patches={"cpp_wrapper": True}
-            )
-        except Exception:  # noqa: BLE001 - no C++ wrapper: the Python one
-            return compile_fx(gm, example_inputs, decompositions=table)
+        with warnings.catch_warnings():
+            ignore_torch_deprecations()
+            # imported here: TorchInductor's import warns, and costs, and only
+            # compiling needs it
+            import torch._functorch.config as functorch_config
+            from torch._inductor.compile_fx import compile_fx
+
+            table = decomposition_table()
+            with functorch_config.patch(enable_autograd_cache=False):
+                try:
+                    return compile_fx(
+                        gm,
+                        example_inputs,
+                        decompositions=table,
+                        config_patches={"cpp_wrapper": True},
+                    )
+                except Exception:  # noqa: BLE001 - no C++ wrapper: the Python one
+                    return compile_fx(gm, example_inputs, decompositions=table)
     finally:
         ir_log.removeFilter(quiet)
 

@@ -152,3 +152,32 @@ def test_a_second_compilation_of_the_same_graph_comes_from_the_cache(tmp_path, m
     assert found[0].get("fxgraph_cache_bypass", 0) == 0, found
     assert found[0].get("fxgraph_cache_miss", 0) >= 1, found
     assert found[1].get("fxgraph_cache_hit", 0) >= 1, found
+
+
+@pytest.mark.skipif(not _have_cxx(), reason="TorchInductor needs a C++ compiler on CPU")
+def test_a_changed_backend_never_runs_a_graph_the_old_one_compiled(tmp_path, monkeypatch):
+    """The next version of inductor.py (another digest, another rewrite of the solve)
+    compiles the same function in the same cache directory: its graph is its own.
+    TorchInductor's AOT autograd cache keys a graph without its decompositions, so
+    with that cache on, the second compilation ran the first one's graph."""
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path))
+    a = torch.eye(3) * 2.0 + torch.ones(3, 3).tril(-1)
+
+    def solve(b: torch.Tensor) -> torch.Tensor:
+        return torch.linalg.solve_triangular(a, b, upper=False).square().sum(0)
+
+    b = torch.randn(5, 3, 2)
+    torch._dynamo.reset()
+    first = torch.compile(solve, backend=inductor.backend, fullgraph=True)(b)
+    torch.testing.assert_close(first, solve(b))
+    rewrite = inductor.solve_triangular
+
+    def doubled(*args, **kwargs):
+        x = rewrite(*args, **kwargs)
+        return x if x is NotImplemented else 2.0 * x
+
+    monkeypatch.setattr(inductor, "_SOURCE_DIGEST", "the next version")
+    monkeypatch.setattr(inductor, "solve_triangular", doubled)
+    torch._dynamo.reset()
+    second = torch.compile(solve, backend=inductor.backend, fullgraph=True)(b)
+    torch.testing.assert_close(second, 4.0 * first)

@@ -69,8 +69,9 @@ def test_a_new_baked_state_traces_again():
 
 
 def test_a_branch_on_a_tensors_value_fails_to_trace_and_runs_eagerly():
-    # traced on real values the branch would be baked in silently; traced on fake
-    # tensors it cannot be taken, and the caller runs its eager path
+    # the trace cannot read a value of the tensors it follows, so the branch cannot
+    # be taken: tracing fails, and the caller runs its eager path (as when dynamo
+    # cannot capture a graph whole)
     def branchy(a: torch.Tensor) -> tuple[torch.Tensor]:
         return (a + 1.0,) if float(a.sum()) > 0 else (a - 1.0,)
 
