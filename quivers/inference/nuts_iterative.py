@@ -581,7 +581,8 @@ def _compiled_tree(kernel: NUTSKernel, potential: BatchedPotential) -> CompiledT
 @functools.lru_cache(maxsize=4096)
 def _where(n: int, last: int, device: torch.device) -> torch.Tensor:
     """A chunk's first leaf and its subtree's last as one (2,) int64 tensor (one
-    input: two cached tensors could be the same object, and dynamo guards on that).
+    input: two cached tensors could be the same object, and a traced graph is specific
+    to which of its arguments are one tensor, so that would be another graph).
     Cached: never mutated."""
     return torch.tensor([n, last], device=device)
 
