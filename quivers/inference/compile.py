@@ -95,9 +95,10 @@ Signature = tuple[object, ...]
 
 def signature(args: tuple[torch.Tensor, ...]) -> Signature:
     """What a graph traced on ``args`` assumes of them: shapes, strides (its kernels
-    index by them), dtypes, devices, whether they require gradients, and which arguments are one tensor (the trace
-    follows a tensor by identity: called with ``f(t, t)`` it reads the second
-    argument for both, a wrong graph for two different tensors)."""
+    index by them), dtypes, devices, whether they require gradients, and which
+    arguments are one tensor (the trace follows a tensor by identity: traced on
+    ``f(t, t)`` it reads the second argument for both, a wrong graph for two
+    different tensors)."""
     ids = [id(a) for a in args]
     same = None if len(set(ids)) == len(ids) else tuple(ids.index(i) for i in ids)
     return (same, *((a.shape, a.stride(), a.dtype, a.device, a.requires_grad) for a in args))
