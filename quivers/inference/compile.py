@@ -16,6 +16,11 @@ later call returns None, so the potential runs eagerly as with ``compile=False``
 The compiled value may differ from the eager one in the last float bits (a
 different order of reductions), so compiled and eager chains agree to float
 tolerance, not bit for bit.
+
+:class:`TracedOnce` is the other way in, for the iterative NUTS tree's graphs: traced
+once with ``make_fx`` and compiled by TorchInductor, then called without dynamo, with
+the checks dynamo's guards made (the arguments' signature, the data the trace holds)
+done by the class itself.
 """
 
 from __future__ import annotations
@@ -52,8 +57,9 @@ class _Compiled:
     """A function compiled on its first call; None from every call once compiling
     failed (warned once), so that the caller runs its eager path."""
 
-    # What the fallback warning says could not be compiled.
+    # What the fallback warning says could not be compiled, and by what.
     what = "this model's potential"
+    compiler = "torch.compile"
 
     def __init__(self) -> None:
         self.error: str | None = None  # why compilation failed, once it has
@@ -83,7 +89,7 @@ class _Compiled:
         first = (str(err).strip().splitlines() or [""])[0]
         self.error = f"{type(err).__name__}: {first[:300]}"
         warnings.warn(
-            f"compile=True: torch.compile could not compile {self.what} "
+            f"compile=True: {self.compiler} could not compile {self.what} "
             f"({self.error}); running it eagerly",
             CompileFallbackWarning,
             stacklevel=3,
@@ -121,6 +127,7 @@ class TracedOnce(_Compiled):
     once and make every later call return None, as for :class:`_Compiled`."""
 
     max_graphs = 16
+    compiler = "TorchInductor"  # the trace is make_fx's, not torch.compile's
 
     def __init__(self) -> None:
         super().__init__()

@@ -54,6 +54,8 @@ def test_each_shape_and_stride_gets_its_own_graph():
     assert len(t._graphs) == 5
     t(torch.randn(4, 3))  # a known signature: no new graph
     assert len(t._graphs) == 5
+    t(torch.randn(4, 3, requires_grad=True))  # one that requires gradients: its own
+    assert len(t._graphs) == 6
 
 
 def test_a_new_baked_state_traces_again():
@@ -76,7 +78,7 @@ def test_a_branch_on_a_tensors_value_fails_to_trace_and_runs_eagerly():
         return (a + 1.0,) if float(a.sum()) > 0 else (a - 1.0,)
 
     t = traced(branchy)
-    with pytest.warns(CompileFallbackWarning, match="running it eagerly"):
+    with pytest.warns(CompileFallbackWarning, match="TorchInductor could not compile"):
         assert t(torch.ones(3)) is None
     assert t.error is not None
     assert t(-torch.ones(3)) is None  # once failed, always eager (warned once)
