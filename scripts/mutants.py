@@ -121,8 +121,8 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant(
         "iterative-u-turn-checked-at-one-end",
         "quivers/inference/nuts_iterative.py",
-        "    return rho, ~(_rowdot(sharp, rhos) > 0.0).all(-1)\n",
-        "    return rho, ~(_rowdot(sharp, rhos)[:, 1::2] > 0.0).all(-1)\n",
+        "    return rho, ~(rowdot(sharp, rhos) > 0.0).all(-1)\n",
+        "    return rho, ~(rowdot(sharp, rhos)[:, 1::2] > 0.0).all(-1)\n",
         ITERATIVE_TESTS,
         "the iterative tree's top-level no-U-turn checks look at one end only",
     ),
@@ -200,11 +200,23 @@ MUTANTS: tuple[Mutant, ...] = (
     ),
     Mutant(
         "static-leaf-reads-one-level-too-few",
-        "quivers/inference/nuts_iterative.py",
+        "quivers/inference/nuts_graph.py",
         "    merged = trailing_ones(i)\n    rows = level_v[0].shape[0]\n",
         "    merged = max(trailing_ones(i) - 1, 0)\n    rows = level_v[0].shape[0]\n",
-        ("tests/inference/test_nuts_iterative.py",),
+        (
+            "tests/inference/test_nuts_iterative.py::test_the_compiled_transition_is_the_eager_tree",
+        ),
         "a compiled chunk's leaf with a static plan merges one level too few",
+    ),
+    Mutant(
+        "compiled-top-merge-reads-the-padding",
+        "quivers/inference/nuts_graph.py",
+        "        block.index_select(1, last)[:, 0],\n",
+        "        block[:, -1],\n",
+        (
+            "tests/inference/test_nuts_iterative.py::test_the_compiled_transition_is_the_eager_tree",
+        ),
+        "the compiled end of a doubling reads the padded block's last uniform, not its own",
     ),
     Mutant(
         "traced-signature-ignores-aliasing",
@@ -217,14 +229,14 @@ MUTANTS: tuple[Mutant, ...] = (
         "a graph traced on f(x, x) is reused for f(x, y) (it reads one tensor for both)",
     ),
     Mutant(
-        "tree-step-keeps-replaced-data",
-        "quivers/inference/nuts_iterative.py",
+        "transition-graph-keeps-replaced-data",
+        "quivers/inference/nuts_graph.py",
         "    def baked(self) -> object:\n        return self.data()\n",
         "    def baked(self) -> object:\n        return None\n",
         (
             "tests/inference/test_nuts_iterative.py::test_the_compiled_tree_reads_the_current_data_between_transitions",
         ),
-        "the compiled tree step keeps the data it was traced on after they are replaced",
+        "the compiled transition keeps the data it was traced on after they are replaced",
     ),
     Mutant(
         "aot-autograd-cache-left-on",

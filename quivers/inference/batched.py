@@ -130,9 +130,10 @@ class BatchedPotential:
         fast = getattr(potential, "compiled", None) is not None and vectorize
         self.compiled = CompiledValueAndGrad(potential, batched=True) if fast else None
         self.leapfrog = CompiledLeapfrog(potential) if fast else None
-        # the iterative tree's compiled step (quivers.inference.nuts_iterative), made
-        # on its first transition
-        self.tree_step: Any = None
+        # the iterative tree's compiled transitions (quivers.inference.nuts_graph),
+        # one per kernel setting (depth, leaves per chunk, energy bound), made on the
+        # first transition of each
+        self.transition_graphs: dict[tuple[int, int, float], Any] = {}
 
     def fused_leapfrog(
         self, start: torch.Tensor, steps: torch.Tensor, inv_mass: torch.Tensor

@@ -98,6 +98,161 @@ class _Compiled:
 
 Signature = tuple[object, ...]
 
+_WHILE_LOOP = "while_loop"
+
+
+def _tensor_constants(gm: torch.fx.GraphModule) -> list[torch.fx.Node]:
+    return [
+        n
+        for n in gm.graph.nodes
+        if n.op == "get_attr" and isinstance(getattr(gm, n.target), torch.Tensor)
+    ]
+
+
+def _is_while_loop(node: torch.fx.Node) -> bool:
+    return (
+        node.op == "call_function"
+        and isinstance(node.target, torch._ops.HigherOrderOperator)
+        and node.target.name() == _WHILE_LOOP
+    )
+
+
+def _add_placeholders(gm: torch.fx.GraphModule, count: int) -> list[torch.fx.Node]:
+    """``count`` new inputs of ``gm``, after its others."""
+    last = [n for n in gm.graph.nodes if n.op == "placeholder"][-1]
+    taken = {n.name for n in gm.graph.nodes}
+    added: list[torch.fx.Node] = []
+    for _ in range(count):
+        name = next(f"lifted_{k}" for k in range(len(taken) + 1) if f"lifted_{k}" not in taken)
+        taken.add(name)
+        with gm.graph.inserting_after(last):
+            last = gm.graph.placeholder(name)
+        added.append(last)
+    return added
+
+
+def _storage(t: torch.Tensor) -> tuple[int, torch.device]:
+    return t.untyped_storage().data_ptr(), t.device
+
+
+def _constants_of(gm: torch.fx.GraphModule) -> list[torch.Tensor]:
+    """``gm``'s tensor constants, each once, after the loops inside it have been
+    given theirs as inputs (constants of ``gm`` passed to the loop). Two different
+    tensors on one block of memory are refused: as inputs of a loop they would
+    alias, which TorchInductor cannot functionalize."""
+    for node in list(gm.graph.nodes):
+        if node.op != "call_function" or not isinstance(
+            node.target, torch._ops.HigherOrderOperator
+        ):
+            continue
+        subgraphs = [
+            getattr(gm, a.target)
+            for a in node.args
+            if isinstance(a, torch.fx.Node) and a.op == "get_attr"
+        ]
+        if not _is_while_loop(node):
+            if any(_has_constants(m) for m in subgraphs):
+                raise NotImplementedError(
+                    f"a tensor constant inside {node.target.name()} cannot be lifted"
+                )
+            continue
+        cond_fn, body_fn, carried, additional = node.args
+        cond_gm, body_gm = getattr(gm, cond_fn.target), getattr(gm, body_fn.target)
+        union: dict[int, torch.Tensor] = {}
+        for t in (*_constants_of(cond_gm), *_constants_of(body_gm)):
+            union.setdefault(id(t), t)
+        bases = list(union.values())
+        _bind(cond_gm, bases)  # both subgraphs take the same inputs
+        _bind(body_gm, bases)
+        extra = []
+        with gm.graph.inserting_before(node):
+            for base in bases:
+                name = f"_lifted_constant_{len(extra)}"
+                while hasattr(gm, name):
+                    name += "_"
+                gm.register_buffer(name, base)
+                extra.append(gm.graph.get_attr(name))
+        node.args = (cond_fn, body_fn, carried, (*additional, *extra))
+    found: dict[int, torch.Tensor] = {}
+    memory: dict[tuple[int, torch.device], int] = {}
+    for node in _tensor_constants(gm):
+        t = getattr(gm, node.target)
+        found.setdefault(id(t), t)
+        if memory.setdefault(_storage(t), id(t)) != id(t):
+            # two inputs of a loop that alias cannot be functionalized
+            raise NotImplementedError("two different tensors of the model share memory")
+    return list(found.values())
+
+
+def _bind(gm: torch.fx.GraphModule, constants: list[torch.Tensor]) -> None:
+    """Make ``constants`` trailing inputs of ``gm``, in place of its get_attr nodes."""
+    inputs = dict(
+        zip([id(t) for t in constants], _add_placeholders(gm, len(constants)), strict=True)
+    )
+    for node in _tensor_constants(gm):
+        node.replace_all_uses_with(inputs[id(getattr(gm, node.target))])
+        gm.graph.erase_node(node)
+    gm.recompile()
+
+
+def lift_constants(gm: torch.fx.GraphModule) -> list[torch.Tensor]:
+    """Make the tensors a traced graph holds as constants (the model's data, read by
+    ``make_fx``) inputs of it, each once, and return them: the graph is called with
+    them appended to its arguments (the same tensors: data changed in place between
+    calls is read where it is).
+
+    TorchInductor cannot functionalize a constant inside a ``while_loop``'s subgraphs
+    (the loops of :mod:`quivers.inference.nuts_graph`), so the constants of each
+    loop's condition and body are lifted first, recursively: they become extra inputs
+    of both subgraphs (which must take the same ones) and extra ``additional_inputs``
+    of the loop, constants of the graph around it. Any other higher-order operation with a constant inside is
+    refused (the caller runs eagerly after a :class:`CompileFallbackWarning`)."""
+    constants = _constants_of(gm)
+    _bind(gm, constants)
+    return [t.detach() for t in constants]
+
+
+def _has_constants(gm: torch.fx.GraphModule) -> bool:
+    return bool(_tensor_constants(gm)) or any(
+        _has_constants(m) for m in gm.children() if isinstance(m, torch.fx.GraphModule)
+    )
+
+
+def inline_sizes(gm: torch.fx.GraphModule) -> None:
+    """Put the sizes a ``while_loop`` receives as operands back into its subgraphs.
+
+    Traced with symbolic sizes, a loop's subgraphs take the sizes as extra integer
+    operands, which TorchInductor then cannot compile (its fake-tensor updater finds
+    no value for an integer input). In a graph traced with static shapes each such
+    operand is a literal int, so every use of that input in the subgraphs is
+    replaced by the int and the operand dropped, recursively."""
+    from torch.utils import _pytree as pytree
+
+    for node in gm.graph.nodes:
+        if not _is_while_loop(node):
+            continue
+        cond_fn, body_fn, carried, additional = node.args
+        if any(not isinstance(a, torch.fx.Node) for a in carried):
+            raise NotImplementedError("a while_loop carrying a Python number")
+        sizes = {len(carried) + k: a for k, a in enumerate(additional) if isinstance(a, int)}
+        for sub in (getattr(gm, cond_fn.target), getattr(gm, body_fn.target)):
+            inputs = [n for n in sub.graph.nodes if n.op == "placeholder"]
+            for index, value in sizes.items():
+                placeholder = inputs[index]
+                for user in list(placeholder.users):
+
+                    def put(a: object, p: torch.fx.Node = placeholder, v: int = value) -> object:
+                        return v if a is p else a
+
+                    user.args = pytree.tree_map(put, user.args)
+                    user.kwargs = pytree.tree_map(put, user.kwargs)
+                sub.graph.erase_node(placeholder)
+            sub.recompile()
+            inline_sizes(sub)
+        kept = tuple(a for a in additional if not isinstance(a, int))
+        node.args = (cond_fn, body_fn, carried, kept)
+    gm.recompile()
+
 
 def signature(args: tuple[torch.Tensor, ...]) -> Signature:
     """What a graph traced on ``args`` assumes of them: shapes, strides (its kernels
@@ -153,11 +308,20 @@ class TracedOnce(_Compiled):
         with warnings.catch_warnings():
             inductor.ignore_torch_deprecations()
             gm = make_fx(unannotated, tracing_mode="fake", _allow_non_fake_inputs=True)(*args)
+            inline_sizes(gm)
+            constants = tuple(lift_constants(gm))
             # make_fx's example values belong to its own fake mode; TorchInductor
             # traces the graph again in one of its own
-            for node in gm.graph.nodes:
-                node.meta.clear()
-            return inductor.compile_traced(gm, args)
+            for module in gm.modules():
+                if isinstance(module, torch.fx.GraphModule):
+                    for node in module.graph.nodes:
+                        node.meta.clear()
+            compiled = inductor.compile_traced(gm, (*args, *constants))
+
+        def call(*args: torch.Tensor) -> Any:
+            return compiled(*args, *constants)
+
+        return call
 
     def __call__(self, *args: torch.Tensor) -> Any:
         if self.error is not None:

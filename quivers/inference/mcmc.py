@@ -254,10 +254,10 @@ class MCMC:
     ``"uniform"`` (Stan's Uniform(-2, 2) in unconstrained space); up to
     ``max_init_attempts`` starts are tried until the log density and its gradient are
     finite. ``compile=True`` runs the potential and its gradient through
-    ``torch.compile`` (see :mod:`quivers.inference.compile`; NUTS's iterative tree
-    runs up to ``NUTSKernel.leaves_per_call`` leapfrog steps per compiled graph): the
-    first calls compile (tens of seconds for the tree's graphs the first time, then
-    TorchInductor's disk cache), and a model that cannot be compiled runs eagerly
+    ``torch.compile`` (see :mod:`quivers.inference.compile`; a transition of NUTS's
+    iterative tree is one compiled graph, :mod:`quivers.inference.nuts_graph`): the
+    first calls compile (tens of seconds for the transition's graph the first time,
+    then TorchInductor's disk cache), and a model that cannot be compiled runs eagerly
     after a :class:`CompileFallbackWarning`.
     """
 

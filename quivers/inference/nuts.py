@@ -50,9 +50,9 @@ TREES = ("iterative", "recursive")
 #: on the lifted RNN (66,048 coordinates, four compiled chains) it took 7.96 ms per
 #: chain-gradient against the recursive lock-step tree's 3.12 (docs/benchmarks.md)
 ITERATIVE_MAX_DIM = 4096
-#: with ``compile=True`` the iterative tree runs up to this many leapfrog steps per
-#: compiled call (see ``NUTSKernel``'s ``leaves_per_call``)
-LEAVES_PER_CALL = 8
+#: with ``compile=True`` the iterative tree's compiled transition runs its leapfrog
+#: steps in unrolled chunks of this many (see ``NUTSKernel``'s ``leaves_per_call``)
+LEAVES_PER_CALL = 4
 
 
 def _uniform(block: list[float] | None, index: int) -> float:
@@ -73,12 +73,11 @@ def _compiled_tree_usable(batched: BatchedPotential) -> bool:
     """Whether ``compile=True`` is on and nothing failed to compile so far: the
     potential's own graph and the iterative tree's graphs."""
     compiled = getattr(batched.potential, "compiled", None)
-    tree = batched.tree_step
     return (
         compiled is not None
         and compiled.error is None
         and batched.vectorize
-        and (tree is None or tree.error is None)
+        and all(graph.error is None for graph in batched.transition_graphs.values())
     )
 
 
@@ -160,8 +159,8 @@ class NUTSKernel(MCMCKernel):
     ``tree`` chooses how trajectories are built: ``"recursive"`` (Python numbers per
     tree node, :meth:`transition_recursive`), ``"iterative"`` (flat tensors, one
     masked update per leapfrog step, :mod:`quivers.inference.nuts_iterative`, and
-    with ``compile=True`` up to ``leaves_per_call`` leapfrog steps per compiled
-    graph), or None (the default): the iterative tree for several vectorised chains
+    with ``compile=True`` a whole transition per compiled graph,
+    :mod:`quivers.inference.nuts_graph`), or None (the default): the iterative tree for several vectorised chains
     and, with ``compile=True``, for one chain too, where it is faster; the recursive
     one for a single eager chain (or one whose compilation failed), where it is, and
     for models of more than ``ITERATIVE_MAX_DIM`` coordinates. Both are the same
@@ -170,12 +169,12 @@ class NUTSKernel(MCMCKernel):
     whichever chain method runs it, as long as the tree is the same (so one chain's
     draws under the default tree differ between ``compile=True`` and ``False``).
 
-    ``leaves_per_call`` (a power of two; ``LEAVES_PER_CALL`` = 8, chosen by
-    measurement, ``docs/benchmarks.md``, "Issue 16, fifth round") only matters for
-    the compiled iterative tree: a doubling of 2**j leaves runs in calls of
-    min(2**j, leaves_per_call) leaves, each size one graph (compiled on first use;
-    the graph of 8 leaves takes tens of seconds). It does not change the chain:
-    several leaves per call are the same arithmetic as one.
+    ``leaves_per_call`` (a power of two; ``LEAVES_PER_CALL`` = 4, chosen by
+    measurement, ``docs/benchmarks.md``, "Issue 16, ninth round") only matters for
+    the compiled iterative tree: a doubling of 2**j leaves runs in unrolled chunks of
+    min(2**j, leaves_per_call) leaves (the transition's graph takes tens of seconds
+    to compile the first time, more for larger chunks). It does not change the
+    chain: a chunk of leaves is the same arithmetic as one leaf at a time.
     """
 
     def __init__(

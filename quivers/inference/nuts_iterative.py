@@ -23,36 +23,28 @@ block of 2**j uniforms; the merge of the two halves of the node covering leaves
 [a, a + 2**d) uses entry ``a + 2**(d-1) - 1`` (its in-order index, unique among the
 2**j - 1 inner nodes) and the top-level merge entry ``2**j - 1``.
 
-With ``compile=True`` K consecutive leaves of a subtree (each a leapfrog step of every
-chain, its momentum half steps, position, potential and gradient, and the whole
-bookkeeping of the leaf) are one compiled graph (:class:`CompiledTreeStep`),
-K = min(2**j, ``NUTSKernel.leaves_per_call``) in doubling j, the plan of the chunk's
-last leaf computed in the graph from its index (:func:`leaf_plan_tensors`; the others'
-do not depend on it): calling a graph costs about as much as a leaf's arithmetic, so
-running several per call is most of the speed. It is the same chain as one leaf per
-call. The end of each doubling (:func:`top_level_merge`) is a compiled graph too.
-Both are traced once and called without dynamo
-(:class:`~quivers.inference.compile.TracedOnce`: dynamo's guards on the model and
-the closure cost more than a leaf). When compilation fails the same bookkeeping runs
-eagerly, leaf by leaf, after a :class:`~quivers.inference.compile.CompileFallbackWarning`.
+Random numbers are drawn before the transition starts (:func:`predraw`), all
+doublings' at once. With ``compile=True`` the whole transition is one compiled graph
+(:mod:`quivers.inference.nuts_graph`), the same arithmetic in ``while_loop`` s; when
+compilation fails the same bookkeeping runs here, eagerly, leaf by leaf, after a
+:class:`~quivers.inference.compile.CompileFallbackWarning`.
 """
 
 from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import torch
 
 from quivers.inference.batched import BatchedPotential, BatchPoint, leapfrog_batch
-from quivers.inference.compile import TracedOnce
 from quivers.inference.kernel import TransitionInfo
 
 if TYPE_CHECKING:
     from quivers.inference.nuts import NUTSKernel
+    from quivers.inference.nuts_graph import CompiledTransition
 
 # a subtree half, in build order ("a" its first leaf, "b" its last): sharp momentum
 # and momentum at both ends, summed momenta, and its proposal (position, gradient)
@@ -97,7 +89,7 @@ class TorchDraws:
         return torch.rand(self.chains, 2**depth, dtype=torch.float64, device=self.device)
 
 
-def _rowdot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+def rowdot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return (a * b).sum(-1)
 
 
@@ -121,7 +113,7 @@ def _turning(first: torch.Tensor, second: torch.Tensor) -> tuple[torch.Tensor, t
         1,
     )
     rhos = torch.stack([rho, rho, rho_a, rho_a, rho_b, rho_b], 1)
-    return rho, ~(_rowdot(sharp, rhos) > 0.0).all(-1)
+    return rho, ~(rowdot(sharp, rhos) > 0.0).all(-1)
 
 
 def _at(x: torch.Tensor, level: int | torch.Tensor) -> torch.Tensor:
@@ -167,7 +159,7 @@ def leaf_bookkeeping(
     meaningless.
     """
     ps1 = inv_mass * p1
-    kinetic = _rowdot(p1, ps1).to(torch.float64)
+    kinetic = rowdot(p1, ps1).to(torch.float64)
     inf = torch.full_like(u1, math.inf)
     h = torch.where(torch.isfinite(u1), u1 + 0.5 * kinetic, inf)
     delta = h - h0
@@ -206,7 +198,7 @@ def leaf_bookkeeping(
     )
     whole = rho[:, 1:]
     rhos = torch.stack([whole, whole, rho_a, rho_a, rho_b, rho_b], 2)
-    turns = ~(_rowdot(sharp, rhos) > 0.0).all(-1)  # (C, levels)
+    turns = ~(rowdot(sharp, rhos) > 0.0).all(-1)  # (C, levels)
     turned = (turns & merge_on).any(-1)
     # uniform progressive sampling: level l keeps T_l's proposal when its uniform is
     # below T_l's share of the merged weight
@@ -283,237 +275,7 @@ def top_level_merge(
     return left, right, rho, log_weight, zq, zg, zu, zh, ok & ~turned
 
 
-class CompiledTopMerge(TracedOnce):
-    """:func:`top_level_merge` as one compiled graph: eagerly it is about 35 small
-    torch operations at every doubling of every transition. It reads nothing but its
-    arguments."""
-
-    what = "the NUTS tree's end-of-doubling merge (its sampling and U-turn checks)"
-
-    def _make(self) -> Callable[..., Any]:
-        return top_level_merge
-
-
-def leaf_plan_tensors(
-    n: torch.Tensor, last: torch.Tensor, levels: int
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """The plan of leaf ``n`` ((1,) int64) of the subtree whose last leaf is ``last``
-    ((1,) int64), as tensors, for use inside a compiled graph: (halves merged (1,),
-    levels merged (levels,), level stored at (levels,), the merges' keys (levels,)).
-    What :func:`_leaf_plan` computes on the host: level l merges when the l + 1 low
-    bits of n are all ones, so the number merged is the number of trailing ones."""
-    level = torch.arange(levels, device=n.device)
-    span = torch.ones_like(level) << level  # 2**l
-    merge_on = torch.remainder(n + 1, 2 * span) == 0
-    merged = merge_on.sum().reshape(1)
-    store_on = (level == merged) & (n != last)
-    gaps = torch.where(merge_on, n - span, torch.zeros_like(span))
-    return merged, merge_on, store_on, gaps
-
-
-def _static_leaf(
-    q1: torch.Tensor,
-    u1: torch.Tensor,
-    g1: torch.Tensor,
-    p1: torch.Tensor,
-    inv_mass: torch.Tensor,
-    h0: torch.Tensor,
-    going: torch.Tensor,
-    level_v: list[torch.Tensor],
-    level_s: list[torch.Tensor],
-    block: torch.Tensor,
-    first: torch.Tensor,
-    i: int,
-    max_energy_error: float,
-) -> tuple[torch.Tensor, ...]:
-    """:func:`leaf_bookkeeping` of leaf ``first + i`` of a chunk, for every leaf but
-    the chunk's last, whose plan does not depend on ``first``: a chunk of K leaves
-    starts at a multiple of K and the subtree's last leaf is its last, so leaf
-    ``first + i`` (i < K - 1) merges trailing_ones(i) levels and stores at the next.
-    Only those levels are read and one is replaced in ``level_v`` / ``level_s`` (the
-    checkpoints, one tensor per level), as the eager path does, instead of the
-    masked arithmetic over all levels that a plan known only at run time needs.
-    Returns what :func:`leaf_bookkeeping` does; the checkpoints are in the lists."""
-    merged = trailing_ones(i)
-    rows = level_v[0].shape[0]
-    if merged:
-        ckpt_v, ckpt_s = torch.stack(level_v[:merged], 1), torch.stack(level_s[:merged], 1)
-    else:
-        ckpt_v = level_v[0].new_zeros(rows, 0, *level_v[0].shape[1:])
-        ckpt_s = level_s[0].new_zeros(rows, 0, *level_s[0].shape[1:])
-    offsets = [i - 2**level for level in range(merged)]
-    keys = first + torch.tensor(offsets, dtype=torch.int64, device=first.device)
-    out = leaf_bookkeeping(
-        q1,
-        u1,
-        g1,
-        p1,
-        inv_mass,
-        h0,
-        going,
-        ckpt_v,
-        ckpt_s,
-        block.index_select(1, keys),
-        merged,
-        torch.ones(merged, dtype=torch.bool, device=first.device),
-        None,
-        max_energy_error,
-    )
-    level_v[merged], level_s[merged] = out[1], out[2]
-    return out  # its checkpoints (entries 3 and 4) are the levels read, not all
-
-
-class CompiledTreeStep(TracedOnce):
-    """``leaves`` consecutive leaves of a subtree (each a leapfrog step of C chains
-    and :func:`leaf_bookkeeping`), unrolled into one compiled graph of fixed shapes.
-    Called with the chains' current ends (C, 4, D), signed step sizes (C, 1),
-    inverse metrics (C, D), starting Hamiltonians (C,), going flags (C,),
-    checkpoints, the doubling's merge uniforms padded to a fixed width (C, W), the
-    chunk's first leaf and the subtree's last leaf as a (2,) int64, and the running
-    statistics. The plans of the chunk's leaves but its last are known when tracing
-    (:func:`_static_leaf`); the last leaf's is computed in the graph
-    (:func:`leaf_plan_tensors`), so one graph serves every chunk and every doubling.
-    Returns the last leaf's (end, subtree vectors, scalars, checkpoints, going) and
-    the statistics, or None when compilation failed. A chain that stops inside the
-    chunk goes on computing leaves nobody reads, as the host loop would. ``data``
-    returns the record of the data the potential reads (the trace holds them as
-    constants: a new record means new data, and the graph is traced again)."""
-
-    def __init__(
-        self,
-        energy_fn: Callable[[torch.Tensor], torch.Tensor],
-        levels: int,
-        max_energy_error: float,
-        leaves: int = 1,
-        data: Callable[[], object] = lambda: None,
-    ) -> None:
-        super().__init__()
-        self.energy_fn = energy_fn
-        self.levels = levels
-        self.max_energy_error = max_energy_error
-        self.leaves = leaves
-        self.data = data
-
-    def baked(self) -> object:
-        return self.data()
-
-    def _make(self) -> Callable[..., Any]:
-        grad_and_value = torch.func.vmap(
-            torch.func.grad_and_value(self.energy_fn), randomness="error"
-        )
-        max_energy_error = self.max_energy_error
-        levels, leaves = self.levels, self.leaves
-
-        def step(
-            end: torch.Tensor,
-            steps: torch.Tensor,
-            inv_mass: torch.Tensor,
-            h0: torch.Tensor,
-            going: torch.Tensor,
-            ckpt_v: torch.Tensor,
-            ckpt_s: torch.Tensor,
-            block: torch.Tensor,
-            where: torch.Tensor,
-            sum_accept: torch.Tensor,
-            num_steps: torch.Tensor,
-            diverging: torch.Tensor,
-        ) -> tuple[torch.Tensor, ...]:
-            half = 0.5 * steps
-            first, last = where[:1], where[1:]
-            # the checkpoints as one tensor per level: a leaf with a static plan
-            # replaces one level's entry instead of rewriting all of them
-            level_v, level_s = list(ckpt_v.unbind(1)), list(ckpt_s.unbind(1))
-            out: tuple[torch.Tensor, ...] = ()
-            for i in range(leaves):
-                q, g, p = end[:, Q], end[:, G], end[:, P]
-                p_half = p - half * g
-                q1 = q + steps * (inv_mass * p_half)
-                g1, u1 = grad_and_value(q1)
-                ok = torch.isfinite(g1).all(-1) & torch.isfinite(u1)
-                u1 = torch.where(ok, u1.to(torch.float64), math.inf)
-                g1 = torch.where(ok[:, None], g1, torch.zeros_like(g1))
-                p1 = p_half - half * g1
-                if i < leaves - 1:
-                    out = _static_leaf(
-                        q1,
-                        u1,
-                        g1,
-                        p1,
-                        inv_mass,
-                        h0,
-                        going,
-                        level_v,
-                        level_s,
-                        block,
-                        first,
-                        i,
-                        max_energy_error,
-                    )
-                else:
-                    ckpt_v, ckpt_s = torch.stack(level_v, 1), torch.stack(level_s, 1)
-                    merged, merge_on, store_on, gaps = leaf_plan_tensors(first + i, last, levels)
-                    out = leaf_bookkeeping(
-                        q1,
-                        u1,
-                        g1,
-                        p1,
-                        inv_mass,
-                        h0,
-                        going,
-                        ckpt_v,
-                        ckpt_s,
-                        block.index_select(1, gaps),
-                        merged,
-                        merge_on,
-                        store_on,
-                        max_energy_error,
-                    )
-                sum_accept, num_steps, diverging = _accumulate(
-                    going, out[6], out[7], sum_accept, num_steps, diverging
-                )
-                end, going = out[0], out[5]
-            return (*out[:6], sum_accept, num_steps, diverging)
-
-        return step
-
-
-class CompiledTree:
-    """The run's compiled tree steps: one :class:`CompiledTreeStep` per chunk size
-    asked for (1, 2, 4, ... up to the kernel's ``leaves_per_call``), each compiled on
-    its first use. Once one of them failed to compile (warned once) the tree runs
-    eagerly."""
-
-    def __init__(
-        self,
-        energy_fn: Callable[[torch.Tensor], torch.Tensor],
-        levels: int,
-        max_energy_error: float,
-        data: Callable[[], object] = lambda: None,
-    ) -> None:
-        self.energy_fn = energy_fn
-        self.levels = levels
-        self.max_energy_error = max_energy_error
-        self.data = data
-        self.steps: dict[int, CompiledTreeStep] = {}
-        self.top = CompiledTopMerge()
-
-    @property
-    def error(self) -> str | None:
-        """Why compiling failed, once a step's compilation has."""
-        return next((s.error for s in self.steps.values() if s.error is not None), None)
-
-    def step(self, leaves: int) -> CompiledTreeStep:
-        """The graph of ``leaves`` leaves (made on first request)."""
-        step = self.steps.get(leaves)
-        if step is None:
-            step = CompiledTreeStep(
-                self.energy_fn, self.levels, self.max_energy_error, leaves, self.data
-            )
-            self.steps[leaves] = step
-        return step
-
-
-def _accumulate(
+def accumulate(
     active: torch.Tensor,
     diverged: torch.Tensor,
     accept: torch.Tensor,
@@ -564,27 +326,45 @@ def _leaf_plan(n: int, last: bool, levels: int, device: torch.device) -> _LeafPl
     )
 
 
-def _compiled_tree(kernel: NUTSKernel, potential: BatchedPotential) -> CompiledTree | None:
-    """The run's compiled tree steps (made once per potential), or None when not
-    compiling or after compilation failed."""
+def _compiled_transition(
+    kernel: NUTSKernel, potential: BatchedPotential
+) -> CompiledTransition | None:
+    """The run's compiled transition for this kernel's tree settings (made once per
+    potential and settings), or None when not compiling or after compilation failed."""
     if getattr(potential.potential, "compiled", None) is None or not potential.vectorize:
         return None
-    levels = _levels(kernel.max_tree_depth)
-    tree = potential.tree_step
-    if tree is None or tree.levels != levels or tree.max_energy_error != kernel.max_energy_error:
+    from quivers.inference.nuts_graph import CompiledTransition
+
+    key = (kernel.max_tree_depth, kernel.leaves_per_call, kernel.max_energy_error)
+    graph = potential.transition_graphs.get(key)
+    if graph is None:
         energy = potential.potential
-        tree = CompiledTree(energy, levels, kernel.max_energy_error, lambda: energy.validated)
-        potential.tree_step = tree
-    return None if tree.error is not None else tree
+        graph = CompiledTransition(
+            energy,
+            kernel.max_tree_depth,
+            _levels(kernel.max_tree_depth),
+            kernel.leaves_per_call,
+            kernel.max_energy_error,
+            lambda: energy.validated,
+        )
+        potential.transition_graphs[key] = graph
+    return None if graph.error is not None else graph
 
 
-@functools.lru_cache(maxsize=4096)
-def _where(n: int, last: int, device: torch.device) -> torch.Tensor:
-    """A chunk's first leaf and its subtree's last as one (2,) int64 tensor (one
-    input: two cached tensors could be the same object, and a traced graph is specific
-    to which of its arguments are one tensor, so that would be another graph).
-    Cached: never mutated."""
-    return torch.tensor([n, last], device=device)
+def predraw(
+    draws: TreeDraws, inv_mass: torch.Tensor, max_tree_depth: int, levels: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """A transition's random numbers, all drawn before it starts: the momenta, then
+    per doubling its directions and its merge uniforms (in the order a tree that
+    drew them as it went would, so that the doublings it ran see the same numbers),
+    as (momenta (C, D), directions (J, C), merge uniforms (J, C, 2**levels), each
+    doubling's block padded with zeros)."""
+    p0 = draws.momentum(inv_mass)
+    dirs, blocks = [], []
+    for j in range(max_tree_depth):
+        dirs.append(draws.directions(j))
+        blocks.append(torch.nn.functional.pad(draws.merges(j), (0, 2**levels - 2**j)))
+    return p0, torch.stack(dirs), torch.stack(blocks)
 
 
 def _levels(max_tree_depth: int) -> int:
@@ -606,13 +386,21 @@ def transition_iterative(
     f64 = torch.float64
     levels = _levels(kernel.max_tree_depth)
     draws = draws if draws is not None else TorchDraws(chains, device)
-    compiled = _compiled_tree(kernel, potential)
-
-    p0 = draws.momentum(inv_mass)
-    ps0 = inv_mass * p0
+    p0, dirs, blocks = predraw(draws, inv_mass, kernel.max_tree_depth, levels)
     u0 = torch.tensor(state.potential, dtype=f64, device=device)
-    h0 = u0 + 0.5 * _rowdot(p0, ps0).to(f64)
     eps = torch.tensor(step_sizes, dtype=dtype, device=device).unsqueeze(-1)
+    graph = _compiled_transition(kernel, potential)
+    if graph is not None and potential.potential.checked:
+        with potential.potential.trusted():
+            out = graph(state.q, state.grad, u0, p0, eps, inv_mass, dirs, blocks)
+        if out is not None:
+            zq, zu, zg, table, computed = out
+            leaves = int(computed)
+            potential.num_calls += leaves
+            potential.potential.num_evals += chains * leaves
+            return _result(zq, zu, zg, table)
+    ps0 = inv_mass * p0
+    h0 = u0 + 0.5 * rowdot(p0, ps0).to(f64)
     # the trajectory: its two ends, summed momenta, log weight and proposal
     left = right = torch.stack([state.q, state.grad, p0, ps0], 1)
     rho = p0
@@ -629,95 +417,53 @@ def transition_iterative(
     for j in range(kernel.max_tree_depth):
         if j > 0 and not any(going_list):
             break
-        forward = draws.directions(j) < 0.5
+        forward = dirs[j] < 0.5
         forward_list = forward.tolist()
-        block = draws.merges(j)
-        fwd = forward[:, None, None]
-        end = torch.where(fwd, right, left)
-        steps = torch.where(forward[:, None], eps, -eps)
+        leaves = 2**j
+        block = blocks[j, :, :leaves]
+        end = torch.where(forward[:, None, None], right, left)
         depth = depth + active.long()
         going = active
         tree_v, tree_s = ckpt_v[:, 0], ckpt_s[:, 0]
-        leaves = 2**j
-        chunk = min(leaves, kernel.leaves_per_call)  # a power of two: divides 2**j
-        padded = None
-        n = 0
-        while n < leaves:
-            if n > 0 and not any(going_list):
+        for leaf in range(leaves):
+            if leaf > 0 and not any(going_list):
                 break
-            out = None
-            if compiled is not None and compiled.error is None and potential.potential.checked:
-                if padded is None:  # the block at one width for every doubling
-                    padded = torch.nn.functional.pad(block, (0, 2**levels - leaves))
-                with potential.potential.trusted():
-                    out = compiled.step(chunk)(
-                        end,
-                        steps,
-                        inv_mass,
-                        h0,
-                        going,
-                        ckpt_v,
-                        ckpt_s,
-                        padded,
-                        _where(n, leaves - 1, device),
-                        sum_accept,
-                        num_steps,
-                        diverging,
-                    )
-                if out is not None:
-                    potential.num_calls += chunk
-                    potential.potential.num_evals += chains * chunk
-                    end, tree_v, tree_s, ckpt_v, ckpt_s, going = out[:6]
-                    sum_accept, num_steps, diverging = out[6:]
-                    going_list = going.tolist()  # per chain: the eager path skips rows
-                    n += chunk
-                    continue
-            # eagerly, leaf by leaf (not compiling, or compilation failed)
-            for leaf in range(n, n + chunk):
-                if leaf > n and not any(going_list):
-                    break
-                plan = _leaf_plan(leaf, leaf == leaves - 1, levels, device)
-                q1, energy, g1, p1 = leapfrog_batch(
-                    potential,
-                    end[:, Q],
-                    end[:, G],
-                    end[:, P],
-                    [s if f else -s for s, f in zip(step_sizes, forward_list, strict=True)],
-                    inv_mass,
-                    going_list,
-                )
-                bookkept = leaf_bookkeeping(
-                    q1,
-                    torch.tensor(energy, dtype=f64, device=device),
-                    g1,
-                    p1,
-                    inv_mass,
-                    h0,
-                    going,
-                    ckpt_v,
-                    ckpt_s,
-                    block.index_select(1, plan.gaps),
-                    plan.merged,
-                    plan.merge_on,
-                    plan.store,
-                    kernel.max_energy_error,
-                )
-                stats = _accumulate(
-                    going, bookkept[6], bookkept[7], sum_accept, num_steps, diverging
-                )
-                end, tree_v, tree_s, ckpt_v, ckpt_s, going = bookkept[:6]
-                sum_accept, num_steps, diverging = stats
-                going_list = going.tolist()
-            n += chunk
+            plan = _leaf_plan(leaf, leaf == leaves - 1, levels, device)
+            q1, energy, g1, p1 = leapfrog_batch(
+                potential,
+                end[:, Q],
+                end[:, G],
+                end[:, P],
+                [s if f else -s for s, f in zip(step_sizes, forward_list, strict=True)],
+                inv_mass,
+                going_list,
+            )
+            bookkept = leaf_bookkeeping(
+                q1,
+                torch.tensor(energy, dtype=f64, device=device),
+                g1,
+                p1,
+                inv_mass,
+                h0,
+                going,
+                ckpt_v,
+                ckpt_s,
+                block.index_select(1, plan.gaps),
+                plan.merged,
+                plan.merge_on,
+                plan.store,
+                kernel.max_energy_error,
+            )
+            stats = accumulate(going, bookkept[6], bookkept[7], sum_accept, num_steps, diverging)
+            end, tree_v, tree_s, ckpt_v, ckpt_s, going = bookkept[:6]
+            sum_accept, num_steps, diverging = stats
+            going_list = going.tolist()
         trajectory = (left, right, rho, log_weight, zq, zg, zu, zh)
-        # the top merge's uniforms contiguous: one graph for every doubling's width
-        args = (going, forward, block[:, -1].contiguous(), tree_v, tree_s, end, *trajectory)
-        top = None if compiled is None else compiled.top(*args)
-        left, right, rho, log_weight, zq, zg, zu, zh, active = (
-            top if top is not None else top_level_merge(*args)
+        left, right, rho, log_weight, zq, zg, zu, zh, active = top_level_merge(
+            going, forward, block[:, -1], tree_v, tree_s, end, *trajectory
         )
         going_list = active.tolist()
-    table: list[list[float]] = torch.stack(
+    table = torch.stack(
         [
             sum_accept / num_steps.clamp(min=1),
             diverging.to(f64),
@@ -725,11 +471,18 @@ def transition_iterative(
             depth.to(f64),
             zh,
         ]
-    ).tolist()
+    )
+    return _result(zq, zu, zg, table)
+
+
+def _result(
+    zq: torch.Tensor, zu: torch.Tensor, zg: torch.Tensor, table: torch.Tensor
+) -> tuple[BatchPoint, list[TransitionInfo]]:
+    """The transition's new states and per-chain statistics from its proposals and
+    its (5, C) table of mean acceptance, diverging, steps, depth and energy."""
+    rows: list[list[float]] = table.tolist()
     infos = [
-        TransitionInfo(
-            table[0][c], bool(table[1][c]), int(table[2][c]), int(table[3][c]), table[4][c]
-        )
-        for c in range(chains)
+        TransitionInfo(rows[0][c], bool(rows[1][c]), int(rows[2][c]), int(rows[3][c]), rows[4][c])
+        for c in range(zq.shape[0])
     ]
     return BatchPoint(zq, zu.tolist(), zg), infos

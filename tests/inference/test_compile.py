@@ -69,10 +69,10 @@ def test_compile_true_follows_the_eager_chain_of_the_same_seed(chains, tree):
     different BLAS builds would. One chain names its tree: by default an eager chain
     is recursive and a compiled one iterative, which read the stream differently."""
     model, x, obs = _regression()
-    # several chains compile in chunks of two leaves, not the default eight: the same
-    # code path at a fraction of the compile time (one chain below keeps the default,
-    # and test_nuts_iterative checks eight leaves per call against one)
-    chunk = {} if chains == 1 else {"leaves_per_call": 2}
+    # the compiled tree in chunks of two leaves, not the default eight: the same code
+    # path at a fraction of the compile time (test_nuts_iterative's slow run checks
+    # chunks of eight against the eager tree)
+    chunk = {"leaves_per_call": 2}
     runs = [
         MCMC(
             NUTSKernel(tree=tree, **chunk),

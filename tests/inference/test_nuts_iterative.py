@@ -25,12 +25,9 @@ from inference_models import EightSchools, NealsFunnel, correlated_100d, eight_s
 from quivers.inference import CompileFallbackWarning, NUTSKernel
 from quivers.inference.batched import BatchedPotential, BatchPoint
 from quivers.inference.integrator import PhasePoint
-from quivers.inference.nuts_iterative import (
-    _leaf_plan,
-    leaf_plan_tensors,
-    trailing_ones,
-    transition_iterative,
-)
+from quivers.inference.nuts import LEAVES_PER_CALL
+from quivers.inference.nuts_graph import CompiledTransition, leaf_plan_tensors
+from quivers.inference.nuts_iterative import _leaf_plan, trailing_ones, transition_iterative
 from quivers.inference.potential import Potential
 
 F64 = torch.float64
@@ -192,15 +189,14 @@ def test_a_masked_chain_is_left_as_it_was():
     assert infos[0].num_steps > 3 and infos[2].num_steps > 3
 
 
-# ------------------------------------------- compile=True: several leaves per call
+# ------------------------------------------- compile=True: the transition as one graph
 #
-# With ``compile=True`` the iterative tree runs up to ``leaves_per_call`` leapfrog
-# steps in one compiled graph, each leaf's plan (levels merged, level stored, merge
-# keys) computed in the graph from its index. It must be the same Markov chain as one
-# leaf per call: the same keyed stream gives the same trees and the same draws. The
-# graphs of one and of several leaves are the same operations per leaf, so the two
-# agree to the last bit here; the stated tolerance (rel 1e-6) allows for a compiler
-# that fuses differently across leaves.
+# With ``compile=True`` a whole transition is one compiled graph (``nuts_graph``):
+# loops over doublings and over chunks of up to ``leaves_per_call`` leaves, each
+# chunk's last leaf's plan (levels merged, level stored, merge keys) computed in the
+# graph from its index. It must be the same Markov chain as the eager tree: the same
+# keyed stream gives the same trees, and the same draws to float rounding (compiled
+# and eager values differ in the last bits; rel 1e-5 allows for it).
 
 
 def test_the_in_graph_leaf_plan_is_the_host_plan():
@@ -225,6 +221,12 @@ def _compiled_potential(model, x, obs):
     return Potential(model, x, obs, trace, compile=True)
 
 
+def _eager_potential(model, x, obs):
+    with torch.no_grad():
+        trace = model.trace(x, obs)
+    return Potential(model, x, obs, trace)
+
+
 def _chunk_targets():
     x, obs = eight_schools_data()
     return {
@@ -234,7 +236,18 @@ def _chunk_targets():
     }
 
 
-def _same_transitions(first, second, chains, step, transitions, seed=0, rel=1e-6):
+class DecisiveDraws(KeyedDraws):
+    """A keyed stream whose end-of-doubling uniforms (each block's last entry) are
+    near 0 or 1, chain by chain: reading any other entry for that merge (a padded
+    zero, another node's uniform) changes which subtree's proposal a chain keeps."""
+
+    def merges(self, depth: int) -> torch.Tensor:
+        u = super().merges(depth).clone()
+        u[:, -1] = torch.tensor([1e-6, 1 - 1e-6] * self.chains, dtype=F64)[: u.shape[0]]
+        return u
+
+
+def _same_transitions(first, second, chains, step, transitions, seed=0, rel=1e-6, draws=KeyedDraws):
     """Run both (BatchedPotential, kernel) pairs from the same states with the same
     keyed stream at every transition; assert the same trees and the same draws to
     ``rel``. Returns the (depth, steps, diverging) seen."""
@@ -250,10 +263,10 @@ def _same_transitions(first, second, chains, step, transitions, seed=0, rel=1e-6
     seen = []
     for t in range(transitions):
         a, infos_a = transition_iterative(
-            k1, bp1, state, steps, inv_mass, KeyedDraws(seed + t, chains, dim)
+            k1, bp1, state, steps, inv_mass, draws(seed + t, chains, dim)
         )
         b, infos_b = transition_iterative(
-            k2, bp2, state, steps, inv_mass, KeyedDraws(seed + t, chains, dim)
+            k2, bp2, state, steps, inv_mass, draws(seed + t, chains, dim)
         )
         for c, (x, y) in enumerate(zip(infos_a, infos_b, strict=True)):
             where = f"transition {t}, chain {c}"
@@ -271,87 +284,75 @@ def _same_transitions(first, second, chains, step, transitions, seed=0, rel=1e-6
     return seen
 
 
-def _run_chunks_against_one_leaf(target, chains, max_depth, chunk, transitions):
+def _run_compiled_against_eager(target, chains, max_depth, chunk, transitions, draws=KeyedDraws):
     model, x, obs, step = _chunk_targets()[target]
-    potential = _compiled_potential(model, x, obs)
-    batched = BatchedPotential(potential)  # one graph per chunk size, for both kernels
-    one = (batched, NUTSKernel(max_tree_depth=max_depth, leaves_per_call=1))
-    many = (batched, NUTSKernel(max_tree_depth=max_depth, leaves_per_call=chunk))
+    compiled = BatchedPotential(_compiled_potential(model, x, obs))
+    eager = BatchedPotential(_eager_potential(model, x, obs))
+    kernel = NUTSKernel(max_tree_depth=max_depth, leaves_per_call=chunk)
     with warnings.catch_warnings():
         warnings.simplefilter("error", CompileFallbackWarning)
-        seen = _same_transitions(one, many, chains, step, transitions)
-    # the compiled graphs ran (no fallback): one per chunk size, up to ``chunk`` leaves
-    # once the deepest doubling reached (depth - 1) had that many
-    deepest = max(d for d, _, _ in seen) - 1
-    assert set(many[0].tree_step.steps) <= {2**i for i in range(chunk.bit_length())}
-    assert max(many[0].tree_step.steps) == min(chunk, 2**deepest)
-    assert all(s.error is None for s in many[0].tree_step.steps.values())
+        seen = _same_transitions(
+            (compiled, kernel), (eager, kernel), chains, step, transitions, rel=1e-5, draws=draws
+        )
+    # the compiled graph ran (no fallback), and counted the leaves it computed
+    (graph,) = compiled.transition_graphs.values()
+    assert graph.error is None and graph._graphs
+    assert compiled.num_calls >= sum(s for _, s, _ in seen) / chains
     return seen
 
 
-def test_several_leaves_per_compiled_call_are_one_leaf_per_call():
-    """Trees deeper than the chunk (several chunks per doubling), chains stopping
-    inside a chunk, a cap at max_tree_depth."""
-    seen = _run_chunks_against_one_leaf("correlated", 4, 5, 4, 6)
+def test_the_compiled_transition_is_the_eager_tree():
+    """Trees deeper than the chunk (several chunks per doubling, so the in-graph plan
+    of a chunk's last leaf), doublings of fewer leaves than a chunk (static plans),
+    chains stopping inside a chunk, a cap at max_tree_depth, and the end-of-doubling
+    uniform of each doubling's own block."""
+    seen = _run_compiled_against_eager("correlated", 4, 5, 4, 6, draws=DecisiveDraws)
     assert max(d for d, _, _ in seen) >= 4  # doublings of 8 and more leaves
     assert any(s < 2**d - 1 for d, s, _ in seen)  # stopped inside a subtree
+    assert any(d == 5 for d, _, _ in seen)  # the cap
 
 
-# Each case compiles its own graphs of 1-8 leaves (tens of seconds each): three cases
-# cover each target, both chain counts, the cap, divergences and 8-leaf chunks inside
-# a doubling of 16. Depth 5 at four chains on the correlated target is the default
-# step's test above: its graphs of 1, 2 and 4 leaves come from TorchInductor's cache.
+# Each case compiles its own graph (tens of seconds): three cases cover each target,
+# both chain counts, the cap, divergences and default-size chunks inside a doubling.
 @pytest.mark.slow
 @pytest.mark.parametrize(
     ("target", "chains", "max_depth"),
     [("correlated", 4, 5), ("funnel", 4, 3), ("eight_schools", 1, 5)],
 )
-def test_chunked_compiled_tree_is_the_per_leaf_one(target, chains, max_depth):
-    seen = _run_chunks_against_one_leaf(target, chains, max_depth, 8, 8)
+def test_the_compiled_transition_with_the_default_chunk_is_the_eager_tree(
+    target, chains, max_depth
+):
+    seen = _run_compiled_against_eager(target, chains, max_depth, LEAVES_PER_CALL, 8)
     if target == "funnel" and chains == 4:
         assert any(dv for _, _, dv in seen)  # divergences inside chunks
     if max_depth == 3:
         assert any(d == 3 for d, _, _ in seen)  # the cap
     elif target != "funnel":
-        assert max(d for d, _, _ in seen) >= 4  # a doubling run in 8-leaf chunks
+        assert max(d for d, _, _ in seen) >= 4  # a doubling run in several chunks
 
 
-def test_a_tree_step_that_cannot_compile_runs_eagerly_after_one_warning(monkeypatch):
-    """The chunk graph of 4 leaves fails to compile when first asked for (doubling 2),
-    after the graphs of 1 and 2 leaves ran: the rest of that transition, from inside
-    the tree, and every later one run the eager per-leaf bookkeeping, warned once; the
-    trees are those of one compiled leaf per call and the draws agree to float
-    rounding (compiled and eager values differ in the last bits)."""
-    from quivers.inference import nuts_iterative
-
-    make = nuts_iterative.CompiledTreeStep._make
+def test_a_transition_that_cannot_compile_runs_eagerly_after_one_warning(monkeypatch):
+    """The transition's graph fails to compile on its first call: that transition
+    and every later one run the eager tree (on the compiled potential), warned once,
+    and the chain is the eager one."""
 
     def failing(self):
-        if self.leaves == 4:
-            raise RuntimeError("InductorError: cannot compile this graph")
-        return make(self)
+        raise RuntimeError("InductorError: cannot compile this graph")
 
-    monkeypatch.setattr(nuts_iterative.CompiledTreeStep, "_make", failing)
+    monkeypatch.setattr(CompiledTransition, "_make", failing)
     model, x, obs, step = _chunk_targets()["correlated"]
-    potential = _compiled_potential(model, x, obs)
-    fallback = BatchedPotential(potential)
-    one = BatchedPotential(potential)  # its own graphs: these compile
+    fallback = BatchedPotential(_compiled_potential(model, x, obs))
+    eager = BatchedPotential(_eager_potential(model, x, obs))
+    kernel = NUTSKernel(max_tree_depth=6, leaves_per_call=4)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        seen = _same_transitions(
-            (fallback, NUTSKernel(max_tree_depth=6, leaves_per_call=4)),
-            (one, NUTSKernel(max_tree_depth=6, leaves_per_call=1)),
-            3,
-            step,
-            5,
-            rel=1e-4,
-        )
+        seen = _same_transitions((fallback, kernel), (eager, kernel), 3, step, 4, rel=1e-5)
     fell_back = [w for w in caught if issubclass(w.category, CompileFallbackWarning)]
     assert len(fell_back) == 1 and "cannot compile this graph" in str(fell_back[0].message)
-    steps = fallback.tree_step.steps
-    assert steps[4].error is not None and steps[1].error is None and steps[2].error is None
-    assert fallback.tree_step.error is not None and one.tree_step.error is None
-    assert max(d for d, _, _ in seen) >= 4  # later transitions ran doublings eagerly
+    assert "NUTS transition" in str(fell_back[0].message)  # names the graph, not the model
+    (graph,) = fallback.transition_graphs.values()
+    assert graph.error is not None
+    assert max(d for d, _, _ in seen) >= 3
 
 
 def _top_merge_inputs(chains=5, dim=7, seed=3):
@@ -383,70 +384,22 @@ def _top_merge_inputs(chains=5, dim=7, seed=3):
     )
 
 
-def test_the_compiled_top_level_merge_is_the_eager_one():
-    """The end of a doubling, compiled, against the same function run eagerly: chains
-    that stopped keep their rows, both directions, a subtree of zero weight."""
-    from quivers.inference.nuts_iterative import CompiledTopMerge, top_level_merge
+def test_the_top_level_merge_moves_only_the_chains_still_going():
+    """The end of a doubling: chains that stopped keep their rows, the new subtree's
+    last leaf becomes the end on its side, a subtree of zero weight is never taken."""
+    from quivers.inference.nuts_iterative import top_level_merge
 
     args = _top_merge_inputs()
-    eager = top_level_merge(*args)
-    compiled = CompiledTopMerge()(*args)
-    assert compiled is not None
-    for name, a, b in zip(
-        ["left", "right", "rho", "log_weight", "zq", "zg", "zu", "zh", "going"],
-        eager,
-        compiled,
-        strict=True,
-    ):
-        assert a.dtype == b.dtype and a.shape == b.shape, name
-        assert torch.allclose(a, b, rtol=1e-6, atol=1e-7), name
+    merged = top_level_merge(*args)
     ok, forward = args[0], args[1]
-    left, right = eager[0], eager[1]
+    left, right = merged[0], merged[1]
     stopped = ~ok
     assert torch.equal(left[stopped], args[6][stopped])  # rows of stopped chains kept
     assert torch.equal(right[stopped], args[7][stopped])
     assert torch.equal(right[ok & forward], args[5][ok & forward])  # the new end
     assert torch.equal(left[ok & ~forward], args[5][ok & ~forward])
-    assert not eager[8][stopped].any()
-
-
-def test_a_top_level_merge_that_cannot_compile_runs_eagerly_after_one_warning(monkeypatch):
-    """The tree's leaves compile and the end-of-doubling graph does not: the merge
-    runs eagerly, warned once, and the chain is the one with everything compiled."""
-    from quivers.inference import nuts_iterative
-
-    def failing(self):
-        raise RuntimeError("InductorError: cannot compile the top merge")
-
-    model, x, obs, step = _chunk_targets()["correlated"]
-    potential = _compiled_potential(model, x, obs)
-    both = BatchedPotential(potential)
-    _same_transitions(  # compiles the reference's graphs before the patch
-        (both, NUTSKernel(max_tree_depth=5, leaves_per_call=2)),
-        (both, NUTSKernel(max_tree_depth=5, leaves_per_call=2)),
-        2,
-        step,
-        1,
-    )
-    monkeypatch.setattr(nuts_iterative.CompiledTopMerge, "_make", failing)
-    fallback = BatchedPotential(potential)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        seen = _same_transitions(
-            (fallback, NUTSKernel(max_tree_depth=5, leaves_per_call=2)),
-            (both, NUTSKernel(max_tree_depth=5, leaves_per_call=2)),
-            2,
-            step,
-            3,
-            rel=1e-5,
-        )
-    fell_back = [w for w in caught if issubclass(w.category, CompileFallbackWarning)]
-    assert len(fell_back) == 1 and "cannot compile the top merge" in str(fell_back[0].message)
-    # the warning names the graph that fell back, not the model's potential
-    assert "end-of-doubling merge" in str(fell_back[0].message)
-    assert fallback.tree_step.top.error is not None and both.tree_step.top.error is None
-    assert fallback.tree_step.error is None  # the leaves still ran compiled
-    assert max(d for d, _, _ in seen) >= 3
+    assert torch.equal(merged[4][3], args[10][3])  # zero weight: the old proposal
+    assert not merged[8][stopped].any()
 
 
 def test_the_default_tree_of_one_chain_is_iterative_when_compiled(monkeypatch):
@@ -492,8 +445,8 @@ def test_the_default_tree_of_one_chain_is_iterative_when_compiled(monkeypatch):
 
 
 def test_the_compiled_tree_reads_the_current_data_between_transitions():
-    """The tree's graphs hold the model's data as constants (traced once and called
-    without dynamo). Observations changed in place are read where they are; replaced
+    """The transition's graph holds the model's data (traced once and called without
+    dynamo, the data its trace read passed in as inputs). Observations changed in place are read where they are; replaced
     ones are validated by the next evaluation, which gives a new data record, and the
     graphs are traced again. Either way the compiled chains are the eager chains on
     the new data, not on the old."""
@@ -519,5 +472,5 @@ def test_the_compiled_tree_reads_the_current_data_between_transitions():
             _same_transitions((compiled, kernel), (eager, kernel), 2, 0.1, 2, seed, rel=1e-4)
             records.append(compiled.potential.validated)
     assert records[2] is not records[1] is not records[0]
-    steps = compiled.tree_step.steps.values()
-    assert steps and all(s._baked_state is records[2] and s._graphs for s in steps)
+    (graph,) = compiled.transition_graphs.values()
+    assert graph._baked_state is records[2] and graph._graphs

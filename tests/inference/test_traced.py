@@ -105,3 +105,61 @@ def test_compiling_and_calling_do_not_go_through_dynamo(monkeypatch):
         torch.testing.assert_close(got[0], a @ b)
         torch.testing.assert_close(got[1], (a * b.T).sum(-1))
     assert t.error is None
+
+
+# ------------------------------------------------------- loops (nuts_graph's shape)
+
+
+def _loops(scale: torch.Tensor, shift: torch.Tensor) -> Callable[..., torch.Tensor]:
+    """n times: x <- x * scale**2 + 2 * shift, the squaring a nested loop, ``scale``
+    and ``shift`` the kind of tensors a model holds (constants of the trace)."""
+    from quivers.inference.nuts_graph import loop
+
+    def twice(i: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        return (i < 2).all()
+
+    def times_scale(i: torch.Tensor, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return i + 1, z * scale
+
+    def more(k: torch.Tensor, y: torch.Tensor, n: torch.Tensor) -> torch.Tensor:
+        return (k < n).all()
+
+    def step(k: torch.Tensor, y: torch.Tensor, n: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        _, z = loop(twice, times_scale, (torch.zeros_like(k), y), ())
+        return k + 1, z + shift + shift  # one tensor read twice: one input
+
+    def f(x: torch.Tensor, n: torch.Tensor) -> torch.Tensor:
+        return loop(more, step, (torch.zeros_like(n), x), (n,))[1]
+
+    return f
+
+
+def _by_hand(x: torch.Tensor, n: int, scale: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
+    for _ in range(n):
+        x = x * scale * scale + 2 * shift
+    return x
+
+
+def test_loops_read_the_models_tensors_where_they_are():
+    """The tensors the loops' bodies read become inputs (lifted out of nested loops),
+    passed by reference: a tensor changed in place is read as it is now."""
+    scale, shift = torch.tensor([0.5, 1.5, -1.0]), torch.tensor([1.0, -2.0, 0.25])
+    fn = traced(_loops(scale, shift))
+    x = torch.tensor([1.0, 2.0, 3.0])
+    for n in (0, 1, 4):
+        got = fn(x, torch.tensor([n]))
+        assert got is not None and fn.error is None
+        assert torch.allclose(got, _by_hand(x, n, scale, shift))
+    scale.mul_(-2.0)
+    shift.add_(1.0)
+    assert torch.allclose(fn(x, torch.tensor([3])), _by_hand(x, 3, scale, shift))
+    assert len(fn._graphs) == 1  # one trace for all of it
+
+
+def test_two_tensors_on_one_block_of_memory_inside_a_loop_fall_back():
+    """Two operands of a loop that alias cannot be functionalized: refused with the
+    fallback warning, not compiled into something that reads the wrong memory."""
+    memory = torch.tensor([0.5, 1.5, -1.0, 2.0])
+    fn = traced(_loops(memory[:3], memory[1:]))
+    with pytest.warns(CompileFallbackWarning, match="share memory"):
+        assert fn(torch.ones(3), torch.tensor([2])) is None
