@@ -109,12 +109,30 @@ def _tensor_constants(gm: torch.fx.GraphModule) -> list[torch.fx.Node]:
     ]
 
 
+def _hop_name(node: torch.fx.Node) -> str | None:
+    """The name of the higher-order operator ``node`` calls, if it calls one."""
+    target = node.target
+    if node.op != "call_function" or not isinstance(target, torch._ops.HigherOrderOperator):
+        return None
+    return str(target._name)
+
+
 def _is_while_loop(node: torch.fx.Node) -> bool:
-    return (
-        node.op == "call_function"
-        and isinstance(node.target, torch._ops.HigherOrderOperator)
-        and node.target.name() == _WHILE_LOOP
-    )
+    return _hop_name(node) == _WHILE_LOOP
+
+
+def _constant(gm: torch.fx.GraphModule, node: torch.fx.Node) -> torch.Tensor:
+    assert isinstance(node.target, str)
+    t = getattr(gm, node.target)
+    assert isinstance(t, torch.Tensor)
+    return t
+
+
+def _submodule(gm: torch.fx.GraphModule, node: object) -> torch.fx.GraphModule:
+    assert isinstance(node, torch.fx.Node) and isinstance(node.target, str)
+    sub = getattr(gm, node.target)
+    assert isinstance(sub, torch.fx.GraphModule)
+    return sub
 
 
 def _add_placeholders(gm: torch.fx.GraphModule, count: int) -> list[torch.fx.Node]:
@@ -141,30 +159,28 @@ def _constants_of(gm: torch.fx.GraphModule) -> list[torch.Tensor]:
     tensors on one block of memory are refused: as inputs of a loop they would
     alias, which TorchInductor cannot functionalize."""
     for node in list(gm.graph.nodes):
-        if node.op != "call_function" or not isinstance(
-            node.target, torch._ops.HigherOrderOperator
-        ):
+        name = _hop_name(node)
+        if name is None:
             continue
-        subgraphs = [
-            getattr(gm, a.target)
-            for a in node.args
-            if isinstance(a, torch.fx.Node) and a.op == "get_attr"
-        ]
-        if not _is_while_loop(node):
+        if name != _WHILE_LOOP:
+            subgraphs = [
+                _submodule(gm, a)
+                for a in node.args
+                if isinstance(a, torch.fx.Node) and a.op == "get_attr"
+            ]
             if any(_has_constants(m) for m in subgraphs):
-                raise NotImplementedError(
-                    f"a tensor constant inside {node.target.name()} cannot be lifted"
-                )
+                raise NotImplementedError(f"a tensor constant inside {name} cannot be lifted")
             continue
         cond_fn, body_fn, carried, additional = node.args
-        cond_gm, body_gm = getattr(gm, cond_fn.target), getattr(gm, body_fn.target)
+        assert isinstance(carried, tuple) and isinstance(additional, tuple)
+        cond_gm, body_gm = _submodule(gm, cond_fn), _submodule(gm, body_fn)
         union: dict[int, torch.Tensor] = {}
         for t in (*_constants_of(cond_gm), *_constants_of(body_gm)):
             union.setdefault(id(t), t)
         bases = list(union.values())
         _bind(cond_gm, bases)  # both subgraphs take the same inputs
         _bind(body_gm, bases)
-        extra = []
+        extra: list[torch.fx.Node] = []
         with gm.graph.inserting_before(node):
             for base in bases:
                 name = f"_lifted_constant_{len(extra)}"
@@ -176,7 +192,7 @@ def _constants_of(gm: torch.fx.GraphModule) -> list[torch.Tensor]:
     found: dict[int, torch.Tensor] = {}
     memory: dict[tuple[int, torch.device], int] = {}
     for node in _tensor_constants(gm):
-        t = getattr(gm, node.target)
+        t = _constant(gm, node)
         found.setdefault(id(t), t)
         if memory.setdefault(_storage(t), id(t)) != id(t):
             # two inputs of a loop that alias cannot be functionalized
@@ -190,7 +206,7 @@ def _bind(gm: torch.fx.GraphModule, constants: list[torch.Tensor]) -> None:
         zip([id(t) for t in constants], _add_placeholders(gm, len(constants)), strict=True)
     )
     for node in _tensor_constants(gm):
-        node.replace_all_uses_with(inputs[id(getattr(gm, node.target))])
+        node.replace_all_uses_with(inputs[id(_constant(gm, node))])
         gm.graph.erase_node(node)
     gm.recompile()
 
@@ -232,10 +248,11 @@ def inline_sizes(gm: torch.fx.GraphModule) -> None:
         if not _is_while_loop(node):
             continue
         cond_fn, body_fn, carried, additional = node.args
+        assert isinstance(carried, tuple) and isinstance(additional, tuple)
         if any(not isinstance(a, torch.fx.Node) for a in carried):
             raise NotImplementedError("a while_loop carrying a Python number")
         sizes = {len(carried) + k: a for k, a in enumerate(additional) if isinstance(a, int)}
-        for sub in (getattr(gm, cond_fn.target), getattr(gm, body_fn.target)):
+        for sub in (_submodule(gm, cond_fn), _submodule(gm, body_fn)):
             inputs = [n for n in sub.graph.nodes if n.op == "placeholder"]
             for index, value in sizes.items():
                 placeholder = inputs[index]

@@ -60,7 +60,7 @@ def loop(
     tensor, and everything they read is in ``carried`` or ``additional``. The model's
     own tensors, constants of the trace, are lifted out of the loops afterwards
     (:func:`~quivers.inference.compile.lift_constants`)."""
-    return tuple(while_loop_op(cond, body, carried, additional))
+    return tuple(while_loop_op(cond, body, carried, additional))  # type: ignore[arg-type]
 
 
 class Trajectory(NamedTuple):
@@ -288,7 +288,7 @@ def doubling(
             counts,
         )
         end, tree_v, tree_s, ckpt_v, ckpt_s, going = out[:6]
-        counts, computed = out[6:], stats.computed + 2**j
+        counts, computed = (out[6], out[7], out[8]), stats.computed + 2**j
     else:
 
         def more(n: torch.Tensor, *rest: torch.Tensor) -> torch.Tensor:
@@ -332,7 +332,7 @@ def doubling(
         )
         result = loop(more, chunk_of_leaves, start, (steps, inv_mass, h0, block, last))
         end, tree_v, tree_s, ckpt_v, ckpt_s, going = result[1:7]
-        counts, computed = result[7:10], result[10]
+        counts, computed = (result[7], result[8], result[9]), result[10]
     top = top_level_merge(
         going,
         forward,
@@ -366,7 +366,7 @@ def transition_graph(
         ckpt_s: torch.Tensor,
         j: int | torch.Tensor,
         consts: tuple[torch.Tensor, ...],
-    ) -> tuple[Any, ...]:
+    ) -> Any:
         return doubling(
             grad_and_value,
             levels,
@@ -385,7 +385,9 @@ def transition_graph(
     ) -> tuple[torch.Tensor, ...]:
         return (*traj, *stats, ckpt_v, ckpt_s)
 
-    def unflat(carried: tuple[torch.Tensor, ...]) -> tuple[Any, ...]:
+    def unflat(
+        carried: tuple[torch.Tensor, ...],
+    ) -> tuple[Trajectory, Stats, torch.Tensor, torch.Tensor]:
         return Trajectory(*carried[:9]), Stats(*carried[9:14]), carried[14], carried[15]
 
     def transition(
