@@ -17,10 +17,10 @@ The compiled value may differ from the eager one in the last float bits (a
 different order of reductions), so compiled and eager chains agree to float
 tolerance, not bit for bit.
 
-:class:`TracedOnce` is the other way in, for the iterative NUTS tree's graphs: traced
-once with ``make_fx`` and compiled by TorchInductor, then called without dynamo, with
-the checks dynamo's guards made (the arguments' signature, the data the trace holds)
-done by the class itself.
+:class:`TracedOnce` is the other way in, for the NUTS transition's graph (with
+loops): traced once with ``make_fx`` and compiled by TorchInductor, then called
+without dynamo, with the checks dynamo's guards made (the arguments' signature, the
+data the trace holds) done by the class itself.
 """
 
 from __future__ import annotations
@@ -287,9 +287,9 @@ class TracedOnce(_Compiled):
     first call and compiled by TorchInductor, then called without dynamo.
 
     For the graphs a sampler calls tens of thousands of times with tensors of fixed
-    shapes (:mod:`quivers.inference.nuts_iterative`'s tree step): dynamo checks some
-    230 guards on every call of the tree step (the model, the closure, ``vmap``'s
-    internals), about 60 us, most of a leaf's arithmetic. What those guards protect is
+    shapes (:mod:`quivers.inference.nuts_graph`'s transition): dynamo checked some
+    230 guards on every call of the (then chunked) tree step (the model, the
+    closure, ``vmap``'s internals), about 60 us, most of a leaf's arithmetic. What those guards protect is
     checked here instead: the arguments' :func:`signature` (one graph per signature,
     at most :attr:`max_graphs`), and :meth:`baked`, the state of whatever else the
     trace read (the model's data, which the trace holds as constants), compared by
