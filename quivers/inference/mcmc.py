@@ -3,7 +3,8 @@
 ``MCMC(kernel, num_warmup, num_samples, num_chains, seed=...).run(model, x,
 observations)`` builds the unconstrained potential
 U(u) = -(log p(z, y | x) + log|det J|) (see :mod:`quivers.inference.potential`),
-initialises each chain from a prior draw of the model (``model.trace``) or from
+initialises each chain from a prior draw of the model (``model.trace``), from
+Uniform(-2, 2) in unconstrained space (``init_strategy="uniform"``) or from
 ``init_params``, adapts during warmup (:mod:`quivers.inference.adaptation`) and
 collects draws. Chains run as one batch (``chain_method="vectorized"``, the default
 for several chains: :mod:`quivers.inference.batched`), one after another
@@ -250,8 +251,11 @@ class MCMC:
     process per chain, through ``torch.multiprocessing``, for models that do not
     batch; the model must be picklable, and chain ``c`` is seeded ``seed + c``).
     ``seed`` makes a run reproducible without touching the global RNG state.
-    ``init_strategy`` is ``"prior"`` (a draw of the model, the default) or
-    ``"uniform"`` (Stan's Uniform(-2, 2) in unconstrained space); up to
+    ``init_strategy`` is ``"prior"`` (a draw of the model, the default: a network's
+    weights start at the scale its prior gives them) or ``"uniform"`` (Stan's
+    Uniform(-2, 2) in unconstrained space: better for a heavy-tailed prior such as a
+    HalfCauchy scale, whose draws can start a chain further out than a short warmup
+    brings it back from); up to
     ``max_init_attempts`` starts are tried until the log density and its gradient are
     finite. ``compile=True`` runs the potential and its gradient through
     ``torch.compile`` (see :mod:`quivers.inference.compile`; a transition of NUTS's
@@ -360,7 +364,7 @@ class MCMC:
         last = math.nan
         for attempt in range(self.max_init_attempts):
             if self.init_strategy == "uniform":
-                q = torch.rand(layout.dim, device=layout.device) * 4.0 - 2.0
+                q = torch.rand(layout.dim, dtype=layout.dtype, device=layout.device) * 4.0 - 2.0
                 if init_params:
                     values, _ = layout.constrain(q, with_jacobian=False)
                     values.update(init_params)
@@ -378,12 +382,8 @@ class MCMC:
             if math.isfinite(energy):
                 return PhasePoint(q.detach(), energy, grad)
             last = energy
-            if (
-                init_params
-                and self.init_strategy == "prior"
-                and len(init_params) == len(layout.site_names)
-            ):
-                break
+            if init_params and len(init_params) == len(layout.site_names):
+                break  # every site is given: another attempt would start at the same point
         raise RuntimeError(
             f"could not find a starting point with finite log density after "
             f"{self.max_init_attempts} attempts (last potential {last}: "

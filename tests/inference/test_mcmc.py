@@ -13,6 +13,7 @@ import pytest
 import torch
 from inference_models import (
     BetaBernoulli,
+    EightSchools,
     GammaPoisson,
     LinearRegression,
     NormalNormal,
@@ -22,11 +23,13 @@ from inference_models import (
     assert_posterior_moments,
     correlated_2d,
     correlated_100d,
+    eight_schools_data,
     normal_normal_data,
 )
 from torch import distributions as D
 
 from quivers.inference import MCMC, HMCKernel, NUTSKernel, Predictive
+from quivers.inference.potential import Potential
 
 
 def test_nuts_normal_normal():
@@ -238,7 +241,8 @@ def test_nuts_100d_correlated_gaussian():
     assert int(result.divergence_counts.sum()) == 0
 
 
-def test_float64_model_stays_float64():
+@pytest.mark.parametrize("init_strategy", ["prior", "uniform"])
+def test_float64_model_stays_float64(init_strategy):
     x = torch.linspace(-1, 1, 10, dtype=torch.float64)
     obs = {"y": 2 * x}
 
@@ -260,7 +264,8 @@ def test_float64_model_stays_float64():
             ]
 
     model = Double()
-    result = MCMC(NUTSKernel(), num_warmup=20, num_samples=20, seed=0).run(model, x, obs)
+    mcmc = MCMC(NUTSKernel(), num_warmup=20, num_samples=20, seed=0, init_strategy=init_strategy)
+    result = mcmc.run(model, x, obs)
     assert result.samples["slope"].dtype == torch.float64
     assert result.unconstrained.dtype == torch.float64
 
@@ -272,6 +277,33 @@ def test_nothing_to_sample_is_a_clear_error():
         MCMC(NUTSKernel(), num_warmup=5, num_samples=5).run(
             model, x, {**obs, "mu": torch.tensor(1.0)}
         )
+
+
+@pytest.mark.parametrize("given", [{}, {"tau": 3.0}], ids=["none-given", "tau-given"])
+def test_uniform_starts_fill_the_unconstrained_box(given):
+    """``init_strategy="uniform"`` starts at U(-2, 2) per unconstrained coordinate, as
+    Stan does: the HalfCauchy(5) scale of eight schools starts within exp(+-2), where a
+    prior draw can put it at 100; a site given in ``init_params`` starts at its value.
+    50 starts: each side of the box is approached within 0.5 unless 50 draws miss an
+    interval of probability 1/8 (0.875**50 < 0.002, and the seed is fixed)."""
+    model = EightSchools(centred=False)
+    x, obs = eight_schools_data()
+    torch.manual_seed(0)
+    trace = model.trace(x, obs)
+    potential = Potential(model, x, obs, trace, {})
+    mcmc = MCMC(NUTSKernel(), init_strategy="uniform")
+    init = {name: torch.tensor(value) for name, value in given.items()}
+    starts = torch.stack([mcmc._initial_point(potential, trace, init).q for _ in range(50)])
+    assert starts.shape == (50, potential.dim)
+    fixed = torch.zeros(potential.dim, dtype=torch.bool)
+    for slot in potential.layout.slots:
+        if slot.site in given:
+            fixed[slot.start : slot.start + slot.size] = True
+    # tau's unconstrained coordinate is log tau (HalfCauchy's support is positive)
+    assert torch.allclose(starts[:, fixed], torch.log(torch.tensor(list(given.values()))))
+    free = starts[:, ~fixed]
+    assert bool((free.abs() <= 2.0).all())
+    assert bool((free.amin(0) < -1.5).all() and (free.amax(0) > 1.5).all())
 
 
 def test_impossible_start_names_the_reason():
