@@ -415,9 +415,10 @@ def test_compile_takes_the_compiled_path_and_says_so(
 ) -> None:
     """--compile hands the potential and its gradient to torch.compile (one fullgraph
     function, called for the leapfrog steps) and the summary says so. torch.compile is
-    replaced by a spy that returns the function it is given, uncompiled: TorchInductor
-    takes seconds (the slow test below runs it for real), and what is checked here is
-    that the CLI's run reaches the compiled path and reports it."""
+    replaced by a spy that returns the function it is given, uncompiled, and so is the
+    compilation of the NUTS transition's graph (``inductor.compile_traced``): TorchInductor
+    takes tens of seconds (the slow test below runs it for real), and what is checked
+    here is that the CLI's run reaches the compiled paths and reports it."""
     program, data = _regression_fit(tmp_path)
     given: list[dict[str, object]] = []
     calls = []
@@ -431,11 +432,19 @@ def test_compile_takes_the_compiled_path_and_says_so(
 
         return compiled
 
+    traced = []
+
+    def graph_spy(gm, inputs):
+        traced.append(gm)
+        return gm  # the traced transition, run as an FX graph, uncompiled
+
     monkeypatch.setattr(torch, "compile", spy)
+    monkeypatch.setattr(inductor, "compile_traced", graph_spy)
     budget = ("--warmup", "5", "--samples", "5", "--data", str(data), "--progress", "none")
     result = fit(tmp_path, "--method", "nuts", *budget, "--compile", program=program)
     assert result.code == 0, result.err
     assert given and all(kw == {"fullgraph": True, "backend": inductor.backend} for kw in given)
+    assert traced  # the NUTS transition's graph was handed to TorchInductor too
     assert len(calls) > 10  # the leapfrog steps' evaluations, not only a first call
     out = result.out.splitlines()
     assert out[1] == "compile: the potential and its gradient ran through torch.compile"
@@ -455,7 +464,11 @@ def test_a_compile_fallback_is_reported_not_called_compiled(
 
         return fail
 
+    def broken_graph(gm, inputs):
+        raise RuntimeError("InductorError: CppCompileError: C++ compiler not found")
+
     monkeypatch.setattr(torch, "compile", broken)
+    monkeypatch.setattr(inductor, "compile_traced", broken_graph)
     budget = ("--warmup", "5", "--samples", "5", "--data", str(data), "--progress", "none")
     result = fit(
         tmp_path, "--method", "nuts", *budget, "--compile", "--format", "json", program=program
@@ -463,13 +476,17 @@ def test_a_compile_fallback_is_reported_not_called_compiled(
     assert result.code == 0, result.err
     wire = json.loads(result.out)
     assert wire["ok"] and wire["compiled"] is False
-    (reason,) = wire["compile_fallback"]  # the two compiled paths failed alike: said once
-    assert "C++ compiler not found" in reason and "running it eagerly" in reason
+    # the potential's two compiled functions failed alike (said once), and so did the
+    # NUTS transition's graph (said apart: it names what fell back)
+    potential, transition = wire["compile_fallback"]
+    assert "potential" in potential and "NUTS transition" in transition
+    for reason in (potential, transition):
+        assert "C++ compiler not found" in reason and "running it eagerly" in reason
     assert "Warning" not in result.err  # the result says it, not a stray warning
     text = fit(tmp_path, "--method", "nuts", *budget, "--compile", program=program)
     assert text.code == 0, text.err
     assert text.out.splitlines()[1] == (
-        f"compile: not compiled, the run fell back to eager evaluation: {reason}"
+        f"compile: not compiled, the run fell back to eager evaluation: {potential}; {transition}"
     )
 
 
@@ -484,6 +501,7 @@ def test_compile_really_compiles_with_torch_compile(tmp_path: Path) -> None:
     result = fit(
         tmp_path, "--method", "nuts", "--chains", "1", "--warmup", "5", "--samples", "5",
         "--data", str(data), "--compile", "--format", "json", "--progress", "none",
+        "--max-tree-depth", "2",  # a small transition graph: seconds, not a minute, to compile
         program=program,
     )  # fmt: skip
     assert result.code == 0, result.err
