@@ -13,20 +13,26 @@ A snippet that no longer occurs exactly once is an error: the script stops befor
 running anything and names the mutant, so a refactor cannot silently retire a
 mutant. Update the snippet to the new code instead (docs/dev/testing.md).
 
-Usage: python3 scripts/mutants.py [--list] [NAME ...]
-Exit status: 0 every selected mutant killed, 1 some survived, 2 bad snippet or a
-failing baseline.
+A mutant is killed when pytest reports a failing test (exit status 1); any other
+status (a test id that no longer exists, a collection error) is an error, not a kill.
+Mutants run two at a time by default (``--jobs``), each worker in its own copy.
+
+Usage: python3 scripts/mutants.py [--list] [--jobs N] [NAME ...]
+Exit status: 0 every selected mutant killed, 1 some survived, 2 bad snippet, a
+failing baseline or a mutant whose tests ended in an error.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import queue
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -203,9 +209,7 @@ MUTANTS: tuple[Mutant, ...] = (
         "quivers/inference/nuts_graph.py",
         "    merged = trailing_ones(i)\n    rows = level_v[0].shape[0]\n",
         "    merged = max(trailing_ones(i) - 1, 0)\n    rows = level_v[0].shape[0]\n",
-        (
-            "tests/inference/test_nuts_iterative.py::test_the_compiled_transition_is_the_eager_tree",
-        ),
+        ("tests/inference/test_nuts_iterative.py::test_the_compiled_transition_is_the_eager_tree",),
         "a compiled chunk's leaf with a static plan merges one level too few",
     ),
     Mutant(
@@ -213,9 +217,7 @@ MUTANTS: tuple[Mutant, ...] = (
         "quivers/inference/nuts_graph.py",
         "        block.index_select(1, last)[:, 0],\n",
         "        block[:, -1],\n",
-        (
-            "tests/inference/test_nuts_iterative.py::test_the_compiled_transition_is_the_eager_tree",
-        ),
+        ("tests/inference/test_nuts_iterative.py::test_the_compiled_transition_is_the_eager_tree",),
         "the compiled end of a doubling reads the padded block's last uniform, not its own",
     ),
     Mutant(
@@ -285,12 +287,34 @@ def copy_tree(dest: Path) -> None:
         shutil.copy2(ROOT / rel, target)
 
 
-def pytest(copy: Path, tests: tuple[str, ...]) -> tuple[int, str]:
+def pytest(copy: Path, tests: tuple[str, ...], workers: int = 0) -> tuple[int, str]:
     env = dict(os.environ, PYTHONPATH=f"{copy}{os.pathsep}{copy / 'server'}")
     cmd = [sys.executable, "-m", "pytest", "-q", "-x", "-m", "not slow", "-p", "no:cacheprovider"]
+    if workers > 1:
+        cmd += ["-n", str(workers), "-p", "no:benchmark"]
     proc = subprocess.run([*cmd, *tests], cwd=copy, env=env, capture_output=True, text=True)
     lines = [ln for ln in proc.stdout.splitlines() if ln.strip()]
     return proc.returncode, lines[-1] if lines else proc.stderr.strip()[-200:]
+
+
+# pytest's exit status: 1 is "some test failed"; 2-5 (interrupted, internal error,
+# usage error, nothing collected) mean the run said nothing about the mutant
+TESTS_FAILED = 1
+
+
+def run_mutant(copy: Path, m: Mutant) -> tuple[str, str, str, str]:
+    """Apply ``m`` to ``copy``, run its tests, restore the file: (name, verdict, time,
+    pytest's last line)."""
+    path = copy / m.path
+    text = path.read_text()
+    path.write_text(text.replace(m.original, m.replacement, 1))
+    started = time.monotonic()
+    try:
+        code, summary = pytest(copy, m.tests)
+    finally:
+        path.write_text(text)
+    verdict = {0: "SURVIVED", TESTS_FAILED: "killed"}.get(code, f"ERROR({code})")
+    return m.name, verdict, f"{time.monotonic() - started:.0f}s", summary
 
 
 def check_imports_from(copy: Path) -> None:
@@ -312,6 +336,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("names", nargs="*", help="run only these mutants")
     parser.add_argument("--list", action="store_true", help="list the mutants and exit")
+    parser.add_argument(
+        "-j",
+        "--jobs",
+        type=int,
+        default=min(2, os.cpu_count() or 1),
+        help="mutants run at once, each in its own copy (default: 2, or 1 on one core)",
+    )
     args = parser.parse_args()
     by_name = {m.name: m for m in MUTANTS}
     unknown = [n for n in args.names if n not in by_name]
@@ -330,34 +361,44 @@ def main() -> int:
             print("  " + p, file=sys.stderr)
         print("update them in scripts/mutants.py (docs/dev/testing.md)", file=sys.stderr)
         return 2
+    jobs = max(1, min(args.jobs, len(selected)))
     with tempfile.TemporaryDirectory(prefix="qvr-mutants-") as tmp:
-        copy = Path(tmp) / "repo"
-        copy_tree(copy)
-        check_imports_from(copy)
+        # one copy per worker: a worker's mutant is in its copy's files while it runs
+        copies = [Path(tmp) / f"repo{i}" for i in range(jobs)]
+        for copy in copies:
+            copy_tree(copy)
+            check_imports_from(copy)
         all_tests = tuple(dict.fromkeys(t for m in selected for t in m.tests))
         started = time.monotonic()
-        code, summary = pytest(copy, all_tests)
+        code, summary = pytest(copies[0], all_tests, workers=jobs)
         print(f"baseline (no mutant): {summary} [{time.monotonic() - started:.0f}s]")
         if code != 0:
             print("mutants: FAILED: the unmutated copy does not pass its tests", file=sys.stderr)
             return 2
-        rows = []
-        for m in selected:
-            path = copy / m.path
-            text = path.read_text()
-            path.write_text(text.replace(m.original, m.replacement, 1))
-            started = time.monotonic()
+        free: queue.Queue[Path] = queue.Queue()
+        for copy in copies:
+            free.put(copy)
+
+        def on_a_free_copy(m: Mutant) -> tuple[str, str, str, str]:
+            copy = free.get()
             try:
-                code, summary = pytest(copy, m.tests)
+                row = run_mutant(copy, m)
             finally:
-                path.write_text(text)
-            verdict = "killed" if code != 0 else "SURVIVED"
-            rows.append((m.name, verdict, f"{time.monotonic() - started:.0f}s", summary))
-            print(f"{m.name:36} {verdict:9} {rows[-1][2]:>5}  {summary}", flush=True)
-    survived = [r[0] for r in rows if r[1] != "killed"]
-    print(f"\n{len(rows) - len(survived)} killed, {len(survived)} survived of {len(rows)}")
+                free.put(copy)
+            print(f"{row[0]:36} {row[1]:9} {row[2]:>5}  {row[3]}", flush=True)
+            return row
+
+        with ThreadPoolExecutor(max_workers=jobs) as pool:
+            rows = list(pool.map(on_a_free_copy, selected))
+    survived = [r[0] for r in rows if r[1] == "SURVIVED"]
+    errors = [r[0] for r in rows if r[1].startswith("ERROR")]
+    killed = len(rows) - len(survived) - len(errors)
+    print(f"\n{killed} killed, {len(survived)} survived, {len(errors)} errors of {len(rows)}")
     if survived:
         print("survivors: " + ", ".join(survived))
+    if errors:
+        print("errors (pytest did not run the tests to a verdict): " + ", ".join(errors))
+        return 2
     return 1 if survived else 0
 
 
